@@ -1,0 +1,1 @@
+//! Canonical embedding (being written).

@@ -1,0 +1,3 @@
+//! The CKKS scheme.
+
+pub mod embedding;

@@ -1,0 +1,14 @@
+//! heformer: an RNS-CKKS engine for private fine-tuning and inference of
+//! encryption-friendly transformers.
+//!
+//! Layers (each may use only the ones listed before it):
+//! [`math`] → [`params`] → [`ring`] → [`backend`] → [`ckks`] → `cli`.
+//! See `ARCHITECTURE.md` for the invariants each layer keeps.
+
+pub mod ckks;
+pub mod error;
+pub mod math;
+pub mod params;
+pub mod ring;
+
+pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! Parameters (stub, being written).

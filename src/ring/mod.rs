@@ -1,0 +1,3 @@
+//! The polynomial ring layer.
+
+pub mod ntt;

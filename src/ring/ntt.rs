@@ -1,0 +1,1 @@
+//! NTT (being written).
