@@ -5,6 +5,7 @@
 //! [`math`] → [`params`] → [`ring`] → [`backend`] → [`ckks`] → `cli`.
 //! See `ARCHITECTURE.md` for the invariants each layer keeps.
 
+pub mod backend;
 pub mod ckks;
 pub mod error;
 pub mod math;

@@ -1,0 +1,509 @@
+//! The CPU backend: the oracle every other backend must match bit for bit.
+//!
+//! Each primitive is a direct loop over limbs (parallel over limbs with
+//! rayon) using [`Modulus`](crate::math::Modulus) arithmetic; products are
+//! accumulated in `u128` and reduced once. The NTT is
+//! [`NttTable::forward`](crate::ring::ntt::NttTable::forward), itself tested
+//! bit for bit against the plain reference transform.
+
+use rayon::prelude::*;
+
+use super::{check_buffer, Backend, BackendKind, Buffer, Storage};
+use crate::error::{Error, Result};
+use crate::ring::{BaseConversion, RingContext};
+
+/// The CPU backend, with its own worker pool.
+#[derive(Debug)]
+pub struct CpuBackend {
+    pool: rayon::ThreadPool,
+    threads: usize,
+}
+
+impl CpuBackend {
+    /// A backend with `threads` workers (0: one per core).
+    pub fn new(threads: usize) -> Result<Self> {
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            threads
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| Error::Backend {
+                backend: "cpu".into(),
+                detail: format!("cannot start {threads} worker threads: {e}"),
+            })?;
+        Ok(Self { pool, threads })
+    }
+}
+
+fn host<'a>(op: &'static str, b: &'a Buffer, words: usize) -> Result<&'a [u64]> {
+    check_buffer(op, BackendKind::Cpu, b, words)?;
+    match &b.storage {
+        Storage::Host(v) => Ok(&v[..words]),
+    }
+}
+
+fn host_mut<'a>(op: &'static str, b: &'a mut Buffer, words: usize) -> Result<&'a mut [u64]> {
+    check_buffer(op, BackendKind::Cpu, b, words)?;
+    match &mut b.storage {
+        Storage::Host(v) => Ok(&mut v[..words]),
+    }
+}
+
+fn check_basis(op: &'static str, ring: &RingContext, basis: &[usize]) -> Result<()> {
+    let count = ring.moduli().len();
+    match basis.iter().find(|&&g| g >= count) {
+        Some(g) => Err(Error::OutOfRange {
+            op,
+            detail: format!("modulus index {g} out of range (the ring has {count} moduli)"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Applies `f(limb_index_in_basis, global_index, acc_limb, b_limb)` over all limbs in parallel.
+fn zip_limbs(
+    acc: &mut [u64],
+    b: &[u64],
+    n: usize,
+    basis: &[usize],
+    f: impl Fn(usize, &mut [u64], &[u64]) + Sync + Send,
+) {
+    acc.par_chunks_mut(n)
+        .zip(b.par_chunks(n))
+        .zip(basis.par_iter())
+        .for_each(|((a, b), &g)| f(g, a, b));
+}
+
+/// Fast base conversion of `coeff` limbs (selected by `conv.source`, located
+/// at `source_pos` in `input`) into one target limb (`target_row` of `conv`).
+fn convert_limb(
+    ring: &RingContext,
+    conv: &BaseConversion,
+    scaled_source: &[u64],
+    target_row: usize,
+    out: &mut [u64],
+) {
+    let n = out.len();
+    let t = ring.moduli()[conv.target[target_row]];
+    let s_count = conv.source.len();
+    let hats = &conv.source_hat_mod_target[target_row * s_count..(target_row + 1) * s_count];
+    const BLOCK: usize = 256;
+    let mut acc = [0u128; BLOCK];
+    for start in (0..n).step_by(BLOCK) {
+        let end = (start + BLOCK).min(n);
+        let acc = &mut acc[..end - start];
+        acc.iter_mut().for_each(|a| *a = 0);
+        for (s, &hat) in hats.iter().enumerate() {
+            let src = &scaled_source[s * n + start..s * n + end];
+            for (a, &y) in acc.iter_mut().zip(src) {
+                *a += y as u128 * hat as u128;
+            }
+        }
+        for (o, &a) in out[start..end].iter_mut().zip(acc.iter()) {
+            *o = t.reduce_u128(a);
+        }
+    }
+}
+
+/// `y_s = x_s · (Q_S/q_s)^{-1} mod q_s` for every source limb, source limbs
+/// taken from `input` at positions `positions`.
+fn scale_sources(ring: &RingContext, conv: &BaseConversion, input: &[u64], positions: &[usize], n: usize) -> Vec<u64> {
+    let mut scaled = vec![0u64; conv.source.len() * n];
+    scaled
+        .par_chunks_mut(n)
+        .enumerate()
+        .for_each(|(s, dst)| {
+            let m = ring.moduli()[conv.source[s]];
+            let (w, ws) = conv.source_hat_inv[s];
+            let src = &input[positions[s] * n..(positions[s] + 1) * n];
+            for (d, &x) in dst.iter_mut().zip(src) {
+                *d = m.mul_shoup(x, w, ws);
+            }
+        });
+    scaled
+}
+
+impl Backend for CpuBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Cpu
+    }
+
+    fn device_name(&self) -> String {
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|m| m.trim().to_string())
+            })
+            .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+    }
+
+    fn threads(&self) -> usize {
+        self.threads
+    }
+
+    fn alloc(&self, words: usize) -> Result<Buffer> {
+        Ok(Buffer {
+            storage: Storage::Host(vec![0; words]),
+        })
+    }
+
+    fn upload(&self, host: &[u64]) -> Result<Buffer> {
+        Ok(Buffer {
+            storage: Storage::Host(host.to_vec()),
+        })
+    }
+
+    fn download(&self, buffer: &Buffer, words: usize) -> Result<Vec<u64>> {
+        Ok(host("download", buffer, words)?.to_vec())
+    }
+
+    fn copy(&self, src: &Buffer, dst: &mut Buffer, words: usize) -> Result<()> {
+        let s = host("copy", src, words)?;
+        host_mut("copy", dst, words)?.copy_from_slice(s);
+        Ok(())
+    }
+
+    fn ntt_forward(&self, ring: &RingContext, poly: &mut Buffer, basis: &[usize]) -> Result<()> {
+        check_basis("ntt_forward", ring, basis)?;
+        let n = ring.n();
+        let data = host_mut("ntt_forward", poly, n * basis.len())?;
+        self.pool.install(|| {
+            data.par_chunks_mut(n)
+                .zip(basis.par_iter())
+                .for_each(|(limb, &g)| ring.ntt(g).forward(limb))
+        });
+        Ok(())
+    }
+
+    fn ntt_inverse(&self, ring: &RingContext, poly: &mut Buffer, basis: &[usize]) -> Result<()> {
+        check_basis("ntt_inverse", ring, basis)?;
+        let n = ring.n();
+        let data = host_mut("ntt_inverse", poly, n * basis.len())?;
+        self.pool.install(|| {
+            data.par_chunks_mut(n)
+                .zip(basis.par_iter())
+                .for_each(|(limb, &g)| ring.ntt(g).inverse(limb))
+        });
+        Ok(())
+    }
+
+    fn add_assign(&self, ring: &RingContext, acc: &mut Buffer, b: &Buffer, basis: &[usize]) -> Result<()> {
+        check_basis("add", ring, basis)?;
+        let n = ring.n();
+        let b = host("add", b, n * basis.len())?;
+        let acc = host_mut("add", acc, n * basis.len())?;
+        self.pool.install(|| {
+            zip_limbs(acc, b, n, basis, |g, a, b| {
+                let m = ring.moduli()[g];
+                a.iter_mut().zip(b).for_each(|(x, &y)| *x = m.add(*x, y));
+            })
+        });
+        Ok(())
+    }
+
+    fn sub_assign(&self, ring: &RingContext, acc: &mut Buffer, b: &Buffer, basis: &[usize]) -> Result<()> {
+        check_basis("sub", ring, basis)?;
+        let n = ring.n();
+        let b = host("sub", b, n * basis.len())?;
+        let acc = host_mut("sub", acc, n * basis.len())?;
+        self.pool.install(|| {
+            zip_limbs(acc, b, n, basis, |g, a, b| {
+                let m = ring.moduli()[g];
+                a.iter_mut().zip(b).for_each(|(x, &y)| *x = m.sub(*x, y));
+            })
+        });
+        Ok(())
+    }
+
+    fn neg_assign(&self, ring: &RingContext, acc: &mut Buffer, basis: &[usize]) -> Result<()> {
+        check_basis("neg", ring, basis)?;
+        let n = ring.n();
+        let acc = host_mut("neg", acc, n * basis.len())?;
+        self.pool.install(|| {
+            acc.par_chunks_mut(n).zip(basis.par_iter()).for_each(|(a, &g)| {
+                let m = ring.moduli()[g];
+                a.iter_mut().for_each(|x| *x = m.neg(*x));
+            })
+        });
+        Ok(())
+    }
+
+    fn mul_assign(&self, ring: &RingContext, acc: &mut Buffer, b: &Buffer, basis: &[usize]) -> Result<()> {
+        check_basis("mul", ring, basis)?;
+        let n = ring.n();
+        let b = host("mul", b, n * basis.len())?;
+        let acc = host_mut("mul", acc, n * basis.len())?;
+        self.pool.install(|| {
+            zip_limbs(acc, b, n, basis, |g, a, b| {
+                let m = ring.moduli()[g];
+                a.iter_mut().zip(b).for_each(|(x, &y)| *x = m.mul(*x, y));
+            })
+        });
+        Ok(())
+    }
+
+    fn mul_add_assign(
+        &self,
+        ring: &RingContext,
+        acc: &mut Buffer,
+        a: &Buffer,
+        b: &Buffer,
+        basis: &[usize],
+    ) -> Result<()> {
+        check_basis("mul_add", ring, basis)?;
+        let n = ring.n();
+        let a = host("mul_add", a, n * basis.len())?;
+        let b = host("mul_add", b, n * basis.len())?;
+        let acc = host_mut("mul_add", acc, n * basis.len())?;
+        self.pool.install(|| {
+            acc.par_chunks_mut(n)
+                .zip(a.par_chunks(n).zip(b.par_chunks(n)))
+                .zip(basis.par_iter())
+                .for_each(|((acc, (a, b)), &g)| {
+                    let m = ring.moduli()[g];
+                    for ((z, &x), &y) in acc.iter_mut().zip(a).zip(b) {
+                        *z = m.reduce_u128(x as u128 * y as u128 + *z as u128);
+                    }
+                })
+        });
+        Ok(())
+    }
+
+    fn mul_scalar_assign(&self, ring: &RingContext, acc: &mut Buffer, scalars: &[u64], basis: &[usize]) -> Result<()> {
+        check_basis("mul_scalar", ring, basis)?;
+        check_scalars("mul_scalar", ring, scalars, basis)?;
+        let n = ring.n();
+        let acc = host_mut("mul_scalar", acc, n * basis.len())?;
+        self.pool.install(|| {
+            acc.par_chunks_mut(n)
+                .zip(basis.par_iter().zip(scalars.par_iter()))
+                .for_each(|(a, (&g, &c))| {
+                    let m = ring.moduli()[g];
+                    let cs = m.shoup(c);
+                    a.iter_mut().for_each(|x| *x = m.mul_shoup(*x, c, cs));
+                })
+        });
+        Ok(())
+    }
+
+    fn add_scalar_assign(&self, ring: &RingContext, acc: &mut Buffer, scalars: &[u64], basis: &[usize]) -> Result<()> {
+        check_basis("add_scalar", ring, basis)?;
+        check_scalars("add_scalar", ring, scalars, basis)?;
+        let n = ring.n();
+        let acc = host_mut("add_scalar", acc, n * basis.len())?;
+        self.pool.install(|| {
+            acc.par_chunks_mut(n)
+                .zip(basis.par_iter().zip(scalars.par_iter()))
+                .for_each(|(a, (&g, &c))| {
+                    let m = ring.moduli()[g];
+                    a.iter_mut().for_each(|x| *x = m.add(*x, c));
+                })
+        });
+        Ok(())
+    }
+
+    fn automorphism(
+        &self,
+        ring: &RingContext,
+        src: &Buffer,
+        galois_element: u64,
+        out: &mut Buffer,
+        basis: &[usize],
+    ) -> Result<()> {
+        check_basis("automorphism", ring, basis)?;
+        let n = ring.n();
+        let perm = ring.automorphism_permutation(galois_element)?;
+        let src = host("automorphism", src, n * basis.len())?;
+        let out = host_mut("automorphism", out, n * basis.len())?;
+        self.pool.install(|| {
+            out.par_chunks_mut(n).zip(src.par_chunks(n)).for_each(|(o, s)| {
+                for (x, &p) in o.iter_mut().zip(perm.iter()) {
+                    *x = s[p as usize];
+                }
+            })
+        });
+        Ok(())
+    }
+
+    fn mod_up(
+        &self,
+        ring: &RingContext,
+        coeff: &Buffer,
+        eval: &Buffer,
+        level: usize,
+        digit: usize,
+        out: &mut Buffer,
+    ) -> Result<()> {
+        let n = ring.n();
+        let conv = ring.mod_up(level, digit)?;
+        let q_words = n * (level + 1);
+        let ext = level + 1 + ring.num_p();
+        let coeff = host("mod_up", coeff, q_words)?;
+        let eval = host("mod_up", eval, q_words)?;
+        let out = host_mut("mod_up", out, n * ext)?;
+        let position = |g: usize| if g <= level { g } else { level + 1 + (g - ring.num_q()) };
+        self.pool.install(|| {
+            let scaled = scale_sources(ring, conv, coeff, &conv.source, n);
+            // Each output limb is either a copy (digit limb) or a conversion target.
+            let mut row_of_position = vec![None; ext];
+            for (row, &g) in conv.target.iter().enumerate() {
+                row_of_position[position(g)] = Some(row);
+            }
+            out.par_chunks_mut(n).enumerate().for_each(|(pos, limb)| match row_of_position[pos] {
+                Some(row) => {
+                    convert_limb(ring, conv, &scaled, row, limb);
+                    ring.ntt(conv.target[row]).forward(limb);
+                }
+                None => limb.copy_from_slice(&eval[pos * n..(pos + 1) * n]),
+            });
+        });
+        Ok(())
+    }
+
+    fn mod_down(&self, ring: &RingContext, extended: &Buffer, level: usize, out: &mut Buffer) -> Result<()> {
+        let n = ring.n();
+        let num_p = ring.num_p();
+        if level >= ring.num_q() {
+            return Err(Error::LevelMismatch {
+                op: "mod_down",
+                detail: format!("level {level} beyond the chain"),
+            });
+        }
+        let input = host("mod_down", extended, n * (level + 1 + num_p))?;
+        let out = host_mut("mod_down", out, n * (level + 1))?;
+        let conv = ring.mod_down();
+        self.pool.install(|| {
+            // The P limbs, back to the coefficient domain.
+            let mut p_coeff = input[n * (level + 1)..].to_vec();
+            p_coeff
+                .par_chunks_mut(n)
+                .zip(conv.source.par_iter())
+                .for_each(|(limb, &g)| ring.ntt(g).inverse(limb));
+            let positions: Vec<usize> = (0..num_p).collect();
+            let scaled = scale_sources(ring, conv, &p_coeff, &positions, n);
+            out.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
+                convert_limb(ring, conv, &scaled, i, limb);
+                ring.ntt(i).forward(limb);
+                let m = ring.moduli()[i];
+                let (w, ws) = ring.p_inv_mod_q(i);
+                for (o, &x) in limb.iter_mut().zip(&input[i * n..(i + 1) * n]) {
+                    *o = m.mul_shoup(m.sub(x, *o), w, ws);
+                }
+            });
+        });
+        Ok(())
+    }
+
+    fn key_switch_inner_product(
+        &self,
+        ring: &RingContext,
+        digits: &[Buffer],
+        keys: &[(Buffer, Buffer)],
+        level: usize,
+        out0: &mut Buffer,
+        out1: &mut Buffer,
+    ) -> Result<()> {
+        let n = ring.n();
+        if digits.len() > keys.len() || digits.len() > 64 {
+            return Err(Error::LengthMismatch {
+                op: "key_switch_inner_product",
+                got: digits.len(),
+                expected: keys.len(),
+            });
+        }
+        let basis = ring.extended_basis(level);
+        let ext_words = n * basis.len();
+        let full_words = n * ring.moduli().len();
+        let digits = digits
+            .iter()
+            .map(|d| host("key_switch_inner_product", d, ext_words))
+            .collect::<Result<Vec<_>>>()?;
+        let keys = keys
+            .iter()
+            .take(digits.len())
+            .map(|(b, a)| {
+                Ok((
+                    host("key_switch_inner_product", b, full_words)?,
+                    host("key_switch_inner_product", a, full_words)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let out0 = host_mut("key_switch_inner_product", out0, ext_words)?;
+        let out1 = host_mut("key_switch_inner_product", out1, ext_words)?;
+        self.pool.install(|| {
+            out0.par_chunks_mut(n)
+                .zip(out1.par_chunks_mut(n))
+                .zip(basis.par_iter().enumerate())
+                .for_each(|((o0, o1), (pos, &g))| {
+                    let m = ring.moduli()[g];
+                    for c in 0..n {
+                        let (mut acc0, mut acc1) = (0u128, 0u128);
+                        for (d, (kb, ka)) in digits.iter().zip(&keys) {
+                            let x = d[pos * n + c] as u128;
+                            acc0 += x * kb[g * n + c] as u128;
+                            acc1 += x * ka[g * n + c] as u128;
+                        }
+                        o0[c] = m.reduce_u128(acc0);
+                        o1[c] = m.reduce_u128(acc1);
+                    }
+                })
+        });
+        Ok(())
+    }
+
+    fn rescale(&self, ring: &RingContext, poly: &Buffer, level: usize, out: &mut Buffer) -> Result<()> {
+        if level == 0 || level >= ring.num_q() {
+            return Err(Error::OutOfLevels {
+                op: "rescale",
+                level,
+                needed: 1,
+            });
+        }
+        let n = ring.n();
+        let input = host("rescale", poly, n * (level + 1))?;
+        let out = host_mut("rescale", out, n * level)?;
+        self.pool.install(|| {
+            let mut last = input[n * level..n * (level + 1)].to_vec();
+            ring.ntt(level).inverse(&mut last);
+            let q_last = ring.moduli()[level];
+            let centered: Vec<i64> = last.iter().map(|&x| q_last.center(x)).collect();
+            out.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
+                let m = ring.moduli()[i];
+                for (o, &r) in limb.iter_mut().zip(&centered) {
+                    *o = m.reduce_i64(r);
+                }
+                ring.ntt(i).forward(limb);
+                let (w, ws) = ring.rescale_inv(level, i);
+                for (o, &x) in limb.iter_mut().zip(&input[i * n..(i + 1) * n]) {
+                    *o = m.mul_shoup(m.sub(x, *o), w, ws);
+                }
+            });
+        });
+        Ok(())
+    }
+}
+
+fn check_scalars(op: &'static str, ring: &RingContext, scalars: &[u64], basis: &[usize]) -> Result<()> {
+    if scalars.len() != basis.len() {
+        return Err(Error::LengthMismatch {
+            op,
+            got: scalars.len(),
+            expected: basis.len(),
+        });
+    }
+    for (&c, &g) in scalars.iter().zip(basis) {
+        if c >= ring.moduli()[g].value() {
+            return Err(Error::OutOfRange {
+                op,
+                detail: format!("scalar {c} not reduced modulo limb {g}"),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,575 @@
+//! The evaluator: homomorphic operations on ciphertexts, all run through the
+//! backend seam.
+//!
+//! Naming: `op_new` returns a fresh ciphertext, `op_assign` works in place.
+//! Operands at different levels are brought to the lower level (exact).
+//! Operands whose scales differ are refused (`ScaleMismatch`) unless one is
+//! an integer multiple of the other within 1e-9 relative, which is made
+//! exact by an integer multiplication; "equal" means within 1e-12 relative.
+
+use std::sync::Arc;
+
+use super::ciphertext::{Ciphertext, Plaintext};
+use super::context::CkksContext;
+use super::embedding::{galois_element_for_conjugation, galois_element_for_rotation};
+use super::keys::{GaloisKeys, RelinearizationKey, SwitchingKey};
+use super::keyswitch::{apply, decompose, Decomposition};
+use crate::backend::Buffer;
+use crate::error::{Error, Result};
+use crate::math::Complex;
+
+/// The keys a server evaluates with (never the secret key).
+#[derive(Debug, Clone, Default)]
+pub struct EvaluationKeys {
+    /// For relinearizing products.
+    pub relinearization: Option<RelinearizationKey>,
+    /// For rotations and conjugation.
+    pub galois: GaloisKeys,
+}
+
+/// Runs CKKS operations for one context with one set of evaluation keys.
+pub struct Evaluator {
+    ctx: Arc<CkksContext>,
+    keys: EvaluationKeys,
+    /// The monomial X^{N/2} (it encodes i in every slot), full Q basis, evaluation domain.
+    imaginary_unit: Buffer,
+}
+
+const SCALE_EQUAL_TOLERANCE: f64 = 1e-12;
+const SCALE_INTEGER_TOLERANCE: f64 = 1e-9;
+
+impl Evaluator {
+    /// An evaluator over `ctx` with `keys`.
+    pub fn new(ctx: Arc<CkksContext>, keys: EvaluationKeys) -> Result<Self> {
+        if let Some(rlk) = &keys.relinearization {
+            ctx.check_params("Evaluator::new", rlk.0.params_id)?;
+        }
+        for g in keys.galois.keys.values() {
+            ctx.check_params("Evaluator::new", g.key.params_id)?;
+        }
+        let n = ctx.n();
+        let basis = ctx.ring().q_basis(ctx.params().max_level());
+        let mut host = vec![0u64; n * basis.len()];
+        for (limb, &g) in host.chunks_mut(n).zip(&basis) {
+            let ntt = ctx.ring().ntt(g);
+            let m = ntt.modulus();
+            let unit = m.pow(ntt.psi(), (n / 2) as u64);
+            let neg_unit = m.neg(unit);
+            for (i, x) in limb.iter_mut().enumerate() {
+                *x = if ntt.evaluation_exponent(i) % 4 == 1 { unit } else { neg_unit };
+            }
+        }
+        let imaginary_unit = ctx.backend().upload(&host)?;
+        Ok(Self {
+            ctx,
+            keys,
+            imaginary_unit,
+        })
+    }
+
+    /// The context.
+    pub fn context(&self) -> &Arc<CkksContext> {
+        &self.ctx
+    }
+
+    /// The evaluation keys.
+    pub fn keys(&self) -> &EvaluationKeys {
+        &self.keys
+    }
+
+    fn check(&self, op: &'static str, ct: &Ciphertext) -> Result<()> {
+        self.ctx.check_params(op, ct.params_id)?;
+        self.ctx.check_level(op, ct.level)
+    }
+
+    fn basis(&self, level: usize) -> Vec<usize> {
+        self.ctx.ring().q_basis(level)
+    }
+
+    // ----- levels and scales -------------------------------------------------
+
+    /// Drops `levels` primes from the top of the chain (exact, no rescale).
+    pub fn drop_level_assign(&self, ct: &mut Ciphertext, levels: usize) -> Result<()> {
+        self.check("drop_level", ct)?;
+        if levels > ct.level {
+            return Err(Error::OutOfLevels {
+                op: "drop_level",
+                level: ct.level,
+                needed: levels,
+            });
+        }
+        let words = self.ctx.words_at(ct.level - levels);
+        for part in ct.parts.iter_mut() {
+            *part = self.ctx.duplicate(part, words)?;
+        }
+        ct.level -= levels;
+        Ok(())
+    }
+
+    /// Rescales by the last prime: level − 1, scale / q_level.
+    pub fn rescale_assign(&self, ct: &mut Ciphertext) -> Result<()> {
+        self.check("rescale", ct)?;
+        if ct.level == 0 {
+            return Err(Error::OutOfLevels {
+                op: "rescale",
+                level: 0,
+                needed: 1,
+            });
+        }
+        let backend = self.ctx.backend();
+        for part in ct.parts.iter_mut() {
+            let mut out = backend.alloc(self.ctx.words_at(ct.level - 1))?;
+            backend.rescale(self.ctx.ring(), part, ct.level, &mut out)?;
+            *part = out;
+        }
+        ct.scale /= self.ctx.params().q()[ct.level] as f64;
+        ct.level -= 1;
+        Ok(())
+    }
+
+    /// Rescaled copy.
+    pub fn rescale_new(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        let mut out = ct.clone();
+        self.rescale_assign(&mut out)?;
+        Ok(out)
+    }
+
+    /// Brings `ct` to `level` (drop) and, where exact, to `scale` (integer multiple).
+    fn align(&self, op: &'static str, ct: &mut Ciphertext, level: usize, scale: f64) -> Result<()> {
+        if ct.level > level {
+            self.drop_level_assign(ct, ct.level - level)?;
+        }
+        let ratio = scale / ct.scale;
+        if (ratio - 1.0).abs() <= SCALE_EQUAL_TOLERANCE {
+            return Ok(());
+        }
+        let k = ratio.round();
+        if ratio > 1.0 && (ratio - k).abs() <= SCALE_INTEGER_TOLERANCE * ratio && k < (1u64 << 32) as f64 {
+            self.mul_integer_assign(ct, k as i64)?;
+            ct.scale = scale;
+            return Ok(());
+        }
+        Err(Error::ScaleMismatch {
+            op,
+            left_log2: ct.scale.log2(),
+            right_log2: scale.log2(),
+        })
+    }
+
+    /// Returns copies of `a` and `b` at a common level and scale.
+    fn bring_together(&self, op: &'static str, a: &mut Ciphertext, b: &Ciphertext) -> Result<Option<Ciphertext>> {
+        self.check(op, a)?;
+        self.check(op, b)?;
+        if a.slots != b.slots {
+            return Err(Error::LengthMismatch {
+                op,
+                got: b.slots,
+                expected: a.slots,
+            });
+        }
+        let level = a.level.min(b.level);
+        let scale = a.scale.max(b.scale);
+        self.align(op, a, level, scale)?;
+        if b.level == level && (scale / b.scale - 1.0).abs() <= SCALE_EQUAL_TOLERANCE {
+            return Ok(None);
+        }
+        let mut b = b.clone();
+        self.align(op, &mut b, level, scale)?;
+        Ok(Some(b))
+    }
+
+    // ----- additive ------------------------------------------------------------
+
+    fn add_or_sub_assign(&self, op: &'static str, a: &mut Ciphertext, b: &Ciphertext, subtract: bool) -> Result<()> {
+        let aligned = self.bring_together(op, a, b)?;
+        let b = aligned.as_ref().unwrap_or(b);
+        let basis = self.basis(a.level);
+        let backend = self.ctx.backend();
+        let ring = self.ctx.ring();
+        while a.parts.len() < b.parts.len() {
+            a.parts.push(backend.alloc(self.ctx.words_at(a.level))?);
+        }
+        for (x, y) in a.parts.iter_mut().zip(&b.parts) {
+            if subtract {
+                backend.sub_assign(ring, x, y, &basis)?;
+            } else {
+                backend.add_assign(ring, x, y, &basis)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `a += b` (any degrees: lazy relinearization accumulates degree-2 tensors).
+    pub fn add_assign(&self, a: &mut Ciphertext, b: &Ciphertext) -> Result<()> {
+        self.add_or_sub_assign("add", a, b, false)
+    }
+
+    /// `a + b`.
+    pub fn add_new(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        let mut out = a.clone();
+        self.add_assign(&mut out, b)?;
+        Ok(out)
+    }
+
+    /// `a -= b`.
+    pub fn sub_assign(&self, a: &mut Ciphertext, b: &Ciphertext) -> Result<()> {
+        self.add_or_sub_assign("sub", a, b, true)
+    }
+
+    /// `a - b`.
+    pub fn sub_new(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        let mut out = a.clone();
+        self.sub_assign(&mut out, b)?;
+        Ok(out)
+    }
+
+    /// `a = -a`.
+    pub fn neg_assign(&self, a: &mut Ciphertext) -> Result<()> {
+        self.check("neg", a)?;
+        let basis = self.basis(a.level);
+        for part in a.parts.iter_mut() {
+            self.ctx.backend().neg_assign(self.ctx.ring(), part, &basis)?;
+        }
+        Ok(())
+    }
+
+    fn check_plain(&self, op: &'static str, ct: &Ciphertext, pt: &Plaintext) -> Result<()> {
+        self.check(op, ct)?;
+        self.ctx.check_params(op, pt.params_id)?;
+        if pt.level < ct.level {
+            return Err(Error::LevelMismatch {
+                op,
+                detail: format!("plaintext at level {} below ciphertext level {}", pt.level, ct.level),
+            });
+        }
+        if pt.slots != ct.slots {
+            return Err(Error::LengthMismatch {
+                op,
+                got: pt.slots,
+                expected: ct.slots,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_same_scale(op: &'static str, a: f64, b: f64) -> Result<()> {
+        if (a / b - 1.0).abs() > SCALE_EQUAL_TOLERANCE {
+            return Err(Error::ScaleMismatch {
+                op,
+                left_log2: a.log2(),
+                right_log2: b.log2(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `ct += pt` (same scale; the plaintext may sit at a higher level).
+    pub fn add_plain_assign(&self, ct: &mut Ciphertext, pt: &Plaintext) -> Result<()> {
+        self.check_plain("add_plain", ct, pt)?;
+        Self::check_same_scale("add_plain", ct.scale, pt.scale)?;
+        let basis = self.basis(ct.level);
+        self.ctx.backend().add_assign(self.ctx.ring(), &mut ct.parts[0], &pt.poly, &basis)
+    }
+
+    /// `ct -= pt`.
+    pub fn sub_plain_assign(&self, ct: &mut Ciphertext, pt: &Plaintext) -> Result<()> {
+        self.check_plain("sub_plain", ct, pt)?;
+        Self::check_same_scale("sub_plain", ct.scale, pt.scale)?;
+        let basis = self.basis(ct.level);
+        self.ctx.backend().sub_assign(self.ctx.ring(), &mut ct.parts[0], &pt.poly, &basis)
+    }
+
+    /// The polynomial `round(c.re·scale) + round(c.im·scale)·X^{N/2}` (it holds
+    /// `c` in every slot at `scale`), evaluation domain, at `level`.
+    fn constant_poly(&self, op: &'static str, c: Complex, scale: f64, level: usize) -> Result<Buffer> {
+        let basis = self.basis(level);
+        let residues = |x: f64| -> Result<Vec<u64>> {
+            basis
+                .iter()
+                .map(|&g| self.ctx.ring().moduli()[g].reduce_f64_integer((x * scale).round()))
+                .collect::<Result<Vec<_>>>()
+                .map_err(|_| Error::OutOfRange {
+                    op,
+                    detail: format!("constant {x} times scale {scale} is not finite"),
+                })
+        };
+        let backend = self.ctx.backend();
+        let mut poly = self.ctx.duplicate(&self.imaginary_unit, self.ctx.words_at(level))?;
+        backend.mul_scalar_assign(self.ctx.ring(), &mut poly, &residues(c.im)?, &basis)?;
+        backend.add_scalar_assign(self.ctx.ring(), &mut poly, &residues(c.re)?, &basis)?;
+        Ok(poly)
+    }
+
+    /// Adds the constant `c` to every slot (exact at the ciphertext's scale).
+    pub fn add_const_assign(&self, ct: &mut Ciphertext, c: Complex) -> Result<()> {
+        self.check("add_const", ct)?;
+        let poly = self.constant_poly("add_const", c, ct.scale, ct.level)?;
+        let basis = self.basis(ct.level);
+        self.ctx.backend().add_assign(self.ctx.ring(), &mut ct.parts[0], &poly, &basis)
+    }
+
+    // ----- multiplicative by constants and plaintexts ----------------------------
+
+    /// Multiplies by an integer (exact; the scale is unchanged).
+    pub fn mul_integer_assign(&self, ct: &mut Ciphertext, k: i64) -> Result<()> {
+        self.check("mul_integer", ct)?;
+        let basis = self.basis(ct.level);
+        let residues: Vec<u64> = basis.iter().map(|&g| self.ctx.ring().moduli()[g].reduce_i64(k)).collect();
+        for part in ct.parts.iter_mut() {
+            self.ctx
+                .backend()
+                .mul_scalar_assign(self.ctx.ring(), part, &residues, &basis)?;
+        }
+        Ok(())
+    }
+
+    /// Multiplies by a real or complex constant encoded at `const_scale`; the
+    /// ciphertext's scale is multiplied by `const_scale`.
+    pub fn mul_const_with_scale_assign(&self, ct: &mut Ciphertext, c: Complex, const_scale: f64) -> Result<()> {
+        self.check("mul_const", ct)?;
+        if !(const_scale.is_finite() && const_scale >= 1.0) {
+            return Err(Error::OutOfRange {
+                op: "mul_const",
+                detail: format!("constant scale {const_scale} must be finite and at least 1"),
+            });
+        }
+        let basis = self.basis(ct.level);
+        let backend = self.ctx.backend();
+        if c.im == 0.0 {
+            let residues = basis
+                .iter()
+                .map(|&g| self.ctx.ring().moduli()[g].reduce_f64_integer((c.re * const_scale).round()))
+                .collect::<Result<Vec<_>>>()?;
+            for part in ct.parts.iter_mut() {
+                backend.mul_scalar_assign(self.ctx.ring(), part, &residues, &basis)?;
+            }
+        } else {
+            let poly = self.constant_poly("mul_const", c, const_scale, ct.level)?;
+            for part in ct.parts.iter_mut() {
+                backend.mul_assign(self.ctx.ring(), part, &poly, &basis)?;
+            }
+        }
+        ct.scale *= const_scale;
+        Ok(())
+    }
+
+    /// Multiplies by a constant encoded at the scale q_level, so that a
+    /// following rescale restores the ciphertext's scale exactly.
+    pub fn mul_const_assign(&self, ct: &mut Ciphertext, c: Complex) -> Result<()> {
+        let q_top = self.ctx.params().q()[ct.level.min(self.ctx.params().max_level())] as f64;
+        self.mul_const_with_scale_assign(ct, c, q_top)
+    }
+
+    /// Multiplies every slot by i (exact: a monomial product, scale unchanged).
+    pub fn mul_i_assign(&self, ct: &mut Ciphertext) -> Result<()> {
+        self.check("mul_i", ct)?;
+        let basis = self.basis(ct.level);
+        for part in ct.parts.iter_mut() {
+            self.ctx
+                .backend()
+                .mul_assign(self.ctx.ring(), part, &self.imaginary_unit, &basis)?;
+        }
+        Ok(())
+    }
+
+    /// `ct *= pt` (scales multiply).
+    pub fn mul_plain_assign(&self, ct: &mut Ciphertext, pt: &Plaintext) -> Result<()> {
+        self.check_plain("mul_plain", ct, pt)?;
+        let basis = self.basis(ct.level);
+        for part in ct.parts.iter_mut() {
+            self.ctx.backend().mul_assign(self.ctx.ring(), part, &pt.poly, &basis)?;
+        }
+        ct.scale *= pt.scale;
+        Ok(())
+    }
+
+    // ----- ciphertext products ----------------------------------------------------
+
+    /// The tensor product (degree 2, not relinearized); scales multiply.
+    pub fn tensor_new(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.check("tensor", a)?;
+        self.check("tensor", b)?;
+        for ct in [a, b] {
+            if ct.degree() != 1 {
+                return Err(Error::DegreeMismatch {
+                    op: "tensor",
+                    degree: ct.degree(),
+                    expected: 1,
+                });
+            }
+        }
+        if a.slots != b.slots {
+            return Err(Error::LengthMismatch {
+                op: "tensor",
+                got: b.slots,
+                expected: a.slots,
+            });
+        }
+        let level = a.level.min(b.level);
+        let (mut a, mut b) = (a.clone(), b.clone());
+        let (drop_a, drop_b) = (a.level - level, b.level - level);
+        self.drop_level_assign(&mut a, drop_a)?;
+        self.drop_level_assign(&mut b, drop_b)?;
+        let basis = self.basis(level);
+        let backend = self.ctx.backend();
+        let ring = self.ctx.ring();
+        let words = self.ctx.words_at(level);
+        let mut d0 = self.ctx.duplicate(&a.parts[0], words)?;
+        backend.mul_assign(ring, &mut d0, &b.parts[0], &basis)?;
+        let mut d1 = self.ctx.duplicate(&a.parts[0], words)?;
+        backend.mul_assign(ring, &mut d1, &b.parts[1], &basis)?;
+        backend.mul_add_assign(ring, &mut d1, &a.parts[1], &b.parts[0], &basis)?;
+        let mut d2 = self.ctx.duplicate(&a.parts[1], words)?;
+        backend.mul_assign(ring, &mut d2, &b.parts[1], &basis)?;
+        Ok(Ciphertext {
+            parts: vec![d0, d1, d2],
+            level,
+            scale: a.scale * b.scale,
+            slots: a.slots,
+            params_id: a.params_id,
+        })
+    }
+
+    /// Relinearizes a degree-2 ciphertext back to degree 1.
+    pub fn relinearize_assign(&self, ct: &mut Ciphertext) -> Result<()> {
+        self.check("relinearize", ct)?;
+        if ct.degree() == 1 {
+            return Ok(());
+        }
+        if ct.degree() != 2 {
+            return Err(Error::DegreeMismatch {
+                op: "relinearize",
+                degree: ct.degree(),
+                expected: 2,
+            });
+        }
+        let rlk = self
+            .keys
+            .relinearization
+            .as_ref()
+            .ok_or(Error::MissingRelinearizationKey { op: "relinearize" })?;
+        let dec = decompose(&self.ctx, &ct.parts[2], ct.level)?;
+        let (k0, k1) = apply(&self.ctx, &dec, &rlk.0, None)?;
+        let basis = self.basis(ct.level);
+        let ring = self.ctx.ring();
+        self.ctx.backend().add_assign(ring, &mut ct.parts[0], &k0, &basis)?;
+        self.ctx.backend().add_assign(ring, &mut ct.parts[1], &k1, &basis)?;
+        ct.parts.truncate(2);
+        Ok(())
+    }
+
+    /// Tensor then relinearize (no rescale).
+    pub fn mul_relin_new(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        let mut out = self.tensor_new(a, b)?;
+        self.relinearize_assign(&mut out)?;
+        Ok(out)
+    }
+
+    // ----- automorphisms --------------------------------------------------------------
+
+    fn galois_key(&self, op: &'static str, g: u64, what: String) -> Result<&SwitchingKey> {
+        self.keys
+            .galois
+            .get(g)
+            .map(|k| &k.key)
+            .ok_or(Error::MissingGaloisKey {
+                op,
+                galois_element: g,
+                what,
+            })
+    }
+
+    /// Applies `X -> X^g` to a degree-1 ciphertext whose c1 is decomposed in `dec`.
+    fn automorphism_hoisted(&self, op: &'static str, ct: &Ciphertext, dec: &Decomposition, g: u64, what: String) -> Result<Ciphertext> {
+        let key = self.galois_key(op, g, what)?;
+        let (mut k0, k1) = apply(&self.ctx, dec, key, Some(g))?;
+        let basis = self.basis(ct.level);
+        let backend = self.ctx.backend();
+        let mut c0 = backend.alloc(self.ctx.words_at(ct.level))?;
+        backend.automorphism(self.ctx.ring(), &ct.parts[0], g, &mut c0, &basis)?;
+        backend.add_assign(self.ctx.ring(), &mut k0, &c0, &basis)?;
+        Ok(Ciphertext {
+            parts: vec![k0, k1],
+            ..ct.clone_meta()
+        })
+    }
+
+    fn check_degree_one(op: &'static str, ct: &Ciphertext) -> Result<()> {
+        if ct.degree() != 1 {
+            return Err(Error::DegreeMismatch {
+                op,
+                degree: ct.degree(),
+                expected: 1,
+            });
+        }
+        Ok(())
+    }
+
+    /// Rotates the slots left by `k` (negative: right).
+    pub fn rotate_new(&self, ct: &Ciphertext, k: i64) -> Result<Ciphertext> {
+        Ok(self.rotate_hoisted_new(ct, &[k])?.remove(0))
+    }
+
+    /// Rotations by every step in `steps`, sharing one decomposition of c1.
+    pub fn rotate_hoisted_new(&self, ct: &Ciphertext, steps: &[i64]) -> Result<Vec<Ciphertext>> {
+        self.check("rotate", ct)?;
+        Self::check_degree_one("rotate", ct)?;
+        let log_n = self.ctx.params().log_n();
+        let dec = decompose(&self.ctx, &ct.parts[1], ct.level)?;
+        steps
+            .iter()
+            .map(|&k| {
+                let g = galois_element_for_rotation(log_n, k);
+                if g == 1 {
+                    return Ok(ct.clone());
+                }
+                self.automorphism_hoisted("rotate", ct, &dec, g, format!("rotation by {k}"))
+            })
+            .collect()
+    }
+
+    /// Complex-conjugates every slot.
+    pub fn conjugate_new(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.check("conjugate", ct)?;
+        Self::check_degree_one("conjugate", ct)?;
+        let dec = decompose(&self.ctx, &ct.parts[1], ct.level)?;
+        let g = galois_element_for_conjugation(self.ctx.params().log_n());
+        self.automorphism_hoisted("conjugate", ct, &dec, g, "conjugation".into())
+    }
+
+    /// Slot j of the result is Σ_{i < count} slot(j + i·stride); `count` is a
+    /// power of two. Needs rotation keys for `stride · 2^t`, t < log2(count)
+    /// (see [`Evaluator::rotations_for_sum`]).
+    pub fn rotate_and_sum_new(&self, ct: &Ciphertext, stride: i64, count: usize) -> Result<Ciphertext> {
+        if count == 0 || !count.is_power_of_two() {
+            return Err(Error::OutOfRange {
+                op: "rotate_and_sum",
+                detail: format!("count {count} must be a power of two"),
+            });
+        }
+        let mut acc = ct.clone();
+        for step in Self::rotations_for_sum(stride, count) {
+            let rotated = self.rotate_new(&acc, step)?;
+            self.add_assign(&mut acc, &rotated)?;
+        }
+        Ok(acc)
+    }
+
+    /// The rotation steps [`Evaluator::rotate_and_sum_new`] uses.
+    pub fn rotations_for_sum(stride: i64, count: usize) -> Vec<i64> {
+        (0..count.max(1).trailing_zeros()).map(|t| stride << t).collect()
+    }
+}
+
+impl Ciphertext {
+    /// Metadata with no parts, for building results of the same shape.
+    fn clone_meta(&self) -> Ciphertext {
+        Ciphertext {
+            parts: Vec::new(),
+            level: self.level,
+            scale: self.scale,
+            slots: self.slots,
+            params_id: self.params_id,
+        }
+    }
+}

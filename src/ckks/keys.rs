@@ -1,0 +1,269 @@
+//! Keys and key generation with hybrid key switching (Han–Ki, dnum digits).
+//!
+//! A switching key from s' to s is, for each digit j of the top level,
+//! a pair on the full basis Q ∪ P (evaluation domain):
+//! `b_j = -a_j·s + e_j + [P·s' on the limbs of digit j]`, `a_j` uniform.
+//! Because `P·s'` sits only on the digit's own primes, the same key serves
+//! every level: the digits of a level-l ciphertext are its residues on the
+//! digit's primes, lifted to the extended basis (see `keyswitch`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::context::CkksContext;
+use super::embedding::{galois_element_for_conjugation, galois_element_for_rotation};
+use super::sampling::Prng;
+use crate::backend::Buffer;
+use crate::error::{Error, Result};
+
+/// The secret key s (client side only).
+#[derive(Debug, Clone)]
+pub struct SecretKey {
+    /// Signed coefficients of s.
+    pub(crate) coefficients: Vec<i64>,
+    /// s on the full basis, evaluation domain.
+    pub(crate) eval: Buffer,
+    pub(crate) params_id: u64,
+}
+
+/// The public encryption key (b, a) = (-a·s + e, a) on the ciphertext basis.
+#[derive(Debug, Clone)]
+pub struct PublicKey {
+    pub(crate) b: Buffer,
+    pub(crate) a: Buffer,
+    pub(crate) params_id: u64,
+}
+
+/// A key switching from some s' to s: one (b_j, a_j) pair per digit.
+#[derive(Debug, Clone)]
+pub struct SwitchingKey {
+    pub(crate) digits: Vec<(Buffer, Buffer)>,
+    pub(crate) params_id: u64,
+}
+
+/// Switches s² to s after a tensor product.
+#[derive(Debug, Clone)]
+pub struct RelinearizationKey(pub(crate) SwitchingKey);
+
+/// Switches σ_g(s) to s, for the automorphism X -> X^g.
+#[derive(Debug, Clone)]
+pub struct GaloisKey {
+    pub(crate) galois_element: u64,
+    pub(crate) key: SwitchingKey,
+}
+
+impl GaloisKey {
+    /// The Galois element g of X -> X^g.
+    pub fn galois_element(&self) -> u64 {
+        self.galois_element
+    }
+}
+
+/// A set of Galois keys by Galois element.
+#[derive(Debug, Clone, Default)]
+pub struct GaloisKeys {
+    pub(crate) keys: BTreeMap<u64, Arc<GaloisKey>>,
+}
+
+impl GaloisKeys {
+    /// The key for `galois_element`, if present.
+    pub fn get(&self, galois_element: u64) -> Option<&GaloisKey> {
+        self.keys.get(&galois_element).map(|k| k.as_ref())
+    }
+
+    /// Adds (or replaces) a key.
+    pub fn insert(&mut self, key: GaloisKey) {
+        self.keys.insert(key.galois_element, Arc::new(key));
+    }
+
+    /// The Galois elements present.
+    pub fn elements(&self) -> Vec<u64> {
+        self.keys.keys().copied().collect()
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// Generates every kind of key from a CSPRNG.
+pub struct KeyGenerator {
+    ctx: Arc<CkksContext>,
+    prng: Prng,
+}
+
+impl KeyGenerator {
+    /// A generator drawing from `prng` (use [`Prng::from_os`] outside tests).
+    pub fn new(ctx: Arc<CkksContext>, prng: Prng) -> Self {
+        Self { ctx, prng }
+    }
+
+    /// A fresh secret key of the parameter set's distribution.
+    pub fn gen_secret_key(&mut self) -> Result<SecretKey> {
+        let params = self.ctx.params();
+        let coefficients = self.prng.secret(params.n(), params.secret());
+        self.secret_key_from_coefficients(coefficients)
+    }
+
+    /// A secret key with the given signed coefficients (must be N of them).
+    pub fn secret_key_from_coefficients(&self, coefficients: Vec<i64>) -> Result<SecretKey> {
+        let n = self.ctx.n();
+        if coefficients.len() != n {
+            return Err(Error::LengthMismatch {
+                op: "secret_key_from_coefficients",
+                got: coefficients.len(),
+                expected: n,
+            });
+        }
+        let basis = self.ctx.ring().full_basis();
+        let eval = self
+            .ctx
+            .upload_coefficients(&self.ctx.signed_to_limbs(&coefficients, &basis), &basis)?;
+        Ok(SecretKey {
+            coefficients,
+            eval,
+            params_id: self.ctx.params().id(),
+        })
+    }
+
+    /// `(-a·s + e, a)` on `basis` with a fresh uniform `a` and Gaussian `e`.
+    fn rlwe_sample(&mut self, sk: &SecretKey, basis: &[usize]) -> Result<(Buffer, Buffer)> {
+        let ctx = &self.ctx;
+        let n = ctx.n();
+        let mut a_host = vec![0u64; n * basis.len()];
+        for (limb, &g) in a_host.chunks_mut(n).zip(basis) {
+            self.prng.fill_uniform(&ctx.ring().moduli()[g], limb);
+        }
+        // `a` is sampled directly in the evaluation domain (uniform either way).
+        let a = ctx.backend().upload(&a_host)?;
+        let e = self.prng.gaussian(n, ctx.params().sigma());
+        let mut b = ctx.upload_coefficients(&ctx.signed_to_limbs(&e, basis), basis)?;
+        let mut a_s = ctx.duplicate(&a, n * basis.len())?;
+        ctx.backend().mul_assign(ctx.ring(), &mut a_s, &sk.eval_on(ctx, basis)?, basis)?;
+        ctx.backend().sub_assign(ctx.ring(), &mut b, &a_s, basis)?;
+        Ok((b, a))
+    }
+
+    /// The public key for `sk`.
+    pub fn gen_public_key(&mut self, sk: &SecretKey) -> Result<PublicKey> {
+        self.ctx.check_params("gen_public_key", sk.params_id)?;
+        let basis = self.ctx.ring().q_basis(self.ctx.params().max_level());
+        let (b, a) = self.rlwe_sample(sk, &basis)?;
+        Ok(PublicKey {
+            b,
+            a,
+            params_id: self.ctx.params().id(),
+        })
+    }
+
+    /// A key switching `s_from` (full basis, evaluation domain) to `sk`.
+    fn switching_key(&mut self, sk: &SecretKey, s_from: &Buffer) -> Result<SwitchingKey> {
+        let ctx = self.ctx.clone();
+        let params = ctx.params();
+        let ring = ctx.ring();
+        let basis = ring.full_basis();
+        let alpha = params.digit_size();
+        let n = ctx.n();
+        let mut digits = Vec::new();
+        for j in 0..params.digits_at_level(params.max_level()) {
+            let (mut b, a) = self.rlwe_sample(sk, &basis)?;
+            // Add P·s_from on the digit's own primes only.
+            let primes: Vec<usize> = (j * alpha..((j + 1) * alpha).min(params.max_level() + 1)).collect();
+            let mut host_b = ctx.backend().download(&b, n * basis.len())?;
+            let s_host = ctx.backend().download(s_from, n * basis.len())?;
+            for &i in &primes {
+                let m = ring.moduli()[i];
+                let p = ring.p_mod_q(i);
+                let ps = m.shoup(p);
+                for c in i * n..(i + 1) * n {
+                    host_b[c] = m.add(host_b[c], m.mul_shoup(s_host[c], p, ps));
+                }
+            }
+            b = ctx.backend().upload(&host_b)?;
+            digits.push((b, a));
+        }
+        Ok(SwitchingKey {
+            digits,
+            params_id: params.id(),
+        })
+    }
+
+    /// The relinearization key (s² → s).
+    pub fn gen_relinearization_key(&mut self, sk: &SecretKey) -> Result<RelinearizationKey> {
+        self.ctx.check_params("gen_relinearization_key", sk.params_id)?;
+        let ctx = self.ctx.clone();
+        let basis = ctx.ring().full_basis();
+        let mut s2 = ctx.duplicate(&sk.eval, ctx.n() * basis.len())?;
+        ctx.backend().mul_assign(ctx.ring(), &mut s2, &sk.eval, &basis)?;
+        Ok(RelinearizationKey(self.switching_key(sk, &s2)?))
+    }
+
+    /// The Galois key of `X -> X^g` (σ_g(s) → s).
+    pub fn gen_galois_key(&mut self, sk: &SecretKey, galois_element: u64) -> Result<GaloisKey> {
+        self.ctx.check_params("gen_galois_key", sk.params_id)?;
+        let ctx = self.ctx.clone();
+        let basis = ctx.ring().full_basis();
+        let mut s_g = ctx.backend().alloc(ctx.n() * basis.len())?;
+        ctx.backend()
+            .automorphism(ctx.ring(), &sk.eval, galois_element, &mut s_g, &basis)?;
+        Ok(GaloisKey {
+            galois_element,
+            key: self.switching_key(sk, &s_g)?,
+        })
+    }
+
+    /// Galois keys for left rotations by each of `rotations` slots, and for
+    /// conjugation when `conjugation` is set. Duplicates are generated once.
+    pub fn gen_galois_keys(&mut self, sk: &SecretKey, rotations: &[i64], conjugation: bool) -> Result<GaloisKeys> {
+        let log_n = self.ctx.params().log_n();
+        let mut elements: Vec<u64> = rotations
+            .iter()
+            .map(|&k| galois_element_for_rotation(log_n, k))
+            .filter(|&g| g != 1)
+            .collect();
+        if conjugation {
+            elements.push(galois_element_for_conjugation(log_n));
+        }
+        elements.sort_unstable();
+        elements.dedup();
+        let mut keys = GaloisKeys::default();
+        for g in elements {
+            keys.insert(self.gen_galois_key(sk, g)?);
+        }
+        Ok(keys)
+    }
+}
+
+impl SecretKey {
+    /// s restricted to `basis` (a prefix of the full basis or the whole of it).
+    pub(crate) fn eval_on(&self, ctx: &CkksContext, basis: &[usize]) -> Result<Buffer> {
+        let n = ctx.n();
+        let full = ctx.ring().full_basis();
+        if basis.iter().enumerate().all(|(k, &g)| g == k) {
+            return ctx.duplicate(&self.eval, n * basis.len());
+        }
+        // A non-prefix basis (the extended basis of a lower level): gather limbs.
+        let host = ctx.backend().download(&self.eval, n * full.len())?;
+        let mut out = Vec::with_capacity(n * basis.len());
+        for &g in basis {
+            out.extend_from_slice(&host[g * n..(g + 1) * n]);
+        }
+        ctx.backend().upload(&out)
+    }
+
+    /// The signed coefficients of s.
+    pub fn coefficients(&self) -> &[i64] {
+        &self.coefficients
+    }
+
+    /// The id of the parameter set.
+    pub fn params_id(&self) -> u64 {
+        self.params_id
+    }
+}

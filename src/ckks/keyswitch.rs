@@ -1,0 +1,83 @@
+//! Hybrid key switching (Han–Ki) with hoisting.
+//!
+//! `decompose` lifts each digit of a polynomial (its residues on the digit's
+//! primes) to the extended basis Q_l ∪ P (ModUp, approximate fast base
+//! conversion). `apply` optionally permutes the digits by an automorphism
+//! (hoisted rotations share one decomposition), takes the inner product with
+//! the key and divides by P (ModDown), returning `(k0, k1)` on Q_l with
+//! `k0 + k1·s ≈ c·s'`.
+
+use super::context::CkksContext;
+use super::keys::SwitchingKey;
+use crate::backend::Buffer;
+use crate::error::{Error, Result};
+
+/// The digits of one polynomial lifted to the extended basis.
+pub(crate) struct Decomposition {
+    pub(crate) level: usize,
+    pub(crate) digits: Vec<Buffer>,
+}
+
+/// ModUp of every digit of `poly` (evaluation domain, level `level`).
+pub(crate) fn decompose(ctx: &CkksContext, poly: &Buffer, level: usize) -> Result<Decomposition> {
+    let ring = ctx.ring();
+    let backend = ctx.backend();
+    let basis = ring.q_basis(level);
+    let mut coeff = ctx.duplicate(poly, ctx.words_at(level))?;
+    backend.ntt_inverse(ring, &mut coeff, &basis)?;
+    let ext_words = ctx.n() * ring.extended_basis(level).len();
+    let digits = (0..ctx.params().digits_at_level(level))
+        .map(|j| {
+            let mut out = backend.alloc(ext_words)?;
+            backend.mod_up(ring, &coeff, poly, level, j, &mut out)?;
+            Ok(out)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Decomposition { level, digits })
+}
+
+/// Inner product with `key` (after the automorphism `galois`, if any) and ModDown.
+pub(crate) fn apply(
+    ctx: &CkksContext,
+    dec: &Decomposition,
+    key: &SwitchingKey,
+    galois: Option<u64>,
+) -> Result<(Buffer, Buffer)> {
+    ctx.check_params("key_switch", key.params_id)?;
+    if key.digits.len() < dec.digits.len() {
+        return Err(Error::LengthMismatch {
+            op: "key_switch",
+            got: key.digits.len(),
+            expected: dec.digits.len(),
+        });
+    }
+    let ring = ctx.ring();
+    let backend = ctx.backend();
+    let level = dec.level;
+    let ext_basis = ring.extended_basis(level);
+    let ext_words = ctx.n() * ext_basis.len();
+    let permuted;
+    let digits = match galois {
+        Some(g) => {
+            permuted = dec
+                .digits
+                .iter()
+                .map(|d| {
+                    let mut out = backend.alloc(ext_words)?;
+                    backend.automorphism(ring, d, g, &mut out, &ext_basis)?;
+                    Ok(out)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            &permuted
+        }
+        None => &dec.digits,
+    };
+    let mut acc0 = backend.alloc(ext_words)?;
+    let mut acc1 = backend.alloc(ext_words)?;
+    backend.key_switch_inner_product(ring, digits, &key.digits, level, &mut acc0, &mut acc1)?;
+    let mut k0 = backend.alloc(ctx.words_at(level))?;
+    let mut k1 = backend.alloc(ctx.words_at(level))?;
+    backend.mod_down(ring, &acc0, level, &mut k0)?;
+    backend.mod_down(ring, &acc1, level, &mut k1)?;
+    Ok((k0, k1))
+}

@@ -1,0 +1,186 @@
+//! Every evaluator operation against plain complex arithmetic.
+
+mod common;
+
+use common::Fixture;
+use heformer::math::Complex;
+
+const PRESET: &str = "TEST_INSECURE_N11";
+
+fn rotate(v: &[Complex], k: i64) -> Vec<Complex> {
+    let n = v.len() as i64;
+    (0..n).map(|j| v[(j + k).rem_euclid(n) as usize]).collect()
+}
+
+#[test]
+fn encode_decode_round_trip() {
+    let mut f = Fixture::new(PRESET, &[], 1);
+    for slots in [1usize, 4, f.slots()] {
+        let v = f.random_values(slots, 1.0);
+        let pt = f.encoder.encode_complex(&v, f.params.max_level(), f.params.default_scale()).unwrap();
+        let got = f.encoder.decode(&pt).unwrap();
+        let stats = common::PrecisionStats::compare(&v, &got);
+        println!("encode/decode {slots} slots: min {:.1} bits", stats.min_bits);
+        // Rounding each coefficient costs at most 0.5·sqrt(N)/scale per slot (on average).
+        assert!(stats.min_bits > f.params.default_scale().log2() - f.params.log_n() as f64 / 2.0 - 4.0);
+    }
+}
+
+#[test]
+fn encrypt_decrypt_public_and_secret_key() {
+    let mut f = Fixture::new(PRESET, &[], 2);
+    let v = f.random_values(f.slots(), 1.0);
+    let ct = f.encrypt(&v);
+    f.assert_close("public-key encryption", &ct, &v);
+    let mut sk_enc = heformer::ckks::Encryptor::new(
+        f.ctx.clone(),
+        heformer::ckks::EncryptionKey::Secret(f.sk.clone()),
+        heformer::ckks::Prng::from_seed(9),
+    )
+    .unwrap();
+    let pt = f.encoder.encode_complex(&v, 1, f.params.default_scale()).unwrap();
+    let ct = sk_enc.encrypt(&pt).unwrap();
+    f.assert_close("secret-key encryption at level 1", &ct, &v);
+}
+
+#[test]
+fn additive_operations() {
+    let mut f = Fixture::new(PRESET, &[], 3);
+    let a = f.random_values(f.slots(), 1.0);
+    let b = f.random_values(f.slots(), 1.0);
+    let (ca, cb) = (f.encrypt(&a), f.encrypt(&b));
+    let ev = &f.evaluator;
+    let sum = ev.add_new(&ca, &cb).unwrap();
+    f.assert_close("add", &sum, &a.iter().zip(&b).map(|(x, y)| *x + *y).collect::<Vec<_>>());
+    let diff = ev.sub_new(&ca, &cb).unwrap();
+    f.assert_close("sub", &diff, &a.iter().zip(&b).map(|(x, y)| *x - *y).collect::<Vec<_>>());
+    let mut neg = ca.clone();
+    ev.neg_assign(&mut neg).unwrap();
+    f.assert_close("neg", &neg, &a.iter().map(|x| -*x).collect::<Vec<_>>());
+    let pt = f.encoder.encode_complex(&b, f.params.max_level(), f.params.default_scale()).unwrap();
+    let mut plus_plain = ca.clone();
+    ev.add_plain_assign(&mut plus_plain, &pt).unwrap();
+    f.assert_close("add_plain", &plus_plain, &a.iter().zip(&b).map(|(x, y)| *x + *y).collect::<Vec<_>>());
+    let mut minus_plain = ca.clone();
+    ev.sub_plain_assign(&mut minus_plain, &pt).unwrap();
+    f.assert_close("sub_plain", &minus_plain, &a.iter().zip(&b).map(|(x, y)| *x - *y).collect::<Vec<_>>());
+    let c = Complex::new(0.75, -1.25);
+    let mut plus_const = ca.clone();
+    ev.add_const_assign(&mut plus_const, c).unwrap();
+    f.assert_close("add_const", &plus_const, &a.iter().map(|x| *x + c).collect::<Vec<_>>());
+    // Different levels: the higher operand is dropped to the lower level.
+    let mut low = cb.clone();
+    ev.drop_level_assign(&mut low, 2).unwrap();
+    let mixed = ev.add_new(&ca, &low).unwrap();
+    assert_eq!(mixed.level(), low.level());
+    f.assert_close("add across levels", &mixed, &a.iter().zip(&b).map(|(x, y)| *x + *y).collect::<Vec<_>>());
+}
+
+#[test]
+fn constant_and_plaintext_products() {
+    let mut f = Fixture::new(PRESET, &[], 4);
+    let a = f.random_values(f.slots(), 1.0);
+    let b = f.random_values(f.slots(), 1.0);
+    let ca = f.encrypt(&a);
+    let ev = &f.evaluator;
+    let mut k = ca.clone();
+    ev.mul_integer_assign(&mut k, -3).unwrap();
+    f.assert_close("mul_integer", &k, &a.iter().map(|x| x.scale(-3.0)).collect::<Vec<_>>());
+    for c in [Complex::new(0.3, 0.0), Complex::new(-0.5, 0.8)] {
+        let mut m = ca.clone();
+        ev.mul_const_assign(&mut m, c).unwrap();
+        ev.rescale_assign(&mut m).unwrap();
+        assert!((m.scale() / ca.scale() - 1.0).abs() < 1e-12, "mul_const then rescale keeps the scale");
+        f.assert_close("mul_const", &m, &a.iter().map(|x| *x * c).collect::<Vec<_>>());
+    }
+    let mut mi = ca.clone();
+    ev.mul_i_assign(&mut mi).unwrap();
+    f.assert_close("mul_i", &mi, &a.iter().map(|x| *x * Complex::I).collect::<Vec<_>>());
+    let pt = f.encoder.encode_complex(&b, f.params.max_level(), f.params.default_scale()).unwrap();
+    let mut mp = ca.clone();
+    ev.mul_plain_assign(&mut mp, &pt).unwrap();
+    ev.rescale_assign(&mut mp).unwrap();
+    f.assert_close("mul_plain", &mp, &a.iter().zip(&b).map(|(x, y)| *x * *y).collect::<Vec<_>>());
+}
+
+#[test]
+fn ciphertext_products_and_lazy_relinearization() {
+    let mut f = Fixture::new(PRESET, &[], 5);
+    let a = f.random_values(f.slots(), 1.0);
+    let b = f.random_values(f.slots(), 1.0);
+    let c = f.random_values(f.slots(), 1.0);
+    let d = f.random_values(f.slots(), 1.0);
+    let (ca, cb, cc, cd) = (f.encrypt(&a), f.encrypt(&b), f.encrypt(&c), f.encrypt(&d));
+    let ev = &f.evaluator;
+    let mut prod = ev.mul_relin_new(&ca, &cb).unwrap();
+    ev.rescale_assign(&mut prod).unwrap();
+    f.assert_close("mul_relin_rescale", &prod, &a.iter().zip(&b).map(|(x, y)| *x * *y).collect::<Vec<_>>());
+    // Lazy: a·b + c·d with one relinearization.
+    let mut acc = ev.tensor_new(&ca, &cb).unwrap();
+    assert_eq!(acc.degree(), 2);
+    ev.add_assign(&mut acc, &ev.tensor_new(&cc, &cd).unwrap()).unwrap();
+    let degree_two = f.decrypt(&acc);
+    let want: Vec<Complex> = (0..a.len()).map(|i| a[i] * b[i] + c[i] * d[i]).collect();
+    let stats = common::PrecisionStats::compare(&want, &degree_two);
+    assert!(stats.min_bits > 20.0, "degree-2 decryption: {:.1} bits", stats.min_bits);
+    ev.relinearize_assign(&mut acc).unwrap();
+    assert_eq!(acc.degree(), 1);
+    ev.rescale_assign(&mut acc).unwrap();
+    f.assert_close("lazy relinearization", &acc, &want);
+}
+
+#[test]
+fn rotations_conjugation_hoisting_and_sums() {
+    let steps = [1i64, 2, 3, 5, -1, -7, 64];
+    let mut f = Fixture::new(PRESET, &[1, 2, 3, 4, 5, -1, -7, 64, 8, 16], 6);
+    let a = f.random_values(f.slots(), 1.0);
+    let ca = f.encrypt(&a);
+    let ev = &f.evaluator;
+    for &k in &steps {
+        let r = ev.rotate_new(&ca, k).unwrap();
+        f.assert_close(&format!("rotate {k}"), &r, &rotate(&a, k));
+    }
+    let hoisted = ev.rotate_hoisted_new(&ca, &steps).unwrap();
+    for (&k, r) in steps.iter().zip(&hoisted) {
+        f.assert_close(&format!("hoisted rotate {k}"), r, &rotate(&a, k));
+    }
+    let conj = ev.conjugate_new(&ca).unwrap();
+    f.assert_close("conjugate", &conj, &a.iter().map(|x| x.conj()).collect::<Vec<_>>());
+    let summed = ev.rotate_and_sum_new(&ca, 4, 8).unwrap();
+    let want: Vec<Complex> = (0..a.len())
+        .map(|j| (0..8).fold(Complex::ZERO, |acc, i| acc + a[(j + 4 * i) % a.len()]))
+        .collect();
+    f.assert_close("rotate_and_sum stride 4 count 8", &summed, &want);
+}
+
+#[test]
+fn sparse_slots_rotate_within_their_count() {
+    let mut f = Fixture::new(PRESET, &[1, 3], 7);
+    let a = f.random_values(16, 1.0);
+    let ca = f.encrypt(&a);
+    assert_eq!(ca.slots(), 16);
+    let r = f.evaluator.rotate_new(&ca, 3).unwrap();
+    f.assert_close("sparse rotate 3", &r, &rotate(&a, 3));
+    let mut p = f.evaluator.mul_relin_new(&ca, &r).unwrap();
+    f.evaluator.rescale_assign(&mut p).unwrap();
+    let want: Vec<Complex> = a.iter().zip(rotate(&a, 3)).map(|(x, y)| *x * y).collect();
+    f.assert_close("sparse product", &p, &want);
+}
+
+#[test]
+fn multiplies_down_the_whole_chain() {
+    for preset in ["TEST_INSECURE_N11", "TEST_INSECURE_N12"] {
+        let mut f = Fixture::new(preset, &[], 8);
+        let a = f.random_values(f.slots(), 1.0);
+        let b = f.random_values(f.slots(), 1.0);
+        let mut acc = f.encrypt(&a);
+        let cb = f.encrypt(&b);
+        let mut want = a.clone();
+        while acc.level() > 0 {
+            acc = f.evaluator.mul_relin_new(&acc, &cb).unwrap();
+            f.evaluator.rescale_assign(&mut acc).unwrap();
+            want = want.iter().zip(&b).map(|(x, y)| *x * *y).collect();
+            f.assert_close(&format!("{preset} chain"), &acc, &want);
+        }
+    }
+}

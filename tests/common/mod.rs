@@ -1,0 +1,97 @@
+//! Shared fixtures of the integration tests: a seeded context with keys.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use heformer::backend::{create_backend, BackendChoice};
+use heformer::ckks::*;
+use heformer::math::Complex;
+use heformer::params::Parameters;
+use rand::{Rng, SeedableRng};
+
+pub struct Fixture {
+    pub params: Parameters,
+    pub ctx: Arc<CkksContext>,
+    pub sk: SecretKey,
+    pub pk: PublicKey,
+    pub encoder: Encoder,
+    pub encryptor: Encryptor,
+    pub decryptor: Decryptor,
+    pub evaluator: Evaluator,
+    pub rng: rand_chacha::ChaCha20Rng,
+}
+
+impl Fixture {
+    /// A context on `preset` with keys for `rotations` (and conjugation).
+    pub fn new(preset: &str, rotations: &[i64], seed: u64) -> Self {
+        let params = Parameters::preset(preset).unwrap();
+        let backend = create_backend(BackendChoice::Cpu, 0).unwrap();
+        let ctx = CkksContext::new(&params, backend).unwrap();
+        let mut keygen = KeyGenerator::new(ctx.clone(), Prng::from_seed(seed));
+        let sk = keygen.gen_secret_key().unwrap();
+        let pk = keygen.gen_public_key(&sk).unwrap();
+        let relinearization = Some(keygen.gen_relinearization_key(&sk).unwrap());
+        let galois = keygen.gen_galois_keys(&sk, rotations, true).unwrap();
+        let evaluator = Evaluator::new(ctx.clone(), EvaluationKeys { relinearization, galois }).unwrap();
+        let encryptor = Encryptor::new(ctx.clone(), EncryptionKey::Public(pk.clone()), Prng::from_seed(seed + 1)).unwrap();
+        let decryptor = Decryptor::new(ctx.clone(), sk.clone()).unwrap();
+        Self {
+            encoder: Encoder::new(ctx.clone()),
+            params,
+            ctx,
+            sk,
+            pk,
+            encryptor,
+            decryptor,
+            evaluator,
+            rng: rand_chacha::ChaCha20Rng::seed_from_u64(seed + 2),
+        }
+    }
+
+    pub fn slots(&self) -> usize {
+        self.params.max_slots()
+    }
+
+    /// Random complex values with |re|, |im| < bound.
+    pub fn random_values(&mut self, count: usize, bound: f64) -> Vec<Complex> {
+        (0..count)
+            .map(|_| Complex::new(self.rng.random_range(-bound..bound), self.rng.random_range(-bound..bound)))
+            .collect()
+    }
+
+    pub fn encrypt(&mut self, values: &[Complex]) -> Ciphertext {
+        let level = self.params.max_level();
+        let pt = self.encoder.encode_complex(values, level, self.params.default_scale()).unwrap();
+        self.encryptor.encrypt(&pt).unwrap()
+    }
+
+    pub fn decrypt(&self, ct: &Ciphertext) -> Vec<Complex> {
+        self.encoder.decode(&self.decryptor.decrypt(ct).unwrap()).unwrap()
+    }
+
+    /// The precision we require of a result at `scale`: the scale's bits
+    /// minus the noise of a fresh encryption or a key switch (about
+    /// log2(N) + 6 bits for σ = 3.2) minus a margin of 6 bits.
+    pub fn required_bits(&self, scale: f64) -> f64 {
+        scale.log2() - self.params.log_n() as f64 - 12.0
+    }
+
+    /// Asserts slot-wise agreement within `required_bits(ct.scale())`, and returns the precision.
+    pub fn assert_close(&self, what: &str, ct: &Ciphertext, want: &[Complex]) -> PrecisionStats {
+        let got = self.decrypt(ct);
+        let stats = PrecisionStats::compare(want, &got[..want.len()]);
+        let required = self.required_bits(ct.scale().min(self.params.default_scale()));
+        println!(
+            "{what}: level {} scale 2^{:.2}: min {:.1} bits, mean {:.1} bits (required {:.1})",
+            ct.level(),
+            ct.scale().log2(),
+            stats.min_bits,
+            stats.mean_bits,
+            required
+        );
+        assert!(stats.min_bits >= required, "{what}: {:.1} bits < {required:.1}", stats.min_bits);
+        stats
+    }
+}
+
+pub use heformer::ckks::precision::PrecisionStats;
