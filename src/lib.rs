@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod ckks;
+pub mod cli;
 pub mod error;
 pub mod math;
 pub mod params;

@@ -1,1 +1,8 @@
-fn main() {}
+//! The `heformer` command-line tool.
+
+fn main() {
+    if let Err(e) = heformer::cli::run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}

@@ -77,12 +77,14 @@ fn zip_limbs(
         .for_each(|((a, b), &g)| f(g, a, b));
 }
 
-/// Fast base conversion of `coeff` limbs (selected by `conv.source`, located
-/// at `source_pos` in `input`) into one target limb (`target_row` of `conv`).
+/// Fast base conversion of the scaled source limbs `y_s` into one target limb
+/// (`target_row` of `conv`). With `overflows` (the `v` of the centered exact
+/// conversion, one per coefficient), subtracts `v·Q_S`.
 fn convert_limb(
     ring: &RingContext,
     conv: &BaseConversion,
     scaled_source: &[u64],
+    overflows: Option<&[u64]>,
     target_row: usize,
     out: &mut [u64],
 ) {
@@ -100,6 +102,12 @@ fn convert_limb(
             let src = &scaled_source[s * n + start..s * n + end];
             for (a, &y) in acc.iter_mut().zip(src) {
                 *a += y as u128 * hat as u128;
+            }
+        }
+        if let Some(v) = overflows {
+            let neg_product = conv.neg_source_product_mod_target[target_row] as u128;
+            for (a, &v) in acc.iter_mut().zip(&v[start..end]) {
+                *a += v as u128 * neg_product;
             }
         }
         for (o, &a) in out[start..end].iter_mut().zip(acc.iter()) {
@@ -124,6 +132,25 @@ fn scale_sources(ring: &RingContext, conv: &BaseConversion, input: &[u64], posit
             }
         });
     scaled
+}
+
+/// `v = round(Σ_s y_s / q_s)` per coefficient (64-bit fixed point), the
+/// multiple of `Q_S` the centered exact conversion subtracts.
+fn centered_overflows(conv: &BaseConversion, scaled_source: &[u64], n: usize) -> Vec<u64> {
+    let mut v = vec![0u64; n];
+    v.par_chunks_mut(1024).enumerate().for_each(|(block, out)| {
+        let start = block * 1024;
+        for (c, o) in out.iter_mut().enumerate() {
+            let sum: u128 = conv
+                .source_fraction
+                .iter()
+                .enumerate()
+                .map(|(s, &f)| (scaled_source[s * n + start + c] as u128 * f) >> 64)
+                .sum();
+            *o = ((sum + (1u128 << 63)) >> 64) as u64;
+        }
+    });
+    v
 }
 
 impl Backend for CpuBackend {
@@ -357,7 +384,7 @@ impl Backend for CpuBackend {
             }
             out.par_chunks_mut(n).enumerate().for_each(|(pos, limb)| match row_of_position[pos] {
                 Some(row) => {
-                    convert_limb(ring, conv, &scaled, row, limb);
+                    convert_limb(ring, conv, &scaled, None, row, limb);
                     ring.ntt(conv.target[row]).forward(limb);
                 }
                 None => limb.copy_from_slice(&eval[pos * n..(pos + 1) * n]),
@@ -387,8 +414,9 @@ impl Backend for CpuBackend {
                 .for_each(|(limb, &g)| ring.ntt(g).inverse(limb));
             let positions: Vec<usize> = (0..num_p).collect();
             let scaled = scale_sources(ring, conv, &p_coeff, &positions, n);
+            let overflows = centered_overflows(conv, &scaled, n);
             out.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
-                convert_limb(ring, conv, &scaled, i, limb);
+                convert_limb(ring, conv, &scaled, Some(&overflows), i, limb);
                 ring.ntt(i).forward(limb);
                 let m = ring.moduli()[i];
                 let (w, ws) = ring.p_inv_mod_q(i);

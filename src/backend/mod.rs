@@ -154,9 +154,11 @@ pub trait Backend: Send + Sync + Debug {
         out: &mut Buffer,
     ) -> Result<()>;
 
-    /// Hybrid key-switching ModDown at `level`: `out = (x_Q - Conv_P→Q(x_P)) · P^{-1}`
-    /// for `x` on the extended basis in the evaluation domain; `out` on the
-    /// level's basis, evaluation domain.
+    /// Hybrid key-switching ModDown at `level`: `out = (x - [x]_P) · P^{-1}`
+    /// = round(x / P) exactly, for `x` on the extended basis in the evaluation
+    /// domain, where `[x]_P` is the centered residue in `[-P/2, P/2)` obtained
+    /// by the centered exact base conversion; `out` on the level's basis,
+    /// evaluation domain.
     fn mod_down(&self, ring: &RingContext, extended: &Buffer, level: usize, out: &mut Buffer) -> Result<()>;
 
     /// Key-switching inner product on the extended basis at `level`:

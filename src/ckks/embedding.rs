@@ -466,7 +466,7 @@ mod tests {
     #[test]
     fn round_trip_full_slots() {
         let mut rng = ChaCha20Rng::seed_from_u64(3);
-        for log_n in 1..=16u32 {
+        for log_n in 1..=17u32 {
             let slots = 1usize << (log_n - 1);
             let emb = Embedding::new(log_n, slots).unwrap();
             let v = random_values(&mut rng, slots);

@@ -16,6 +16,7 @@ mod keys;
 mod keyswitch;
 pub mod precision;
 pub mod sampling;
+pub mod serialize;
 
 pub use ciphertext::{Ciphertext, Plaintext};
 pub use context::CkksContext;

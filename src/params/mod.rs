@@ -172,7 +172,10 @@ impl ParametersLiteral {
         }
         let mut pools: HashMap<u32, std::vec::IntoIter<u64>> = HashMap::new();
         for (bits, count) in counts {
-            pools.insert(bits, generate_ntt_primes(bits, log_n, count, &[])?.into_iter());
+            pools.insert(
+                bits,
+                generate_ntt_primes(bits, log_n, count, &[])?.into_iter(),
+            );
         }
         let mut take = |bits: u32| -> u64 {
             // Every size was counted above, with enough primes generated.
@@ -584,3 +587,540 @@ impl Ord for BigUint {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::security::{ternary_bound, ternary_security_bits, TERNARY_BOUNDS};
+    use super::*;
+
+    use SecretDistribution::{SparseTernary, Ternary};
+    use SecurityLevel::{Bits128, Bits192, Bits256, Insecure};
+
+    /// A small valid test set: N = 2^10, 4 + 2 primes, dnum 2.
+    fn base() -> ParametersLiteral {
+        ParametersLiteral::with_bit_sizes(
+            "base",
+            10,
+            &[55, 45, 45, 45],
+            &[55, 55],
+            2,
+            Ternary,
+            45,
+            Insecure,
+        )
+        .unwrap()
+    }
+
+    /// The message of an `InvalidParameters` error (panics otherwise).
+    fn invalid_msg(literal: &ParametersLiteral) -> String {
+        match literal.validate() {
+            Err(Error::InvalidParameters(msg)) => msg,
+            other => panic!("expected InvalidParameters, got {other:?}"),
+        }
+    }
+
+    /// A hand-written literal, independent of prime generation.
+    fn golden() -> ParametersLiteral {
+        ParametersLiteral {
+            name: "golden".into(),
+            log_n: 4,
+            q: vec![673, 641, 577],
+            p: vec![7681],
+            dnum: 3,
+            secret: Ternary,
+            sigma: 3.2,
+            log_default_scale: 8,
+            security: Insecure,
+        }
+    }
+
+    #[test]
+    fn every_preset_validates_and_holds_its_claim() {
+        let names = Parameters::preset_names();
+        assert_eq!(names.len(), 7);
+        for name in names {
+            let params = Parameters::preset(name).unwrap();
+            assert_eq!(params.name(), name);
+            assert_eq!(params.digits_at_level(params.max_level()), params.dnum());
+            // Deterministic: rebuilding the literal gives the same set.
+            assert_eq!(params.literal().validate().unwrap().id(), params.id());
+            match params.security().bits() {
+                Some(claimed) => {
+                    assert!(!params.is_insecure());
+                    let estimate = params.estimated_security_bits().unwrap();
+                    assert!(estimate >= claimed as f64, "{name}: {estimate} < {claimed}");
+                }
+                None => assert!(params.is_insecure()),
+            }
+            for (i, m) in params
+                .q_moduli()
+                .iter()
+                .chain(params.p_moduli())
+                .enumerate()
+            {
+                let x = m.value();
+                assert!(
+                    x < 1 << 61 && is_ntt_friendly(x, params.log_n()),
+                    "{name} prime {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn preset_shapes() {
+        let p = Parameters::preset("PN16_128").unwrap();
+        assert_eq!((p.log_n(), p.n(), p.max_slots()), (16, 65536, 32768));
+        assert_eq!(
+            (p.q().len(), p.p().len(), p.dnum(), p.digit_size()),
+            (24, 8, 3, 8)
+        );
+        assert_eq!(p.max_level(), 23);
+        assert_eq!(p.digits_at_level(0), 1);
+        assert_eq!(p.digits_at_level(7), 1);
+        assert_eq!(p.digits_at_level(8), 2);
+        assert_eq!(p.digits_at_level(23), 3);
+        assert_eq!(p.default_scale(), 2f64.powi(50));
+        assert!((p.log_qp() - 1690.0).abs() < 0.01, "{}", p.log_qp());
+        assert!((p.log_q() + p.log_p() - p.log_qp()).abs() < 1e-9);
+
+        let s = Parameters::preset("pn16_128_sparse_h192").unwrap();
+        assert_eq!(
+            s.secret(),
+            SparseTernary {
+                hamming_weight: 192
+            }
+        );
+        assert!(s.log_qp() <= 1546.0);
+        assert_eq!(s.estimated_security_bits(), Some(128.0));
+        let t = Parameters::preset("pn15_128").unwrap();
+        assert!(t.log_qp() <= 881.0);
+        assert_eq!(t.sigma(), DEFAULT_SIGMA);
+    }
+
+    #[test]
+    fn preset_lookup_is_case_insensitive_and_cached() {
+        let a = Parameters::preset("test_insecure_n10").unwrap();
+        let b = Parameters::preset("TEST_INSECURE_N10").unwrap();
+        assert_eq!(a.id(), b.id());
+        assert!(Arc::ptr_eq(&a.inner, &b.inner));
+        match Parameters::preset("PN99") {
+            Err(Error::UnknownPreset(name)) => assert_eq!(name, "PN99"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn summaries_cover_every_preset_and_serialize() {
+        let summaries = preset_summaries();
+        let names: Vec<_> = summaries.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, Parameters::preset_names());
+        let pn16 = summaries.iter().find(|s| s.name == "PN16_128").unwrap();
+        assert_eq!(
+            (pn16.levels, pn16.limbs_q, pn16.limbs_p, pn16.dnum),
+            (23, 24, 8, 3)
+        );
+        assert_eq!(pn16.claimed, "128");
+        assert_eq!(pn16.log_qp, 1690.0);
+        assert!(!pn16.insecure);
+        let sparse = summaries
+            .iter()
+            .find(|s| s.name == "PN16_128_SPARSE_H192")
+            .unwrap();
+        assert_eq!(sparse.secret, "sparse-ternary(h=192)");
+        let test = summaries
+            .iter()
+            .find(|s| s.name == "TEST_INSECURE_N10")
+            .unwrap();
+        assert_eq!((test.claimed.as_str(), test.insecure), ("insecure", true));
+        assert_eq!(test.secret, "ternary");
+        let json = serde_json::to_string(&summaries).unwrap();
+        assert!(json.contains("\"security_bits_estimate\""));
+    }
+
+    #[test]
+    fn with_bit_sizes_gives_distinct_primes_of_the_right_size() {
+        let lit = ParametersLiteral::with_bit_sizes(
+            "x",
+            12,
+            &[60, 50, 60],
+            &[60, 60],
+            2,
+            Ternary,
+            40,
+            Insecure,
+        )
+        .unwrap();
+        let all: Vec<u64> = lit.q.iter().chain(&lit.p).copied().collect();
+        let bits: Vec<u32> = all.iter().map(|x| 64 - x.leading_zeros()).collect();
+        assert_eq!(bits, [60, 50, 60, 60, 60]);
+        let mut sorted = all.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), all.len());
+        assert!(lit.validate().is_ok());
+        assert!(
+            ParametersLiteral::with_bit_sizes("x", 12, &[62], &[60], 1, Ternary, 40, Insecure)
+                .is_err()
+        );
+        assert!(
+            ParametersLiteral::with_bit_sizes("x", 18, &[60], &[60], 1, Ternary, 40, Insecure)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn rejects_log_n_out_of_range_and_empty_chains() {
+        let mut lit = golden();
+        lit.log_n = 3;
+        assert!(invalid_msg(&lit).contains("log_n = 3"));
+        lit.log_n = 18;
+        assert!(invalid_msg(&lit).contains("log_n = 18"));
+        let mut lit = base();
+        lit.q.clear();
+        assert!(invalid_msg(&lit).contains("q is empty"));
+        let mut lit = base();
+        lit.p.clear();
+        assert!(invalid_msg(&lit).contains("special primes"));
+    }
+
+    #[test]
+    fn rejects_non_ntt_friendly_prime() {
+        let mut lit = base();
+        lit.q[2] = 1_000_000_007; // prime, but not 1 mod 2048
+        let msg = invalid_msg(&lit);
+        assert!(
+            msg.contains("q[2] = 1000000007") && msg.contains("NTT-friendly"),
+            "{msg}"
+        );
+        lit.q[2] = lit.q[1] + 2048; // 1 mod 2048 but a different number: composite or prime
+        if !crate::math::is_prime(lit.q[2]) {
+            assert!(invalid_msg(&lit).contains("NTT-friendly"));
+        }
+        let mut lit = base();
+        lit.p[1] = 0;
+        assert!(invalid_msg(&lit).contains("p[1] = 0"));
+    }
+
+    #[test]
+    fn rejects_primes_at_or_above_2_pow_61() {
+        // An NTT-friendly prime for N = 2^10 between 2^61 and 2^62.
+        let two_n = 2u64 << 10;
+        let mut big = (1u64 << 62) - two_n + 1;
+        while !is_ntt_friendly(big, 10) {
+            big -= two_n;
+        }
+        assert!(big >> 61 == 1);
+        let mut lit = base();
+        lit.p[0] = big;
+        let msg = invalid_msg(&lit);
+        assert!(
+            msg.contains(&format!("p[0] = {big}")) && msg.contains("2^61"),
+            "{msg}"
+        );
+        lit.p[0] = 1 << 61;
+        assert!(invalid_msg(&lit).contains("2^61"));
+    }
+
+    #[test]
+    fn rejects_repeated_primes() {
+        let mut lit = base();
+        lit.p[0] = lit.q[1];
+        let msg = invalid_msg(&lit);
+        assert!(
+            msg.contains("twice") && msg.contains("q[1]") && msg.contains("p[0]"),
+            "{msg}"
+        );
+        let mut lit = base();
+        lit.q[3] = lit.q[2];
+        assert!(invalid_msg(&lit).contains("twice"));
+    }
+
+    #[test]
+    fn rejects_bad_dnum() {
+        let mut lit = base();
+        lit.dnum = 0;
+        assert!(invalid_msg(&lit).contains("dnum = 0"));
+        lit.dnum = 5;
+        assert!(invalid_msg(&lit).contains("dnum = 5"));
+        // 4 primes with dnum 3: alpha 2 gives only 2 digits.
+        lit.dnum = 3;
+        let msg = invalid_msg(&lit);
+        assert!(
+            msg.contains("does not fit") && msg.contains("use dnum = 2"),
+            "{msg}"
+        );
+        lit.dnum = 4;
+        assert!(lit.validate().is_ok());
+    }
+
+    #[test]
+    fn rejects_special_modulus_smaller_than_a_digit() {
+        // Digits of 55+45 and 45+45 bits against a single 55-bit P.
+        let lit = ParametersLiteral::with_bit_sizes(
+            "x",
+            10,
+            &[55, 45, 45, 45],
+            &[55],
+            2,
+            Ternary,
+            45,
+            Insecure,
+        )
+        .unwrap();
+        let msg = invalid_msg(&lit);
+        assert!(
+            msg.contains("does not fit the chain") && msg.contains("digit 0"),
+            "{msg}"
+        );
+        // With dnum 4 every digit is one prime, but q_0 and P both have 55
+        // bits and q_0 (the prime closest to 2^55) is the larger: the exact
+        // comparison still rejects it, and accepts it once the two swap.
+        let mut lit = lit.clone();
+        lit.dnum = 4;
+        assert!(lit.q[0] > lit.p[0]);
+        assert!(invalid_msg(&lit).contains("digit 0"));
+        std::mem::swap(&mut lit.q[0], &mut lit.p[0]);
+        assert!(lit.validate().is_ok());
+        // Same on a hand-written set: digits 673, 641, 577 against P = 641 or 7681.
+        let mut lit = golden();
+        lit.p = vec![641 + 32 * 100]; // 3841 = 23 * 167, composite
+        assert!(invalid_msg(&lit).contains("NTT-friendly"));
+        lit.p = vec![353];
+        assert!(invalid_msg(&lit).contains("digit 0"));
+    }
+
+    #[test]
+    fn rejects_bad_sigma_scale_and_weight() {
+        for sigma in [0.0, -1.0, f64::NAN, f64::INFINITY, 100.5] {
+            let mut lit = base();
+            lit.sigma = sigma;
+            assert!(invalid_msg(&lit).contains("sigma"), "{sigma}");
+        }
+        let mut lit = base();
+        lit.sigma = 100.0;
+        assert!(lit.validate().is_ok());
+        for scale in [0, 61] {
+            let mut lit = base();
+            lit.log_default_scale = scale;
+            assert!(invalid_msg(&lit).contains("log_default_scale"), "{scale}");
+        }
+        let mut lit = base();
+        lit.log_default_scale = 55; // q_0 has 55 bits, so q_0 < 2^55
+        assert!(invalid_msg(&lit).contains("log2(q_0)"));
+        lit.log_default_scale = 54;
+        assert!(lit.validate().is_ok());
+        for h in [0, 1025] {
+            let mut lit = base();
+            lit.secret = SparseTernary { hamming_weight: h };
+            assert!(invalid_msg(&lit).contains("hamming_weight"), "{h}");
+        }
+        let mut lit = base();
+        lit.secret = SparseTernary {
+            hamming_weight: 1024,
+        };
+        assert!(lit.validate().is_ok());
+    }
+
+    #[test]
+    fn security_claim_over_the_bound_is_insecure() {
+        // log QP ≈ 205 > 109 at N = 2^12.
+        let lit = ParametersLiteral::with_bit_sizes(
+            "x",
+            12,
+            &[50, 50, 50],
+            &[55],
+            3,
+            Ternary,
+            40,
+            Bits128,
+        )
+        .unwrap();
+        match lit.validate() {
+            Err(Error::Insecure {
+                log_n,
+                log_qp,
+                bound,
+                claimed_bits,
+                secret,
+            }) => {
+                assert_eq!((log_n, bound, claimed_bits), (12, 109, 128));
+                assert!(log_qp > 204.0 && log_qp < 205.0, "{log_qp}");
+                assert_eq!(secret, "ternary");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Within 128 but not 192 or 256: log QP ≈ 205 at N = 2^13 (218 / 152 / 118).
+        let lit = ParametersLiteral::with_bit_sizes(
+            "x",
+            13,
+            &[50, 50, 50],
+            &[55],
+            3,
+            Ternary,
+            40,
+            Bits128,
+        )
+        .unwrap();
+        assert!(lit.validate().is_ok());
+        for level in [Bits192, Bits256] {
+            let mut l = lit.clone();
+            l.security = level;
+            assert!(matches!(l.validate(), Err(Error::Insecure { .. })));
+        }
+        let mut l = lit.clone();
+        l.security = Insecure;
+        assert!(l.validate().is_ok());
+        // Claims need N in the table and sigma as the table assumes.
+        let mut small = golden();
+        small.security = Bits128;
+        assert!(invalid_msg(&small).contains("2^10 .. 2^17"));
+        let mut l = lit.clone();
+        l.sigma = 1.0;
+        assert!(invalid_msg(&l).contains("sigma = 1"));
+    }
+
+    #[test]
+    fn sparse_secret_needs_a_published_estimate() {
+        let lit = ParametersLiteral::with_bit_sizes(
+            "x",
+            15,
+            &[50, 40],
+            &[55],
+            2,
+            SparseTernary { hamming_weight: 64 },
+            30,
+            Bits128,
+        )
+        .unwrap();
+        let msg = invalid_msg(&lit);
+        assert!(
+            msg.contains("no published security estimate") && msg.contains("h = 64"),
+            "{msg}"
+        );
+        let mut ok = lit.clone();
+        ok.secret = SparseTernary {
+            hamming_weight: 192,
+        };
+        let params = ok.validate().unwrap();
+        assert_eq!(params.estimated_security_bits(), Some(128.0));
+        let mut higher = ok.clone();
+        higher.security = Bits192;
+        assert!(invalid_msg(&higher).contains("no published security estimate"));
+        let mut unknown = lit.clone();
+        unknown.security = Insecure;
+        let params = unknown.validate().unwrap();
+        assert_eq!(params.estimated_security_bits(), None);
+        // Over the estimate's modulus bound: Insecure error.
+        let big = ParametersLiteral::with_bit_sizes(
+            "x",
+            15,
+            &[60; 12],
+            &[61; 3],
+            6,
+            SparseTernary {
+                hamming_weight: 192,
+            },
+            40,
+            Bits128,
+        )
+        .unwrap();
+        match big.validate() {
+            Err(Error::Insecure { bound, secret, .. }) => {
+                assert_eq!(bound, 768);
+                assert_eq!(secret, "sparse-ternary(h=192)");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn security_table_and_interpolation() {
+        assert_eq!(ternary_bound(16, Bits128), Some(1747));
+        assert_eq!(ternary_bound(15, Bits192), Some(611));
+        assert_eq!(ternary_bound(9, Bits128), None);
+        assert_eq!(ternary_bound(12, Insecure), None);
+        for (log_n, [b128, b192, b256]) in TERNARY_BOUNDS {
+            assert!(b128 > b192 && b192 > b256);
+            let at = |x: u32| ternary_security_bits(log_n, x as f64).unwrap();
+            assert_eq!(at(b128), 128.0);
+            assert_eq!(at(b192), 192.0);
+            assert_eq!(at(b256), 256.0);
+            assert_eq!(at(b256 / 2), 256.0);
+            assert!(at(b128 + 1) < 128.0);
+            assert_eq!(at(100 * b128), 0.0);
+            let mid = ternary_security_bits(log_n, (b128 + b192) as f64 / 2.0).unwrap();
+            assert!((mid - 160.0).abs() < 1e-9);
+        }
+        // Extrapolation slope is the 192 -> 128 one: at N = 2^15, 64/270 bits per bit.
+        let x = ternary_security_bits(15, 881.0 + 270.0).unwrap();
+        assert!((x - 64.0).abs() < 1e-9);
+        assert_eq!(ternary_security_bits(18, 10.0), None);
+        // Test presets get an estimate too (far below 128 for these).
+        let n10 = Parameters::preset("TEST_INSECURE_N10").unwrap();
+        assert_eq!(n10.estimated_security_bits(), Some(0.0));
+    }
+
+    #[test]
+    fn ids_are_stable() {
+        let a = golden().validate().unwrap();
+        let b = golden().validate().unwrap();
+        assert_eq!(a.id(), b.id());
+        // Fixed across runs and machines (little-endian FNV-1a of the fields).
+        assert_eq!(a.id(), GOLDEN_ID, "{:#018x}", a.id());
+        let mut renamed = golden();
+        renamed.name = "other".into();
+        assert_eq!(renamed.validate().unwrap().id(), a.id());
+        let mut changed = golden();
+        changed.q[1] = 449;
+        assert_ne!(changed.validate().unwrap().id(), a.id());
+        let base_id = base().validate().unwrap().id();
+        let mut lit = base();
+        lit.p.swap(0, 1);
+        assert_ne!(lit.validate().unwrap().id(), base_id);
+        let mut lit = base();
+        lit.sigma = 3.19;
+        assert_ne!(lit.validate().unwrap().id(), base_id);
+        let mut lit = base();
+        lit.dnum = 4;
+        assert_ne!(lit.validate().unwrap().id(), base_id);
+        let mut lit = base();
+        lit.secret = SparseTernary { hamming_weight: 64 };
+        assert_ne!(lit.validate().unwrap().id(), base_id);
+    }
+
+    /// Cross-checked with an independent FNV-1a implementation (Python).
+    const GOLDEN_ID: u64 = 0x38c3_bb4c_c3f3_1183;
+
+    #[test]
+    fn literal_serde_round_trip() {
+        for lit in [
+            base(),
+            golden(),
+            Parameters::preset("PN16_128_SPARSE_H192")
+                .unwrap()
+                .literal()
+                .clone(),
+        ] {
+            let json = serde_json::to_string(&lit).unwrap();
+            let back: ParametersLiteral = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, lit);
+            assert_eq!(back.validate().unwrap().id(), lit.validate().unwrap().id());
+        }
+        let json = r#"{"name":"j","log_n":4,"q":[673,641,577],"p":[7681],"dnum":3,
+            "secret":"Ternary","sigma":3.2,"log_default_scale":8,"security":"Insecure"}"#;
+        let lit: ParametersLiteral = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            lit.validate().unwrap().id(),
+            golden().validate().unwrap().id()
+        );
+    }
+
+    #[test]
+    fn clones_share_state() {
+        let p = Parameters::preset("TEST_INSECURE_N11").unwrap();
+        let q = p.clone();
+        assert!(Arc::ptr_eq(&p.inner, &q.inner));
+        assert_eq!(p.q_moduli().len(), p.q().len());
+        assert_eq!(p.p_moduli()[0].value(), p.p()[0]);
+    }
+}

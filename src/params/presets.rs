@@ -132,7 +132,9 @@ pub(super) fn preset(name: &str) -> Result<Parameters> {
         .iter()
         .find(|s| s.name.eq_ignore_ascii_case(name))
         .ok_or_else(|| Error::UnknownPreset(name.to_string()))?;
-    let mut cache = CACHE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(params) = cache.get(spec.name) {
         return Ok(params.clone());
     }

@@ -22,7 +22,10 @@ use crate::params::Parameters;
 
 /// Constants of the fast base conversion from a source basis S to a target basis T:
 /// `y_s = x_s * (Q_S/q_s)^{-1} mod q_s`, then `x_t = sum_s y_s * (Q_S/q_s mod t) mod t`.
-/// The result equals `x + u*Q_S` (mod t) for an integer `0 <= u < |S|`.
+/// The result equals `x + u*Q_S` (mod t) for an integer `0 <= u < |S|`
+/// (approximate conversion). The centered exact variant subtracts
+/// `v·Q_S` with `v = round(Σ_s y_s / q_s)`, computed in 64-bit fixed point
+/// from `source_fraction`, giving the representative of x in `[-Q_S/2, Q_S/2)`.
 #[derive(Debug, Clone)]
 pub struct BaseConversion {
     /// Global indices of the source moduli.
@@ -33,6 +36,10 @@ pub struct BaseConversion {
     pub source_hat_inv: Vec<(u64, u64)>,
     /// `(Q_S/q_s) mod t`, row-major `[target][source]`.
     pub source_hat_mod_target: Vec<u64>,
+    /// `floor(2^128 / q_s)` per source limb: `(y_s · f_s) >> 64 ≈ 2^64 · y_s / q_s`.
+    pub source_fraction: Vec<u128>,
+    /// `(-Q_S) mod t` per target limb.
+    pub neg_source_product_mod_target: Vec<u64>,
 }
 
 impl BaseConversion {
@@ -60,11 +67,21 @@ impl BaseConversion {
                 source_hat_mod_target.push(hat);
             }
         }
+        let source_fraction = source.iter().map(|&s| u128::MAX / moduli[s].value() as u128).collect();
+        let neg_source_product_mod_target = target
+            .iter()
+            .map(|&t| {
+                let mt = &moduli[t];
+                mt.neg(source.iter().fold(1u64, |acc, &s| mt.mul(acc, moduli[s].value())))
+            })
+            .collect();
         Self {
             source,
             target,
             source_hat_inv,
             source_hat_mod_target,
+            source_fraction,
+            neg_source_product_mod_target,
         }
     }
 }

@@ -417,9 +417,9 @@ mod tests {
     fn naive_negacyclic(m: &Modulus, a: &[u64], b: &[u64]) -> Vec<u64> {
         let n = a.len();
         let mut c = vec![0u64; n];
-        for i in 0..n {
-            for j in 0..n {
-                let p = m.mul(a[i], b[j]);
+        for (i, &ai) in a.iter().enumerate() {
+            for (j, &bj) in b.iter().enumerate() {
+                let p = m.mul(ai, bj);
                 let k = i + j;
                 if k < n {
                     c[k] = m.add(c[k], p);

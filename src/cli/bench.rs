@@ -1,0 +1,236 @@
+//! `heformer bench ckks`: times every CKKS operation on one parameter set and
+//! measures the precision of its output against plain complex arithmetic.
+//!
+//! With `--json`, each measurement is one JSON object per line (see
+//! [`Measurement`]); otherwise a readable table.
+
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+
+use super::BackendArgs;
+use crate::backend::create_backend;
+use crate::ckks::precision::PrecisionStats;
+use crate::ckks::{
+    Ciphertext, CkksContext, Decryptor, EncryptionKey, Encoder, Encryptor, EvaluationKeys, Evaluator, KeyGenerator,
+    Prng,
+};
+use crate::error::{Error, Result};
+use crate::math::Complex;
+use crate::params::Parameters;
+
+/// Options of `heformer bench ckks`.
+#[derive(Debug, clap::Args)]
+pub struct CkksBenchArgs {
+    /// Parameter preset (see `heformer params`).
+    #[arg(long, default_value = "PN16_128")]
+    params: String,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Repetitions per operation.
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Fixed seed for keys and inputs (default: fresh OS randomness).
+    #[arg(long)]
+    seed: Option<u64>,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+/// One benchmark record (one JSON line).
+#[derive(Debug, serde::Serialize)]
+pub struct Measurement {
+    suite: &'static str,
+    op: &'static str,
+    backend: String,
+    device: String,
+    params: String,
+    log_n: u32,
+    limbs: usize,
+    dnum: usize,
+    threads: usize,
+    median_ms: f64,
+    min_ms: f64,
+    max_ms: f64,
+    reps: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    precision_bits: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    precision_min_bits: Option<f64>,
+    commit: &'static str,
+}
+
+/// Runs `f` `reps` times; returns (median, min, max) in milliseconds and the last output.
+fn time<T>(reps: usize, mut f: impl FnMut() -> Result<T>) -> Result<((f64, f64, f64), T)> {
+    let mut times = Vec::with_capacity(reps);
+    let mut last = None;
+    for _ in 0..reps.max(1) {
+        let start = Instant::now();
+        let out = f()?;
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        last = Some(out);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    let stats = (times[times.len() / 2], times[0], times[times.len() - 1]);
+    last.map(|out| (stats, out)).ok_or(Error::OutOfRange {
+        op: "bench",
+        detail: "no repetition ran".into(),
+    })
+}
+
+fn prng(seed: Option<u64>, stream: u64) -> Result<Prng> {
+    match seed {
+        Some(s) => Ok(Prng::from_seed(s.wrapping_add(stream))),
+        None => Prng::from_os(),
+    }
+}
+
+pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
+    let params = Parameters::preset(&args.params)?;
+    // The decoder's CRT runs on rayon's global pool: give it the same width.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.backend.threads)
+        .build_global();
+    let backend = create_backend(args.backend.backend, args.backend.threads)?;
+    let ctx = CkksContext::new(&params, backend.clone())?;
+    let level = params.max_level();
+    let scale = params.default_scale();
+    let slots = params.max_slots();
+    let hoisted_steps: Vec<i64> = (1..=8).collect();
+
+    if !args.json {
+        eprintln!(
+            "heformer bench ckks: {} (N = 2^{}, {} limbs, dnum {}), backend {} on {}, {} threads",
+            params.name(),
+            params.log_n(),
+            level + 1,
+            params.dnum(),
+            backend.kind(),
+            backend.device_name(),
+            backend.threads()
+        );
+        eprintln!("generating keys (relinearization + {} rotations)...", hoisted_steps.len());
+    }
+    let mut keygen = KeyGenerator::new(ctx.clone(), prng(args.seed, 0)?);
+    let sk = keygen.gen_secret_key()?;
+    let pk = keygen.gen_public_key(&sk)?;
+    let relinearization = Some(keygen.gen_relinearization_key(&sk)?);
+    let galois = keygen.gen_galois_keys(&sk, &hoisted_steps, false)?;
+    let evaluator = Evaluator::new(ctx.clone(), EvaluationKeys { relinearization, galois })?;
+    let encoder = Encoder::new(ctx.clone());
+    let mut encryptor = Encryptor::new(ctx.clone(), EncryptionKey::Public(pk), prng(args.seed, 1)?)?;
+    let decryptor = Decryptor::new(ctx.clone(), sk)?;
+
+    let mut rng = match args.seed {
+        Some(s) => rand_chacha::ChaCha20Rng::seed_from_u64(s.wrapping_add(2)),
+        None => rand_chacha::ChaCha20Rng::from_os_rng(),
+    };
+    let mut random_values = || -> Vec<Complex> {
+        (0..slots)
+            .map(|_| Complex::new(rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)))
+            .collect()
+    };
+    let a = random_values();
+    let b = random_values();
+    let decrypt_values = |ct: &Ciphertext| -> Result<Vec<Complex>> { encoder.decode(&decryptor.decrypt(ct)?) };
+    let precision = |want: &[Complex], ct: &Ciphertext| -> Result<PrecisionStats> {
+        Ok(PrecisionStats::compare(want, &decrypt_values(ct)?))
+    };
+
+    let mut records = Vec::new();
+    let mut record = |op: &'static str, t: (f64, f64, f64), limbs: usize, p: Option<PrecisionStats>| {
+        let m = Measurement {
+            suite: "ckks",
+            op,
+            backend: backend.kind().to_string(),
+            device: backend.device_name(),
+            params: params.name().to_string(),
+            log_n: params.log_n(),
+            limbs,
+            dnum: params.dnum(),
+            threads: backend.threads(),
+            median_ms: t.0,
+            min_ms: t.1,
+            max_ms: t.2,
+            reps: args.reps.max(1),
+            precision_bits: p.map(|p| p.mean_bits),
+            precision_min_bits: p.map(|p| p.min_bits),
+            commit: env!("HEFORMER_GIT_COMMIT"),
+        };
+        if args.json {
+            println!("{}", serde_json::to_string(&m).unwrap_or_default());
+        }
+        records.push(m);
+    };
+    let reps = args.reps;
+    let limbs = level + 1;
+
+    let (t, pt_a) = time(reps, || encoder.encode_complex(&a, level, scale))?;
+    record("encode", t, limbs, Some(PrecisionStats::compare(&a, &encoder.decode(&pt_a)?)));
+    let pt_b = encoder.encode_complex(&b, level, scale)?;
+
+    let (t, _) = time(reps, || encoder.decode(&pt_a))?;
+    record("decode", t, limbs, None);
+
+    let (t, ct_a) = time(reps, || encryptor.encrypt(&pt_a))?;
+    record("encrypt", t, limbs, Some(precision(&a, &ct_a)?));
+    let ct_b = encryptor.encrypt(&pt_b)?;
+
+    let (t, pt) = time(reps, || decryptor.decrypt(&ct_a))?;
+    record("decrypt", t, limbs, Some(PrecisionStats::compare(&a, &encoder.decode(&pt)?)));
+
+    let ab: Vec<Complex> = a.iter().zip(&b).map(|(x, y)| *x * *y).collect();
+    let (t, _) = time(reps, || evaluator.tensor_new(&ct_a, &ct_b))?;
+    record("tensor", t, limbs, None);
+    let tensor = evaluator.tensor_new(&ct_a, &ct_b)?;
+    let (t, _) = time(reps, || {
+        let mut c = tensor.clone();
+        evaluator.relinearize_assign(&mut c)?;
+        Ok(c)
+    })?;
+    record("relinearize", t, limbs, None);
+    let (t, product) = time(reps, || {
+        let mut c = evaluator.mul_relin_new(&ct_a, &ct_b)?;
+        evaluator.rescale_assign(&mut c)?;
+        Ok(c)
+    })?;
+    record("hmult", t, limbs, Some(precision(&ab, &product)?));
+    let unscaled = evaluator.mul_relin_new(&ct_a, &ct_b)?;
+    let (t, rescaled) = time(reps, || evaluator.rescale_new(&unscaled))?;
+    record("rescale", t, limbs, Some(precision(&ab, &rescaled)?));
+
+    let rotated_want = |k: usize| -> Vec<Complex> { (0..slots).map(|j| a[(j + k) % slots]).collect() };
+    let (t, rotated) = time(reps, || evaluator.rotate_new(&ct_a, 1))?;
+    record("rotate", t, limbs, Some(precision(&rotated_want(1), &rotated)?));
+    let (t, hoisted) = time(reps, || evaluator.rotate_hoisted_new(&ct_a, &hoisted_steps))?;
+    let mut worst: Option<PrecisionStats> = None;
+    for (k, ct) in (1..).zip(&hoisted) {
+        let p = precision(&rotated_want(k), ct)?;
+        if worst.is_none_or(|w| p.min_bits < w.min_bits) {
+            worst = Some(p);
+        }
+    }
+    record("rotate_hoisted_8", t, limbs, worst);
+
+    if !args.json {
+        println!(
+            "{:<18} {:>11} {:>11} {:>11} {:>6} {:>10} {:>10}",
+            "op", "median ms", "min ms", "max ms", "reps", "prec bits", "min bits"
+        );
+        for m in &records {
+            let bits = |b: Option<f64>| b.map_or_else(|| "-".to_string(), |b| format!("{b:.1}"));
+            println!(
+                "{:<18} {:>11.3} {:>11.3} {:>11.3} {:>6} {:>10} {:>10}",
+                m.op,
+                m.median_ms,
+                m.min_ms,
+                m.max_ms,
+                m.reps,
+                bits(m.precision_bits),
+                bits(m.precision_min_bits)
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! The command-line front end: `heformer params`, `heformer bench ckks`.
+
+mod bench;
+mod params;
+
+use clap::{Parser, Subcommand};
+
+use crate::backend::BackendChoice;
+use crate::error::Result;
+
+/// heformer: RNS-CKKS for private fine-tuning and inference.
+#[derive(Debug, Parser)]
+#[command(name = "heformer", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the parameter presets.
+    Params {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        suite: BenchSuite,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchSuite {
+    /// Times the CKKS operations and measures their precision.
+    Ckks(bench::CkksBenchArgs),
+}
+
+/// Common options of commands that compute.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackendArgs {
+    /// Which backend runs the computation.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// Worker threads for the CPU (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// Parses the arguments and runs the command.
+pub fn run() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Params { json } => params::run(json),
+        Command::Bench {
+            suite: BenchSuite::Ckks(args),
+        } => bench::run_ckks(&args),
+    }
+}
