@@ -28,7 +28,11 @@ pub enum Error {
     UnknownPreset(String),
     /// Operands were created under different parameter sets.
     #[error("{op}: operands belong to different parameter sets ({left:#018x} vs {right:#018x})")]
-    ParameterMismatch { op: &'static str, left: u64, right: u64 },
+    ParameterMismatch {
+        op: &'static str,
+        left: u64,
+        right: u64,
+    },
     /// Operands are at levels that cannot be combined (or a level is out of range).
     #[error("{op}: level mismatch ({detail})")]
     LevelMismatch { op: &'static str, detail: String },

@@ -17,12 +17,20 @@ fn encode_decode_round_trip() {
     let mut f = Fixture::new(PRESET, &[], 1);
     for slots in [1usize, 4, f.slots()] {
         let v = f.random_values(slots, 1.0);
-        let pt = f.encoder.encode_complex(&v, f.params.max_level(), f.params.default_scale()).unwrap();
+        let pt = f
+            .encoder
+            .encode_complex(&v, f.params.max_level(), f.params.default_scale())
+            .unwrap();
         let got = f.encoder.decode(&pt).unwrap();
         let stats = common::PrecisionStats::compare(&v, &got);
-        println!("encode/decode {slots} slots: min {:.1} bits", stats.min_bits);
+        println!(
+            "encode/decode {slots} slots: min {:.1} bits",
+            stats.min_bits
+        );
         // Rounding each coefficient costs at most 0.5·sqrt(N)/scale per slot (on average).
-        assert!(stats.min_bits > f.params.default_scale().log2() - f.params.log_n() as f64 / 2.0 - 4.0);
+        assert!(
+            stats.min_bits > f.params.default_scale().log2() - f.params.log_n() as f64 / 2.0 - 4.0
+        );
     }
 }
 
@@ -38,7 +46,10 @@ fn encrypt_decrypt_public_and_secret_key() {
         heformer::ckks::Prng::from_seed(9),
     )
     .unwrap();
-    let pt = f.encoder.encode_complex(&v, 1, f.params.default_scale()).unwrap();
+    let pt = f
+        .encoder
+        .encode_complex(&v, 1, f.params.default_scale())
+        .unwrap();
     let ct = sk_enc.encrypt(&pt).unwrap();
     f.assert_close("secret-key encryption at level 1", &ct, &v);
 }
@@ -51,29 +62,56 @@ fn additive_operations() {
     let (ca, cb) = (f.encrypt(&a), f.encrypt(&b));
     let ev = &f.evaluator;
     let sum = ev.add_new(&ca, &cb).unwrap();
-    f.assert_close("add", &sum, &a.iter().zip(&b).map(|(x, y)| *x + *y).collect::<Vec<_>>());
+    f.assert_close(
+        "add",
+        &sum,
+        &a.iter().zip(&b).map(|(x, y)| *x + *y).collect::<Vec<_>>(),
+    );
     let diff = ev.sub_new(&ca, &cb).unwrap();
-    f.assert_close("sub", &diff, &a.iter().zip(&b).map(|(x, y)| *x - *y).collect::<Vec<_>>());
+    f.assert_close(
+        "sub",
+        &diff,
+        &a.iter().zip(&b).map(|(x, y)| *x - *y).collect::<Vec<_>>(),
+    );
     let mut neg = ca.clone();
     ev.neg_assign(&mut neg).unwrap();
     f.assert_close("neg", &neg, &a.iter().map(|x| -*x).collect::<Vec<_>>());
-    let pt = f.encoder.encode_complex(&b, f.params.max_level(), f.params.default_scale()).unwrap();
+    let pt = f
+        .encoder
+        .encode_complex(&b, f.params.max_level(), f.params.default_scale())
+        .unwrap();
     let mut plus_plain = ca.clone();
     ev.add_plain_assign(&mut plus_plain, &pt).unwrap();
-    f.assert_close("add_plain", &plus_plain, &a.iter().zip(&b).map(|(x, y)| *x + *y).collect::<Vec<_>>());
+    f.assert_close(
+        "add_plain",
+        &plus_plain,
+        &a.iter().zip(&b).map(|(x, y)| *x + *y).collect::<Vec<_>>(),
+    );
     let mut minus_plain = ca.clone();
     ev.sub_plain_assign(&mut minus_plain, &pt).unwrap();
-    f.assert_close("sub_plain", &minus_plain, &a.iter().zip(&b).map(|(x, y)| *x - *y).collect::<Vec<_>>());
+    f.assert_close(
+        "sub_plain",
+        &minus_plain,
+        &a.iter().zip(&b).map(|(x, y)| *x - *y).collect::<Vec<_>>(),
+    );
     let c = Complex::new(0.75, -1.25);
     let mut plus_const = ca.clone();
     ev.add_const_assign(&mut plus_const, c).unwrap();
-    f.assert_close("add_const", &plus_const, &a.iter().map(|x| *x + c).collect::<Vec<_>>());
+    f.assert_close(
+        "add_const",
+        &plus_const,
+        &a.iter().map(|x| *x + c).collect::<Vec<_>>(),
+    );
     // Different levels: the higher operand is dropped to the lower level.
     let mut low = cb.clone();
     ev.drop_level_assign(&mut low, 2).unwrap();
     let mixed = ev.add_new(&ca, &low).unwrap();
     assert_eq!(mixed.level(), low.level());
-    f.assert_close("add across levels", &mixed, &a.iter().zip(&b).map(|(x, y)| *x + *y).collect::<Vec<_>>());
+    f.assert_close(
+        "add across levels",
+        &mixed,
+        &a.iter().zip(&b).map(|(x, y)| *x + *y).collect::<Vec<_>>(),
+    );
 }
 
 #[test]
@@ -85,22 +123,44 @@ fn constant_and_plaintext_products() {
     let ev = &f.evaluator;
     let mut k = ca.clone();
     ev.mul_integer_assign(&mut k, -3).unwrap();
-    f.assert_close("mul_integer", &k, &a.iter().map(|x| x.scale(-3.0)).collect::<Vec<_>>());
+    f.assert_close(
+        "mul_integer",
+        &k,
+        &a.iter().map(|x| x.scale(-3.0)).collect::<Vec<_>>(),
+    );
     for c in [Complex::new(0.3, 0.0), Complex::new(-0.5, 0.8)] {
         let mut m = ca.clone();
         ev.mul_const_assign(&mut m, c).unwrap();
         ev.rescale_assign(&mut m).unwrap();
-        assert!((m.scale() / ca.scale() - 1.0).abs() < 1e-12, "mul_const then rescale keeps the scale");
-        f.assert_close("mul_const", &m, &a.iter().map(|x| *x * c).collect::<Vec<_>>());
+        assert!(
+            (m.scale() / ca.scale() - 1.0).abs() < 1e-12,
+            "mul_const then rescale keeps the scale"
+        );
+        f.assert_close(
+            "mul_const",
+            &m,
+            &a.iter().map(|x| *x * c).collect::<Vec<_>>(),
+        );
     }
     let mut mi = ca.clone();
     ev.mul_i_assign(&mut mi).unwrap();
-    f.assert_close("mul_i", &mi, &a.iter().map(|x| *x * Complex::I).collect::<Vec<_>>());
-    let pt = f.encoder.encode_complex(&b, f.params.max_level(), f.params.default_scale()).unwrap();
+    f.assert_close(
+        "mul_i",
+        &mi,
+        &a.iter().map(|x| *x * Complex::I).collect::<Vec<_>>(),
+    );
+    let pt = f
+        .encoder
+        .encode_complex(&b, f.params.max_level(), f.params.default_scale())
+        .unwrap();
     let mut mp = ca.clone();
     ev.mul_plain_assign(&mut mp, &pt).unwrap();
     ev.rescale_assign(&mut mp).unwrap();
-    f.assert_close("mul_plain", &mp, &a.iter().zip(&b).map(|(x, y)| *x * *y).collect::<Vec<_>>());
+    f.assert_close(
+        "mul_plain",
+        &mp,
+        &a.iter().zip(&b).map(|(x, y)| *x * *y).collect::<Vec<_>>(),
+    );
 }
 
 #[test]
@@ -114,15 +174,24 @@ fn ciphertext_products_and_lazy_relinearization() {
     let ev = &f.evaluator;
     let mut prod = ev.mul_relin_new(&ca, &cb).unwrap();
     ev.rescale_assign(&mut prod).unwrap();
-    f.assert_close("mul_relin_rescale", &prod, &a.iter().zip(&b).map(|(x, y)| *x * *y).collect::<Vec<_>>());
+    f.assert_close(
+        "mul_relin_rescale",
+        &prod,
+        &a.iter().zip(&b).map(|(x, y)| *x * *y).collect::<Vec<_>>(),
+    );
     // Lazy: a·b + c·d with one relinearization.
     let mut acc = ev.tensor_new(&ca, &cb).unwrap();
     assert_eq!(acc.degree(), 2);
-    ev.add_assign(&mut acc, &ev.tensor_new(&cc, &cd).unwrap()).unwrap();
+    ev.add_assign(&mut acc, &ev.tensor_new(&cc, &cd).unwrap())
+        .unwrap();
     let degree_two = f.decrypt(&acc);
     let want: Vec<Complex> = (0..a.len()).map(|i| a[i] * b[i] + c[i] * d[i]).collect();
     let stats = common::PrecisionStats::compare(&want, &degree_two);
-    assert!(stats.min_bits > 20.0, "degree-2 decryption: {:.1} bits", stats.min_bits);
+    assert!(
+        stats.min_bits > 20.0,
+        "degree-2 decryption: {:.1} bits",
+        stats.min_bits
+    );
     ev.relinearize_assign(&mut acc).unwrap();
     assert_eq!(acc.degree(), 1);
     ev.rescale_assign(&mut acc).unwrap();
@@ -145,7 +214,11 @@ fn rotations_conjugation_hoisting_and_sums() {
         f.assert_close(&format!("hoisted rotate {k}"), r, &rotate(&a, k));
     }
     let conj = ev.conjugate_new(&ca).unwrap();
-    f.assert_close("conjugate", &conj, &a.iter().map(|x| x.conj()).collect::<Vec<_>>());
+    f.assert_close(
+        "conjugate",
+        &conj,
+        &a.iter().map(|x| x.conj()).collect::<Vec<_>>(),
+    );
     let summed = ev.rotate_and_sum_new(&ca, 4, 8).unwrap();
     let want: Vec<Complex> = (0..a.len())
         .map(|j| (0..8).fold(Complex::ZERO, |acc, i| acc + a[(j + 4 * i) % a.len()]))

@@ -6,11 +6,56 @@
 //! [`NttTable::forward`](crate::ring::ntt::NttTable::forward), itself tested
 //! bit for bit against the plain reference transform.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use rayon::prelude::*;
 
 use super::{check_buffer, Backend, BackendKind, Buffer, Storage};
 use crate::error::{Error, Result};
 use crate::ring::{BaseConversion, RingContext};
+
+/// A process-wide pool of host word vectors, by exact length, so that the
+/// large temporaries of key switching are reused instead of being mapped and
+/// faulted in on every operation. Holds at most [`HostPool::CAPACITY_WORDS`].
+#[derive(Debug, Default)]
+pub struct HostPool {
+    by_len: HashMap<usize, Vec<Vec<u64>>>,
+    pooled_words: usize,
+}
+
+static HOST_POOL: Mutex<Option<HostPool>> = Mutex::new(None);
+
+impl HostPool {
+    /// The most words kept for reuse (1 GiB).
+    pub const CAPACITY_WORDS: usize = 1 << 27;
+
+    /// A vector of exactly `len` words with unspecified (initialized) contents.
+    pub fn take(len: usize) -> Vec<u64> {
+        let mut guard = HOST_POOL.lock().unwrap_or_else(|p| p.into_inner());
+        let pool = guard.get_or_insert_with(HostPool::default);
+        if let Some(v) = pool.by_len.get_mut(&len).and_then(|list| list.pop()) {
+            pool.pooled_words -= len;
+            return v;
+        }
+        drop(guard);
+        vec![0; len]
+    }
+
+    /// Returns a vector to the pool (dropped if the pool is full).
+    pub fn give_back(v: Vec<u64>) {
+        let len = v.len();
+        if len == 0 {
+            return;
+        }
+        let mut guard = HOST_POOL.lock().unwrap_or_else(|p| p.into_inner());
+        let pool = guard.get_or_insert_with(HostPool::default);
+        if pool.pooled_words + len <= Self::CAPACITY_WORDS {
+            pool.pooled_words += len;
+            pool.by_len.entry(len).or_default().push(v);
+        }
+    }
+}
 
 /// The CPU backend, with its own worker pool.
 #[derive(Debug)]
@@ -118,19 +163,22 @@ fn convert_limb(
 
 /// `y_s = x_s · (Q_S/q_s)^{-1} mod q_s` for every source limb, source limbs
 /// taken from `input` at positions `positions`.
-fn scale_sources(ring: &RingContext, conv: &BaseConversion, input: &[u64], positions: &[usize], n: usize) -> Vec<u64> {
+fn scale_sources(
+    ring: &RingContext,
+    conv: &BaseConversion,
+    input: &[u64],
+    positions: &[usize],
+    n: usize,
+) -> Vec<u64> {
     let mut scaled = vec![0u64; conv.source.len() * n];
-    scaled
-        .par_chunks_mut(n)
-        .enumerate()
-        .for_each(|(s, dst)| {
-            let m = ring.moduli()[conv.source[s]];
-            let (w, ws) = conv.source_hat_inv[s];
-            let src = &input[positions[s] * n..(positions[s] + 1) * n];
-            for (d, &x) in dst.iter_mut().zip(src) {
-                *d = m.mul_shoup(x, w, ws);
-            }
-        });
+    scaled.par_chunks_mut(n).enumerate().for_each(|(s, dst)| {
+        let m = ring.moduli()[conv.source[s]];
+        let (w, ws) = conv.source_hat_inv[s];
+        let src = &input[positions[s] * n..(positions[s] + 1) * n];
+        for (d, &x) in dst.iter_mut().zip(src) {
+            *d = m.mul_shoup(x, w, ws);
+        }
+    });
     scaled
 }
 
@@ -176,13 +224,23 @@ impl Backend for CpuBackend {
 
     fn alloc(&self, words: usize) -> Result<Buffer> {
         Ok(Buffer {
-            storage: Storage::Host(vec![0; words]),
+            storage: Storage::Host(HostPool::take(words)),
+        })
+    }
+
+    fn alloc_zeroed(&self, words: usize) -> Result<Buffer> {
+        let mut v = HostPool::take(words);
+        v.fill(0);
+        Ok(Buffer {
+            storage: Storage::Host(v),
         })
     }
 
     fn upload(&self, host: &[u64]) -> Result<Buffer> {
+        let mut v = HostPool::take(host.len());
+        v.copy_from_slice(host);
         Ok(Buffer {
-            storage: Storage::Host(host.to_vec()),
+            storage: Storage::Host(v),
         })
     }
 
@@ -220,7 +278,13 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn add_assign(&self, ring: &RingContext, acc: &mut Buffer, b: &Buffer, basis: &[usize]) -> Result<()> {
+    fn add_assign(
+        &self,
+        ring: &RingContext,
+        acc: &mut Buffer,
+        b: &Buffer,
+        basis: &[usize],
+    ) -> Result<()> {
         check_basis("add", ring, basis)?;
         let n = ring.n();
         let b = host("add", b, n * basis.len())?;
@@ -234,7 +298,13 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn sub_assign(&self, ring: &RingContext, acc: &mut Buffer, b: &Buffer, basis: &[usize]) -> Result<()> {
+    fn sub_assign(
+        &self,
+        ring: &RingContext,
+        acc: &mut Buffer,
+        b: &Buffer,
+        basis: &[usize],
+    ) -> Result<()> {
         check_basis("sub", ring, basis)?;
         let n = ring.n();
         let b = host("sub", b, n * basis.len())?;
@@ -253,15 +323,23 @@ impl Backend for CpuBackend {
         let n = ring.n();
         let acc = host_mut("neg", acc, n * basis.len())?;
         self.pool.install(|| {
-            acc.par_chunks_mut(n).zip(basis.par_iter()).for_each(|(a, &g)| {
-                let m = ring.moduli()[g];
-                a.iter_mut().for_each(|x| *x = m.neg(*x));
-            })
+            acc.par_chunks_mut(n)
+                .zip(basis.par_iter())
+                .for_each(|(a, &g)| {
+                    let m = ring.moduli()[g];
+                    a.iter_mut().for_each(|x| *x = m.neg(*x));
+                })
         });
         Ok(())
     }
 
-    fn mul_assign(&self, ring: &RingContext, acc: &mut Buffer, b: &Buffer, basis: &[usize]) -> Result<()> {
+    fn mul_assign(
+        &self,
+        ring: &RingContext,
+        acc: &mut Buffer,
+        b: &Buffer,
+        basis: &[usize],
+    ) -> Result<()> {
         check_basis("mul", ring, basis)?;
         let n = ring.n();
         let b = host("mul", b, n * basis.len())?;
@@ -302,7 +380,13 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn mul_scalar_assign(&self, ring: &RingContext, acc: &mut Buffer, scalars: &[u64], basis: &[usize]) -> Result<()> {
+    fn mul_scalar_assign(
+        &self,
+        ring: &RingContext,
+        acc: &mut Buffer,
+        scalars: &[u64],
+        basis: &[usize],
+    ) -> Result<()> {
         check_basis("mul_scalar", ring, basis)?;
         check_scalars("mul_scalar", ring, scalars, basis)?;
         let n = ring.n();
@@ -319,7 +403,13 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn add_scalar_assign(&self, ring: &RingContext, acc: &mut Buffer, scalars: &[u64], basis: &[usize]) -> Result<()> {
+    fn add_scalar_assign(
+        &self,
+        ring: &RingContext,
+        acc: &mut Buffer,
+        scalars: &[u64],
+        basis: &[usize],
+    ) -> Result<()> {
         check_basis("add_scalar", ring, basis)?;
         check_scalars("add_scalar", ring, scalars, basis)?;
         let n = ring.n();
@@ -349,11 +439,13 @@ impl Backend for CpuBackend {
         let src = host("automorphism", src, n * basis.len())?;
         let out = host_mut("automorphism", out, n * basis.len())?;
         self.pool.install(|| {
-            out.par_chunks_mut(n).zip(src.par_chunks(n)).for_each(|(o, s)| {
-                for (x, &p) in o.iter_mut().zip(perm.iter()) {
-                    *x = s[p as usize];
-                }
-            })
+            out.par_chunks_mut(n)
+                .zip(src.par_chunks(n))
+                .for_each(|(o, s)| {
+                    for (x, &p) in o.iter_mut().zip(perm.iter()) {
+                        *x = s[p as usize];
+                    }
+                })
         });
         Ok(())
     }
@@ -374,7 +466,13 @@ impl Backend for CpuBackend {
         let coeff = host("mod_up", coeff, q_words)?;
         let eval = host("mod_up", eval, q_words)?;
         let out = host_mut("mod_up", out, n * ext)?;
-        let position = |g: usize| if g <= level { g } else { level + 1 + (g - ring.num_q()) };
+        let position = |g: usize| {
+            if g <= level {
+                g
+            } else {
+                level + 1 + (g - ring.num_q())
+            }
+        };
         self.pool.install(|| {
             let scaled = scale_sources(ring, conv, coeff, &conv.source, n);
             // Each output limb is either a copy (digit limb) or a conversion target.
@@ -382,18 +480,26 @@ impl Backend for CpuBackend {
             for (row, &g) in conv.target.iter().enumerate() {
                 row_of_position[position(g)] = Some(row);
             }
-            out.par_chunks_mut(n).enumerate().for_each(|(pos, limb)| match row_of_position[pos] {
-                Some(row) => {
-                    convert_limb(ring, conv, &scaled, None, row, limb);
-                    ring.ntt(conv.target[row]).forward(limb);
-                }
-                None => limb.copy_from_slice(&eval[pos * n..(pos + 1) * n]),
-            });
+            out.par_chunks_mut(n)
+                .enumerate()
+                .for_each(|(pos, limb)| match row_of_position[pos] {
+                    Some(row) => {
+                        convert_limb(ring, conv, &scaled, None, row, limb);
+                        ring.ntt(conv.target[row]).forward(limb);
+                    }
+                    None => limb.copy_from_slice(&eval[pos * n..(pos + 1) * n]),
+                });
         });
         Ok(())
     }
 
-    fn mod_down(&self, ring: &RingContext, extended: &Buffer, level: usize, out: &mut Buffer) -> Result<()> {
+    fn mod_down(
+        &self,
+        ring: &RingContext,
+        extended: &Buffer,
+        level: usize,
+        out: &mut Buffer,
+    ) -> Result<()> {
         let n = ring.n();
         let num_p = ring.num_p();
         if level >= ring.num_q() {
@@ -438,6 +544,15 @@ impl Backend for CpuBackend {
         out1: &mut Buffer,
     ) -> Result<()> {
         let n = ring.n();
+        if level >= ring.num_q() {
+            return Err(Error::LevelMismatch {
+                op: "key_switch_inner_product",
+                detail: format!(
+                    "level {level} beyond the chain (top level {})",
+                    ring.num_q() - 1
+                ),
+            });
+        }
         if digits.len() > keys.len() || digits.len() > 64 {
             return Err(Error::LengthMismatch {
                 op: "key_switch_inner_product",
@@ -470,22 +585,49 @@ impl Backend for CpuBackend {
                 .zip(basis.par_iter().enumerate())
                 .for_each(|((o0, o1), (pos, &g))| {
                     let m = ring.moduli()[g];
-                    for c in 0..n {
-                        let (mut acc0, mut acc1) = (0u128, 0u128);
+                    const BLOCK: usize = 512;
+                    let mut acc0 = [0u128; BLOCK];
+                    let mut acc1 = [0u128; BLOCK];
+                    for start in (0..n).step_by(BLOCK) {
+                        let end = (start + BLOCK).min(n);
+                        let (acc0, acc1) = (&mut acc0[..end - start], &mut acc1[..end - start]);
+                        acc0.fill(0);
+                        acc1.fill(0);
                         for (d, (kb, ka)) in digits.iter().zip(&keys) {
-                            let x = d[pos * n + c] as u128;
-                            acc0 += x * kb[g * n + c] as u128;
-                            acc1 += x * ka[g * n + c] as u128;
+                            let d = &d[pos * n + start..pos * n + end];
+                            let kb = &kb[g * n + start..g * n + end];
+                            let ka = &ka[g * n + start..g * n + end];
+                            for (((a0, a1), &x), (&b, &a)) in acc0
+                                .iter_mut()
+                                .zip(acc1.iter_mut())
+                                .zip(d)
+                                .zip(kb.iter().zip(ka))
+                            {
+                                *a0 += x as u128 * b as u128;
+                                *a1 += x as u128 * a as u128;
+                            }
                         }
-                        o0[c] = m.reduce_u128(acc0);
-                        o1[c] = m.reduce_u128(acc1);
+                        for ((o0, o1), (a0, a1)) in o0[start..end]
+                            .iter_mut()
+                            .zip(o1[start..end].iter_mut())
+                            .zip(acc0.iter().zip(acc1.iter()))
+                        {
+                            *o0 = m.reduce_u128(*a0);
+                            *o1 = m.reduce_u128(*a1);
+                        }
                     }
                 })
         });
         Ok(())
     }
 
-    fn rescale(&self, ring: &RingContext, poly: &Buffer, level: usize, out: &mut Buffer) -> Result<()> {
+    fn rescale(
+        &self,
+        ring: &RingContext,
+        poly: &Buffer,
+        level: usize,
+        out: &mut Buffer,
+    ) -> Result<()> {
         if level == 0 || level >= ring.num_q() {
             return Err(Error::OutOfLevels {
                 op: "rescale",
@@ -517,7 +659,12 @@ impl Backend for CpuBackend {
     }
 }
 
-fn check_scalars(op: &'static str, ring: &RingContext, scalars: &[u64], basis: &[usize]) -> Result<()> {
+fn check_scalars(
+    op: &'static str,
+    ring: &RingContext,
+    scalars: &[u64],
+    basis: &[usize],
+) -> Result<()> {
     if scalars.len() != basis.len() {
         return Err(Error::LengthMismatch {
             op,

@@ -53,15 +53,40 @@ pub fn create_backend(choice: BackendChoice, threads: usize) -> Result<Arc<dyn B
 }
 
 /// Storage behind a [`Buffer`]; one variant per backend.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) enum Storage {
     Host(Vec<u64>),
 }
 
 /// A buffer of 64-bit words owned by one backend's device.
-#[derive(Debug, Clone)]
+///
+/// Host buffers come from and return to a recycling pool (see
+/// [`cpu::HostPool`]), so steady-state operations do not fault in fresh pages.
+#[derive(Debug)]
 pub struct Buffer {
     storage: Storage,
+}
+
+impl Clone for Buffer {
+    fn clone(&self) -> Self {
+        match &self.storage {
+            Storage::Host(v) => {
+                let mut copy = cpu::HostPool::take(v.len());
+                copy.copy_from_slice(v);
+                Buffer {
+                    storage: Storage::Host(copy),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        match &mut self.storage {
+            Storage::Host(v) => cpu::HostPool::give_back(std::mem::take(v)),
+        }
+    }
 }
 
 impl Buffer {
@@ -94,8 +119,11 @@ pub trait Backend: Send + Sync + Debug {
     /// Worker threads (CPU) or 0 where meaningless.
     fn threads(&self) -> usize;
 
-    /// A zeroed buffer of `words` words.
+    /// A buffer of `words` words with unspecified contents (every primitive
+    /// overwrites its outputs entirely).
     fn alloc(&self, words: usize) -> Result<Buffer>;
+    /// A buffer of `words` zero words.
+    fn alloc_zeroed(&self, words: usize) -> Result<Buffer>;
     /// Copies host words into a new device buffer.
     fn upload(&self, host: &[u64]) -> Result<Buffer>;
     /// Copies the first `words` words of a device buffer to the host.
@@ -109,13 +137,31 @@ pub trait Backend: Send + Sync + Debug {
     fn ntt_inverse(&self, ring: &RingContext, poly: &mut Buffer, basis: &[usize]) -> Result<()>;
 
     /// `acc = acc + b`.
-    fn add_assign(&self, ring: &RingContext, acc: &mut Buffer, b: &Buffer, basis: &[usize]) -> Result<()>;
+    fn add_assign(
+        &self,
+        ring: &RingContext,
+        acc: &mut Buffer,
+        b: &Buffer,
+        basis: &[usize],
+    ) -> Result<()>;
     /// `acc = acc - b`.
-    fn sub_assign(&self, ring: &RingContext, acc: &mut Buffer, b: &Buffer, basis: &[usize]) -> Result<()>;
+    fn sub_assign(
+        &self,
+        ring: &RingContext,
+        acc: &mut Buffer,
+        b: &Buffer,
+        basis: &[usize],
+    ) -> Result<()>;
     /// `acc = -acc`.
     fn neg_assign(&self, ring: &RingContext, acc: &mut Buffer, basis: &[usize]) -> Result<()>;
     /// `acc = acc ⊙ b` (element-wise product).
-    fn mul_assign(&self, ring: &RingContext, acc: &mut Buffer, b: &Buffer, basis: &[usize]) -> Result<()>;
+    fn mul_assign(
+        &self,
+        ring: &RingContext,
+        acc: &mut Buffer,
+        b: &Buffer,
+        basis: &[usize],
+    ) -> Result<()>;
     /// `acc = acc + a ⊙ b`.
     fn mul_add_assign(
         &self,
@@ -126,9 +172,21 @@ pub trait Backend: Send + Sync + Debug {
         basis: &[usize],
     ) -> Result<()>;
     /// `acc = acc · c_k` on limb k, for one reduced constant per limb.
-    fn mul_scalar_assign(&self, ring: &RingContext, acc: &mut Buffer, scalars: &[u64], basis: &[usize]) -> Result<()>;
+    fn mul_scalar_assign(
+        &self,
+        ring: &RingContext,
+        acc: &mut Buffer,
+        scalars: &[u64],
+        basis: &[usize],
+    ) -> Result<()>;
     /// `acc = acc + c_k` on every word of limb k.
-    fn add_scalar_assign(&self, ring: &RingContext, acc: &mut Buffer, scalars: &[u64], basis: &[usize]) -> Result<()>;
+    fn add_scalar_assign(
+        &self,
+        ring: &RingContext,
+        acc: &mut Buffer,
+        scalars: &[u64],
+        basis: &[usize],
+    ) -> Result<()>;
 
     /// Evaluation-domain automorphism `X -> X^g`: `out[i] = src[perm[i]]` per limb.
     fn automorphism(
@@ -155,11 +213,20 @@ pub trait Backend: Send + Sync + Debug {
     ) -> Result<()>;
 
     /// Hybrid key-switching ModDown at `level`: `out = (x - [x]_P) · P^{-1}`
-    /// = round(x / P) exactly, for `x` on the extended basis in the evaluation
-    /// domain, where `[x]_P` is the centered residue in `[-P/2, P/2)` obtained
-    /// by the centered exact base conversion; `out` on the level's basis,
-    /// evaluation domain.
-    fn mod_down(&self, ring: &RingContext, extended: &Buffer, level: usize, out: &mut Buffer) -> Result<()>;
+    /// for `x` on the extended basis in the evaluation domain, `out` on the
+    /// level's basis, evaluation domain. `[x]_P` is the centered residue given
+    /// by the base conversion of the P limbs minus `v·P`, with
+    /// `v = (Σ_k ((y_k · floor(2^128/p_k)) >> 64) + 2^63) >> 64` (64-bit fixed
+    /// point, `y_k` the scaled P limbs): this is round(x/P) except when
+    /// `x mod P` lies within `K·P/2^64` above P/2, where it is floor(x/P).
+    /// Every backend computes exactly this integer formula.
+    fn mod_down(
+        &self,
+        ring: &RingContext,
+        extended: &Buffer,
+        level: usize,
+        out: &mut Buffer,
+    ) -> Result<()>;
 
     /// Key-switching inner product on the extended basis at `level`:
     /// `out0 = Σ_j digits[j] ⊙ keys[j].0`, `out1 = Σ_j digits[j] ⊙ keys[j].1`,
@@ -177,11 +244,22 @@ pub trait Backend: Send + Sync + Debug {
 
     /// Divides by the last prime with rounding: from `poly` at `level`
     /// (evaluation domain) to `out` at `level - 1` (evaluation domain).
-    fn rescale(&self, ring: &RingContext, poly: &Buffer, level: usize, out: &mut Buffer) -> Result<()>;
+    fn rescale(
+        &self,
+        ring: &RingContext,
+        poly: &Buffer,
+        level: usize,
+        out: &mut Buffer,
+    ) -> Result<()>;
 }
 
 /// Checks that a buffer holds at least `words` words and belongs to `kind`.
-pub(crate) fn check_buffer(op: &'static str, kind: BackendKind, buffer: &Buffer, words: usize) -> Result<()> {
+pub(crate) fn check_buffer(
+    op: &'static str,
+    kind: BackendKind,
+    buffer: &Buffer,
+    words: usize,
+) -> Result<()> {
     if buffer.kind() != kind {
         return Err(Error::DeviceMismatch {
             op,

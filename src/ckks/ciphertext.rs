@@ -60,6 +60,14 @@ impl Ciphertext {
         self.parts.len() - 1
     }
 
+    /// Part `k` (c_k) of the ciphertext, evaluation domain.
+    ///
+    /// # Panics
+    /// If `k > degree()`.
+    pub fn part(&self, k: usize) -> &Buffer {
+        &self.parts[k]
+    }
+
     /// The backend kind the parts live on.
     pub fn backend_kind(&self) -> crate::backend::BackendKind {
         self.parts[0].kind()

@@ -73,7 +73,10 @@ impl CkksContext {
         if level > self.params.max_level() {
             return Err(Error::LevelMismatch {
                 op,
-                detail: format!("level {level} above the maximum {}", self.params.max_level()),
+                detail: format!(
+                    "level {level} above the maximum {}",
+                    self.params.max_level()
+                ),
             });
         }
         Ok(())

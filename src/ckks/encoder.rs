@@ -53,14 +53,23 @@ impl Encoder {
         let max = self.ctx.params().max_slots();
         let slots = len.max(1).next_power_of_two();
         if slots > max {
-            return Err(Error::LengthMismatch { op, got: len, expected: max });
+            return Err(Error::LengthMismatch {
+                op,
+                got: len,
+                expected: max,
+            });
         }
         Ok(slots)
     }
 
     /// Encodes complex values at `level` and `scale`. The slot count is
     /// `values.len()` rounded up to a power of two (missing slots are zero).
-    pub fn encode_complex(&self, values: &[Complex], level: usize, scale: f64) -> Result<Plaintext> {
+    pub fn encode_complex(
+        &self,
+        values: &[Complex],
+        level: usize,
+        scale: f64,
+    ) -> Result<Plaintext> {
         let ctx = &self.ctx;
         ctx.check_level("encode", level)?;
         if !(scale.is_finite() && scale >= 1.0) {
@@ -75,7 +84,10 @@ impl Encoder {
         let coefficients = self.embedding(slots)?.slots_to_coefficients(&padded)?;
         let rounded: Vec<f64> = coefficients.iter().map(|c| (c * scale).round()).collect();
         // Refuse values that would wrap modulo Q_level.
-        let log_q: f64 = ctx.params().q()[..=level].iter().map(|&q| (q as f64).log2()).sum();
+        let log_q: f64 = ctx.params().q()[..=level]
+            .iter()
+            .map(|&q| (q as f64).log2())
+            .sum();
         let max_abs = rounded.iter().fold(0f64, |m, c| m.max(c.abs()));
         if !max_abs.is_finite() || max_abs.log2() >= log_q - 1.0 {
             return Err(Error::OutOfRange {
@@ -134,7 +146,11 @@ fn crt_to_f64(ctx: &CkksContext, limbs: &[u64], level: usize) -> Vec<f64> {
     let moduli = &ctx.ring().moduli()[..=level];
     // inv[i][j] = q_j^{-1} mod q_i for j < i.
     let inv: Vec<Vec<u64>> = (0..=level)
-        .map(|i| (0..i).map(|j| moduli[i].inv(moduli[j].value()).unwrap_or(0)).collect())
+        .map(|i| {
+            (0..i)
+                .map(|j| moduli[i].inv(moduli[j].value()).unwrap_or(0))
+                .collect()
+        })
         .collect();
     // Mixed-radix digits of (Q-1)/2, most significant first when compared.
     let half: Vec<u64> = {
@@ -160,7 +176,12 @@ fn crt_to_f64(ctx: &CkksContext, limbs: &[u64], level: usize) -> Vec<f64> {
                 }
                 v[i] = t;
             }
-            let negative = v.iter().rev().zip(half.iter().rev()).find(|(a, b)| a != b).is_some_and(|(a, b)| a > b);
+            let negative = v
+                .iter()
+                .rev()
+                .zip(half.iter().rev())
+                .find(|(a, b)| a != b)
+                .is_some_and(|(a, b)| a > b);
             if negative {
                 // Q - x = (Q - 1 - x) + 1, digit-wise without borrow, then carry the +1.
                 let mut carry = 1u64;

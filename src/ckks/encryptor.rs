@@ -40,7 +40,6 @@ impl Encryptor {
         Ok(Self { ctx, key, prng })
     }
 
-
     /// Encrypts `pt` at its level and scale.
     pub fn encrypt(&mut self, pt: &Plaintext) -> Result<Ciphertext> {
         let Self { ctx, key, prng } = self;

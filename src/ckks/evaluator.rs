@@ -56,7 +56,11 @@ impl Evaluator {
             let unit = m.pow(ntt.psi(), (n / 2) as u64);
             let neg_unit = m.neg(unit);
             for (i, x) in limb.iter_mut().enumerate() {
-                *x = if ntt.evaluation_exponent(i) % 4 == 1 { unit } else { neg_unit };
+                *x = if ntt.evaluation_exponent(i) % 4 == 1 {
+                    unit
+                } else {
+                    neg_unit
+                };
             }
         }
         let imaginary_unit = ctx.backend().upload(&host)?;
@@ -144,7 +148,10 @@ impl Evaluator {
             return Ok(());
         }
         let k = ratio.round();
-        if ratio > 1.0 && (ratio - k).abs() <= SCALE_INTEGER_TOLERANCE * ratio && k < (1u64 << 32) as f64 {
+        if ratio > 1.0
+            && (ratio - k).abs() <= SCALE_INTEGER_TOLERANCE * ratio
+            && k < (1u64 << 32) as f64
+        {
             self.mul_integer_assign(ct, k as i64)?;
             ct.scale = scale;
             return Ok(());
@@ -157,7 +164,12 @@ impl Evaluator {
     }
 
     /// Returns copies of `a` and `b` at a common level and scale.
-    fn bring_together(&self, op: &'static str, a: &mut Ciphertext, b: &Ciphertext) -> Result<Option<Ciphertext>> {
+    fn bring_together(
+        &self,
+        op: &'static str,
+        a: &mut Ciphertext,
+        b: &Ciphertext,
+    ) -> Result<Option<Ciphertext>> {
         self.check(op, a)?;
         self.check(op, b)?;
         if a.slots != b.slots {
@@ -180,14 +192,21 @@ impl Evaluator {
 
     // ----- additive ------------------------------------------------------------
 
-    fn add_or_sub_assign(&self, op: &'static str, a: &mut Ciphertext, b: &Ciphertext, subtract: bool) -> Result<()> {
+    fn add_or_sub_assign(
+        &self,
+        op: &'static str,
+        a: &mut Ciphertext,
+        b: &Ciphertext,
+        subtract: bool,
+    ) -> Result<()> {
         let aligned = self.bring_together(op, a, b)?;
         let b = aligned.as_ref().unwrap_or(b);
         let basis = self.basis(a.level);
         let backend = self.ctx.backend();
         let ring = self.ctx.ring();
         while a.parts.len() < b.parts.len() {
-            a.parts.push(backend.alloc(self.ctx.words_at(a.level))?);
+            a.parts
+                .push(backend.alloc_zeroed(self.ctx.words_at(a.level))?);
         }
         for (x, y) in a.parts.iter_mut().zip(&b.parts) {
             if subtract {
@@ -228,7 +247,9 @@ impl Evaluator {
         self.check("neg", a)?;
         let basis = self.basis(a.level);
         for part in a.parts.iter_mut() {
-            self.ctx.backend().neg_assign(self.ctx.ring(), part, &basis)?;
+            self.ctx
+                .backend()
+                .neg_assign(self.ctx.ring(), part, &basis)?;
         }
         Ok(())
     }
@@ -239,7 +260,10 @@ impl Evaluator {
         if pt.level < ct.level {
             return Err(Error::LevelMismatch {
                 op,
-                detail: format!("plaintext at level {} below ciphertext level {}", pt.level, ct.level),
+                detail: format!(
+                    "plaintext at level {} below ciphertext level {}",
+                    pt.level, ct.level
+                ),
             });
         }
         if pt.slots != ct.slots {
@@ -268,7 +292,9 @@ impl Evaluator {
         self.check_plain("add_plain", ct, pt)?;
         Self::check_same_scale("add_plain", ct.scale, pt.scale)?;
         let basis = self.basis(ct.level);
-        self.ctx.backend().add_assign(self.ctx.ring(), &mut ct.parts[0], &pt.poly, &basis)
+        self.ctx
+            .backend()
+            .add_assign(self.ctx.ring(), &mut ct.parts[0], &pt.poly, &basis)
     }
 
     /// `ct -= pt`.
@@ -276,12 +302,20 @@ impl Evaluator {
         self.check_plain("sub_plain", ct, pt)?;
         Self::check_same_scale("sub_plain", ct.scale, pt.scale)?;
         let basis = self.basis(ct.level);
-        self.ctx.backend().sub_assign(self.ctx.ring(), &mut ct.parts[0], &pt.poly, &basis)
+        self.ctx
+            .backend()
+            .sub_assign(self.ctx.ring(), &mut ct.parts[0], &pt.poly, &basis)
     }
 
     /// The polynomial `round(c.re·scale) + round(c.im·scale)·X^{N/2}` (it holds
     /// `c` in every slot at `scale`), evaluation domain, at `level`.
-    fn constant_poly(&self, op: &'static str, c: Complex, scale: f64, level: usize) -> Result<Buffer> {
+    fn constant_poly(
+        &self,
+        op: &'static str,
+        c: Complex,
+        scale: f64,
+        level: usize,
+    ) -> Result<Buffer> {
         let basis = self.basis(level);
         let residues = |x: f64| -> Result<Vec<u64>> {
             basis
@@ -294,7 +328,9 @@ impl Evaluator {
                 })
         };
         let backend = self.ctx.backend();
-        let mut poly = self.ctx.duplicate(&self.imaginary_unit, self.ctx.words_at(level))?;
+        let mut poly = self
+            .ctx
+            .duplicate(&self.imaginary_unit, self.ctx.words_at(level))?;
         backend.mul_scalar_assign(self.ctx.ring(), &mut poly, &residues(c.im)?, &basis)?;
         backend.add_scalar_assign(self.ctx.ring(), &mut poly, &residues(c.re)?, &basis)?;
         Ok(poly)
@@ -305,7 +341,9 @@ impl Evaluator {
         self.check("add_const", ct)?;
         let poly = self.constant_poly("add_const", c, ct.scale, ct.level)?;
         let basis = self.basis(ct.level);
-        self.ctx.backend().add_assign(self.ctx.ring(), &mut ct.parts[0], &poly, &basis)
+        self.ctx
+            .backend()
+            .add_assign(self.ctx.ring(), &mut ct.parts[0], &poly, &basis)
     }
 
     // ----- multiplicative by constants and plaintexts ----------------------------
@@ -314,7 +352,10 @@ impl Evaluator {
     pub fn mul_integer_assign(&self, ct: &mut Ciphertext, k: i64) -> Result<()> {
         self.check("mul_integer", ct)?;
         let basis = self.basis(ct.level);
-        let residues: Vec<u64> = basis.iter().map(|&g| self.ctx.ring().moduli()[g].reduce_i64(k)).collect();
+        let residues: Vec<u64> = basis
+            .iter()
+            .map(|&g| self.ctx.ring().moduli()[g].reduce_i64(k))
+            .collect();
         for part in ct.parts.iter_mut() {
             self.ctx
                 .backend()
@@ -325,7 +366,12 @@ impl Evaluator {
 
     /// Multiplies by a real or complex constant encoded at `const_scale`; the
     /// ciphertext's scale is multiplied by `const_scale`.
-    pub fn mul_const_with_scale_assign(&self, ct: &mut Ciphertext, c: Complex, const_scale: f64) -> Result<()> {
+    pub fn mul_const_with_scale_assign(
+        &self,
+        ct: &mut Ciphertext,
+        c: Complex,
+        const_scale: f64,
+    ) -> Result<()> {
         self.check("mul_const", ct)?;
         if !(const_scale.is_finite() && const_scale >= 1.0) {
             return Err(Error::OutOfRange {
@@ -338,7 +384,9 @@ impl Evaluator {
         if c.im == 0.0 {
             let residues = basis
                 .iter()
-                .map(|&g| self.ctx.ring().moduli()[g].reduce_f64_integer((c.re * const_scale).round()))
+                .map(|&g| {
+                    self.ctx.ring().moduli()[g].reduce_f64_integer((c.re * const_scale).round())
+                })
                 .collect::<Result<Vec<_>>>()?;
             for part in ct.parts.iter_mut() {
                 backend.mul_scalar_assign(self.ctx.ring(), part, &residues, &basis)?;
@@ -377,7 +425,9 @@ impl Evaluator {
         self.check_plain("mul_plain", ct, pt)?;
         let basis = self.basis(ct.level);
         for part in ct.parts.iter_mut() {
-            self.ctx.backend().mul_assign(self.ctx.ring(), part, &pt.poly, &basis)?;
+            self.ctx
+                .backend()
+                .mul_assign(self.ctx.ring(), part, &pt.poly, &basis)?;
         }
         ct.scale *= pt.scale;
         Ok(())
@@ -452,8 +502,12 @@ impl Evaluator {
         let (k0, k1) = apply(&self.ctx, &dec, &rlk.0, None)?;
         let basis = self.basis(ct.level);
         let ring = self.ctx.ring();
-        self.ctx.backend().add_assign(ring, &mut ct.parts[0], &k0, &basis)?;
-        self.ctx.backend().add_assign(ring, &mut ct.parts[1], &k1, &basis)?;
+        self.ctx
+            .backend()
+            .add_assign(ring, &mut ct.parts[0], &k0, &basis)?;
+        self.ctx
+            .backend()
+            .add_assign(ring, &mut ct.parts[1], &k1, &basis)?;
         ct.parts.truncate(2);
         Ok(())
     }
@@ -480,7 +534,14 @@ impl Evaluator {
     }
 
     /// Applies `X -> X^g` to a degree-1 ciphertext whose c1 is decomposed in `dec`.
-    fn automorphism_hoisted(&self, op: &'static str, ct: &Ciphertext, dec: &Decomposition, g: u64, what: String) -> Result<Ciphertext> {
+    fn automorphism_hoisted(
+        &self,
+        op: &'static str,
+        ct: &Ciphertext,
+        dec: &Decomposition,
+        g: u64,
+        what: String,
+    ) -> Result<Ciphertext> {
         let key = self.galois_key(op, g, what)?;
         let (mut k0, k1) = apply(&self.ctx, dec, key, Some(g))?;
         let basis = self.basis(ct.level);
@@ -540,7 +601,12 @@ impl Evaluator {
     /// Slot j of the result is Σ_{i < count} slot(j + i·stride); `count` is a
     /// power of two. Needs rotation keys for `stride · 2^t`, t < log2(count)
     /// (see [`Evaluator::rotations_for_sum`]).
-    pub fn rotate_and_sum_new(&self, ct: &Ciphertext, stride: i64, count: usize) -> Result<Ciphertext> {
+    pub fn rotate_and_sum_new(
+        &self,
+        ct: &Ciphertext,
+        stride: i64,
+        count: usize,
+    ) -> Result<Ciphertext> {
         if count == 0 || !count.is_power_of_two() {
             return Err(Error::OutOfRange {
                 op: "rotate_and_sum",
@@ -557,7 +623,9 @@ impl Evaluator {
 
     /// The rotation steps [`Evaluator::rotate_and_sum_new`] uses.
     pub fn rotations_for_sum(stride: i64, count: usize) -> Vec<i64> {
-        (0..count.max(1).trailing_zeros()).map(|t| stride << t).collect()
+        (0..count.max(1).trailing_zeros())
+            .map(|t| stride << t)
+            .collect()
     }
 }
 

@@ -145,7 +145,8 @@ impl KeyGenerator {
         let e = self.prng.gaussian(n, ctx.params().sigma());
         let mut b = ctx.upload_coefficients(&ctx.signed_to_limbs(&e, basis), basis)?;
         let mut a_s = ctx.duplicate(&a, n * basis.len())?;
-        ctx.backend().mul_assign(ctx.ring(), &mut a_s, &sk.eval_on(ctx, basis)?, basis)?;
+        ctx.backend()
+            .mul_assign(ctx.ring(), &mut a_s, &sk.eval_on(ctx, basis)?, basis)?;
         ctx.backend().sub_assign(ctx.ring(), &mut b, &a_s, basis)?;
         Ok((b, a))
     }
@@ -174,7 +175,8 @@ impl KeyGenerator {
         for j in 0..params.digits_at_level(params.max_level()) {
             let (mut b, a) = self.rlwe_sample(sk, &basis)?;
             // Add P·s_from on the digit's own primes only.
-            let primes: Vec<usize> = (j * alpha..((j + 1) * alpha).min(params.max_level() + 1)).collect();
+            let primes: Vec<usize> =
+                (j * alpha..((j + 1) * alpha).min(params.max_level() + 1)).collect();
             let mut host_b = ctx.backend().download(&b, n * basis.len())?;
             let s_host = ctx.backend().download(s_from, n * basis.len())?;
             for &i in &primes {
@@ -196,11 +198,13 @@ impl KeyGenerator {
 
     /// The relinearization key (s² → s).
     pub fn gen_relinearization_key(&mut self, sk: &SecretKey) -> Result<RelinearizationKey> {
-        self.ctx.check_params("gen_relinearization_key", sk.params_id)?;
+        self.ctx
+            .check_params("gen_relinearization_key", sk.params_id)?;
         let ctx = self.ctx.clone();
         let basis = ctx.ring().full_basis();
         let mut s2 = ctx.duplicate(&sk.eval, ctx.n() * basis.len())?;
-        ctx.backend().mul_assign(ctx.ring(), &mut s2, &sk.eval, &basis)?;
+        ctx.backend()
+            .mul_assign(ctx.ring(), &mut s2, &sk.eval, &basis)?;
         Ok(RelinearizationKey(self.switching_key(sk, &s2)?))
     }
 
@@ -220,7 +224,12 @@ impl KeyGenerator {
 
     /// Galois keys for left rotations by each of `rotations` slots, and for
     /// conjugation when `conjugation` is set. Duplicates are generated once.
-    pub fn gen_galois_keys(&mut self, sk: &SecretKey, rotations: &[i64], conjugation: bool) -> Result<GaloisKeys> {
+    pub fn gen_galois_keys(
+        &mut self,
+        sk: &SecretKey,
+        rotations: &[i64],
+        conjugation: bool,
+    ) -> Result<GaloisKeys> {
         let log_n = self.ctx.params().log_n();
         let mut elements: Vec<u64> = rotations
             .iter()

@@ -23,5 +23,7 @@ pub use context::CkksContext;
 pub use encoder::Encoder;
 pub use encryptor::{Decryptor, EncryptionKey, Encryptor};
 pub use evaluator::{EvaluationKeys, Evaluator};
-pub use keys::{GaloisKey, GaloisKeys, KeyGenerator, PublicKey, RelinearizationKey, SecretKey, SwitchingKey};
+pub use keys::{
+    GaloisKey, GaloisKeys, KeyGenerator, PublicKey, RelinearizationKey, SecretKey, SwitchingKey,
+};
 pub use sampling::Prng;

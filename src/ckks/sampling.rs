@@ -79,7 +79,9 @@ impl Prng {
     pub fn secret(&mut self, n: usize, dist: SecretDistribution) -> Vec<i64> {
         match dist {
             SecretDistribution::Ternary => self.ternary(n),
-            SecretDistribution::SparseTernary { hamming_weight } => self.sparse_ternary(n, hamming_weight),
+            SecretDistribution::SparseTernary { hamming_weight } => {
+                self.sparse_ternary(n, hamming_weight)
+            }
         }
     }
 

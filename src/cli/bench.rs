@@ -12,8 +12,8 @@ use super::BackendArgs;
 use crate::backend::create_backend;
 use crate::ckks::precision::PrecisionStats;
 use crate::ckks::{
-    Ciphertext, CkksContext, Decryptor, EncryptionKey, Encoder, Encryptor, EvaluationKeys, Evaluator, KeyGenerator,
-    Prng,
+    Ciphertext, CkksContext, Decryptor, Encoder, EncryptionKey, Encryptor, EvaluationKeys,
+    Evaluator, KeyGenerator, Prng,
 };
 use crate::error::{Error, Result};
 use crate::math::Complex;
@@ -110,16 +110,26 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
             backend.device_name(),
             backend.threads()
         );
-        eprintln!("generating keys (relinearization + {} rotations)...", hoisted_steps.len());
+        eprintln!(
+            "generating keys (relinearization + {} rotations)...",
+            hoisted_steps.len()
+        );
     }
     let mut keygen = KeyGenerator::new(ctx.clone(), prng(args.seed, 0)?);
     let sk = keygen.gen_secret_key()?;
     let pk = keygen.gen_public_key(&sk)?;
     let relinearization = Some(keygen.gen_relinearization_key(&sk)?);
     let galois = keygen.gen_galois_keys(&sk, &hoisted_steps, false)?;
-    let evaluator = Evaluator::new(ctx.clone(), EvaluationKeys { relinearization, galois })?;
+    let evaluator = Evaluator::new(
+        ctx.clone(),
+        EvaluationKeys {
+            relinearization,
+            galois,
+        },
+    )?;
     let encoder = Encoder::new(ctx.clone());
-    let mut encryptor = Encryptor::new(ctx.clone(), EncryptionKey::Public(pk), prng(args.seed, 1)?)?;
+    let mut encryptor =
+        Encryptor::new(ctx.clone(), EncryptionKey::Public(pk), prng(args.seed, 1)?)?;
     let decryptor = Decryptor::new(ctx.clone(), sk)?;
 
     let mut rng = match args.seed {
@@ -133,41 +143,48 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
     };
     let a = random_values();
     let b = random_values();
-    let decrypt_values = |ct: &Ciphertext| -> Result<Vec<Complex>> { encoder.decode(&decryptor.decrypt(ct)?) };
+    let decrypt_values =
+        |ct: &Ciphertext| -> Result<Vec<Complex>> { encoder.decode(&decryptor.decrypt(ct)?) };
     let precision = |want: &[Complex], ct: &Ciphertext| -> Result<PrecisionStats> {
         Ok(PrecisionStats::compare(want, &decrypt_values(ct)?))
     };
 
     let mut records = Vec::new();
-    let mut record = |op: &'static str, t: (f64, f64, f64), limbs: usize, p: Option<PrecisionStats>| {
-        let m = Measurement {
-            suite: "ckks",
-            op,
-            backend: backend.kind().to_string(),
-            device: backend.device_name(),
-            params: params.name().to_string(),
-            log_n: params.log_n(),
-            limbs,
-            dnum: params.dnum(),
-            threads: backend.threads(),
-            median_ms: t.0,
-            min_ms: t.1,
-            max_ms: t.2,
-            reps: args.reps.max(1),
-            precision_bits: p.map(|p| p.mean_bits),
-            precision_min_bits: p.map(|p| p.min_bits),
-            commit: env!("HEFORMER_GIT_COMMIT"),
+    let mut record =
+        |op: &'static str, t: (f64, f64, f64), limbs: usize, p: Option<PrecisionStats>| {
+            let m = Measurement {
+                suite: "ckks",
+                op,
+                backend: backend.kind().to_string(),
+                device: backend.device_name(),
+                params: params.name().to_string(),
+                log_n: params.log_n(),
+                limbs,
+                dnum: params.dnum(),
+                threads: backend.threads(),
+                median_ms: t.0,
+                min_ms: t.1,
+                max_ms: t.2,
+                reps: args.reps.max(1),
+                precision_bits: p.map(|p| p.mean_bits),
+                precision_min_bits: p.map(|p| p.min_bits),
+                commit: env!("HEFORMER_GIT_COMMIT"),
+            };
+            if args.json {
+                println!("{}", serde_json::to_string(&m).unwrap_or_default());
+            }
+            records.push(m);
         };
-        if args.json {
-            println!("{}", serde_json::to_string(&m).unwrap_or_default());
-        }
-        records.push(m);
-    };
     let reps = args.reps;
     let limbs = level + 1;
 
     let (t, pt_a) = time(reps, || encoder.encode_complex(&a, level, scale))?;
-    record("encode", t, limbs, Some(PrecisionStats::compare(&a, &encoder.decode(&pt_a)?)));
+    record(
+        "encode",
+        t,
+        limbs,
+        Some(PrecisionStats::compare(&a, &encoder.decode(&pt_a)?)),
+    );
     let pt_b = encoder.encode_complex(&b, level, scale)?;
 
     let (t, _) = time(reps, || encoder.decode(&pt_a))?;
@@ -178,7 +195,12 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
     let ct_b = encryptor.encrypt(&pt_b)?;
 
     let (t, pt) = time(reps, || decryptor.decrypt(&ct_a))?;
-    record("decrypt", t, limbs, Some(PrecisionStats::compare(&a, &encoder.decode(&pt)?)));
+    record(
+        "decrypt",
+        t,
+        limbs,
+        Some(PrecisionStats::compare(&a, &encoder.decode(&pt)?)),
+    );
 
     let ab: Vec<Complex> = a.iter().zip(&b).map(|(x, y)| *x * *y).collect();
     let (t, _) = time(reps, || evaluator.tensor_new(&ct_a, &ct_b))?;
@@ -200,9 +222,15 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
     let (t, rescaled) = time(reps, || evaluator.rescale_new(&unscaled))?;
     record("rescale", t, limbs, Some(precision(&ab, &rescaled)?));
 
-    let rotated_want = |k: usize| -> Vec<Complex> { (0..slots).map(|j| a[(j + k) % slots]).collect() };
+    let rotated_want =
+        |k: usize| -> Vec<Complex> { (0..slots).map(|j| a[(j + k) % slots]).collect() };
     let (t, rotated) = time(reps, || evaluator.rotate_new(&ct_a, 1))?;
-    record("rotate", t, limbs, Some(precision(&rotated_want(1), &rotated)?));
+    record(
+        "rotate",
+        t,
+        limbs,
+        Some(precision(&rotated_want(1), &rotated)?),
+    );
     let (t, hoisted) = time(reps, || evaluator.rotate_hoisted_new(&ct_a, &hoisted_steps))?;
     let mut worst: Option<PrecisionStats> = None;
     for (k, ct) in (1..).zip(&hoisted) {

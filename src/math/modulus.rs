@@ -53,10 +53,8 @@ impl Modulus {
         let lo_hi = x_lo as u128 * self.ratio_hi as u128;
         let hi_lo = x_hi as u128 * self.ratio_lo as u128;
         let middle = lo_lo + (lo_hi as u64 as u128) + (hi_lo as u64 as u128);
-        let quotient = (x_hi as u128 * self.ratio_hi as u128)
-            + (lo_hi >> 64)
-            + (hi_lo >> 64)
-            + (middle >> 64);
+        let quotient =
+            (x_hi as u128 * self.ratio_hi as u128) + (lo_hi >> 64) + (hi_lo >> 64) + (middle >> 64);
         // The estimate is at most 2 below the true quotient.
         let mut r = x.wrapping_sub(quotient.wrapping_mul(self.value as u128)) as u64;
         if r >= self.value {
@@ -221,7 +219,11 @@ impl Modulus {
         let mantissa = (bits & ((1u64 << 52) - 1)) | (1u64 << 52);
         // |x| >= 9e18 > 2^53, so the exponent is positive.
         let magnitude = self.mul(self.reduce(mantissa), self.pow(2, exponent as u64));
-        Ok(if x < 0.0 { self.neg(magnitude) } else { magnitude })
+        Ok(if x < 0.0 {
+            self.neg(magnitude)
+        } else {
+            magnitude
+        })
     }
 }
 
@@ -231,10 +233,17 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     fn moduli() -> Vec<Modulus> {
-        [3u64, 65537, 1 << 40 | 1, 0x3fff_ffff_ffff_ffff, 0x1fff_ffff_ffe0_0001, 1152921504606584833]
-            .iter()
-            .map(|&q| Modulus::new(q).unwrap())
-            .collect()
+        [
+            3u64,
+            65537,
+            1 << 40 | 1,
+            0x3fff_ffff_ffff_ffff,
+            0x1fff_ffff_ffe0_0001,
+            1152921504606584833,
+        ]
+        .iter()
+        .map(|&q| Modulus::new(q).unwrap())
+        .collect()
     }
 
     #[test]
@@ -265,8 +274,14 @@ mod tests {
                 let w = rng.random_range(0..q);
                 let any: u64 = rng.random();
                 assert_eq!(m.add(a, b), ((a as u128 + b as u128) % q as u128) as u64);
-                assert_eq!(m.sub(a, b), ((a as u128 + q as u128 - b as u128) % q as u128) as u64);
-                assert_eq!(m.mul_shoup(any, w, m.shoup(w)), ((any as u128 * w as u128) % q as u128) as u64);
+                assert_eq!(
+                    m.sub(a, b),
+                    ((a as u128 + q as u128 - b as u128) % q as u128) as u64
+                );
+                assert_eq!(
+                    m.mul_shoup(any, w, m.shoup(w)),
+                    ((any as u128 * w as u128) % q as u128) as u64
+                );
                 assert!(m.mul_shoup_lazy(any, w, m.shoup(w)) < 2 * q);
                 let s: i64 = rng.random();
                 assert_eq!(m.reduce_i64(s), (s as i128).rem_euclid(q as i128) as u64);
@@ -300,16 +315,34 @@ mod tests {
     fn f64_integers_reduce_exactly() {
         let m = Modulus::new(1152921504606584833).unwrap();
         let q = m.value() as i128;
-        for x in [0.0, 1.0, -1.0, 123456789.0, -9.5e18, 2f64.powi(80), -(2f64.powi(100)) * 3.0] {
+        for x in [
+            0.0,
+            1.0,
+            -1.0,
+            123456789.0,
+            -9.5e18,
+            2f64.powi(80),
+            -(2f64.powi(100)) * 3.0,
+        ] {
             // Exact big-integer value of x via i128 where it fits, else via num-bigint.
             let expected = {
                 use num_bigint::BigInt;
                 let bits = x.abs().to_bits();
                 let e = ((bits >> 52) & 0x7ff) as i64 - 1075;
-                let mant = if x == 0.0 { 0u64 } else { (bits & ((1u64 << 52) - 1)) | (1u64 << 52) };
+                let mant = if x == 0.0 {
+                    0u64
+                } else {
+                    (bits & ((1u64 << 52) - 1)) | (1u64 << 52)
+                };
                 let mut v = BigInt::from(mant);
-                if e >= 0 { v <<= e as usize } else { v >>= (-e) as usize }
-                if x < 0.0 { v = -v }
+                if e >= 0 {
+                    v <<= e as usize
+                } else {
+                    v >>= (-e) as usize
+                }
+                if x < 0.0 {
+                    v = -v
+                }
                 let r: BigInt = ((v % BigInt::from(q)) + BigInt::from(q)) % BigInt::from(q);
                 u64::try_from(r).unwrap()
             };

@@ -60,7 +60,12 @@ pub fn is_ntt_friendly(q: u64, log_n: u32) -> bool {
 /// ... that is, around `2^bits`-scaled centre `2^(bits - 1) * 1.5` would waste
 /// precision, so the search walks down from `2^bits` (primes below 2^bits keep
 /// the exact bit size).
-pub fn generate_ntt_primes(bits: u32, log_n: u32, count: usize, exclude: &[u64]) -> Result<Vec<u64>> {
+pub fn generate_ntt_primes(
+    bits: u32,
+    log_n: u32,
+    count: usize,
+    exclude: &[u64],
+) -> Result<Vec<u64>> {
     let two_n = 2u64 << log_n;
     if !(log_n + 2..=61).contains(&bits) {
         return Err(Error::InvalidParameters(format!(

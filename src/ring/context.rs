@@ -67,12 +67,19 @@ impl BaseConversion {
                 source_hat_mod_target.push(hat);
             }
         }
-        let source_fraction = source.iter().map(|&s| u128::MAX / moduli[s].value() as u128).collect();
+        let source_fraction = source
+            .iter()
+            .map(|&s| u128::MAX / moduli[s].value() as u128)
+            .collect();
         let neg_source_product_mod_target = target
             .iter()
             .map(|&t| {
                 let mt = &moduli[t];
-                mt.neg(source.iter().fold(1u64, |acc, &s| mt.mul(acc, moduli[s].value())))
+                mt.neg(
+                    source
+                        .iter()
+                        .fold(1u64, |acc, &s| mt.mul(acc, moduli[s].value())),
+                )
             })
             .collect();
         Self {
@@ -269,7 +276,9 @@ impl RingContext {
         if galois_element % 2 == 0 || galois_element >= two_n {
             return Err(Error::OutOfRange {
                 op: "automorphism",
-                detail: format!("Galois element {galois_element} must be odd and below 2N = {two_n}"),
+                detail: format!(
+                    "Galois element {galois_element} must be odd and below 2N = {two_n}"
+                ),
             });
         }
         let mut cache = self

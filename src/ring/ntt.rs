@@ -279,10 +279,8 @@ impl NttTable {
                 let (lo, hi) = block.split_at_mut(t);
                 for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
                     // x, y in [0, 4q).
-                    let mut u = *x;
-                    if u >= two_q {
-                        u -= two_q;
-                    }
+                    // Branch-free conditional subtraction (wraps above u when u < 2q).
+                    let u = (*x).min((*x).wrapping_sub(two_q));
                     let v = m_.mul_shoup_lazy(*y, w, w_shoup); // [0, 2q)
                     *x = u + v;
                     *y = u + two_q - v;
@@ -291,14 +289,8 @@ impl NttTable {
             m <<= 1;
         }
         for x in a.iter_mut() {
-            let mut v = *x;
-            if v >= two_q {
-                v -= two_q;
-            }
-            if v >= q {
-                v -= q;
-            }
-            *x = v;
+            let v = (*x).min((*x).wrapping_sub(two_q));
+            *x = v.min(v.wrapping_sub(q));
         }
     }
 
@@ -319,11 +311,8 @@ impl NttTable {
                 for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
                     // x, y in [0, 2q).
                     let (u, v) = (*x, *y);
-                    let mut s = u + v;
-                    if s >= two_q {
-                        s -= two_q;
-                    }
-                    *x = s;
+                    let s = u + v;
+                    *x = s.min(s.wrapping_sub(two_q));
                     *y = m_.mul_shoup_lazy(u + two_q - v, w, w_shoup);
                 }
             }

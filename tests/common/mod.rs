@@ -32,8 +32,20 @@ impl Fixture {
         let pk = keygen.gen_public_key(&sk).unwrap();
         let relinearization = Some(keygen.gen_relinearization_key(&sk).unwrap());
         let galois = keygen.gen_galois_keys(&sk, rotations, true).unwrap();
-        let evaluator = Evaluator::new(ctx.clone(), EvaluationKeys { relinearization, galois }).unwrap();
-        let encryptor = Encryptor::new(ctx.clone(), EncryptionKey::Public(pk.clone()), Prng::from_seed(seed + 1)).unwrap();
+        let evaluator = Evaluator::new(
+            ctx.clone(),
+            EvaluationKeys {
+                relinearization,
+                galois,
+            },
+        )
+        .unwrap();
+        let encryptor = Encryptor::new(
+            ctx.clone(),
+            EncryptionKey::Public(pk.clone()),
+            Prng::from_seed(seed + 1),
+        )
+        .unwrap();
         let decryptor = Decryptor::new(ctx.clone(), sk.clone()).unwrap();
         Self {
             encoder: Encoder::new(ctx.clone()),
@@ -55,18 +67,28 @@ impl Fixture {
     /// Random complex values with |re|, |im| < bound.
     pub fn random_values(&mut self, count: usize, bound: f64) -> Vec<Complex> {
         (0..count)
-            .map(|_| Complex::new(self.rng.random_range(-bound..bound), self.rng.random_range(-bound..bound)))
+            .map(|_| {
+                Complex::new(
+                    self.rng.random_range(-bound..bound),
+                    self.rng.random_range(-bound..bound),
+                )
+            })
             .collect()
     }
 
     pub fn encrypt(&mut self, values: &[Complex]) -> Ciphertext {
         let level = self.params.max_level();
-        let pt = self.encoder.encode_complex(values, level, self.params.default_scale()).unwrap();
+        let pt = self
+            .encoder
+            .encode_complex(values, level, self.params.default_scale())
+            .unwrap();
         self.encryptor.encrypt(&pt).unwrap()
     }
 
     pub fn decrypt(&self, ct: &Ciphertext) -> Vec<Complex> {
-        self.encoder.decode(&self.decryptor.decrypt(ct).unwrap()).unwrap()
+        self.encoder
+            .decode(&self.decryptor.decrypt(ct).unwrap())
+            .unwrap()
     }
 
     /// The precision we require of a result at `scale`: the scale's bits
@@ -89,7 +111,11 @@ impl Fixture {
             stats.mean_bits,
             required
         );
-        assert!(stats.min_bits >= required, "{what}: {:.1} bits < {required:.1}", stats.min_bits);
+        assert!(
+            stats.min_bits >= required,
+            "{what}: {:.1} bits < {required:.1}",
+            stats.min_bits
+        );
         stats
     }
 }
