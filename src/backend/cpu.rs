@@ -137,27 +137,17 @@ fn convert_limb(
     let t = ring.moduli()[conv.target[target_row]];
     let s_count = conv.source.len();
     let hats = &conv.source_hat_mod_target[target_row * s_count..(target_row + 1) * s_count];
-    const BLOCK: usize = 256;
-    let mut acc = [0u128; BLOCK];
-    for start in (0..n).step_by(BLOCK) {
-        let end = (start + BLOCK).min(n);
-        let acc = &mut acc[..end - start];
-        acc.iter_mut().for_each(|a| *a = 0);
-        for (s, &hat) in hats.iter().enumerate() {
-            let src = &scaled_source[s * n + start..s * n + end];
-            for (a, &y) in acc.iter_mut().zip(src) {
-                *a += y as u128 * hat as u128;
-            }
+    let rows: Vec<&[u64]> = scaled_source.chunks_exact(n).take(s_count).collect();
+    let correction = overflows.map(|v| (v, conv.neg_source_product_mod_target[target_row] as u128));
+    for (c, o) in out.iter_mut().enumerate() {
+        let mut acc = 0u128;
+        for (row, &hat) in rows.iter().zip(hats) {
+            acc += row[c] as u128 * hat as u128;
         }
-        if let Some(v) = overflows {
-            let neg_product = conv.neg_source_product_mod_target[target_row] as u128;
-            for (a, &v) in acc.iter_mut().zip(&v[start..end]) {
-                *a += v as u128 * neg_product;
-            }
+        if let Some((v, neg_product)) = correction {
+            acc += v[c] as u128 * neg_product;
         }
-        for (o, &a) in out[start..end].iter_mut().zip(acc.iter()) {
-            *o = t.reduce_u128(a);
-        }
+        *o = t.reduce_u128(acc);
     }
 }
 
