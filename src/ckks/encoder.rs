@@ -144,11 +144,14 @@ impl Encoder {
 fn crt_to_f64(ctx: &CkksContext, limbs: &[u64], level: usize) -> Vec<f64> {
     let n = ctx.n();
     let moduli = &ctx.ring().moduli()[..=level];
-    // inv[i][j] = q_j^{-1} mod q_i for j < i.
-    let inv: Vec<Vec<u64>> = (0..=level)
+    // inv[i][j] = q_j^{-1} mod q_i for j < i, with its Shoup companion.
+    let inv: Vec<Vec<(u64, u64)>> = (0..=level)
         .map(|i| {
             (0..i)
-                .map(|j| moduli[i].inv(moduli[j].value()).unwrap_or(0))
+                .map(|j| {
+                    let w = moduli[i].inv(moduli[j].value()).unwrap_or(0);
+                    (w, moduli[i].shoup(w))
+                })
                 .collect()
         })
         .collect();
@@ -171,8 +174,8 @@ fn crt_to_f64(ctx: &CkksContext, limbs: &[u64], level: usize) -> Vec<f64> {
             for i in 0..=level {
                 let m = moduli[i];
                 let mut t = limbs[i * n + c];
-                for j in 0..i {
-                    t = m.mul(m.sub(t, m.reduce(v[j])), inv[i][j]);
+                for (&v_j, &(w, w_shoup)) in v.iter().zip(&inv[i]) {
+                    t = m.mul_shoup(m.sub(t, m.reduce(v_j)), w, w_shoup);
                 }
                 v[i] = t;
             }
