@@ -672,7 +672,7 @@ mod tests {
         assert_eq!((p.log_n(), p.n(), p.max_slots()), (16, 65536, 32768));
         assert_eq!(
             (p.q().len(), p.p().len(), p.dnum(), p.digit_size()),
-            (24, 8, 3, 8)
+            (24, 9, 3, 8)
         );
         assert_eq!(p.max_level(), 23);
         assert_eq!(p.digits_at_level(0), 1);
@@ -717,10 +717,10 @@ mod tests {
         let pn16 = summaries.iter().find(|s| s.name == "PN16_128").unwrap();
         assert_eq!(
             (pn16.levels, pn16.limbs_q, pn16.limbs_p, pn16.dnum),
-            (23, 24, 8, 3)
+            (23, 24, 9, 3)
         );
         assert_eq!(pn16.claimed, "128");
-        assert_eq!(pn16.log_qp, 1690.0);
+        assert_eq!(pn16.log_qp, 1660.0);
         assert!(!pn16.insecure);
         let sparse = summaries
             .iter()

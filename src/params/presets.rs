@@ -76,24 +76,25 @@ const PRESETS: &[PresetSpec] = &[
         security: SecurityLevel::Bits128,
     },
     // The benchmark set "N = 2^16, 24 limbs, dnum 3": alpha = 8, largest digit
-    // 60 + 7·50 = 410 bits <= P = 480 bits; log QP ≈ 1690 <= 1747.
+    // 60 + 7·50 = 410 bits <= P = 9·50 = 450 bits; log QP ≈ 1660 <= 1747.
+    // Every prime but q_0 is below 2^50, so the CPU's IFMA kernels serve it.
     PresetSpec {
         name: "PN16_128",
         log_n: 16,
         log_q: &[(60, 1), (50, 23)],
-        log_p: &[(60, 8)],
+        log_p: &[(50, 9)],
         dnum: 3,
         secret: SecretDistribution::Ternary,
         log_scale: 50,
         security: SecurityLevel::Bits128,
     },
     // 25 limbs, dnum 4, alpha = 7: largest digit 60 + 6·45 = 330 bits <= P =
-    // 360 bits; log QP ≈ 1500 <= 1546 (sparse estimate for h = 192).
+    // 7·50 = 350 bits; log QP ≈ 1490 <= 1546 (sparse estimate for h = 192).
     PresetSpec {
         name: "PN16_128_SPARSE_H192",
         log_n: 16,
         log_q: &[(60, 1), (45, 24)],
-        log_p: &[(60, 6)],
+        log_p: &[(50, 7)],
         dnum: 4,
         secret: SecretDistribution::SparseTernary {
             hamming_weight: 192,

@@ -11,7 +11,11 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+mod ifma;
+
 use super::{check_buffer, Backend, BackendKind, Buffer, Storage};
+use crate::math::Modulus;
 use crate::error::{Error, Result};
 use crate::ring::{BaseConversion, RingContext};
 
@@ -108,6 +112,70 @@ fn check_basis(op: &'static str, ring: &RingContext, basis: &[usize]) -> Result<
     }
 }
 
+/// The IFMA token when `m` (and every other modulus in `others`) fits the
+/// IFMA kernels and the CPU has them.
+#[cfg(target_arch = "x86_64")]
+fn ifma_for<'a>(m: &Modulus, others: impl IntoIterator<Item = &'a Modulus>) -> Option<ifma::Ifma> {
+    ifma::detect().filter(|_| ifma::fits(m) && others.into_iter().all(ifma::fits))
+}
+
+/// `acc[i] = acc[i]·b[i] mod q`.
+fn hadamard(m: &Modulus, acc: &mut [u64], b: &[u64]) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = ifma_for(m, []) {
+        return ifma::mul_assign(simd, m, acc, b);
+    }
+    acc.iter_mut().zip(b).for_each(|(x, &y)| *x = m.mul(*x, y));
+}
+
+/// `acc[i] = acc[i] + a[i]·b[i] mod q`.
+fn hadamard_add(m: &Modulus, acc: &mut [u64], a: &[u64], b: &[u64]) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = ifma_for(m, []) {
+        return ifma::mul_add_assign(simd, m, acc, a, b);
+    }
+    for ((z, &x), &y) in acc.iter_mut().zip(a).zip(b) {
+        *z = m.reduce_u128(x as u128 * y as u128 + *z as u128);
+    }
+}
+
+/// `out[c] = Σ_j x_j[c]·y_j[c] mod q`, accumulated wide and reduced once.
+fn dot_limb(m: &Modulus, pairs: &[(&[u64], &[u64])], out: &mut [u64]) {
+    #[cfg(target_arch = "x86_64")]
+    if pairs.len() <= ifma::MAX_TERMS {
+        if let Some(simd) = ifma_for(m, []) {
+            return ifma::dot(simd, m, pairs, out);
+        }
+    }
+    for (c, o) in out.iter_mut().enumerate() {
+        *o = m.reduce_u128(pairs.iter().map(|(x, y)| x[c] as u128 * y[c] as u128).sum());
+    }
+}
+
+/// `out[i] = src[i]·w mod q` for a constant `w < q`.
+fn scale_by_constant(m: &Modulus, src: &[u64], w: u64, out: &mut [u64]) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = ifma_for(m, []) {
+        return ifma::mul_const(simd, m, src, w, out);
+    }
+    let ws = m.shoup(w);
+    for (o, &x) in out.iter_mut().zip(src) {
+        *o = m.mul_shoup(x, w, ws);
+    }
+}
+
+/// `out[i] = (x[i] − out[i])·w mod q`.
+fn subtract_then_scale(m: &Modulus, x: &[u64], w: u64, out: &mut [u64]) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = ifma_for(m, []) {
+        return ifma::sub_from_then_mul_const(simd, m, x, w, out);
+    }
+    let ws = m.shoup(w);
+    for (o, &x) in out.iter_mut().zip(x) {
+        *o = m.mul_shoup(m.sub(x, *o), w, ws);
+    }
+}
+
 /// Applies `f(limb_index_in_basis, global_index, acc_limb, b_limb)` over all limbs in parallel.
 fn zip_limbs(
     acc: &mut [u64],
@@ -138,14 +206,21 @@ fn convert_limb(
     let s_count = conv.source.len();
     let hats = &conv.source_hat_mod_target[target_row * s_count..(target_row + 1) * s_count];
     let rows: Vec<&[u64]> = scaled_source.chunks_exact(n).take(s_count).collect();
-    let correction = overflows.map(|v| (v, conv.neg_source_product_mod_target[target_row] as u128));
+    let correction = overflows.map(|v| (v, conv.neg_source_product_mod_target[target_row]));
+    #[cfg(target_arch = "x86_64")]
+    if s_count < ifma::MAX_TERMS {
+        let sources = conv.source.iter().map(|&g| &ring.moduli()[g]);
+        if let Some(simd) = ifma_for(&t, sources) {
+            return ifma::dot_const(simd, &t, &rows, hats, correction, out);
+        }
+    }
     for (c, o) in out.iter_mut().enumerate() {
         let mut acc = 0u128;
         for (row, &hat) in rows.iter().zip(hats) {
             acc += row[c] as u128 * hat as u128;
         }
         if let Some((v, neg_product)) = correction {
-            acc += v[c] as u128 * neg_product;
+            acc += v[c] as u128 * neg_product as u128;
         }
         *o = t.reduce_u128(acc);
     }
@@ -337,7 +412,7 @@ impl Backend for CpuBackend {
         self.pool.install(|| {
             zip_limbs(acc, b, n, basis, |g, a, b| {
                 let m = ring.moduli()[g];
-                a.iter_mut().zip(b).for_each(|(x, &y)| *x = m.mul(*x, y));
+                hadamard(&m, a, b);
             })
         });
         Ok(())
@@ -361,10 +436,7 @@ impl Backend for CpuBackend {
                 .zip(a.par_chunks(n).zip(b.par_chunks(n)))
                 .zip(basis.par_iter())
                 .for_each(|((acc, (a, b)), &g)| {
-                    let m = ring.moduli()[g];
-                    for ((z, &x), &y) in acc.iter_mut().zip(a).zip(b) {
-                        *z = m.reduce_u128(x as u128 * y as u128 + *z as u128);
-                    }
+                    hadamard_add(&ring.moduli()[g], acc, a, b);
                 })
         });
         Ok(())
@@ -386,8 +458,8 @@ impl Backend for CpuBackend {
                 .zip(basis.par_iter().zip(scalars.par_iter()))
                 .for_each(|(a, (&g, &c))| {
                     let m = ring.moduli()[g];
-                    let cs = m.shoup(c);
-                    a.iter_mut().for_each(|x| *x = m.mul_shoup(*x, c, cs));
+                    let src = a.to_vec();
+                    scale_by_constant(&m, &src, c, a);
                 })
         });
         Ok(())
@@ -514,11 +586,7 @@ impl Backend for CpuBackend {
             out.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
                 convert_limb(ring, conv, &scaled, Some(&overflows), i, limb);
                 ring.ntt(i).forward(limb);
-                let m = ring.moduli()[i];
-                let (w, ws) = ring.p_inv_mod_q(i);
-                for (o, &x) in limb.iter_mut().zip(&input[i * n..(i + 1) * n]) {
-                    *o = m.mul_shoup(m.sub(x, *o), w, ws);
-                }
+                subtract_then_scale(&ring.moduli()[i], &input[i * n..(i + 1) * n], ring.p_inv_mod_q(i).0, limb);
             });
         });
         Ok(())
@@ -575,37 +643,12 @@ impl Backend for CpuBackend {
                 .zip(basis.par_iter().enumerate())
                 .for_each(|((o0, o1), (pos, &g))| {
                     let m = ring.moduli()[g];
-                    const BLOCK: usize = 512;
-                    let mut acc0 = [0u128; BLOCK];
-                    let mut acc1 = [0u128; BLOCK];
-                    for start in (0..n).step_by(BLOCK) {
-                        let end = (start + BLOCK).min(n);
-                        let (acc0, acc1) = (&mut acc0[..end - start], &mut acc1[..end - start]);
-                        acc0.fill(0);
-                        acc1.fill(0);
-                        for (d, (kb, ka)) in digits.iter().zip(&keys) {
-                            let d = &d[pos * n + start..pos * n + end];
-                            let kb = &kb[g * n + start..g * n + end];
-                            let ka = &ka[g * n + start..g * n + end];
-                            for (((a0, a1), &x), (&b, &a)) in acc0
-                                .iter_mut()
-                                .zip(acc1.iter_mut())
-                                .zip(d)
-                                .zip(kb.iter().zip(ka))
-                            {
-                                *a0 += x as u128 * b as u128;
-                                *a1 += x as u128 * a as u128;
-                            }
-                        }
-                        for ((o0, o1), (a0, a1)) in o0[start..end]
-                            .iter_mut()
-                            .zip(o1[start..end].iter_mut())
-                            .zip(acc0.iter().zip(acc1.iter()))
-                        {
-                            *o0 = m.reduce_u128(*a0);
-                            *o1 = m.reduce_u128(*a1);
-                        }
-                    }
+                    let pairs_b: Vec<(&[u64], &[u64])> =
+                        digits.iter().zip(&keys).map(|(d, (kb, _))| (&d[pos * n..(pos + 1) * n], &kb[g * n..(g + 1) * n])).collect();
+                    let pairs_a: Vec<(&[u64], &[u64])> =
+                        digits.iter().zip(&keys).map(|(d, (_, ka))| (&d[pos * n..(pos + 1) * n], &ka[g * n..(g + 1) * n])).collect();
+                    dot_limb(&m, &pairs_b, o0);
+                    dot_limb(&m, &pairs_a, o1);
                 })
         });
         Ok(())
@@ -639,10 +682,7 @@ impl Backend for CpuBackend {
                     *o = m.reduce_i64(r);
                 }
                 ring.ntt(i).forward(limb);
-                let (w, ws) = ring.rescale_inv(level, i);
-                for (o, &x) in limb.iter_mut().zip(&input[i * n..(i + 1) * n]) {
-                    *o = m.mul_shoup(m.sub(x, *o), w, ws);
-                }
+                subtract_then_scale(&m, &input[i * n..(i + 1) * n], ring.rescale_inv(level, i).0, limb);
             });
         });
         Ok(())

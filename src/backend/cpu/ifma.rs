@@ -1,0 +1,453 @@
+//! AVX-512 IFMA kernels of the CPU backend, for primes below 2^50.
+//!
+//! A second implementation of the hot loops of [`super::CpuBackend`]
+//! (element-wise products, products by constants, base-conversion and
+//! key-switching dot products), eight lanes at a time with the 52-bit
+//! multiply-add instructions. Every kernel returns exactly the words of the
+//! scalar code (tested below, and through every backend test on machines with
+//! IFMA); tails shorter than eight words run the scalar code.
+//!
+//! Arithmetic (all operands below q < 2^50, so products fit 100 bits):
+//! - `a·b mod q`: Barrett's reduction (Handbook of Applied Cryptography 14.42)
+//!   with b = bits(q): `q1 = ⌊p/2^(b-1)⌋`, `q3 = ⌊q1·μ/2^(b+1)⌋` with
+//!   `μ = ⌊2^(2b)/q⌋`, computed as the high half of `q1·μ·2^(51-b)`;
+//!   `p − q3·q < 3q`, then two conditional subtractions.
+//! - `a·w mod q` for a constant w: Shoup's method with `w' = ⌊w·2^52/q⌋`.
+//! - dot products `Σ x_i·y_i` (at most [`MAX_TERMS`] terms): low and high
+//!   52-bit halves accumulated separately, then `hi·(2^52 mod q) + lo`
+//!   reduced by two Shoup steps.
+//!
+//! Conditional subtraction is `min(r, r − q)` (unsigned), valid for r < 2q.
+
+use std::arch::x86_64::__m512i;
+
+use once_cell::sync::Lazy;
+use pulp::cast;
+
+use crate::math::Modulus;
+
+/// Primes below `2^IFMA_MAX_BITS` take the IFMA paths.
+pub(super) const IFMA_MAX_BITS: u32 = 50;
+
+/// The most terms of a dot product (so the high halves stay below 2^52).
+pub(super) const MAX_TERMS: usize = 16;
+
+const MASK52: u64 = (1 << 52) - 1;
+
+pulp::simd_type! {
+    /// The instruction sets the kernels need.
+    pub(super) struct Ifma {
+        pub avx512f: "avx512f",
+        pub avx512ifma: "avx512ifma",
+    }
+}
+
+static DETECTED: Lazy<Option<Ifma>> = Lazy::new(|| {
+    if std::env::var_os("HEFORMER_NO_SIMD").is_some() {
+        return None;
+    }
+    Ifma::try_new()
+});
+
+/// The IFMA token when the CPU has AVX-512 IFMA and `HEFORMER_NO_SIMD` is unset.
+pub(super) fn detect() -> Option<Ifma> {
+    *DETECTED
+}
+
+/// Whether `m` is small enough for the IFMA kernels.
+pub(super) fn fits(m: &Modulus) -> bool {
+    m.value() >> IFMA_MAX_BITS == 0
+}
+
+type V = __m512i;
+
+fn load(words: &[u64]) -> V {
+    let mut lanes = [0u64; 8];
+    lanes.copy_from_slice(words);
+    cast(lanes)
+}
+
+fn store(v: V, words: &mut [u64]) {
+    let lanes: [u64; 8] = cast(v);
+    words.copy_from_slice(&lanes);
+}
+
+impl Ifma {
+    #[inline(always)]
+    fn splat(self, x: u64) -> V {
+        self.avx512f._mm512_set1_epi64(x as i64)
+    }
+    #[inline(always)]
+    fn mul_lo(self, acc: V, a: V, b: V) -> V {
+        self.avx512ifma._mm512_madd52lo_epu64(acc, a, b)
+    }
+    #[inline(always)]
+    fn mul_hi(self, acc: V, a: V, b: V) -> V {
+        self.avx512ifma._mm512_madd52hi_epu64(acc, a, b)
+    }
+    #[inline(always)]
+    fn add(self, a: V, b: V) -> V {
+        self.avx512f._mm512_add_epi64(a, b)
+    }
+    #[inline(always)]
+    fn sub(self, a: V, b: V) -> V {
+        self.avx512f._mm512_sub_epi64(a, b)
+    }
+    #[inline(always)]
+    fn and52(self, a: V) -> V {
+        self.avx512f._mm512_and_si512(a, self.splat(MASK52))
+    }
+    /// `min(r, r − q)`: subtracts q from lanes with q <= r < 2q.
+    #[inline(always)]
+    fn csub(self, r: V, q: V) -> V {
+        self.avx512f._mm512_min_epu64(r, self.sub(r, q))
+    }
+    /// `(a − b) mod q` for reduced lanes.
+    #[inline(always)]
+    fn sub_mod(self, a: V, b: V, q: V) -> V {
+        let d = self.sub(a, b);
+        self.avx512f._mm512_min_epu64(d, self.add(d, q))
+    }
+    /// `a·w mod q` in `[0, q)` for lanes `a < 2^52` (Shoup).
+    #[inline(always)]
+    fn mul_shoup(self, a: V, w: V, w_shoup: V, q: V) -> V {
+        let zero = self.splat(0);
+        let estimate = self.mul_hi(zero, a, w_shoup);
+        let r = self.and52(self.sub(self.mul_lo(zero, a, w), self.mul_lo(zero, estimate, q)));
+        self.csub(r, q)
+    }
+}
+
+/// Barrett constants of one modulus, splat across lanes.
+#[derive(Clone, Copy)]
+struct Barrett {
+    q: V,
+    mu: V,
+    shift_hi: V,
+    shift_lo: V,
+}
+
+impl Barrett {
+    fn new(simd: Ifma, m: &Modulus) -> Self {
+        let bits = m.bits();
+        let mu = ((1u128 << (2 * bits)) / m.value() as u128) as u64;
+        Self {
+            q: simd.splat(m.value()),
+            mu: simd.splat(mu << (51 - bits)),
+            shift_hi: simd.splat((53 - bits) as u64),
+            shift_lo: simd.splat((bits - 1) as u64),
+        }
+    }
+
+    /// `(hi·2^52 + lo) mod q` for a value below q², `lo < 2^52`.
+    #[inline(always)]
+    fn reduce(self, simd: Ifma, lo: V, hi: V) -> V {
+        let f = simd.avx512f;
+        let q1 = f._mm512_or_si512(f._mm512_sllv_epi64(hi, self.shift_hi), f._mm512_srlv_epi64(lo, self.shift_lo));
+        let zero = simd.splat(0);
+        let q3 = simd.mul_hi(zero, q1, self.mu);
+        let r = simd.and52(simd.sub(lo, simd.mul_lo(zero, q3, self.q)));
+        simd.csub(simd.csub(r, self.q), self.q)
+    }
+}
+
+/// The constants that reduce a split dot product `hi·2^52 + lo` modulo q.
+#[derive(Clone, Copy)]
+struct Fold {
+    q: V,
+    two_q: V,
+    r52: V,
+    r52_shoup: V,
+    one: V,
+    one_shoup: V,
+}
+
+impl Fold {
+    fn new(simd: Ifma, m: &Modulus) -> Self {
+        let q = m.value();
+        let r52 = ((1u128 << 52) % q as u128) as u64;
+        let shoup52 = |w: u64| (((w as u128) << 52) / q as u128) as u64;
+        Self {
+            q: simd.splat(q),
+            two_q: simd.splat(2 * q),
+            r52: simd.splat(r52),
+            r52_shoup: simd.splat(shoup52(r52)),
+            one: simd.splat(1),
+            one_shoup: simd.splat(shoup52(1)),
+        }
+    }
+
+    /// `(hi·2^52 + lo) mod q` for accumulators of at most [`MAX_TERMS`] products.
+    #[inline(always)]
+    fn reduce(self, simd: Ifma, lo: V, hi: V) -> V {
+        let carry = simd.avx512f._mm512_srli_epi64::<52>(lo);
+        let hi = simd.add(hi, carry);
+        let lo = simd.and52(lo);
+        // Both Shoup products are lazy (< 2q); the sum is < 4q.
+        let zero = simd.splat(0);
+        let lazy = |a: V, w: V, w_shoup: V| {
+            let estimate = simd.mul_hi(zero, a, w_shoup);
+            simd.and52(simd.sub(simd.mul_lo(zero, a, w), simd.mul_lo(zero, estimate, self.q)))
+        };
+        let r = simd.add(lazy(hi, self.r52, self.r52_shoup), lazy(lo, self.one, self.one_shoup));
+        simd.csub(simd.csub(r, self.two_q), self.q)
+    }
+}
+
+/// `acc[i] = acc[i]·b[i] mod q`.
+pub(super) fn mul_assign(simd: Ifma, m: &Modulus, acc: &mut [u64], b: &[u64]) {
+    simd.vectorize(
+        #[inline(always)]
+        || {
+            let consts = Barrett::new(simd, m);
+            let zero = simd.splat(0);
+            let mut acc_chunks = acc.chunks_exact_mut(8);
+            let mut b_chunks = b.chunks_exact(8);
+            for (x, y) in acc_chunks.by_ref().zip(b_chunks.by_ref()) {
+                let (a, b) = (load(x), load(y));
+                let r = consts.reduce(simd, simd.mul_lo(zero, a, b), simd.mul_hi(zero, a, b));
+                store(r, x);
+            }
+            for (x, &y) in acc_chunks.into_remainder().iter_mut().zip(b_chunks.remainder()) {
+                *x = m.mul(*x, y);
+            }
+        },
+    )
+}
+
+/// `acc[i] = acc[i] + a[i]·b[i] mod q`.
+pub(super) fn mul_add_assign(simd: Ifma, m: &Modulus, acc: &mut [u64], a: &[u64], b: &[u64]) {
+    simd.vectorize(
+        #[inline(always)]
+        || {
+            let consts = Barrett::new(simd, m);
+            let zero = simd.splat(0);
+            let mut acc_chunks = acc.chunks_exact_mut(8);
+            let mut a_chunks = a.chunks_exact(8);
+            let mut b_chunks = b.chunks_exact(8);
+            for ((z, x), y) in acc_chunks.by_ref().zip(a_chunks.by_ref()).zip(b_chunks.by_ref()) {
+                let (x, y) = (load(x), load(y));
+                // a·b + acc < q², split as hi·2^52 + lo.
+                let lo = simd.mul_lo(load(z), x, y);
+                let hi = simd.add(simd.mul_hi(zero, x, y), simd.avx512f._mm512_srli_epi64::<52>(lo));
+                store(consts.reduce(simd, simd.and52(lo), hi), z);
+            }
+            for ((z, &x), &y) in acc_chunks
+                .into_remainder()
+                .iter_mut()
+                .zip(a_chunks.remainder())
+                .zip(b_chunks.remainder())
+            {
+                *z = m.reduce_u128(x as u128 * y as u128 + *z as u128);
+            }
+        },
+    )
+}
+
+/// `out[i] = src[i]·w mod q` for reduced `src`, a constant `w < q`.
+pub(super) fn mul_const(simd: Ifma, m: &Modulus, src: &[u64], w: u64, out: &mut [u64]) {
+    simd.vectorize(
+        #[inline(always)]
+        || {
+            let q = simd.splat(m.value());
+            let w_shoup = simd.splat((((w as u128) << 52) / m.value() as u128) as u64);
+            let wv = simd.splat(w);
+            let mut out_chunks = out.chunks_exact_mut(8);
+            let mut src_chunks = src.chunks_exact(8);
+            for (o, x) in out_chunks.by_ref().zip(src_chunks.by_ref()) {
+                store(simd.mul_shoup(load(x), wv, w_shoup, q), o);
+            }
+            for (o, &x) in out_chunks.into_remainder().iter_mut().zip(src_chunks.remainder()) {
+                *o = m.mul(x, w);
+            }
+        },
+    )
+}
+
+/// `out[i] = (x[i] − out[i])·w mod q` (the last step of ModDown and rescale).
+pub(super) fn sub_from_then_mul_const(simd: Ifma, m: &Modulus, x: &[u64], w: u64, out: &mut [u64]) {
+    simd.vectorize(
+        #[inline(always)]
+        || {
+            let q = simd.splat(m.value());
+            let w_shoup = simd.splat((((w as u128) << 52) / m.value() as u128) as u64);
+            let wv = simd.splat(w);
+            let mut out_chunks = out.chunks_exact_mut(8);
+            let mut x_chunks = x.chunks_exact(8);
+            for (o, x) in out_chunks.by_ref().zip(x_chunks.by_ref()) {
+                let d = simd.sub_mod(load(x), load(o), q);
+                store(simd.mul_shoup(d, wv, w_shoup, q), o);
+            }
+            for (o, &x) in out_chunks.into_remainder().iter_mut().zip(x_chunks.remainder()) {
+                *o = m.mul(m.sub(x, *o), w);
+            }
+        },
+    )
+}
+
+/// `out[c] = Σ_s rows[s][c]·consts[s] mod q` (plus `extra.0[c]·extra.1`),
+/// for at most [`MAX_TERMS`] terms, every input below 2^50.
+pub(super) fn dot_const(
+    simd: Ifma,
+    m: &Modulus,
+    rows: &[&[u64]],
+    consts: &[u64],
+    extra: Option<(&[u64], u64)>,
+    out: &mut [u64],
+) {
+    simd.vectorize(
+        #[inline(always)]
+        || {
+            let fold = Fold::new(simd, m);
+            let zero = simd.splat(0);
+            let splat_consts: Vec<V> = consts.iter().map(|&c| simd.splat(c)).collect();
+            let extra_const = extra.map(|(_, c)| simd.splat(c));
+            let full = out.len() / 8 * 8;
+            for (chunk, o) in out[..full].chunks_exact_mut(8).enumerate() {
+                let at = chunk * 8;
+                let (mut lo, mut hi) = (zero, zero);
+                for (row, &c) in rows.iter().zip(&splat_consts) {
+                    let x = load(&row[at..at + 8]);
+                    lo = simd.mul_lo(lo, x, c);
+                    hi = simd.mul_hi(hi, x, c);
+                }
+                if let (Some((v, _)), Some(c)) = (extra, extra_const) {
+                    let x = load(&v[at..at + 8]);
+                    lo = simd.mul_lo(lo, x, c);
+                    hi = simd.mul_hi(hi, x, c);
+                }
+                store(fold.reduce(simd, lo, hi), o);
+            }
+            for (c, o) in out.iter_mut().enumerate().skip(full) {
+                let mut acc: u128 = rows.iter().zip(consts).map(|(row, &k)| row[c] as u128 * k as u128).sum();
+                if let Some((v, k)) = extra {
+                    acc += v[c] as u128 * k as u128;
+                }
+                *o = m.reduce_u128(acc);
+            }
+        },
+    )
+}
+
+/// `out[c] = Σ_j x[j][c]·y[j][c] mod q` for at most [`MAX_TERMS`] pairs.
+pub(super) fn dot(simd: Ifma, m: &Modulus, pairs: &[(&[u64], &[u64])], out: &mut [u64]) {
+    simd.vectorize(
+        #[inline(always)]
+        || {
+            let fold = Fold::new(simd, m);
+            let zero = simd.splat(0);
+            let full = out.len() / 8 * 8;
+            for (chunk, o) in out[..full].chunks_exact_mut(8).enumerate() {
+                let at = chunk * 8;
+                let (mut lo, mut hi) = (zero, zero);
+                for (x, y) in pairs {
+                    let (x, y) = (load(&x[at..at + 8]), load(&y[at..at + 8]));
+                    lo = simd.mul_lo(lo, x, y);
+                    hi = simd.mul_hi(hi, x, y);
+                }
+                store(fold.reduce(simd, lo, hi), o);
+            }
+            for (c, o) in out.iter_mut().enumerate().skip(full) {
+                let acc: u128 = pairs.iter().map(|(x, y)| x[c] as u128 * y[c] as u128).sum();
+                *o = m.reduce_u128(acc);
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::math::generate_ntt_primes;
+    use rand::{Rng, SeedableRng};
+
+    /// Moduli of 20 to 50 bits and inputs with edge values.
+    fn cases() -> Vec<(Modulus, Vec<u64>, Vec<u64>, Vec<u64>)> {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        [20u32, 31, 40, 45, 49, 50]
+            .iter()
+            .map(|&bits| {
+                let q = generate_ntt_primes(bits, 4, 1, &[]).unwrap()[0];
+                let m = Modulus::new(q).unwrap();
+                let mut gen = |edge: &[u64]| -> Vec<u64> {
+                    let mut v: Vec<u64> = (0..67).map(|_| rng.random_range(0..q)).collect();
+                    v[..edge.len()].copy_from_slice(edge);
+                    v
+                };
+                let a = gen(&[0, 1, q - 1, q - 1, q / 2, q - 2, 0, q - 1, 1]);
+                let b = gen(&[q - 1, q - 1, q - 1, 0, q / 2 + 1, q - 1, 5, 1, q - 1]);
+                let c = gen(&[q - 1, 0, q - 1, q - 1, 1, q - 1, q - 1, q - 1, q - 1]);
+                (m, a, b, c)
+            })
+            .collect()
+    }
+
+    fn simd_or_skip() -> Option<Ifma> {
+        let simd = detect();
+        if simd.is_none() {
+            eprintln!("SKIPPED: this CPU has no AVX-512 IFMA (or HEFORMER_NO_SIMD is set): the IFMA kernels are not exercised");
+        }
+        simd
+    }
+
+    #[test]
+    fn elementwise_kernels_match_scalar() {
+        let Some(simd) = simd_or_skip() else { return };
+        for (m, a, b, c) in cases() {
+            assert!(fits(&m));
+            let mut got = a.clone();
+            mul_assign(simd, &m, &mut got, &b);
+            let want: Vec<u64> = a.iter().zip(&b).map(|(&x, &y)| m.mul(x, y)).collect();
+            assert_eq!(got, want, "mul q={}", m.value());
+
+            let mut got = c.clone();
+            mul_add_assign(simd, &m, &mut got, &a, &b);
+            let want: Vec<u64> = (0..a.len()).map(|i| m.add(c[i], m.mul(a[i], b[i]))).collect();
+            assert_eq!(got, want, "mul_add q={}", m.value());
+
+            for w in [0, 1, m.value() - 1, b[20]] {
+                let mut got = vec![0; a.len()];
+                mul_const(simd, &m, &a, w, &mut got);
+                let want: Vec<u64> = a.iter().map(|&x| m.mul(x, w)).collect();
+                assert_eq!(got, want, "mul_const q={} w={w}", m.value());
+
+                let mut got = b.clone();
+                sub_from_then_mul_const(simd, &m, &a, w, &mut got);
+                let want: Vec<u64> = (0..a.len()).map(|i| m.mul(m.sub(a[i], b[i]), w)).collect();
+                assert_eq!(got, want, "sub_then_mul q={} w={w}", m.value());
+            }
+        }
+    }
+
+    #[test]
+    fn dot_products_match_scalar() {
+        let Some(simd) = simd_or_skip() else { return };
+        for (m, a, b, c) in cases() {
+            for terms in [1usize, 2, 8, MAX_TERMS] {
+                let rows: Vec<&[u64]> = (0..terms).map(|i| [&a, &b, &c][i % 3].as_slice()).collect();
+                let consts: Vec<u64> = (0..terms).map(|i| [m.value() - 1, b[30 + i], 1][i % 3]).collect();
+                let want: Vec<u64> = (0..a.len())
+                    .map(|k| m.reduce_u128(rows.iter().zip(&consts).map(|(r, &w)| r[k] as u128 * w as u128).sum()))
+                    .collect();
+                let mut got = vec![0; a.len()];
+                dot_const(simd, &m, &rows, &consts, None, &mut got);
+                assert_eq!(got, want, "dot_const q={} terms={terms}", m.value());
+
+                let pairs: Vec<(&[u64], &[u64])> = rows.iter().map(|&r| (r, c.as_slice())).collect();
+                let want: Vec<u64> = (0..a.len())
+                    .map(|k| m.reduce_u128(pairs.iter().map(|(x, y)| x[k] as u128 * y[k] as u128).sum()))
+                    .collect();
+                let mut got = vec![0; a.len()];
+                dot(simd, &m, &pairs, &mut got);
+                assert_eq!(got, want, "dot q={} terms={terms}", m.value());
+            }
+            let small: Vec<u64> = (0..a.len() as u64).map(|i| i % 9).collect();
+            let want: Vec<u64> = (0..a.len())
+                .map(|k| m.reduce_u128(a[k] as u128 * 7 + small[k] as u128 * (m.value() - 3) as u128))
+                .collect();
+            let mut got = vec![0; a.len()];
+            dot_const(simd, &m, &[&a], &[7], Some((&small, m.value() - 3)), &mut got);
+            assert_eq!(got, want, "dot_const with correction q={}", m.value());
+        }
+    }
+}
