@@ -499,7 +499,7 @@ impl Evaluator {
             .as_ref()
             .ok_or(Error::MissingRelinearizationKey { op: "relinearize" })?;
         let dec = decompose(&self.ctx, &ct.parts[2], ct.level)?;
-        let (k0, k1) = apply(&self.ctx, &dec, &rlk.0, None)?;
+        let (k0, k1) = apply(&self.ctx, &dec, &rlk.0)?;
         let basis = self.basis(ct.level);
         let ring = self.ctx.ring();
         self.ctx
@@ -543,14 +543,19 @@ impl Evaluator {
         what: String,
     ) -> Result<Ciphertext> {
         let key = self.galois_key(op, g, what)?;
-        let (mut k0, k1) = apply(&self.ctx, dec, key, Some(g))?;
+        // The key switches s to σ_g^{-1}(s): σ_g of (c0 + k0, k1) decrypts under s.
+        let (mut k0, k1) = apply(&self.ctx, dec, key)?;
         let basis = self.basis(ct.level);
         let backend = self.ctx.backend();
-        let mut c0 = backend.alloc(self.ctx.words_at(ct.level))?;
-        backend.automorphism(self.ctx.ring(), &ct.parts[0], g, &mut c0, &basis)?;
-        backend.add_assign(self.ctx.ring(), &mut k0, &c0, &basis)?;
+        let ring = self.ctx.ring();
+        backend.add_assign(ring, &mut k0, &ct.parts[0], &basis)?;
+        let words = self.ctx.words_at(ct.level);
+        let mut c0 = backend.alloc(words)?;
+        let mut c1 = backend.alloc(words)?;
+        backend.automorphism(ring, &k0, g, &mut c0, &basis)?;
+        backend.automorphism(ring, &k1, g, &mut c1, &basis)?;
         Ok(Ciphertext {
-            parts: vec![k0, k1],
+            parts: vec![c0, c1],
             ..ct.clone_meta()
         })
     }

@@ -132,8 +132,9 @@ impl KeyGenerator {
         })
     }
 
-    /// `(-a·s + e, a)` on `basis` with a fresh uniform `a` and Gaussian `e`.
-    fn rlwe_sample(&mut self, sk: &SecretKey, basis: &[usize]) -> Result<(Buffer, Buffer)> {
+    /// `(-a·s + e, a)` on `basis` (a prefix of the full basis) with a fresh
+    /// uniform `a` and Gaussian `e`, for `secret` s on the full basis.
+    fn rlwe_sample(&mut self, secret: &Buffer, basis: &[usize]) -> Result<(Buffer, Buffer)> {
         let ctx = &self.ctx;
         let n = ctx.n();
         let mut a_host = vec![0u64; n * basis.len()];
@@ -146,7 +147,7 @@ impl KeyGenerator {
         let mut b = ctx.upload_coefficients(&ctx.signed_to_limbs(&e, basis), basis)?;
         let mut a_s = ctx.duplicate(&a, n * basis.len())?;
         ctx.backend()
-            .mul_assign(ctx.ring(), &mut a_s, &sk.eval_on(ctx, basis)?, basis)?;
+            .mul_assign(ctx.ring(), &mut a_s, secret, basis)?;
         ctx.backend().sub_assign(ctx.ring(), &mut b, &a_s, basis)?;
         Ok((b, a))
     }
@@ -155,7 +156,7 @@ impl KeyGenerator {
     pub fn gen_public_key(&mut self, sk: &SecretKey) -> Result<PublicKey> {
         self.ctx.check_params("gen_public_key", sk.params_id)?;
         let basis = self.ctx.ring().q_basis(self.ctx.params().max_level());
-        let (b, a) = self.rlwe_sample(sk, &basis)?;
+        let (b, a) = self.rlwe_sample(&sk.eval, &basis)?;
         Ok(PublicKey {
             b,
             a,
@@ -163,8 +164,8 @@ impl KeyGenerator {
         })
     }
 
-    /// A key switching `s_from` (full basis, evaluation domain) to `sk`.
-    fn switching_key(&mut self, sk: &SecretKey, s_from: &Buffer) -> Result<SwitchingKey> {
+    /// A key switching `s_from` to `s_to` (both on the full basis, evaluation domain).
+    fn switching_key(&mut self, s_to: &Buffer, s_from: &Buffer) -> Result<SwitchingKey> {
         let ctx = self.ctx.clone();
         let params = ctx.params();
         let ring = ctx.ring();
@@ -173,7 +174,7 @@ impl KeyGenerator {
         let n = ctx.n();
         let mut digits = Vec::new();
         for j in 0..params.digits_at_level(params.max_level()) {
-            let (mut b, a) = self.rlwe_sample(sk, &basis)?;
+            let (mut b, a) = self.rlwe_sample(s_to, &basis)?;
             // Add P·s_from on the digit's own primes only.
             let primes: Vec<usize> =
                 (j * alpha..((j + 1) * alpha).min(params.max_level() + 1)).collect();
@@ -205,20 +206,26 @@ impl KeyGenerator {
         let mut s2 = ctx.duplicate(&sk.eval, ctx.n() * basis.len())?;
         ctx.backend()
             .mul_assign(ctx.ring(), &mut s2, &sk.eval, &basis)?;
-        Ok(RelinearizationKey(self.switching_key(sk, &s2)?))
+        Ok(RelinearizationKey(self.switching_key(&sk.eval, &s2)?))
     }
 
-    /// The Galois key of `X -> X^g` (σ_g(s) → s).
+    /// The Galois key of `X -> X^g`: a key switching s to σ_g^{-1}(s).
+    ///
+    /// It is σ_g^{-1} applied to the key σ_g(s) → s, so the evaluator takes
+    /// the inner product with the *unpermuted* digits of c1 and applies σ_g
+    /// to the two (ModDown'ed) results: two permutations per rotation
+    /// instead of one per decomposed digit.
     pub fn gen_galois_key(&mut self, sk: &SecretKey, galois_element: u64) -> Result<GaloisKey> {
         self.ctx.check_params("gen_galois_key", sk.params_id)?;
         let ctx = self.ctx.clone();
         let basis = ctx.ring().full_basis();
-        let mut s_g = ctx.backend().alloc(ctx.n() * basis.len())?;
+        let inverse = galois_inverse(galois_element, ctx.params().log_n());
+        let mut s_inv = ctx.backend().alloc(ctx.n() * basis.len())?;
         ctx.backend()
-            .automorphism(ctx.ring(), &sk.eval, galois_element, &mut s_g, &basis)?;
+            .automorphism(ctx.ring(), &sk.eval, inverse, &mut s_inv, &basis)?;
         Ok(GaloisKey {
             galois_element,
-            key: self.switching_key(sk, &s_g)?,
+            key: self.switching_key(&s_inv, &sk.eval)?,
         })
     }
 
@@ -250,22 +257,6 @@ impl KeyGenerator {
 }
 
 impl SecretKey {
-    /// s restricted to `basis` (a prefix of the full basis or the whole of it).
-    pub(crate) fn eval_on(&self, ctx: &CkksContext, basis: &[usize]) -> Result<Buffer> {
-        let n = ctx.n();
-        let full = ctx.ring().full_basis();
-        if basis.iter().enumerate().all(|(k, &g)| g == k) {
-            return ctx.duplicate(&self.eval, n * basis.len());
-        }
-        // A non-prefix basis (the extended basis of a lower level): gather limbs.
-        let host = ctx.backend().download(&self.eval, n * full.len())?;
-        let mut out = Vec::with_capacity(n * basis.len());
-        for &g in basis {
-            out.extend_from_slice(&host[g * n..(g + 1) * n]);
-        }
-        ctx.backend().upload(&out)
-    }
-
     /// The signed coefficients of s.
     pub fn coefficients(&self) -> &[i64] {
         &self.coefficients
@@ -274,5 +265,34 @@ impl SecretKey {
     /// The id of the parameter set.
     pub fn params_id(&self) -> u64 {
         self.params_id
+    }
+}
+
+/// `g^{-1} mod 2N` for an odd Galois element `g` (Newton's iteration for
+/// the inverse modulo 2^64, which doubles the correct bits each step).
+pub(crate) fn galois_inverse(g: u64, log_n: u32) -> u64 {
+    let mut x = g;
+    for _ in 0..6 {
+        x = x.wrapping_mul(2u64.wrapping_sub(g.wrapping_mul(x)));
+    }
+    x & ((2u64 << log_n) - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::galois_inverse;
+
+    #[test]
+    fn galois_inverse_inverts_modulo_2n() {
+        for log_n in [4u32, 10, 16, 17] {
+            let two_n = 2u64 << log_n;
+            for g in [1u64, 3, 5, 25, two_n - 1, 12345 % two_n | 1] {
+                assert_eq!(
+                    (g * galois_inverse(g, log_n)) % two_n,
+                    1,
+                    "g={g} log_n={log_n}"
+                );
+            }
+        }
     }
 }

@@ -2,10 +2,11 @@
 //!
 //! `decompose` lifts each digit of a polynomial (its residues on the digit's
 //! primes) to the extended basis Q_l ∪ P (ModUp, approximate fast base
-//! conversion). `apply` optionally permutes the digits by an automorphism
-//! (hoisted rotations share one decomposition), takes the inner product with
-//! the key and divides by P (ModDown), returning `(k0, k1)` on Q_l with
-//! `k0 + k1·s ≈ c·s'`.
+//! conversion). `apply` takes the inner product with the key and divides by
+//! P (ModDown), returning `(k0, k1)` on Q_l with `k0 + k1·s_to ≈ c·s_from`.
+//! Hoisted rotations share one decomposition: Galois keys are stored
+//! pre-permuted (see `KeyGenerator::gen_galois_key`), so no digit is ever
+//! permuted.
 
 use super::context::CkksContext;
 use super::keys::SwitchingKey;
@@ -36,12 +37,11 @@ pub(crate) fn decompose(ctx: &CkksContext, poly: &Buffer, level: usize) -> Resul
     Ok(Decomposition { level, digits })
 }
 
-/// Inner product with `key` (after the automorphism `galois`, if any) and ModDown.
+/// Inner product with `key`, then ModDown.
 pub(crate) fn apply(
     ctx: &CkksContext,
     dec: &Decomposition,
     key: &SwitchingKey,
-    galois: Option<u64>,
 ) -> Result<(Buffer, Buffer)> {
     ctx.check_params("key_switch", key.params_id)?;
     if key.digits.len() < dec.digits.len() {
@@ -54,27 +54,17 @@ pub(crate) fn apply(
     let ring = ctx.ring();
     let backend = ctx.backend();
     let level = dec.level;
-    let ext_basis = ring.extended_basis(level);
-    let ext_words = ctx.n() * ext_basis.len();
-    let permuted;
-    let digits = match galois {
-        Some(g) => {
-            permuted = dec
-                .digits
-                .iter()
-                .map(|d| {
-                    let mut out = backend.alloc(ext_words)?;
-                    backend.automorphism(ring, d, g, &mut out, &ext_basis)?;
-                    Ok(out)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            &permuted
-        }
-        None => &dec.digits,
-    };
+    let ext_words = ctx.n() * ring.extended_basis(level).len();
     let mut acc0 = backend.alloc(ext_words)?;
     let mut acc1 = backend.alloc(ext_words)?;
-    backend.key_switch_inner_product(ring, digits, &key.digits, level, &mut acc0, &mut acc1)?;
+    backend.key_switch_inner_product(
+        ring,
+        &dec.digits,
+        &key.digits,
+        level,
+        &mut acc0,
+        &mut acc1,
+    )?;
     let mut k0 = backend.alloc(ctx.words_at(level))?;
     let mut k1 = backend.alloc(ctx.words_at(level))?;
     backend.mod_down(ring, &acc0, level, &mut k0)?;

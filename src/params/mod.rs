@@ -680,7 +680,7 @@ mod tests {
         assert_eq!(p.digits_at_level(8), 2);
         assert_eq!(p.digits_at_level(23), 3);
         assert_eq!(p.default_scale(), 2f64.powi(50));
-        assert!((p.log_qp() - 1690.0).abs() < 0.01, "{}", p.log_qp());
+        assert!((p.log_qp() - 1660.0).abs() < 0.01, "{}", p.log_qp());
         assert!((p.log_q() + p.log_p() - p.log_qp()).abs() < 1e-9);
 
         let s = Parameters::preset("pn16_128_sparse_h192").unwrap();

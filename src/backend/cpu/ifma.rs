@@ -143,7 +143,10 @@ impl Barrett {
     #[inline(always)]
     fn reduce(self, simd: Ifma, lo: V, hi: V) -> V {
         let f = simd.avx512f;
-        let q1 = f._mm512_or_si512(f._mm512_sllv_epi64(hi, self.shift_hi), f._mm512_srlv_epi64(lo, self.shift_lo));
+        let q1 = f._mm512_or_si512(
+            f._mm512_sllv_epi64(hi, self.shift_hi),
+            f._mm512_srlv_epi64(lo, self.shift_lo),
+        );
         let zero = simd.splat(0);
         let q3 = simd.mul_hi(zero, q1, self.mu);
         let r = simd.and52(simd.sub(lo, simd.mul_lo(zero, q3, self.q)));
@@ -189,7 +192,10 @@ impl Fold {
             let estimate = simd.mul_hi(zero, a, w_shoup);
             simd.and52(simd.sub(simd.mul_lo(zero, a, w), simd.mul_lo(zero, estimate, self.q)))
         };
-        let r = simd.add(lazy(hi, self.r52, self.r52_shoup), lazy(lo, self.one, self.one_shoup));
+        let r = simd.add(
+            lazy(hi, self.r52, self.r52_shoup),
+            lazy(lo, self.one, self.one_shoup),
+        );
         simd.csub(simd.csub(r, self.two_q), self.q)
     }
 }
@@ -208,7 +214,11 @@ pub(super) fn mul_assign(simd: Ifma, m: &Modulus, acc: &mut [u64], b: &[u64]) {
                 let r = consts.reduce(simd, simd.mul_lo(zero, a, b), simd.mul_hi(zero, a, b));
                 store(r, x);
             }
-            for (x, &y) in acc_chunks.into_remainder().iter_mut().zip(b_chunks.remainder()) {
+            for (x, &y) in acc_chunks
+                .into_remainder()
+                .iter_mut()
+                .zip(b_chunks.remainder())
+            {
                 *x = m.mul(*x, y);
             }
         },
@@ -225,11 +235,18 @@ pub(super) fn mul_add_assign(simd: Ifma, m: &Modulus, acc: &mut [u64], a: &[u64]
             let mut acc_chunks = acc.chunks_exact_mut(8);
             let mut a_chunks = a.chunks_exact(8);
             let mut b_chunks = b.chunks_exact(8);
-            for ((z, x), y) in acc_chunks.by_ref().zip(a_chunks.by_ref()).zip(b_chunks.by_ref()) {
+            for ((z, x), y) in acc_chunks
+                .by_ref()
+                .zip(a_chunks.by_ref())
+                .zip(b_chunks.by_ref())
+            {
                 let (x, y) = (load(x), load(y));
                 // a·b + acc < q², split as hi·2^52 + lo.
                 let lo = simd.mul_lo(load(z), x, y);
-                let hi = simd.add(simd.mul_hi(zero, x, y), simd.avx512f._mm512_srli_epi64::<52>(lo));
+                let hi = simd.add(
+                    simd.mul_hi(zero, x, y),
+                    simd.avx512f._mm512_srli_epi64::<52>(lo),
+                );
                 store(consts.reduce(simd, simd.and52(lo), hi), z);
             }
             for ((z, &x), &y) in acc_chunks
@@ -257,7 +274,11 @@ pub(super) fn mul_const(simd: Ifma, m: &Modulus, src: &[u64], w: u64, out: &mut 
             for (o, x) in out_chunks.by_ref().zip(src_chunks.by_ref()) {
                 store(simd.mul_shoup(load(x), wv, w_shoup, q), o);
             }
-            for (o, &x) in out_chunks.into_remainder().iter_mut().zip(src_chunks.remainder()) {
+            for (o, &x) in out_chunks
+                .into_remainder()
+                .iter_mut()
+                .zip(src_chunks.remainder())
+            {
                 *o = m.mul(x, w);
             }
         },
@@ -278,51 +299,73 @@ pub(super) fn sub_from_then_mul_const(simd: Ifma, m: &Modulus, x: &[u64], w: u64
                 let d = simd.sub_mod(load(x), load(o), q);
                 store(simd.mul_shoup(d, wv, w_shoup, q), o);
             }
-            for (o, &x) in out_chunks.into_remainder().iter_mut().zip(x_chunks.remainder()) {
+            for (o, &x) in out_chunks
+                .into_remainder()
+                .iter_mut()
+                .zip(x_chunks.remainder())
+            {
                 *o = m.mul(m.sub(x, *o), w);
             }
         },
     )
 }
 
-/// `out[c] = Σ_s rows[s][c]·consts[s] mod q` (plus `extra.0[c]·extra.1`),
-/// for at most [`MAX_TERMS`] terms, every input below 2^50.
-pub(super) fn dot_const(
-    simd: Ifma,
-    m: &Modulus,
-    rows: &[&[u64]],
-    consts: &[u64],
-    extra: Option<(&[u64], u64)>,
-    out: &mut [u64],
-) {
+/// One input row of [`dot_const`]: its words and constant. A row whose
+/// words may reach 2^61 (its prime is not below 2^50) is *wide*: it is split
+/// as `x = x_hi·2^30 + x_lo` and counts as two terms, with `wide_const =
+/// const·2^30 mod q` for the high half.
+#[derive(Clone, Copy)]
+pub(super) struct ConstRow<'a> {
+    pub words: &'a [u64],
+    pub constant: u64,
+    pub wide_const: Option<u64>,
+}
+
+impl ConstRow<'_> {
+    /// Terms of the dot product this row costs.
+    pub fn terms(&self) -> usize {
+        1 + usize::from(self.wide_const.is_some())
+    }
+}
+
+/// `out[c] = Σ_s rows[s].words[c]·rows[s].constant mod q`, for at most
+/// [`MAX_TERMS`] terms in all; every constant is below q < 2^50.
+pub(super) fn dot_const(simd: Ifma, m: &Modulus, rows: &[ConstRow<'_>], out: &mut [u64]) {
     simd.vectorize(
         #[inline(always)]
         || {
             let fold = Fold::new(simd, m);
             let zero = simd.splat(0);
-            let splat_consts: Vec<V> = consts.iter().map(|&c| simd.splat(c)).collect();
-            let extra_const = extra.map(|(_, c)| simd.splat(c));
+            let low30 = simd.splat((1 << 30) - 1);
+            let splat_consts: Vec<(V, Option<V>)> = rows
+                .iter()
+                .map(|r| (simd.splat(r.constant), r.wide_const.map(|c| simd.splat(c))))
+                .collect();
             let full = out.len() / 8 * 8;
             for (chunk, o) in out[..full].chunks_exact_mut(8).enumerate() {
                 let at = chunk * 8;
                 let (mut lo, mut hi) = (zero, zero);
-                for (row, &c) in rows.iter().zip(&splat_consts) {
-                    let x = load(&row[at..at + 8]);
-                    lo = simd.mul_lo(lo, x, c);
-                    hi = simd.mul_hi(hi, x, c);
-                }
-                if let (Some((v, _)), Some(c)) = (extra, extra_const) {
-                    let x = load(&v[at..at + 8]);
+                for (row, &(c, wide)) in rows.iter().zip(&splat_consts) {
+                    let x = load(&row.words[at..at + 8]);
+                    let x = match wide {
+                        Some(c_hi) => {
+                            let x_hi = simd.avx512f._mm512_srli_epi64::<30>(x);
+                            lo = simd.mul_lo(lo, x_hi, c_hi);
+                            hi = simd.mul_hi(hi, x_hi, c_hi);
+                            simd.avx512f._mm512_and_si512(x, low30)
+                        }
+                        None => x,
+                    };
                     lo = simd.mul_lo(lo, x, c);
                     hi = simd.mul_hi(hi, x, c);
                 }
                 store(fold.reduce(simd, lo, hi), o);
             }
             for (c, o) in out.iter_mut().enumerate().skip(full) {
-                let mut acc: u128 = rows.iter().zip(consts).map(|(row, &k)| row[c] as u128 * k as u128).sum();
-                if let Some((v, k)) = extra {
-                    acc += v[c] as u128 * k as u128;
-                }
+                let acc: u128 = rows
+                    .iter()
+                    .map(|r| r.words[c] as u128 * r.constant as u128)
+                    .sum();
                 *o = m.reduce_u128(acc);
             }
         },
@@ -402,7 +445,9 @@ mod tests {
 
             let mut got = c.clone();
             mul_add_assign(simd, &m, &mut got, &a, &b);
-            let want: Vec<u64> = (0..a.len()).map(|i| m.add(c[i], m.mul(a[i], b[i]))).collect();
+            let want: Vec<u64> = (0..a.len())
+                .map(|i| m.add(c[i], m.mul(a[i], b[i])))
+                .collect();
             assert_eq!(got, want, "mul_add q={}", m.value());
 
             for w in [0, 1, m.value() - 1, b[20]] {
@@ -424,30 +469,76 @@ mod tests {
         let Some(simd) = simd_or_skip() else { return };
         for (m, a, b, c) in cases() {
             for terms in [1usize, 2, 8, MAX_TERMS] {
-                let rows: Vec<&[u64]> = (0..terms).map(|i| [&a, &b, &c][i % 3].as_slice()).collect();
-                let consts: Vec<u64> = (0..terms).map(|i| [m.value() - 1, b[30 + i], 1][i % 3]).collect();
+                let rows: Vec<&[u64]> =
+                    (0..terms).map(|i| [&a, &b, &c][i % 3].as_slice()).collect();
+                let consts: Vec<u64> = (0..terms)
+                    .map(|i| [m.value() - 1, b[30 + i], 1][i % 3])
+                    .collect();
                 let want: Vec<u64> = (0..a.len())
-                    .map(|k| m.reduce_u128(rows.iter().zip(&consts).map(|(r, &w)| r[k] as u128 * w as u128).sum()))
+                    .map(|k| {
+                        m.reduce_u128(
+                            rows.iter()
+                                .zip(&consts)
+                                .map(|(r, &w)| r[k] as u128 * w as u128)
+                                .sum(),
+                        )
+                    })
+                    .collect();
+                let const_rows: Vec<ConstRow> = rows
+                    .iter()
+                    .zip(&consts)
+                    .map(|(&words, &constant)| ConstRow {
+                        words,
+                        constant,
+                        wide_const: None,
+                    })
                     .collect();
                 let mut got = vec![0; a.len()];
-                dot_const(simd, &m, &rows, &consts, None, &mut got);
+                dot_const(simd, &m, &const_rows, &mut got);
                 assert_eq!(got, want, "dot_const q={} terms={terms}", m.value());
 
-                let pairs: Vec<(&[u64], &[u64])> = rows.iter().map(|&r| (r, c.as_slice())).collect();
+                let pairs: Vec<(&[u64], &[u64])> =
+                    rows.iter().map(|&r| (r, c.as_slice())).collect();
                 let want: Vec<u64> = (0..a.len())
-                    .map(|k| m.reduce_u128(pairs.iter().map(|(x, y)| x[k] as u128 * y[k] as u128).sum()))
+                    .map(|k| {
+                        m.reduce_u128(pairs.iter().map(|(x, y)| x[k] as u128 * y[k] as u128).sum())
+                    })
                     .collect();
                 let mut got = vec![0; a.len()];
                 dot(simd, &m, &pairs, &mut got);
                 assert_eq!(got, want, "dot q={} terms={terms}", m.value());
             }
-            let small: Vec<u64> = (0..a.len() as u64).map(|i| i % 9).collect();
-            let want: Vec<u64> = (0..a.len())
-                .map(|k| m.reduce_u128(a[k] as u128 * 7 + small[k] as u128 * (m.value() - 3) as u128))
+            // A wide row (words up to 2^61 - 1) next to a small one.
+            let wide: Vec<u64> = (0..a.len() as u64)
+                .map(|i| {
+                    if i % 3 == 0 {
+                        (1 << 61) - 1 - i
+                    } else {
+                        i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 3
+                    }
+                })
                 .collect();
+            let small: Vec<u64> = (0..a.len() as u64).map(|i| i % 9).collect();
+            let k = m.value() - 3;
+            let wide_const = ((k as u128) << 30) % m.value() as u128;
+            let want: Vec<u64> = (0..a.len())
+                .map(|i| m.reduce_u128(wide[i] as u128 * k as u128 + small[i] as u128 * 7))
+                .collect();
+            let rows = [
+                ConstRow {
+                    words: &wide,
+                    constant: k,
+                    wide_const: Some(wide_const as u64),
+                },
+                ConstRow {
+                    words: &small,
+                    constant: 7,
+                    wide_const: None,
+                },
+            ];
             let mut got = vec![0; a.len()];
-            dot_const(simd, &m, &[&a], &[7], Some((&small, m.value() - 3)), &mut got);
-            assert_eq!(got, want, "dot_const with correction q={}", m.value());
+            dot_const(simd, &m, &rows, &mut got);
+            assert_eq!(got, want, "dot_const with a wide row q={}", m.value());
         }
     }
 }

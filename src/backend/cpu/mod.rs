@@ -15,8 +15,8 @@ use rayon::prelude::*;
 mod ifma;
 
 use super::{check_buffer, Backend, BackendKind, Buffer, Storage};
-use crate::math::Modulus;
 use crate::error::{Error, Result};
+use crate::math::Modulus;
 use crate::ring::{BaseConversion, RingContext};
 
 /// A process-wide pool of host word vectors, by exact length, so that the
@@ -58,6 +58,42 @@ impl HostPool {
             pool.pooled_words += len;
             pool.by_len.entry(len).or_default().push(v);
         }
+    }
+}
+
+/// A temporary host vector borrowed from the [`HostPool`] and given back on drop.
+struct Scratch(Vec<u64>);
+
+impl Scratch {
+    /// `len` words with unspecified contents.
+    fn take(len: usize) -> Self {
+        Scratch(HostPool::take(len))
+    }
+
+    /// A copy of `words`.
+    fn copy_of(words: &[u64]) -> Self {
+        let mut s = Self::take(words.len());
+        s.0.copy_from_slice(words);
+        s
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        HostPool::give_back(std::mem::take(&mut self.0));
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut [u64] {
+        &mut self.0
     }
 }
 
@@ -208,10 +244,27 @@ fn convert_limb(
     let rows: Vec<&[u64]> = scaled_source.chunks_exact(n).take(s_count).collect();
     let correction = overflows.map(|v| (v, conv.neg_source_product_mod_target[target_row]));
     #[cfg(target_arch = "x86_64")]
-    if s_count < ifma::MAX_TERMS {
-        let sources = conv.source.iter().map(|&g| &ring.moduli()[g]);
-        if let Some(simd) = ifma_for(&t, sources) {
-            return ifma::dot_const(simd, &t, &rows, hats, correction, out);
+    if let Some(simd) = ifma_for(&t, []) {
+        // Sources from primes of 50 bits or more enter as two 30-bit halves.
+        let mut const_rows: Vec<ifma::ConstRow> = rows
+            .iter()
+            .zip(hats)
+            .zip(&conv.source)
+            .map(|((&words, &constant), &g)| ifma::ConstRow {
+                words,
+                constant,
+                wide_const: (!ifma::fits(&ring.moduli()[g])).then(|| t.mul(constant, 1 << 30)),
+            })
+            .collect();
+        if let Some((v, neg_product)) = correction {
+            const_rows.push(ifma::ConstRow {
+                words: v,
+                constant: neg_product,
+                wide_const: None,
+            });
+        }
+        if const_rows.iter().map(ifma::ConstRow::terms).sum::<usize>() <= ifma::MAX_TERMS {
+            return ifma::dot_const(simd, &t, &const_rows, out);
         }
     }
     for (c, o) in out.iter_mut().enumerate() {
@@ -234,8 +287,8 @@ fn scale_sources(
     input: &[u64],
     positions: &[usize],
     n: usize,
-) -> Vec<u64> {
-    let mut scaled = vec![0u64; conv.source.len() * n];
+) -> Scratch {
+    let mut scaled = Scratch::take(conv.source.len() * n);
     scaled.par_chunks_mut(n).enumerate().for_each(|(s, dst)| {
         let m = ring.moduli()[conv.source[s]];
         let (w, ws) = conv.source_hat_inv[s];
@@ -249,8 +302,8 @@ fn scale_sources(
 
 /// `v = round(Σ_s y_s / q_s)` per coefficient (64-bit fixed point), the
 /// multiple of `Q_S` the centered exact conversion subtracts.
-fn centered_overflows(conv: &BaseConversion, scaled_source: &[u64], n: usize) -> Vec<u64> {
-    let mut v = vec![0u64; n];
+fn centered_overflows(conv: &BaseConversion, scaled_source: &[u64], n: usize) -> Scratch {
+    let mut v = Scratch::take(n);
     v.par_chunks_mut(1024).enumerate().for_each(|(block, out)| {
         let start = block * 1024;
         for (c, o) in out.iter_mut().enumerate() {
@@ -458,7 +511,7 @@ impl Backend for CpuBackend {
                 .zip(basis.par_iter().zip(scalars.par_iter()))
                 .for_each(|(a, (&g, &c))| {
                     let m = ring.moduli()[g];
-                    let src = a.to_vec();
+                    let src = Scratch::copy_of(a);
                     scale_by_constant(&m, &src, c, a);
                 })
         });
@@ -575,7 +628,7 @@ impl Backend for CpuBackend {
         let conv = ring.mod_down();
         self.pool.install(|| {
             // The P limbs, back to the coefficient domain.
-            let mut p_coeff = input[n * (level + 1)..].to_vec();
+            let mut p_coeff = Scratch::copy_of(&input[n * (level + 1)..]);
             p_coeff
                 .par_chunks_mut(n)
                 .zip(conv.source.par_iter())
@@ -586,7 +639,12 @@ impl Backend for CpuBackend {
             out.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
                 convert_limb(ring, conv, &scaled, Some(&overflows), i, limb);
                 ring.ntt(i).forward(limb);
-                subtract_then_scale(&ring.moduli()[i], &input[i * n..(i + 1) * n], ring.p_inv_mod_q(i).0, limb);
+                subtract_then_scale(
+                    &ring.moduli()[i],
+                    &input[i * n..(i + 1) * n],
+                    ring.p_inv_mod_q(i).0,
+                    limb,
+                );
             });
         });
         Ok(())
@@ -643,10 +701,16 @@ impl Backend for CpuBackend {
                 .zip(basis.par_iter().enumerate())
                 .for_each(|((o0, o1), (pos, &g))| {
                     let m = ring.moduli()[g];
-                    let pairs_b: Vec<(&[u64], &[u64])> =
-                        digits.iter().zip(&keys).map(|(d, (kb, _))| (&d[pos * n..(pos + 1) * n], &kb[g * n..(g + 1) * n])).collect();
-                    let pairs_a: Vec<(&[u64], &[u64])> =
-                        digits.iter().zip(&keys).map(|(d, (_, ka))| (&d[pos * n..(pos + 1) * n], &ka[g * n..(g + 1) * n])).collect();
+                    let pairs_b: Vec<(&[u64], &[u64])> = digits
+                        .iter()
+                        .zip(&keys)
+                        .map(|(d, (kb, _))| (&d[pos * n..(pos + 1) * n], &kb[g * n..(g + 1) * n]))
+                        .collect();
+                    let pairs_a: Vec<(&[u64], &[u64])> = digits
+                        .iter()
+                        .zip(&keys)
+                        .map(|(d, (_, ka))| (&d[pos * n..(pos + 1) * n], &ka[g * n..(g + 1) * n]))
+                        .collect();
                     dot_limb(&m, &pairs_b, o0);
                     dot_limb(&m, &pairs_a, o1);
                 })
@@ -672,17 +736,23 @@ impl Backend for CpuBackend {
         let input = host("rescale", poly, n * (level + 1))?;
         let out = host_mut("rescale", out, n * level)?;
         self.pool.install(|| {
-            let mut last = input[n * level..n * (level + 1)].to_vec();
+            let mut last = Scratch::copy_of(&input[n * level..n * (level + 1)]);
             ring.ntt(level).inverse(&mut last);
             let q_last = ring.moduli()[level];
-            let centered: Vec<i64> = last.iter().map(|&x| q_last.center(x)).collect();
+            // Centered residues as two's-complement words.
+            last.iter_mut().for_each(|x| *x = q_last.center(*x) as u64);
             out.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
                 let m = ring.moduli()[i];
-                for (o, &r) in limb.iter_mut().zip(&centered) {
-                    *o = m.reduce_i64(r);
+                for (o, &r) in limb.iter_mut().zip(last.iter()) {
+                    *o = m.reduce_i64(r as i64);
                 }
                 ring.ntt(i).forward(limb);
-                subtract_then_scale(&m, &input[i * n..(i + 1) * n], ring.rescale_inv(level, i).0, limb);
+                subtract_then_scale(
+                    &m,
+                    &input[i * n..(i + 1) * n],
+                    ring.rescale_inv(level, i).0,
+                    limb,
+                );
             });
         });
         Ok(())
