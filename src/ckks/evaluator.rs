@@ -455,11 +455,9 @@ impl Evaluator {
                 expected: a.slots,
             });
         }
+        // Limbs 0..=level of the higher operand are the operand at `level`:
+        // the primitives read only the basis' prefix, so nothing is copied.
         let level = a.level.min(b.level);
-        let (mut a, mut b) = (a.clone(), b.clone());
-        let (drop_a, drop_b) = (a.level - level, b.level - level);
-        self.drop_level_assign(&mut a, drop_a)?;
-        self.drop_level_assign(&mut b, drop_b)?;
         let basis = self.basis(level);
         let backend = self.ctx.backend();
         let ring = self.ctx.ring();

@@ -226,22 +226,63 @@ fn zip_limbs(
         .for_each(|((a, b), &g)| f(g, a, b));
 }
 
-/// Fast base conversion of the scaled source limbs `y_s` into one target limb
-/// (`target_row` of `conv`). With `overflows` (the `v` of the centered exact
-/// conversion, one per coefficient), subtracts `v·Q_S`.
-fn convert_limb(
+/// Coefficients per block of the blocked base conversion: the source words
+/// of a block (at most 16 limbs × 2048 words = 256 KiB) stay in cache while
+/// every target limb of the block is computed.
+const CONVERSION_BLOCK: usize = 2048;
+
+/// Fast base conversion into several target limbs, `(target_row, limb)`
+/// pairs of `conv`, block of coefficients by block of coefficients, blocks in
+/// parallel. `scaled_source` holds the scaled source limbs `y_s` (N words
+/// each); with `overflows` (the `v` of the centered exact conversion, one per
+/// coefficient), subtracts `v·Q_S`.
+fn convert_limbs(
+    ring: &RingContext,
+    conv: &BaseConversion,
+    scaled_source: &[u64],
+    overflows: Option<&[u64]>,
+    targets: Vec<(usize, &mut [u64])>,
+) {
+    let n = ring.n();
+    let mut per_block: Vec<Vec<(usize, &mut [u64])>> = (0..n.div_ceil(CONVERSION_BLOCK))
+        .map(|_| Vec::new())
+        .collect();
+    for (row, limb) in targets {
+        for (block, chunk) in limb.chunks_mut(CONVERSION_BLOCK).enumerate() {
+            per_block[block].push((row, chunk));
+        }
+    }
+    per_block
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(block, chunks)| {
+            let start = block * CONVERSION_BLOCK;
+            for (row, chunk) in chunks {
+                convert_range(ring, conv, scaled_source, overflows, row, start, chunk);
+            }
+        });
+}
+
+/// Base conversion of coefficients `start..start + out.len()` into one
+/// target limb (`target_row` of `conv`); see [`convert_limbs`].
+fn convert_range(
     ring: &RingContext,
     conv: &BaseConversion,
     scaled_source: &[u64],
     overflows: Option<&[u64]>,
     target_row: usize,
+    start: usize,
     out: &mut [u64],
 ) {
-    let n = out.len();
+    let n = ring.n();
+    let end = start + out.len();
     let t = ring.moduli()[conv.target[target_row]];
     let s_count = conv.source.len();
     let hats = &conv.source_hat_mod_target[target_row * s_count..(target_row + 1) * s_count];
-    let rows: Vec<&[u64]> = scaled_source.chunks_exact(n).take(s_count).collect();
+    let rows: Vec<&[u64]> = (0..s_count)
+        .map(|s| &scaled_source[s * n + start..s * n + end])
+        .collect();
+    let overflows = overflows.map(|v| &v[start..end]);
     let correction = overflows.map(|v| (v, conv.neg_source_product_mod_target[target_row]));
     #[cfg(target_arch = "x86_64")]
     if let Some(simd) = ifma_for(&t, []) {
@@ -595,13 +636,18 @@ impl Backend for CpuBackend {
             for (row, &g) in conv.target.iter().enumerate() {
                 row_of_position[position(g)] = Some(row);
             }
-            out.par_chunks_mut(n)
+            let mut limbs: Vec<&mut [u64]> = out.chunks_mut(n).collect();
+            let targets = limbs
+                .iter_mut()
+                .zip(&row_of_position)
+                .filter_map(|(limb, row)| row.map(|row| (row, &mut **limb)))
+                .collect();
+            convert_limbs(ring, conv, &scaled, None, targets);
+            limbs
+                .par_iter_mut()
                 .enumerate()
                 .for_each(|(pos, limb)| match row_of_position[pos] {
-                    Some(row) => {
-                        convert_limb(ring, conv, &scaled, None, row, limb);
-                        ring.ntt(conv.target[row]).forward(limb);
-                    }
+                    Some(row) => ring.ntt(conv.target[row]).forward(limb),
                     None => limb.copy_from_slice(&eval[pos * n..(pos + 1) * n]),
                 });
         });
@@ -636,8 +682,14 @@ impl Backend for CpuBackend {
             let positions: Vec<usize> = (0..num_p).collect();
             let scaled = scale_sources(ring, conv, &p_coeff, &positions, n);
             let overflows = centered_overflows(conv, &scaled, n);
+            convert_limbs(
+                ring,
+                conv,
+                &scaled,
+                Some(&overflows),
+                out.chunks_mut(n).enumerate().collect(),
+            );
             out.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
-                convert_limb(ring, conv, &scaled, Some(&overflows), i, limb);
                 ring.ntt(i).forward(limb);
                 subtract_then_scale(
                     &ring.moduli()[i],
@@ -743,8 +795,17 @@ impl Backend for CpuBackend {
             last.iter_mut().for_each(|x| *x = q_last.center(*x) as u64);
             out.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
                 let m = ring.moduli()[i];
-                for (o, &r) in limb.iter_mut().zip(last.iter()) {
-                    *o = m.reduce_i64(r as i64);
+                // |r| < q_level/2: when that is below q_i, a sign fix-up reduces it.
+                if q_last.value() / 2 < m.value() {
+                    let q = m.value() as i64;
+                    for (o, &r) in limb.iter_mut().zip(last.iter()) {
+                        let r = r as i64;
+                        *o = (r + ((r >> 63) & q)) as u64;
+                    }
+                } else {
+                    for (o, &r) in limb.iter_mut().zip(last.iter()) {
+                        *o = m.reduce_i64(r as i64);
+                    }
                 }
                 ring.ntt(i).forward(limb);
                 subtract_then_scale(
