@@ -105,7 +105,10 @@ impl Encoder {
         for (limb, &g) in limbs.chunks_mut(n).zip(&basis) {
             let m = ctx.ring().moduli()[g];
             for (x, &c) in limb.iter_mut().zip(&rounded) {
-                *x = m.reduce_f64_integer(c)?;
+                *x = m.reduce_f64_integer(c).ok_or_else(|| Error::OutOfRange {
+                    op: "encode",
+                    detail: format!("value {c} is not finite"),
+                })?;
             }
         }
         Ok(Plaintext {

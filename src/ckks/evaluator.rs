@@ -287,6 +287,41 @@ impl Evaluator {
         Ok(())
     }
 
+    /// The scale of a product, refused when it is not finite.
+    fn product_scale(op: &'static str, a: f64, b: f64) -> Result<f64> {
+        let scale = a * b;
+        if !scale.is_finite() {
+            return Err(Error::OutOfRange {
+                op,
+                detail: format!(
+                    "the product of scales 2^{:.1} and 2^{:.1} is not finite",
+                    a.log2(),
+                    b.log2()
+                ),
+            });
+        }
+        Ok(scale)
+    }
+
+    /// `round(x·scale)` reduced into every limb of `basis`.
+    fn constant_residues(
+        &self,
+        op: &'static str,
+        x: f64,
+        scale: f64,
+        basis: &[usize],
+    ) -> Result<Vec<u64>> {
+        let value = (x * scale).round();
+        basis
+            .iter()
+            .map(|&g| self.ctx.ring().moduli()[g].reduce_f64_integer(value))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| Error::OutOfRange {
+                op,
+                detail: format!("constant {x} times scale {scale} is not finite"),
+            })
+    }
+
     /// `ct += pt` (same scale; the plaintext may sit at a higher level).
     pub fn add_plain_assign(&self, ct: &mut Ciphertext, pt: &Plaintext) -> Result<()> {
         self.check_plain("add_plain", ct, pt)?;
@@ -317,16 +352,7 @@ impl Evaluator {
         level: usize,
     ) -> Result<Buffer> {
         let basis = self.basis(level);
-        let residues = |x: f64| -> Result<Vec<u64>> {
-            basis
-                .iter()
-                .map(|&g| self.ctx.ring().moduli()[g].reduce_f64_integer((x * scale).round()))
-                .collect::<Result<Vec<_>>>()
-                .map_err(|_| Error::OutOfRange {
-                    op,
-                    detail: format!("constant {x} times scale {scale} is not finite"),
-                })
-        };
+        let residues = |x: f64| self.constant_residues(op, x, scale, &basis);
         let backend = self.ctx.backend();
         let mut poly = self
             .ctx
@@ -381,13 +407,9 @@ impl Evaluator {
         }
         let basis = self.basis(ct.level);
         let backend = self.ctx.backend();
+        let scale = Self::product_scale("mul_const", ct.scale, const_scale)?;
         if c.im == 0.0 {
-            let residues = basis
-                .iter()
-                .map(|&g| {
-                    self.ctx.ring().moduli()[g].reduce_f64_integer((c.re * const_scale).round())
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let residues = self.constant_residues("mul_const", c.re, const_scale, &basis)?;
             for part in ct.parts.iter_mut() {
                 backend.mul_scalar_assign(self.ctx.ring(), part, &residues, &basis)?;
             }
@@ -397,7 +419,7 @@ impl Evaluator {
                 backend.mul_assign(self.ctx.ring(), part, &poly, &basis)?;
             }
         }
-        ct.scale *= const_scale;
+        ct.scale = scale;
         Ok(())
     }
 
@@ -423,13 +445,14 @@ impl Evaluator {
     /// `ct *= pt` (scales multiply).
     pub fn mul_plain_assign(&self, ct: &mut Ciphertext, pt: &Plaintext) -> Result<()> {
         self.check_plain("mul_plain", ct, pt)?;
+        let scale = Self::product_scale("mul_plain", ct.scale, pt.scale)?;
         let basis = self.basis(ct.level);
         for part in ct.parts.iter_mut() {
             self.ctx
                 .backend()
                 .mul_assign(self.ctx.ring(), part, &pt.poly, &basis)?;
         }
-        ct.scale *= pt.scale;
+        ct.scale = scale;
         Ok(())
     }
 
@@ -458,6 +481,7 @@ impl Evaluator {
         // Limbs 0..=level of the higher operand are the operand at `level`:
         // the primitives read only the basis' prefix, so nothing is copied.
         let level = a.level.min(b.level);
+        let scale = Self::product_scale("tensor", a.scale, b.scale)?;
         let basis = self.basis(level);
         let backend = self.ctx.backend();
         let ring = self.ctx.ring();
@@ -472,7 +496,7 @@ impl Evaluator {
         Ok(Ciphertext {
             parts: vec![d0, d1, d2],
             level,
-            scale: a.scale * b.scale,
+            scale,
             slots: a.slots,
             params_id: a.params_id,
         })

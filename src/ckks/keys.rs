@@ -217,6 +217,15 @@ impl KeyGenerator {
     /// instead of one per decomposed digit.
     pub fn gen_galois_key(&mut self, sk: &SecretKey, galois_element: u64) -> Result<GaloisKey> {
         self.ctx.check_params("gen_galois_key", sk.params_id)?;
+        let two_n = 2 * self.ctx.n() as u64;
+        if galois_element % 2 == 0 || galois_element >= two_n {
+            return Err(Error::OutOfRange {
+                op: "gen_galois_key",
+                detail: format!(
+                    "Galois element {galois_element} must be odd and below 2N = {two_n}"
+                ),
+            });
+        }
         let ctx = self.ctx.clone();
         let basis = ctx.ring().full_basis();
         let inverse = galois_inverse(galois_element, ctx.params().log_n());

@@ -200,18 +200,14 @@ impl Modulus {
         }
     }
 
-    /// The residue of a finite `f64` that is an integer (exactly, any magnitude).
-    ///
-    /// Returns an error for NaN or infinities.
-    pub fn reduce_f64_integer(&self, x: f64) -> Result<u64> {
+    /// The residue of a finite `f64` that is an integer (exactly, any
+    /// magnitude); `None` for NaN or infinities.
+    pub fn reduce_f64_integer(&self, x: f64) -> Option<u64> {
         if !x.is_finite() {
-            return Err(Error::OutOfRange {
-                op: "encode",
-                detail: format!("value {x} is not finite"),
-            });
+            return None;
         }
         if x.abs() < 9.0e18 {
-            return Ok(self.reduce_i64(x as i64));
+            return Some(self.reduce_i64(x as i64));
         }
         // x = mantissa * 2^exponent exactly, with a 53-bit integer mantissa.
         let bits = x.abs().to_bits();
@@ -219,7 +215,7 @@ impl Modulus {
         let mantissa = (bits & ((1u64 << 52) - 1)) | (1u64 << 52);
         // |x| >= 9e18 > 2^53, so the exponent is positive.
         let magnitude = self.mul(self.reduce(mantissa), self.pow(2, exponent as u64));
-        Ok(if x < 0.0 {
+        Some(if x < 0.0 {
             self.neg(magnitude)
         } else {
             magnitude
@@ -348,6 +344,6 @@ mod tests {
             };
             assert_eq!(m.reduce_f64_integer(x).unwrap(), expected, "x = {x}");
         }
-        assert!(m.reduce_f64_integer(f64::NAN).is_err());
+        assert!(m.reduce_f64_integer(f64::NAN).is_none());
     }
 }
