@@ -95,21 +95,24 @@ fn benches(c: &mut Criterion) {
                 .expect("mul")
         })
     });
-    let mut ext = backend
-        .alloc(n * ring.extended_basis(level).len())
-        .expect("alloc");
-    g.bench_function(id("mod_up_one_digit"), |bench| {
+    let mut digits: Vec<_> = (0..params.digits_at_level(level))
+        .map(|_| backend.alloc(n * ring.extended_basis(level).len()).expect("alloc"))
+        .collect();
+    g.bench_function(id("mod_up_all_digits"), |bench| {
         bench.iter(|| {
             backend
-                .mod_up(ring, &other, &other, level, 0, &mut ext)
+                .mod_up(ring, &other, &other, level, &mut digits)
                 .expect("mod_up")
         })
     });
-    let mut down = backend.alloc(n * basis.len()).expect("alloc");
-    g.bench_function(id("mod_down"), |bench| {
+    let mut down = [
+        backend.alloc(n * basis.len()).expect("alloc"),
+        backend.alloc(n * basis.len()).expect("alloc"),
+    ];
+    g.bench_function(id("mod_down_pair"), |bench| {
         bench.iter(|| {
             backend
-                .mod_down(ring, &ext, level, &mut down)
+                .mod_down(ring, &digits[..2], level, &mut down)
                 .expect("mod_down")
         })
     });

@@ -380,10 +380,10 @@ fn check_mod_up(e: &Env, rng: &mut ChaCha20Rng, level: usize) -> usize {
             truncated += 1;
         }
         let crt = Crt::new(&qp[start..end]);
-        let mut out = e.be.alloc(n * ext.len()).unwrap();
-        e.be.mod_up(&e.ring, &coeff_b, &eval_b, level, j, &mut out)
+        let mut outs: Vec<_> = (0..digits).map(|_| e.be.alloc(n * ext.len()).unwrap()).collect();
+        e.be.mod_up(&e.ring, &coeff_b, &eval_b, level, &mut outs)
             .unwrap();
-        let out_eval = e.download(&out);
+        let out_eval = e.download(&outs[j]);
         // The digit's own limbs are the input, exactly.
         for pos in start..end {
             assert_eq!(
@@ -477,10 +477,10 @@ fn mod_down_mismatches(e: &Env, level: usize, ys: &[BigUint]) -> Vec<String> {
     let k = e.ring.num_p();
     let coeff = limbs_of(ys, &ep);
     let eval = e.ntt_forward(&coeff, &ext);
-    let mut out = e.be.alloc(n * (level + 1)).unwrap();
-    e.be.mod_down(&e.ring, &e.upload(&eval), level, &mut out)
+    let mut outs = [e.be.alloc(n * (level + 1)).unwrap()];
+    e.be.mod_down(&e.ring, &[e.upload(&eval)], level, &mut outs)
         .unwrap();
-    let mut got = e.download(&out);
+    let mut got = e.download(&outs[0]);
     e.inverse_host(&mut got, &ext[..=level]);
     let mut bad = Vec::new();
     for (c, y) in ys.iter().enumerate() {
@@ -584,10 +584,10 @@ fn mod_down_rounds_exactly_outside_the_fixed_point_band() {
     let n = e.n();
     let ep = e.primes(&ext);
     let eval = e.ntt_forward(&limbs_of(&inside, &ep), &ext);
-    let mut out = e.be.alloc(n * (level + 1)).unwrap();
-    e.be.mod_down(&e.ring, &e.upload(&eval), level, &mut out)
+    let mut outs = [e.be.alloc(n * (level + 1)).unwrap()];
+    e.be.mod_down(&e.ring, &[e.upload(&eval)], level, &mut outs)
         .unwrap();
-    let mut got = e.download(&out);
+    let mut got = e.download(&outs[0]);
     e.inverse_host(&mut got, &ext[..=level]);
     let crt = Crt::new(&ep[..=level]);
     let mut floors = 0;
@@ -1251,39 +1251,48 @@ fn bad_arguments_are_errors_not_panics() {
     let ext_buf = be.alloc(ext_words).unwrap();
     let mut out = be.alloc(ext_words + n * 4).unwrap();
     let dnum = ring.params().digits_at_level(top);
+    let ext_outs = |count: usize, words: usize| -> Vec<heformer::backend::Buffer> {
+        (0..count).map(|_| be.alloc(words).unwrap()).collect()
+    };
     expect_err!(
-        "mod_up digit out of range",
-        be.mod_up(ring, &q_buf, &q_buf, top, dnum, &mut out)
+        "mod_up with one output too many",
+        be.mod_up(ring, &q_buf, &q_buf, top, &mut ext_outs(dnum + 1, ext_words))
+    );
+    expect_err!(
+        "mod_up with one output too few",
+        be.mod_up(ring, &q_buf, &q_buf, top, &mut ext_outs(dnum - 1, ext_words))
     );
     expect_err!(
         "mod_up level out of range",
-        be.mod_up(ring, &big, &big, num_q, 0, &mut out)
+        be.mod_up(ring, &big, &big, num_q, &mut ext_outs(dnum, ext_words + n * 4))
     );
     expect_err!(
         "mod_up short coeff",
-        be.mod_up(ring, &short, &q_buf, top, 0, &mut out)
+        be.mod_up(ring, &short, &q_buf, top, &mut ext_outs(dnum, ext_words))
     );
     expect_err!(
         "mod_up short eval",
-        be.mod_up(ring, &q_buf, &short, top, 0, &mut out)
+        be.mod_up(ring, &q_buf, &short, top, &mut ext_outs(dnum, ext_words))
     );
-    let mut s_out = be.alloc(ext_words - 1).unwrap();
     expect_err!(
         "mod_up short out",
-        be.mod_up(ring, &q_buf, &q_buf, top, 0, &mut s_out)
+        be.mod_up(ring, &q_buf, &q_buf, top, &mut ext_outs(dnum, ext_words - 1))
     );
     expect_err!(
         "mod_down level out of range",
-        be.mod_down(ring, &big, num_q, &mut out)
+        be.mod_down(ring, std::slice::from_ref(&big), num_q, &mut ext_outs(1, ext_words + n * 4))
     );
     expect_err!(
         "mod_down short input",
-        be.mod_down(ring, &q_buf, top, &mut out)
+        be.mod_down(ring, std::slice::from_ref(&q_buf), top, &mut ext_outs(1, ext_words))
     );
-    let mut s_out = be.alloc(q_words - 1).unwrap();
     expect_err!(
         "mod_down short out",
-        be.mod_down(ring, &ext_buf, top, &mut s_out)
+        be.mod_down(ring, std::slice::from_ref(&ext_buf), top, &mut ext_outs(1, q_words - 1))
+    );
+    expect_err!(
+        "mod_down with mismatched output count",
+        be.mod_down(ring, std::slice::from_ref(&ext_buf), top, &mut ext_outs(2, q_words))
     );
     expect_err!(
         "rescale short input",
@@ -1300,10 +1309,10 @@ fn bad_arguments_are_errors_not_panics() {
     );
     expect_err!(
         "mod_down level usize::MAX",
-        be.mod_down(ring, &big, usize::MAX, &mut out)
+        be.mod_down(ring, std::slice::from_ref(&big), usize::MAX, &mut ext_outs(1, q_words))
     );
     expect_err!(
         "mod_up level usize::MAX",
-        be.mod_up(ring, &big, &big, usize::MAX, 0, &mut out)
+        be.mod_up(ring, &big, &big, usize::MAX, &mut ext_outs(dnum, ext_words))
     );
 }

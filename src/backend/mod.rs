@@ -198,35 +198,30 @@ pub trait Backend: Send + Sync + Debug {
         basis: &[usize],
     ) -> Result<()>;
 
-    /// Hybrid key-switching ModUp of one digit at `level`: from the digit's
-    /// limbs of `coeff` (coefficient domain) to every limb of the extended
-    /// basis, written to `out` in the evaluation domain. The digit's own limbs
-    /// are copied from `eval` (the same polynomial in the evaluation domain).
+    /// Hybrid key-switching ModUp at `level`: for every digit j, from the
+    /// digit's limbs of `coeff` (coefficient domain) to every limb of the
+    /// extended basis, written to `outs[j]` in the evaluation domain. The
+    /// digit's own limbs are copied from `eval` (the same polynomial in the
+    /// evaluation domain). `outs.len()` is the number of digits at `level`.
     fn mod_up(
         &self,
         ring: &RingContext,
         coeff: &Buffer,
         eval: &Buffer,
         level: usize,
-        digit: usize,
-        out: &mut Buffer,
+        outs: &mut [Buffer],
     ) -> Result<()>;
 
-    /// Hybrid key-switching ModDown at `level`: `out = (x - [x]_P) · P^{-1}`
-    /// for `x` on the extended basis in the evaluation domain, `out` on the
-    /// level's basis, evaluation domain. `[x]_P` is the centered residue given
-    /// by the base conversion of the P limbs minus `v·P`, with
+    /// Hybrid key-switching ModDown at `level` of each `extended[k]` into
+    /// `outs[k]`: `out = (x - [x]_P) · P^{-1}` for `x` on the extended basis
+    /// in the evaluation domain, `out` on the level's basis, evaluation
+    /// domain. `[x]_P` is the centered residue given by the base conversion
+    /// of the P limbs minus `v·P`, with
     /// `v = (Σ_k ((y_k · floor(2^128/p_k)) >> 64) + 2^63) >> 64` (64-bit fixed
     /// point, `y_k` the scaled P limbs): this is round(x/P) except when
     /// `x mod P` lies within `K·P/2^64` above P/2, where it is floor(x/P).
     /// Every backend computes exactly this integer formula.
-    fn mod_down(
-        &self,
-        ring: &RingContext,
-        extended: &Buffer,
-        level: usize,
-        out: &mut Buffer,
-    ) -> Result<()>;
+    fn mod_down(&self, ring: &RingContext, extended: &[Buffer], level: usize, outs: &mut [Buffer]) -> Result<()>;
 
     /// Key-switching inner product on the extended basis at `level`:
     /// `out0 = Σ_j digits[j] ⊙ keys[j].0`, `out1 = Σ_j digits[j] ⊙ keys[j].1`,

@@ -27,13 +27,10 @@ pub(crate) fn decompose(ctx: &CkksContext, poly: &Buffer, level: usize) -> Resul
     let mut coeff = ctx.duplicate(poly, ctx.words_at(level))?;
     backend.ntt_inverse(ring, &mut coeff, &basis)?;
     let ext_words = ctx.n() * ring.extended_basis(level).len();
-    let digits = (0..ctx.params().digits_at_level(level))
-        .map(|j| {
-            let mut out = backend.alloc(ext_words)?;
-            backend.mod_up(ring, &coeff, poly, level, j, &mut out)?;
-            Ok(out)
-        })
+    let mut digits = (0..ctx.params().digits_at_level(level))
+        .map(|_| backend.alloc(ext_words))
         .collect::<Result<Vec<_>>>()?;
+    backend.mod_up(ring, &coeff, poly, level, &mut digits)?;
     Ok(Decomposition { level, digits })
 }
 
@@ -65,9 +62,8 @@ pub(crate) fn apply(
         &mut acc0,
         &mut acc1,
     )?;
-    let mut k0 = backend.alloc(ctx.words_at(level))?;
-    let mut k1 = backend.alloc(ctx.words_at(level))?;
-    backend.mod_down(ring, &acc0, level, &mut k0)?;
-    backend.mod_down(ring, &acc1, level, &mut k1)?;
+    let mut outs = [backend.alloc(ctx.words_at(level))?, backend.alloc(ctx.words_at(level))?];
+    backend.mod_down(ring, &[acc0, acc1], level, &mut outs)?;
+    let [k0, k1] = outs;
     Ok((k0, k1))
 }

@@ -226,6 +226,25 @@ fn zip_limbs(
         .for_each(|((a, b), &g)| f(g, a, b));
 }
 
+/// Runs `f(modulus_index, item)` on every job, jobs of one modulus one after
+/// the other on one worker (its NTT twiddles stay in cache), moduli in
+/// parallel.
+fn for_each_by_modulus<T: Send>(mut jobs: Vec<(usize, T)>, f: impl Fn(usize, T) + Sync + Send) {
+    jobs.sort_by_key(|(g, _)| *g);
+    let mut groups: Vec<(usize, Vec<T>)> = Vec::new();
+    for (g, item) in jobs {
+        match groups.last_mut() {
+            Some((last, items)) if *last == g => items.push(item),
+            _ => groups.push((g, vec![item])),
+        }
+    }
+    groups.into_par_iter().for_each(|(g, items)| {
+        for item in items {
+            f(g, item);
+        }
+    });
+}
+
 /// Coefficients per block of the blocked base conversion: the source words
 /// of a block (at most 16 limbs × 2048 words = 256 KiB) stay in cache while
 /// every target limb of the block is computed.
@@ -612,16 +631,28 @@ impl Backend for CpuBackend {
         coeff: &Buffer,
         eval: &Buffer,
         level: usize,
-        digit: usize,
-        out: &mut Buffer,
+        outs: &mut [Buffer],
     ) -> Result<()> {
         let n = ring.n();
-        let conv = ring.mod_up(level, digit)?;
+        let digits = ring.params().digits_at_level(level.min(ring.num_q() - 1));
+        let convs = (0..digits)
+            .map(|j| ring.mod_up(level, j))
+            .collect::<Result<Vec<_>>>()?;
+        if outs.len() != digits {
+            return Err(Error::LengthMismatch {
+                op: "mod_up",
+                got: outs.len(),
+                expected: digits,
+            });
+        }
         let q_words = n * (level + 1);
         let ext = level + 1 + ring.num_p();
         let coeff = host("mod_up", coeff, q_words)?;
         let eval = host("mod_up", eval, q_words)?;
-        let out = host_mut("mod_up", out, n * ext)?;
+        let outs = outs
+            .iter_mut()
+            .map(|b| host_mut("mod_up", b, n * ext))
+            .collect::<Result<Vec<_>>>()?;
         let position = |g: usize| {
             if g <= level {
                 g
@@ -630,26 +661,29 @@ impl Backend for CpuBackend {
             }
         };
         self.pool.install(|| {
-            let scaled = scale_sources(ring, conv, coeff, &conv.source, n);
-            // Each output limb is either a copy (digit limb) or a conversion target.
-            let mut row_of_position = vec![None; ext];
-            for (row, &g) in conv.target.iter().enumerate() {
-                row_of_position[position(g)] = Some(row);
+            let mut ntt_jobs = Vec::new();
+            for (conv, out) in convs.iter().zip(outs) {
+                let scaled = scale_sources(ring, conv, coeff, &conv.source, n);
+                // Each output limb is either a copy (digit limb) or a conversion target.
+                let mut row_of_position = vec![None; ext];
+                for (row, &g) in conv.target.iter().enumerate() {
+                    row_of_position[position(g)] = Some(row);
+                }
+                let mut limbs: Vec<&mut [u64]> = out.chunks_mut(n).collect();
+                let targets = limbs
+                    .iter_mut()
+                    .zip(&row_of_position)
+                    .filter_map(|(limb, row)| row.map(|row| (row, &mut **limb)))
+                    .collect();
+                convert_limbs(ring, conv, &scaled, None, targets);
+                for (pos, limb) in limbs.into_iter().enumerate() {
+                    match row_of_position[pos] {
+                        Some(row) => ntt_jobs.push((conv.target[row], limb)),
+                        None => limb.copy_from_slice(&eval[pos * n..(pos + 1) * n]),
+                    }
+                }
             }
-            let mut limbs: Vec<&mut [u64]> = out.chunks_mut(n).collect();
-            let targets = limbs
-                .iter_mut()
-                .zip(&row_of_position)
-                .filter_map(|(limb, row)| row.map(|row| (row, &mut **limb)))
-                .collect();
-            convert_limbs(ring, conv, &scaled, None, targets);
-            limbs
-                .par_iter_mut()
-                .enumerate()
-                .for_each(|(pos, limb)| match row_of_position[pos] {
-                    Some(row) => ring.ntt(conv.target[row]).forward(limb),
-                    None => limb.copy_from_slice(&eval[pos * n..(pos + 1) * n]),
-                });
+            for_each_by_modulus(ntt_jobs, |g, limb| ring.ntt(g).forward(limb));
         });
         Ok(())
     }
@@ -657,9 +691,9 @@ impl Backend for CpuBackend {
     fn mod_down(
         &self,
         ring: &RingContext,
-        extended: &Buffer,
+        extended: &[Buffer],
         level: usize,
-        out: &mut Buffer,
+        outs: &mut [Buffer],
     ) -> Result<()> {
         let n = ring.n();
         let num_p = ring.num_p();
@@ -669,34 +703,51 @@ impl Backend for CpuBackend {
                 detail: format!("level {level} beyond the chain"),
             });
         }
-        let input = host("mod_down", extended, n * (level + 1 + num_p))?;
-        let out = host_mut("mod_down", out, n * (level + 1))?;
+        if outs.len() != extended.len() {
+            return Err(Error::LengthMismatch {
+                op: "mod_down",
+                got: outs.len(),
+                expected: extended.len(),
+            });
+        }
+        let inputs = extended
+            .iter()
+            .map(|b| host("mod_down", b, n * (level + 1 + num_p)))
+            .collect::<Result<Vec<_>>>()?;
+        let outs = outs
+            .iter_mut()
+            .map(|b| host_mut("mod_down", b, n * (level + 1)))
+            .collect::<Result<Vec<_>>>()?;
         let conv = ring.mod_down();
         self.pool.install(|| {
             // The P limbs, back to the coefficient domain.
-            let mut p_coeff = Scratch::copy_of(&input[n * (level + 1)..]);
-            p_coeff
-                .par_chunks_mut(n)
-                .zip(conv.source.par_iter())
-                .for_each(|(limb, &g)| ring.ntt(g).inverse(limb));
+            let mut p_coeffs: Vec<Scratch> = inputs
+                .iter()
+                .map(|x| Scratch::copy_of(&x[n * (level + 1)..]))
+                .collect();
+            let jobs = p_coeffs
+                .iter_mut()
+                .flat_map(|p| p.chunks_mut(n).zip(conv.source.iter().copied()).map(|(limb, g)| (g, limb)))
+                .collect();
+            for_each_by_modulus(jobs, |g, limb| ring.ntt(g).inverse(limb));
             let positions: Vec<usize> = (0..num_p).collect();
-            let scaled = scale_sources(ring, conv, &p_coeff, &positions, n);
-            let overflows = centered_overflows(conv, &scaled, n);
-            convert_limbs(
-                ring,
-                conv,
-                &scaled,
-                Some(&overflows),
-                out.chunks_mut(n).enumerate().collect(),
-            );
-            out.par_chunks_mut(n).enumerate().for_each(|(i, limb)| {
-                ring.ntt(i).forward(limb);
-                subtract_then_scale(
-                    &ring.moduli()[i],
-                    &input[i * n..(i + 1) * n],
-                    ring.p_inv_mod_q(i).0,
-                    limb,
+            let mut jobs = Vec::new();
+            for ((p_coeff, out), input) in p_coeffs.iter().zip(outs).zip(&inputs) {
+                let scaled = scale_sources(ring, conv, p_coeff, &positions, n);
+                let overflows = centered_overflows(conv, &scaled, n);
+                let mut limbs: Vec<&mut [u64]> = out.chunks_mut(n).collect();
+                convert_limbs(
+                    ring,
+                    conv,
+                    &scaled,
+                    Some(&overflows),
+                    limbs.iter_mut().map(|l| &mut **l).enumerate().collect(),
                 );
+                jobs.extend(limbs.into_iter().enumerate().map(|(i, limb)| (i, (limb, &input[i * n..(i + 1) * n]))));
+            }
+            for_each_by_modulus(jobs, |i, (limb, x)| {
+                ring.ntt(i).forward(limb);
+                subtract_then_scale(&ring.moduli()[i], x, ring.p_inv_mod_q(i).0, limb);
             });
         });
         Ok(())
