@@ -96,7 +96,11 @@ fn benches(c: &mut Criterion) {
         })
     });
     let mut digits: Vec<_> = (0..params.digits_at_level(level))
-        .map(|_| backend.alloc(n * ring.extended_basis(level).len()).expect("alloc"))
+        .map(|_| {
+            backend
+                .alloc(n * ring.extended_basis(level).len())
+                .expect("alloc")
+        })
         .collect();
     g.bench_function(id("mod_up_all_digits"), |bench| {
         bench.iter(|| {

@@ -199,6 +199,52 @@ fn ciphertext_products_and_lazy_relinearization() {
 }
 
 #[test]
+fn fused_relinearize_rescale_matches_the_separate_steps() {
+    let mut f = Fixture::new(PRESET, &[], 9);
+    let a = f.random_values(f.slots(), 1.0);
+    let b = f.random_values(f.slots(), 1.0);
+    let (ca, cb) = (f.encrypt(&a), f.encrypt(&b));
+    let ev = &f.evaluator;
+    let want: Vec<Complex> = a.iter().zip(&b).map(|(x, y)| *x * *y).collect();
+    let fused = ev.mul_relin_rescale_new(&ca, &cb).unwrap();
+    let mut separate = ev.mul_relin_new(&ca, &cb).unwrap();
+    ev.rescale_assign(&mut separate).unwrap();
+    assert_eq!(
+        (fused.level(), fused.degree()),
+        (separate.level(), separate.degree())
+    );
+    assert_eq!(fused.scale(), separate.scale());
+    f.assert_close("fused relinearize + rescale", &fused, &want);
+    // Both decrypt to the same message up to a few units of rounding.
+    let diff = ev.sub_new(&fused, &separate).unwrap();
+    let stats =
+        common::PrecisionStats::compare(&vec![Complex::ZERO; want.len()], &f.decrypt(&diff));
+    assert!(
+        stats.min_bits > f.required_bits(fused.scale()),
+        "{:.1} bits",
+        stats.min_bits
+    );
+    // Down the whole chain with the fused form.
+    let mut acc = ca.clone();
+    let mut want = a.clone();
+    while acc.level() > 0 {
+        acc = ev.mul_relin_rescale_new(&acc, &cb).unwrap();
+        want = want.iter().zip(&b).map(|(x, y)| *x * *y).collect();
+        f.assert_close("fused chain", &acc, &want);
+    }
+    let err = ev
+        .relinearize_rescale_assign(&mut ev.tensor_new(&acc, &acc).unwrap())
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        heformer::Error::OutOfLevels {
+            op: "relinearize_rescale",
+            ..
+        }
+    ));
+}
+
+#[test]
 fn rotations_conjugation_hoisting_and_sums() {
     let steps = [1i64, 2, 3, 5, -1, -7, 64];
     let mut f = Fixture::new(PRESET, &[1, 2, 3, 4, 5, -1, -7, 64, 8, 16], 6);

@@ -937,11 +937,10 @@ fn out_of_range_non_finite_constants() {
     );
 }
 
-// KNOWN FAILURE: a real non-finite constant in `mul_const_with_scale_assign`
-// (src/ckks/evaluator.rs, the `c.im == 0.0` branch) propagates the error of
-// `Modulus::reduce_f64_integer` unchanged, and that error is hard-coded as
-// `OutOfRange { op: "encode", .. }` (src/math/modulus.rs): the message blames
-// "encode" instead of "mul_const". (The complex branch maps it correctly.)
+// Regression (found by this file, fixed in 3f802cc): a real non-finite
+// constant in `mul_const_with_scale_assign` (the `c.im == 0.0` branch)
+// propagated the error of `Modulus::reduce_f64_integer`, hard-coded as
+// `OutOfRange { op: "encode", .. }`, so the message blamed "encode".
 #[test]
 fn out_of_range_real_non_finite_constant_names_mul_const() {
     let mut f = Fixture::new(N10, &[], 25);
@@ -959,13 +958,11 @@ fn out_of_range_real_non_finite_constant_names_mul_const() {
     }
 }
 
-// KNOWN FAILURE: `mul_const_with_scale_assign` (src/ckks/evaluator.rs)
-// checks that `const_scale` is finite but not that the product
-// `ct.scale * const_scale` is: with ct.scale = 2^45 and const_scale = 1e300
-// it returns Ok with a ciphertext of scale +inf, which decodes to zeros
-// without error and which `serialize::ciphertext_to_bytes` then refuses
-// (OutOfRange, "scale inf"). The same holds for `mul_plain_assign` with a
-// plaintext of a huge scale. Expected: OutOfRange { op: "mul_const" }.
+// Regression (found by this file, fixed in 3f802cc): the evaluator checked
+// that `const_scale` is finite but not that `ct.scale * const_scale` is, so
+// with ct.scale = 2^45 and const_scale = 1e300 it returned Ok with a
+// ciphertext of scale +inf (decoding to zeros without error, refused by
+// `serialize::ciphertext_to_bytes`). Same for `mul_plain_assign`.
 #[test]
 fn out_of_range_scale_overflow_in_mul_const() {
     let mut f = Fixture::new(N10, &[], 26);
@@ -988,6 +985,22 @@ fn out_of_range_scale_overflow_in_mul_const() {
         },
         ["mul_const", "scale"]
     );
+    assert_eq!(ct.scale(), f.params.default_scale());
+    // A plaintext of zeros may carry a huge scale (nothing to overflow Q),
+    // but its product with a ciphertext's scale may not be infinite.
+    let zeros = f
+        .encoder
+        .encode_real(&vec![0.0; f.slots()], f.params.max_level(), 1e300)
+        .unwrap();
+    assert_error!(
+        f.evaluator.mul_plain_assign(&mut ct, &zeros),
+        Error::OutOfRange {
+            op: "mul_plain",
+            ..
+        },
+        ["mul_plain", "scale"]
+    );
+    assert_eq!(ct.scale(), f.params.default_scale());
 }
 
 #[test]
@@ -1117,11 +1130,18 @@ fn backend_primitives_report_bad_arguments() {
     }
     let ext = be.alloc_zeroed(n * r.moduli().len()).unwrap();
     assert_error!(
-        be.mod_down(r, std::slice::from_ref(&ext), top + 1, std::slice::from_mut(&mut low)),
+        be.mod_down(
+            r,
+            std::slice::from_ref(&ext),
+            top + 1,
+            std::slice::from_mut(&mut low)
+        ),
         Error::LevelMismatch { op: "mod_down", .. },
         ["mod_down"]
     );
-    let mut ext_outs: Vec<_> = (0..99).map(|_| be.alloc(n * r.moduli().len()).unwrap()).collect();
+    let mut ext_outs: Vec<_> = (0..99)
+        .map(|_| be.alloc(n * r.moduli().len()).unwrap())
+        .collect();
     assert_error!(
         be.mod_up(r, &poly, &poly, top, &mut ext_outs),
         Error::LengthMismatch { op: "mod_up", .. },

@@ -380,7 +380,9 @@ fn check_mod_up(e: &Env, rng: &mut ChaCha20Rng, level: usize) -> usize {
             truncated += 1;
         }
         let crt = Crt::new(&qp[start..end]);
-        let mut outs: Vec<_> = (0..digits).map(|_| e.be.alloc(n * ext.len()).unwrap()).collect();
+        let mut outs: Vec<_> = (0..digits)
+            .map(|_| e.be.alloc(n * ext.len()).unwrap())
+            .collect();
         e.be.mod_up(&e.ring, &coeff_b, &eval_b, level, &mut outs)
             .unwrap();
         let out_eval = e.download(&outs[j]);
@@ -1256,15 +1258,33 @@ fn bad_arguments_are_errors_not_panics() {
     };
     expect_err!(
         "mod_up with one output too many",
-        be.mod_up(ring, &q_buf, &q_buf, top, &mut ext_outs(dnum + 1, ext_words))
+        be.mod_up(
+            ring,
+            &q_buf,
+            &q_buf,
+            top,
+            &mut ext_outs(dnum + 1, ext_words)
+        )
     );
     expect_err!(
         "mod_up with one output too few",
-        be.mod_up(ring, &q_buf, &q_buf, top, &mut ext_outs(dnum - 1, ext_words))
+        be.mod_up(
+            ring,
+            &q_buf,
+            &q_buf,
+            top,
+            &mut ext_outs(dnum - 1, ext_words)
+        )
     );
     expect_err!(
         "mod_up level out of range",
-        be.mod_up(ring, &big, &big, num_q, &mut ext_outs(dnum, ext_words + n * 4))
+        be.mod_up(
+            ring,
+            &big,
+            &big,
+            num_q,
+            &mut ext_outs(dnum, ext_words + n * 4)
+        )
     );
     expect_err!(
         "mod_up short coeff",
@@ -1276,23 +1296,49 @@ fn bad_arguments_are_errors_not_panics() {
     );
     expect_err!(
         "mod_up short out",
-        be.mod_up(ring, &q_buf, &q_buf, top, &mut ext_outs(dnum, ext_words - 1))
+        be.mod_up(
+            ring,
+            &q_buf,
+            &q_buf,
+            top,
+            &mut ext_outs(dnum, ext_words - 1)
+        )
     );
     expect_err!(
         "mod_down level out of range",
-        be.mod_down(ring, std::slice::from_ref(&big), num_q, &mut ext_outs(1, ext_words + n * 4))
+        be.mod_down(
+            ring,
+            std::slice::from_ref(&big),
+            num_q,
+            &mut ext_outs(1, ext_words + n * 4)
+        )
     );
     expect_err!(
         "mod_down short input",
-        be.mod_down(ring, std::slice::from_ref(&q_buf), top, &mut ext_outs(1, ext_words))
+        be.mod_down(
+            ring,
+            std::slice::from_ref(&q_buf),
+            top,
+            &mut ext_outs(1, ext_words)
+        )
     );
     expect_err!(
         "mod_down short out",
-        be.mod_down(ring, std::slice::from_ref(&ext_buf), top, &mut ext_outs(1, q_words - 1))
+        be.mod_down(
+            ring,
+            std::slice::from_ref(&ext_buf),
+            top,
+            &mut ext_outs(1, q_words - 1)
+        )
     );
     expect_err!(
         "mod_down with mismatched output count",
-        be.mod_down(ring, std::slice::from_ref(&ext_buf), top, &mut ext_outs(2, q_words))
+        be.mod_down(
+            ring,
+            std::slice::from_ref(&ext_buf),
+            top,
+            &mut ext_outs(2, q_words)
+        )
     );
     expect_err!(
         "rescale short input",
@@ -1309,7 +1355,12 @@ fn bad_arguments_are_errors_not_panics() {
     );
     expect_err!(
         "mod_down level usize::MAX",
-        be.mod_down(ring, std::slice::from_ref(&big), usize::MAX, &mut ext_outs(1, q_words))
+        be.mod_down(
+            ring,
+            std::slice::from_ref(&big),
+            usize::MAX,
+            &mut ext_outs(1, q_words)
+        )
     );
     expect_err!(
         "mod_up level usize::MAX",

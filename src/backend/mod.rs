@@ -221,7 +221,25 @@ pub trait Backend: Send + Sync + Debug {
     /// point, `y_k` the scaled P limbs): this is round(x/P) except when
     /// `x mod P` lies within `K·P/2^64` above P/2, where it is floor(x/P).
     /// Every backend computes exactly this integer formula.
-    fn mod_down(&self, ring: &RingContext, extended: &[Buffer], level: usize, outs: &mut [Buffer]) -> Result<()>;
+    fn mod_down(
+        &self,
+        ring: &RingContext,
+        extended: &[Buffer],
+        level: usize,
+        outs: &mut [Buffer],
+    ) -> Result<()>;
+
+    /// ModDown fused with a rescale, at `level >= 1`: divides each
+    /// `extended[k]` by `P·q_level` (the same centered conversion as
+    /// [`Backend::mod_down`], from the source basis `{q_level} ∪ P`) into
+    /// `outs[k]` on the basis of `level - 1`, evaluation domain.
+    fn mod_down_rescale(
+        &self,
+        ring: &RingContext,
+        extended: &[Buffer],
+        level: usize,
+        outs: &mut [Buffer],
+    ) -> Result<()>;
 
     /// Key-switching inner product on the extended basis at `level`:
     /// `out0 = Σ_j digits[j] ⊙ keys[j].0`, `out1 = Σ_j digits[j] ⊙ keys[j].1`,

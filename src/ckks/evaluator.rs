@@ -13,7 +13,7 @@ use super::ciphertext::{Ciphertext, Plaintext};
 use super::context::CkksContext;
 use super::embedding::{galois_element_for_conjugation, galois_element_for_rotation};
 use super::keys::{GaloisKeys, RelinearizationKey, SwitchingKey};
-use super::keyswitch::{apply, decompose, Decomposition};
+use super::keyswitch::{apply, apply_and_rescale, decompose, Decomposition};
 use crate::backend::Buffer;
 use crate::error::{Error, Result};
 use crate::math::Complex;
@@ -532,6 +532,47 @@ impl Evaluator {
             .add_assign(ring, &mut ct.parts[1], &k1, &basis)?;
         ct.parts.truncate(2);
         Ok(())
+    }
+
+    /// Relinearizes a degree-2 ciphertext and rescales it, in one division by
+    /// `P·q_level` (saves the rescale's transforms). The result is at
+    /// `level − 1` with scale `scale / q_level`, as relinearize then rescale.
+    pub fn relinearize_rescale_assign(&self, ct: &mut Ciphertext) -> Result<()> {
+        self.check("relinearize_rescale", ct)?;
+        if ct.degree() != 2 {
+            return Err(Error::DegreeMismatch {
+                op: "relinearize_rescale",
+                degree: ct.degree(),
+                expected: 2,
+            });
+        }
+        if ct.level == 0 {
+            return Err(Error::OutOfLevels {
+                op: "relinearize_rescale",
+                level: 0,
+                needed: 1,
+            });
+        }
+        let rlk = self
+            .keys
+            .relinearization
+            .as_ref()
+            .ok_or(Error::MissingRelinearizationKey {
+                op: "relinearize_rescale",
+            })?;
+        let dec = decompose(&self.ctx, &ct.parts[2], ct.level)?;
+        let (c0, c1) = apply_and_rescale(&self.ctx, &dec, &rlk.0, &ct.parts[0], &ct.parts[1])?;
+        ct.parts = vec![c0, c1];
+        ct.scale /= self.ctx.params().q()[ct.level] as f64;
+        ct.level -= 1;
+        Ok(())
+    }
+
+    /// Tensor, relinearize and rescale (the fused form).
+    pub fn mul_relin_rescale_new(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        let mut out = self.tensor_new(a, b)?;
+        self.relinearize_rescale_assign(&mut out)?;
+        Ok(out)
     }
 
     /// Tensor then relinearize (no rescale).

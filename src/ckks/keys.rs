@@ -295,7 +295,7 @@ mod tests {
     fn galois_inverse_inverts_modulo_2n() {
         for log_n in [4u32, 10, 16, 17] {
             let two_n = 2u64 << log_n;
-            for g in [1u64, 3, 5, 25, two_n - 1, 12345 % two_n | 1] {
+            for g in [1u64, 3, 5, 25, two_n - 1, (12345 % two_n) | 1] {
                 assert_eq!(
                     (g * galois_inverse(g, log_n)) % two_n,
                     1,

@@ -34,12 +34,12 @@ pub(crate) fn decompose(ctx: &CkksContext, poly: &Buffer, level: usize) -> Resul
     Ok(Decomposition { level, digits })
 }
 
-/// Inner product with `key`, then ModDown.
-pub(crate) fn apply(
+/// The inner product of the digits with `key`, on the extended basis.
+fn inner_product(
     ctx: &CkksContext,
     dec: &Decomposition,
     key: &SwitchingKey,
-) -> Result<(Buffer, Buffer)> {
+) -> Result<[Buffer; 2]> {
     ctx.check_params("key_switch", key.params_id)?;
     if key.digits.len() < dec.digits.len() {
         return Err(Error::LengthMismatch {
@@ -50,20 +50,59 @@ pub(crate) fn apply(
     }
     let ring = ctx.ring();
     let backend = ctx.backend();
-    let level = dec.level;
-    let ext_words = ctx.n() * ring.extended_basis(level).len();
+    let ext_words = ctx.n() * ring.extended_basis(dec.level).len();
     let mut acc0 = backend.alloc(ext_words)?;
     let mut acc1 = backend.alloc(ext_words)?;
     backend.key_switch_inner_product(
         ring,
         &dec.digits,
         &key.digits,
-        level,
+        dec.level,
         &mut acc0,
         &mut acc1,
     )?;
-    let mut outs = [backend.alloc(ctx.words_at(level))?, backend.alloc(ctx.words_at(level))?];
-    backend.mod_down(ring, &[acc0, acc1], level, &mut outs)?;
+    Ok([acc0, acc1])
+}
+
+/// Inner product with `key`, then ModDown: `(k0, k1)` at the decomposition's level.
+pub(crate) fn apply(
+    ctx: &CkksContext,
+    dec: &Decomposition,
+    key: &SwitchingKey,
+) -> Result<(Buffer, Buffer)> {
+    let accs = inner_product(ctx, dec, key)?;
+    let words = ctx.words_at(dec.level);
+    let backend = ctx.backend();
+    let mut outs = [backend.alloc(words)?, backend.alloc(words)?];
+    backend.mod_down(ctx.ring(), &accs, dec.level, &mut outs)?;
     let [k0, k1] = outs;
     Ok((k0, k1))
+}
+
+/// `((c0 + k0)/q_l, (c1 + k1)/q_l)` rounded, at level l − 1, with `(k0, k1)`
+/// the key switch of the decomposed polynomial: one division by `P·q_l`
+/// of `P·c + acc` instead of a ModDown followed by a rescale.
+pub(crate) fn apply_and_rescale(
+    ctx: &CkksContext,
+    dec: &Decomposition,
+    key: &SwitchingKey,
+    c0: &Buffer,
+    c1: &Buffer,
+) -> Result<(Buffer, Buffer)> {
+    let level = dec.level;
+    let mut accs = inner_product(ctx, dec, key)?;
+    let ring = ctx.ring();
+    let backend = ctx.backend();
+    let basis = ring.q_basis(level);
+    let p_mod_q: Vec<u64> = basis.iter().map(|&i| ring.p_mod_q(i)).collect();
+    for (acc, c) in accs.iter_mut().zip([c0, c1]) {
+        let mut scaled = ctx.duplicate(c, ctx.words_at(level))?;
+        backend.mul_scalar_assign(ring, &mut scaled, &p_mod_q, &basis)?;
+        backend.add_assign(ring, acc, &scaled, &basis)?;
+    }
+    let words = ctx.words_at(level - 1);
+    let mut outs = [backend.alloc(words)?, backend.alloc(words)?];
+    backend.mod_down_rescale(ring, &accs, level, &mut outs)?;
+    let [r0, r1] = outs;
+    Ok((r0, r1))
 }

@@ -103,6 +103,9 @@ pub struct RingContext {
     mod_up: Vec<Vec<BaseConversion>>,
     /// From P to all of Q (a level-l ModDown uses the first l+1 targets).
     mod_down: BaseConversion,
+    /// `mod_down_rescale[l]` (l >= 1): from `{q_l} ∪ P` to `q_0..q_{l-1}`,
+    /// with `(P·q_l)^{-1} mod q_i` per target: ModDown and rescale at once.
+    mod_down_rescale: Vec<Option<(BaseConversion, Vec<u64>)>>,
     /// `P^{-1} mod q_i` with Shoup companion, per ciphertext prime.
     p_inv_mod_q: Vec<(u64, u64)>,
     /// `P mod q_i`, per ciphertext prime.
@@ -149,6 +152,26 @@ impl RingContext {
             mod_up.push(convs);
         }
         let mod_down = BaseConversion::new(&moduli, special.clone(), (0..num_q).collect());
+        let mod_down_rescale = (0..num_q)
+            .map(|l| {
+                (l > 0).then(|| {
+                    let source: Vec<usize> =
+                        std::iter::once(l).chain(special.iter().copied()).collect();
+                    let conv = BaseConversion::new(&moduli, source, (0..l).collect());
+                    let inverses = (0..l)
+                        .map(|i| {
+                            let m = &moduli[i];
+                            let divisor = conv
+                                .source
+                                .iter()
+                                .fold(1u64, |acc, &s| m.mul(acc, moduli[s].value()));
+                            m.inv(divisor).expect("distinct primes are coprime")
+                        })
+                        .collect();
+                    (conv, inverses)
+                })
+            })
+            .collect();
         let mut p_inv_mod_q = Vec::with_capacity(num_q);
         let mut p_mod_q = Vec::with_capacity(num_q);
         for m in &moduli[..num_q] {
@@ -176,6 +199,7 @@ impl RingContext {
             ntt,
             mod_up,
             mod_down,
+            mod_down_rescale,
             p_inv_mod_q,
             p_mod_q,
             rescale_inv,
@@ -249,6 +273,20 @@ impl RingContext {
     /// The ModDown conversion from P to Q.
     pub fn mod_down(&self) -> &BaseConversion {
         &self.mod_down
+    }
+
+    /// The conversion from `{q_level} ∪ P` to `q_0..q_{level-1}` and
+    /// `(P·q_level)^{-1} mod q_i` per target, for ModDown fused with rescale.
+    pub fn mod_down_rescale(&self, level: usize) -> Result<(&BaseConversion, &[u64])> {
+        self.mod_down_rescale
+            .get(level)
+            .and_then(|c| c.as_ref())
+            .map(|(conv, inv)| (conv, inv.as_slice()))
+            .ok_or(Error::OutOfLevels {
+                op: "mod_down_rescale",
+                level,
+                needed: 1,
+            })
     }
 
     /// `P^{-1} mod q_i` with Shoup companion.

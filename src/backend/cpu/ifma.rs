@@ -404,8 +404,11 @@ mod tests {
     use crate::math::generate_ntt_primes;
     use rand::{Rng, SeedableRng};
 
+    /// A modulus and three input vectors reduced by it.
+    type Case = (Modulus, Vec<u64>, Vec<u64>, Vec<u64>);
+
     /// Moduli of 20 to 50 bits and inputs with edge values.
-    fn cases() -> Vec<(Modulus, Vec<u64>, Vec<u64>, Vec<u64>)> {
+    fn cases() -> Vec<Case> {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
         [20u32, 31, 40, 45, 49, 50]
             .iter()

@@ -379,6 +379,89 @@ fn centered_overflows(conv: &BaseConversion, scaled_source: &[u64], n: usize) ->
     v
 }
 
+impl CpuBackend {
+    /// For each input on the extended basis at `level` (evaluation domain):
+    /// `out_i = (x_i − [x]_S) · inverses[i]` on the targets of `conv`
+    /// (`inverses.len()` of them), where S is the conversion's source basis,
+    /// found at `positions` in the input, and `[x]_S` its centered residue.
+    #[allow(clippy::too_many_arguments)]
+    fn divide_by_sources(
+        &self,
+        op: &'static str,
+        ring: &RingContext,
+        conv: &BaseConversion,
+        positions: &[usize],
+        inverses: &[u64],
+        extended: &[Buffer],
+        level: usize,
+        outs: &mut [Buffer],
+    ) -> Result<()> {
+        let n = ring.n();
+        if outs.len() != extended.len() {
+            return Err(Error::LengthMismatch {
+                op,
+                got: outs.len(),
+                expected: extended.len(),
+            });
+        }
+        let inputs = extended
+            .iter()
+            .map(|b| host(op, b, n * (level + 1 + ring.num_p())))
+            .collect::<Result<Vec<_>>>()?;
+        let outs = outs
+            .iter_mut()
+            .map(|b| host_mut(op, b, n * inverses.len()))
+            .collect::<Result<Vec<_>>>()?;
+        self.pool.install(|| {
+            // The source limbs, back to the coefficient domain.
+            let mut sources: Vec<Scratch> = inputs
+                .iter()
+                .map(|x| {
+                    let mut s = Scratch::take(n * positions.len());
+                    for (dst, &pos) in s.chunks_mut(n).zip(positions) {
+                        dst.copy_from_slice(&x[pos * n..(pos + 1) * n]);
+                    }
+                    s
+                })
+                .collect();
+            let jobs = sources
+                .iter_mut()
+                .flat_map(|s| {
+                    s.chunks_mut(n)
+                        .zip(conv.source.iter().copied())
+                        .map(|(limb, g)| (g, limb))
+                })
+                .collect();
+            for_each_by_modulus(jobs, |g, limb| ring.ntt(g).inverse(limb));
+            let in_order: Vec<usize> = (0..positions.len()).collect();
+            let mut jobs = Vec::new();
+            for ((source, out), input) in sources.iter().zip(outs).zip(&inputs) {
+                let scaled = scale_sources(ring, conv, source, &in_order, n);
+                let overflows = centered_overflows(conv, &scaled, n);
+                let mut limbs: Vec<&mut [u64]> = out.chunks_mut(n).collect();
+                convert_limbs(
+                    ring,
+                    conv,
+                    &scaled,
+                    Some(&overflows),
+                    limbs.iter_mut().map(|l| &mut **l).enumerate().collect(),
+                );
+                jobs.extend(
+                    limbs
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, limb)| (i, (limb, &input[i * n..(i + 1) * n]))),
+                );
+            }
+            for_each_by_modulus(jobs, |i, (limb, x)| {
+                ring.ntt(i).forward(limb);
+                subtract_then_scale(&ring.moduli()[i], x, inverses[i], limb);
+            });
+        });
+        Ok(())
+    }
+}
+
 impl Backend for CpuBackend {
     fn kind(&self) -> BackendKind {
         BackendKind::Cpu
@@ -695,62 +778,54 @@ impl Backend for CpuBackend {
         level: usize,
         outs: &mut [Buffer],
     ) -> Result<()> {
-        let n = ring.n();
-        let num_p = ring.num_p();
         if level >= ring.num_q() {
             return Err(Error::LevelMismatch {
                 op: "mod_down",
                 detail: format!("level {level} beyond the chain"),
             });
         }
-        if outs.len() != extended.len() {
-            return Err(Error::LengthMismatch {
-                op: "mod_down",
-                got: outs.len(),
-                expected: extended.len(),
+        let positions: Vec<usize> = (level + 1..level + 1 + ring.num_p()).collect();
+        let inverses: Vec<u64> = (0..=level).map(|i| ring.p_inv_mod_q(i).0).collect();
+        self.divide_by_sources(
+            "mod_down",
+            ring,
+            ring.mod_down(),
+            &positions,
+            &inverses,
+            extended,
+            level,
+            outs,
+        )
+    }
+
+    fn mod_down_rescale(
+        &self,
+        ring: &RingContext,
+        extended: &[Buffer],
+        level: usize,
+        outs: &mut [Buffer],
+    ) -> Result<()> {
+        if level == 0 || level >= ring.num_q() {
+            return Err(Error::OutOfLevels {
+                op: "mod_down_rescale",
+                level,
+                needed: 1,
             });
         }
-        let inputs = extended
-            .iter()
-            .map(|b| host("mod_down", b, n * (level + 1 + num_p)))
-            .collect::<Result<Vec<_>>>()?;
-        let outs = outs
-            .iter_mut()
-            .map(|b| host_mut("mod_down", b, n * (level + 1)))
-            .collect::<Result<Vec<_>>>()?;
-        let conv = ring.mod_down();
-        self.pool.install(|| {
-            // The P limbs, back to the coefficient domain.
-            let mut p_coeffs: Vec<Scratch> = inputs
-                .iter()
-                .map(|x| Scratch::copy_of(&x[n * (level + 1)..]))
-                .collect();
-            let jobs = p_coeffs
-                .iter_mut()
-                .flat_map(|p| p.chunks_mut(n).zip(conv.source.iter().copied()).map(|(limb, g)| (g, limb)))
-                .collect();
-            for_each_by_modulus(jobs, |g, limb| ring.ntt(g).inverse(limb));
-            let positions: Vec<usize> = (0..num_p).collect();
-            let mut jobs = Vec::new();
-            for ((p_coeff, out), input) in p_coeffs.iter().zip(outs).zip(&inputs) {
-                let scaled = scale_sources(ring, conv, p_coeff, &positions, n);
-                let overflows = centered_overflows(conv, &scaled, n);
-                let mut limbs: Vec<&mut [u64]> = out.chunks_mut(n).collect();
-                convert_limbs(
-                    ring,
-                    conv,
-                    &scaled,
-                    Some(&overflows),
-                    limbs.iter_mut().map(|l| &mut **l).enumerate().collect(),
-                );
-                jobs.extend(limbs.into_iter().enumerate().map(|(i, limb)| (i, (limb, &input[i * n..(i + 1) * n]))));
-            }
-            for_each_by_modulus(jobs, |i, (limb, x)| {
-                ring.ntt(i).forward(limb);
-                subtract_then_scale(&ring.moduli()[i], x, ring.p_inv_mod_q(i).0, limb);
-            });
-        });
-        Ok(())
+        let (conv, inverses) = ring.mod_down_rescale(level)?;
+        let positions: Vec<usize> = std::iter::once(level)
+            .chain(level + 1..level + 1 + ring.num_p())
+            .collect();
+        self.divide_by_sources(
+            "mod_down_rescale",
+            ring,
+            conv,
+            &positions,
+            inverses,
+            extended,
+            level,
+            outs,
+        )
     }
 
     fn key_switch_inner_product(
