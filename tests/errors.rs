@@ -1,7 +1,14 @@
 //! Every [`Error`] variant reachable from the public API, provoked through
 //! the public API only. Each test asserts the exact variant (with its
 //! operation name where it has one) and that the `Display` message names the
-//! operation, and fails if the call succeeds or returns another error.
+//! operation (for the variants without one: the preset, the object kind or
+//! the path), and fails if the call succeeds or returns another error.
+//!
+//! `Backend` is provoked for real, in a child process whose address space
+//! is too small for the worker threads it asks for (see
+//! [`backend_error_when_worker_threads_cannot_start`]); bad arguments to the
+//! backend primitives are `OutOfRange` / `LengthMismatch` / level errors,
+//! never `Backend`.
 //!
 //! Variants not provoked here, and why:
 //!

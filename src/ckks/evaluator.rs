@@ -148,7 +148,7 @@ impl Evaluator {
             return Ok(());
         }
         let k = ratio.round();
-        if ratio > 1.0
+        if k >= 2.0
             && (ratio - k).abs() <= SCALE_INTEGER_TOLERANCE * ratio
             && k < (1u64 << 32) as f64
         {
