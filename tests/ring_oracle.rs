@@ -614,6 +614,47 @@ fn mod_down_rounds_exactly_outside_the_fixed_point_band() {
     );
 }
 
+/// ModDown fused with rescale: the result is `(y − [y]_{P·q_l}) / (P·q_l)`
+/// with the centered residue, i.e. round(y / (P·q_l)), on `q_0..q_{l-1}`
+/// (random inputs, which fall in the fixed-point band with probability ~2^-60).
+#[test]
+fn mod_down_rescale_is_rounded_division_by_p_q_top() {
+    for preset in ["TEST_INSECURE_N10", "TEST_INSECURE_N11"] {
+        let e = env(preset);
+        let n = e.n();
+        let mut rng = ChaCha20Rng::seed_from_u64(41);
+        for level in 1..e.ring.num_q() {
+            let ext = e.ring.extended_basis(level);
+            let ep = e.primes(&ext);
+            let bound = product(&ep);
+            let divisor = product(&ep[level..]);
+            let ys: Vec<BigUint> = (0..n).map(|_| random_below(&mut rng, &bound)).collect();
+            let eval = e.ntt_forward(&limbs_of(&ys, &ep), &ext);
+            let mut outs = [e.be.alloc(n * level).unwrap()];
+            e.be.mod_down_rescale(&e.ring, &[e.upload(&eval)], level, &mut outs)
+                .unwrap();
+            let mut got = e.download(&outs[0]);
+            e.inverse_host(&mut got, &ext[..level]);
+            for (c, y) in ys.iter().enumerate() {
+                let expected = mod_down_expected(y, &divisor);
+                for (i, &q) in ep[..level].iter().enumerate() {
+                    assert_eq!(
+                        got[i * n + c],
+                        bigint_mod_u64(&expected, q),
+                        "{preset} level {level} coefficient {c} limb {i}"
+                    );
+                }
+            }
+        }
+        let mut outs = [e.be.alloc(n * e.ring.num_q()).unwrap()];
+        let any = e.be.alloc(n * e.ring.moduli().len()).unwrap();
+        assert!(e
+            .be
+            .mod_down_rescale(&e.ring, std::slice::from_ref(&any), 0, &mut outs)
+            .is_err());
+    }
+}
+
 #[test]
 fn rescale_is_centered_rounded_division() {
     let mut rng = ChaCha20Rng::seed_from_u64(6);

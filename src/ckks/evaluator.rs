@@ -372,6 +372,11 @@ impl Evaluator {
             .add_assign(self.ctx.ring(), &mut ct.parts[0], &poly, &basis)
     }
 
+    /// Subtracts the constant `c` from every slot.
+    pub fn sub_const_assign(&self, ct: &mut Ciphertext, c: Complex) -> Result<()> {
+        self.add_const_assign(ct, -c)
+    }
+
     // ----- multiplicative by constants and plaintexts ----------------------------
 
     /// Multiplies by an integer (exact; the scale is unchanged).
