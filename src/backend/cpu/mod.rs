@@ -212,20 +212,6 @@ fn subtract_then_scale(m: &Modulus, x: &[u64], w: u64, out: &mut [u64]) {
     }
 }
 
-/// Applies `f(limb_index_in_basis, global_index, acc_limb, b_limb)` over all limbs in parallel.
-fn zip_limbs(
-    acc: &mut [u64],
-    b: &[u64],
-    n: usize,
-    basis: &[usize],
-    f: impl Fn(usize, &mut [u64], &[u64]) + Sync + Send,
-) {
-    acc.par_chunks_mut(n)
-        .zip(b.par_chunks(n))
-        .zip(basis.par_iter())
-        .for_each(|((a, b), &g)| f(g, a, b));
-}
-
 /// Runs `f(modulus_index, item)` on every job, jobs of one modulus one after
 /// the other on one worker (its NTT twiddles stay in cache), moduli in
 /// parallel.
@@ -380,6 +366,52 @@ fn centered_overflows(conv: &BaseConversion, scaled_source: &[u64], n: usize) ->
 }
 
 impl CpuBackend {
+    /// Checks `poly` and `basis`, then runs `f(position, modulus_index, limb)`
+    /// on every limb in parallel.
+    fn each_limb(
+        &self,
+        op: &'static str,
+        ring: &RingContext,
+        poly: &mut Buffer,
+        basis: &[usize],
+        f: impl Fn(usize, usize, &mut [u64]) + Sync + Send,
+    ) -> Result<()> {
+        check_basis(op, ring, basis)?;
+        let n = ring.n();
+        let data = host_mut(op, poly, n * basis.len())?;
+        self.pool.install(|| {
+            data.par_chunks_mut(n)
+                .zip(basis.par_iter())
+                .enumerate()
+                .for_each(|(k, (limb, &g))| f(k, g, limb))
+        });
+        Ok(())
+    }
+
+    /// Checks the operands, then runs `f(modulus, acc_limb, b_limb)` on every
+    /// pair of limbs in parallel.
+    fn each_limb_pair(
+        &self,
+        op: &'static str,
+        ring: &RingContext,
+        acc: &mut Buffer,
+        b: &Buffer,
+        basis: &[usize],
+        f: impl Fn(&Modulus, &mut [u64], &[u64]) + Sync + Send,
+    ) -> Result<()> {
+        check_basis(op, ring, basis)?;
+        let n = ring.n();
+        let b = host(op, b, n * basis.len())?;
+        let acc = host_mut(op, acc, n * basis.len())?;
+        self.pool.install(|| {
+            acc.par_chunks_mut(n)
+                .zip(b.par_chunks(n))
+                .zip(basis.par_iter())
+                .for_each(|((a, b), &g)| f(&ring.moduli()[g], a, b))
+        });
+        Ok(())
+    }
+
     /// For each input on the extended basis at `level` (evaluation domain):
     /// `out_i = (x_i − [x]_S) · inverses[i]` on the targets of `conv`
     /// (`inverses.len()` of them), where S is the conversion's source basis,
@@ -516,27 +548,15 @@ impl Backend for CpuBackend {
     }
 
     fn ntt_forward(&self, ring: &RingContext, poly: &mut Buffer, basis: &[usize]) -> Result<()> {
-        check_basis("ntt_forward", ring, basis)?;
-        let n = ring.n();
-        let data = host_mut("ntt_forward", poly, n * basis.len())?;
-        self.pool.install(|| {
-            data.par_chunks_mut(n)
-                .zip(basis.par_iter())
-                .for_each(|(limb, &g)| ring.ntt(g).forward(limb))
-        });
-        Ok(())
+        self.each_limb("ntt_forward", ring, poly, basis, |_, g, limb| {
+            ring.ntt(g).forward(limb)
+        })
     }
 
     fn ntt_inverse(&self, ring: &RingContext, poly: &mut Buffer, basis: &[usize]) -> Result<()> {
-        check_basis("ntt_inverse", ring, basis)?;
-        let n = ring.n();
-        let data = host_mut("ntt_inverse", poly, n * basis.len())?;
-        self.pool.install(|| {
-            data.par_chunks_mut(n)
-                .zip(basis.par_iter())
-                .for_each(|(limb, &g)| ring.ntt(g).inverse(limb))
-        });
-        Ok(())
+        self.each_limb("ntt_inverse", ring, poly, basis, |_, g, limb| {
+            ring.ntt(g).inverse(limb)
+        })
     }
 
     fn add_assign(
@@ -546,17 +566,9 @@ impl Backend for CpuBackend {
         b: &Buffer,
         basis: &[usize],
     ) -> Result<()> {
-        check_basis("add", ring, basis)?;
-        let n = ring.n();
-        let b = host("add", b, n * basis.len())?;
-        let acc = host_mut("add", acc, n * basis.len())?;
-        self.pool.install(|| {
-            zip_limbs(acc, b, n, basis, |g, a, b| {
-                let m = ring.moduli()[g];
-                a.iter_mut().zip(b).for_each(|(x, &y)| *x = m.add(*x, y));
-            })
-        });
-        Ok(())
+        self.each_limb_pair("add", ring, acc, b, basis, |m, a, b| {
+            a.iter_mut().zip(b).for_each(|(x, &y)| *x = m.add(*x, y))
+        })
     }
 
     fn sub_assign(
@@ -566,32 +578,16 @@ impl Backend for CpuBackend {
         b: &Buffer,
         basis: &[usize],
     ) -> Result<()> {
-        check_basis("sub", ring, basis)?;
-        let n = ring.n();
-        let b = host("sub", b, n * basis.len())?;
-        let acc = host_mut("sub", acc, n * basis.len())?;
-        self.pool.install(|| {
-            zip_limbs(acc, b, n, basis, |g, a, b| {
-                let m = ring.moduli()[g];
-                a.iter_mut().zip(b).for_each(|(x, &y)| *x = m.sub(*x, y));
-            })
-        });
-        Ok(())
+        self.each_limb_pair("sub", ring, acc, b, basis, |m, a, b| {
+            a.iter_mut().zip(b).for_each(|(x, &y)| *x = m.sub(*x, y))
+        })
     }
 
     fn neg_assign(&self, ring: &RingContext, acc: &mut Buffer, basis: &[usize]) -> Result<()> {
-        check_basis("neg", ring, basis)?;
-        let n = ring.n();
-        let acc = host_mut("neg", acc, n * basis.len())?;
-        self.pool.install(|| {
-            acc.par_chunks_mut(n)
-                .zip(basis.par_iter())
-                .for_each(|(a, &g)| {
-                    let m = ring.moduli()[g];
-                    a.iter_mut().for_each(|x| *x = m.neg(*x));
-                })
-        });
-        Ok(())
+        self.each_limb("neg", ring, acc, basis, |_, g, limb| {
+            let m = ring.moduli()[g];
+            limb.iter_mut().for_each(|x| *x = m.neg(*x))
+        })
     }
 
     fn mul_assign(
@@ -601,17 +597,7 @@ impl Backend for CpuBackend {
         b: &Buffer,
         basis: &[usize],
     ) -> Result<()> {
-        check_basis("mul", ring, basis)?;
-        let n = ring.n();
-        let b = host("mul", b, n * basis.len())?;
-        let acc = host_mut("mul", acc, n * basis.len())?;
-        self.pool.install(|| {
-            zip_limbs(acc, b, n, basis, |g, a, b| {
-                let m = ring.moduli()[g];
-                hadamard(&m, a, b);
-            })
-        });
-        Ok(())
+        self.each_limb_pair("mul", ring, acc, b, basis, hadamard)
     }
 
     fn mul_add_assign(
@@ -645,20 +631,11 @@ impl Backend for CpuBackend {
         scalars: &[u64],
         basis: &[usize],
     ) -> Result<()> {
-        check_basis("mul_scalar", ring, basis)?;
         check_scalars("mul_scalar", ring, scalars, basis)?;
-        let n = ring.n();
-        let acc = host_mut("mul_scalar", acc, n * basis.len())?;
-        self.pool.install(|| {
-            acc.par_chunks_mut(n)
-                .zip(basis.par_iter().zip(scalars.par_iter()))
-                .for_each(|(a, (&g, &c))| {
-                    let m = ring.moduli()[g];
-                    let src = Scratch::copy_of(a);
-                    scale_by_constant(&m, &src, c, a);
-                })
-        });
-        Ok(())
+        self.each_limb("mul_scalar", ring, acc, basis, |k, g, limb| {
+            let src = Scratch::copy_of(limb);
+            scale_by_constant(&ring.moduli()[g], &src, scalars[k], limb);
+        })
     }
 
     fn add_scalar_assign(
@@ -668,19 +645,11 @@ impl Backend for CpuBackend {
         scalars: &[u64],
         basis: &[usize],
     ) -> Result<()> {
-        check_basis("add_scalar", ring, basis)?;
         check_scalars("add_scalar", ring, scalars, basis)?;
-        let n = ring.n();
-        let acc = host_mut("add_scalar", acc, n * basis.len())?;
-        self.pool.install(|| {
-            acc.par_chunks_mut(n)
-                .zip(basis.par_iter().zip(scalars.par_iter()))
-                .for_each(|(a, (&g, &c))| {
-                    let m = ring.moduli()[g];
-                    a.iter_mut().for_each(|x| *x = m.add(*x, c));
-                })
-        });
-        Ok(())
+        self.each_limb("add_scalar", ring, acc, basis, |k, g, limb| {
+            let m = ring.moduli()[g];
+            limb.iter_mut().for_each(|x| *x = m.add(*x, scalars[k]));
+        })
     }
 
     fn automorphism(
@@ -952,6 +921,7 @@ fn check_scalars(
     scalars: &[u64],
     basis: &[usize],
 ) -> Result<()> {
+    check_basis(op, ring, basis)?;
     if scalars.len() != basis.len() {
         return Err(Error::LengthMismatch {
             op,
