@@ -152,7 +152,7 @@ fn benches(c: &mut Criterion) {
 
 /// A copy of the first part of a ciphertext, as a stand-in polynomial.
 fn a_part(ct: &Ciphertext) -> heformer::backend::Buffer {
-    ct.part(0).clone()
+    ct.part(0).expect("a ciphertext has a part 0").clone()
 }
 
 criterion_group!(ckks, benches);

@@ -102,6 +102,16 @@ impl Buffer {
         self.len() == 0
     }
 
+    /// Overwrites every word with zero (for secret material being dropped).
+    pub(crate) fn wipe(&mut self) {
+        match &mut self.storage {
+            Storage::Host(v) => {
+                v.fill(0);
+                std::hint::black_box(v);
+            }
+        }
+    }
+
     /// The backend kind that owns the buffer.
     pub fn kind(&self) -> BackendKind {
         match &self.storage {

@@ -60,12 +60,10 @@ impl Ciphertext {
         self.parts.len() - 1
     }
 
-    /// Part `k` (c_k) of the ciphertext, evaluation domain.
-    ///
-    /// # Panics
-    /// If `k > degree()`.
-    pub fn part(&self, k: usize) -> &Buffer {
-        &self.parts[k]
+    /// Part `k` (c_k) of the ciphertext, evaluation domain; `None` when
+    /// `k > degree()`.
+    pub fn part(&self, k: usize) -> Option<&Buffer> {
+        self.parts.get(k)
     }
 
     /// The backend kind the parts live on.

@@ -265,6 +265,16 @@ impl KeyGenerator {
     }
 }
 
+impl Drop for SecretKey {
+    /// Overwrites the secret (coefficients and evaluation form) before the
+    /// memory is freed or returned to the buffer pool.
+    fn drop(&mut self) {
+        self.coefficients.fill(0);
+        std::hint::black_box(&self.coefficients);
+        self.eval.wipe();
+    }
+}
+
 impl SecretKey {
     /// The signed coefficients of s.
     pub fn coefficients(&self) -> &[i64] {
