@@ -136,6 +136,9 @@ fn benches(c: &mut Criterion) {
     g.bench_function(id("mul_relin"), |bench| {
         bench.iter(|| black_box(ev.mul_relin_new(&a, &b).expect("mul_relin")))
     });
+    g.bench_function(id("mul_relin_rescale"), |bench| {
+        bench.iter(|| black_box(ev.mul_relin_rescale_new(&a, &b).expect("hmult")))
+    });
     let prod = ev.mul_relin_new(&a, &b).expect("mul_relin");
     g.bench_function(id("rescale"), |bench| {
         bench.iter(|| black_box(ev.rescale_new(&prod).expect("rescale")))
