@@ -335,31 +335,21 @@ pub(super) fn dot_const(simd: Ifma, m: &Modulus, rows: &[ConstRow<'_>], out: &mu
         #[inline(always)]
         || {
             let fold = Fold::new(simd, m);
-            let zero = simd.splat(0);
-            let low30 = simd.splat((1 << 30) - 1);
-            let splat_consts: Vec<(V, Option<V>)> = rows
+            let consts: Vec<(V, Option<V>)> = rows
                 .iter()
                 .map(|r| (simd.splat(r.constant), r.wide_const.map(|c| simd.splat(c))))
                 .collect();
-            let full = out.len() / 8 * 8;
-            for (chunk, o) in out[..full].chunks_exact_mut(8).enumerate() {
-                let at = chunk * 8;
-                let (mut lo, mut hi) = (zero, zero);
-                for (row, &(c, wide)) in rows.iter().zip(&splat_consts) {
-                    let x = load(&row.words[at..at + 8]);
-                    let x = match wide {
-                        Some(c_hi) => {
-                            let x_hi = simd.avx512f._mm512_srli_epi64::<30>(x);
-                            lo = simd.mul_lo(lo, x_hi, c_hi);
-                            hi = simd.mul_hi(hi, x_hi, c_hi);
-                            simd.avx512f._mm512_and_si512(x, low30)
-                        }
-                        None => x,
-                    };
-                    lo = simd.mul_lo(lo, x, c);
-                    hi = simd.mul_hi(hi, x, c);
+            let wide_blocks = out.len() / (8 * UNROLL) * (8 * UNROLL);
+            for (block, o) in out[..wide_blocks].chunks_exact_mut(8 * UNROLL).enumerate() {
+                let (lo, hi) = dot_const_vectors::<UNROLL>(simd, rows, &consts, block * 8 * UNROLL);
+                for (k, o) in o.chunks_exact_mut(8).enumerate() {
+                    store(fold.reduce(simd, lo[k], hi[k]), o);
                 }
-                store(fold.reduce(simd, lo, hi), o);
+            }
+            let full = out.len() / 8 * 8;
+            for at in (wide_blocks..full).step_by(8) {
+                let (lo, hi) = dot_const_vectors::<1>(simd, rows, &consts, at);
+                store(fold.reduce(simd, lo[0], hi[0]), &mut out[at..at + 8]);
             }
             for (c, o) in out.iter_mut().enumerate().skip(full) {
                 let acc: u128 = rows
@@ -370,6 +360,41 @@ pub(super) fn dot_const(simd: Ifma, m: &Modulus, rows: &[ConstRow<'_>], out: &mu
             }
         },
     )
+}
+
+/// Independent vectors per step of the dot products: separate accumulator
+/// chains hide the latency of the multiply-adds.
+const UNROLL: usize = 4;
+
+/// The split accumulators `(lo, hi)` of `W` consecutive vectors of
+/// [`dot_const`], starting at word `at`.
+#[inline(always)]
+fn dot_const_vectors<const W: usize>(
+    simd: Ifma,
+    rows: &[ConstRow<'_>],
+    consts: &[(V, Option<V>)],
+    at: usize,
+) -> ([V; W], [V; W]) {
+    let zero = simd.splat(0);
+    let low30 = simd.splat((1 << 30) - 1);
+    let (mut lo, mut hi) = ([zero; W], [zero; W]);
+    for (row, &(c, wide)) in rows.iter().zip(consts) {
+        for k in 0..W {
+            let x = load(&row.words[at + 8 * k..at + 8 * k + 8]);
+            let x = match wide {
+                Some(c_hi) => {
+                    let x_hi = simd.avx512f._mm512_srli_epi64::<30>(x);
+                    lo[k] = simd.mul_lo(lo[k], x_hi, c_hi);
+                    hi[k] = simd.mul_hi(hi[k], x_hi, c_hi);
+                    simd.avx512f._mm512_and_si512(x, low30)
+                }
+                None => x,
+            };
+            lo[k] = simd.mul_lo(lo[k], x, c);
+            hi[k] = simd.mul_hi(hi[k], x, c);
+        }
+    }
+    (lo, hi)
 }
 
 /// `out[c] = Σ_j x[j][c]·y[j][c] mod q` for at most [`MAX_TERMS`] pairs.
@@ -407,7 +432,8 @@ mod tests {
     /// A modulus and three input vectors reduced by it.
     type Case = (Modulus, Vec<u64>, Vec<u64>, Vec<u64>);
 
-    /// Moduli of 20 to 50 bits and inputs with edge values.
+    /// Moduli of 20 to 50 bits and inputs with edge values; 83 words cover
+    /// the unrolled blocks (64), single vectors (16) and the scalar tail (3).
     fn cases() -> Vec<Case> {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
         [20u32, 31, 40, 45, 49, 50]
@@ -416,7 +442,7 @@ mod tests {
                 let q = generate_ntt_primes(bits, 4, 1, &[]).unwrap()[0];
                 let m = Modulus::new(q).unwrap();
                 let mut gen = |edge: &[u64]| -> Vec<u64> {
-                    let mut v: Vec<u64> = (0..67).map(|_| rng.random_range(0..q)).collect();
+                    let mut v: Vec<u64> = (0..83).map(|_| rng.random_range(0..q)).collect();
                     v[..edge.len()].copy_from_slice(edge);
                     v
                 };
