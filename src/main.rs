@@ -1,8 +1,15 @@
 //! The `heformer` command-line tool.
 
+use heformer::Error;
+
 fn main() {
-    if let Err(e) = heformer::cli::run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
+    match heformer::cli::run() {
+        Ok(()) => {}
+        // The reader went away (`heformer ... | head`): stop quietly.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
     }
 }

@@ -170,10 +170,16 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
                 precision_min_bits: p.map(|p| p.min_bits),
                 commit: env!("HEFORMER_GIT_COMMIT"),
             };
-            if args.json {
-                println!("{}", serde_json::to_string(&m).unwrap_or_default());
-            }
+            let printed = if args.json {
+                super::print_line(format_args!(
+                    "{}",
+                    serde_json::to_string(&m).unwrap_or_default()
+                ))
+            } else {
+                Ok(())
+            };
             records.push(m);
+            printed
         };
     let reps = args.reps;
     let limbs = level + 1;
@@ -184,14 +190,14 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
         t,
         limbs,
         Some(PrecisionStats::compare(&a, &encoder.decode(&pt_a)?)),
-    );
+    )?;
     let pt_b = encoder.encode_complex(&b, level, scale)?;
 
     let (t, _) = time(reps, || encoder.decode(&pt_a))?;
-    record("decode", t, limbs, None);
+    record("decode", t, limbs, None)?;
 
     let (t, ct_a) = time(reps, || encryptor.encrypt(&pt_a))?;
-    record("encrypt", t, limbs, Some(precision(&a, &ct_a)?));
+    record("encrypt", t, limbs, Some(precision(&a, &ct_a)?))?;
     let ct_b = encryptor.encrypt(&pt_b)?;
 
     let (t, pt) = time(reps, || decryptor.decrypt(&ct_a))?;
@@ -200,29 +206,29 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
         t,
         limbs,
         Some(PrecisionStats::compare(&a, &encoder.decode(&pt)?)),
-    );
+    )?;
 
     let ab: Vec<Complex> = a.iter().zip(&b).map(|(x, y)| *x * *y).collect();
     let (t, _) = time(reps, || evaluator.tensor_new(&ct_a, &ct_b))?;
-    record("tensor", t, limbs, None);
+    record("tensor", t, limbs, None)?;
     let tensor = evaluator.tensor_new(&ct_a, &ct_b)?;
     let (t, _) = time(reps, || {
         let mut c = tensor.clone();
         evaluator.relinearize_assign(&mut c)?;
         Ok(c)
     })?;
-    record("relinearize", t, limbs, None);
+    record("relinearize", t, limbs, None)?;
     let (t, product) = time(reps, || evaluator.mul_relin_rescale_new(&ct_a, &ct_b))?;
-    record("hmult", t, limbs, Some(precision(&ab, &product)?));
+    record("hmult", t, limbs, Some(precision(&ab, &product)?))?;
     let (t, product) = time(reps, || {
         let mut c = evaluator.mul_relin_new(&ct_a, &ct_b)?;
         evaluator.rescale_assign(&mut c)?;
         Ok(c)
     })?;
-    record("hmult_unfused", t, limbs, Some(precision(&ab, &product)?));
+    record("hmult_unfused", t, limbs, Some(precision(&ab, &product)?))?;
     let unscaled = evaluator.mul_relin_new(&ct_a, &ct_b)?;
     let (t, rescaled) = time(reps, || evaluator.rescale_new(&unscaled))?;
-    record("rescale", t, limbs, Some(precision(&ab, &rescaled)?));
+    record("rescale", t, limbs, Some(precision(&ab, &rescaled)?))?;
 
     let rotated_want =
         |k: usize| -> Vec<Complex> { (0..slots).map(|j| a[(j + k) % slots]).collect() };
@@ -232,7 +238,7 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
         t,
         limbs,
         Some(precision(&rotated_want(1), &rotated)?),
-    );
+    )?;
     let (t, hoisted) = time(reps, || evaluator.rotate_hoisted_new(&ct_a, &hoisted_steps))?;
     let mut worst: Option<PrecisionStats> = None;
     for (k, ct) in (1..).zip(&hoisted) {
@@ -241,16 +247,16 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
             worst = Some(p);
         }
     }
-    record("rotate_hoisted_8", t, limbs, worst);
+    record("rotate_hoisted_8", t, limbs, worst)?;
 
     if !args.json {
-        println!(
+        super::print_line(format_args!(
             "{:<18} {:>11} {:>11} {:>11} {:>6} {:>10} {:>10}",
             "op", "median ms", "min ms", "max ms", "reps", "prec bits", "min bits"
-        );
+        ))?;
         for m in &records {
             let bits = |b: Option<f64>| b.map_or_else(|| "-".to_string(), |b| format!("{b:.1}"));
-            println!(
+            super::print_line(format_args!(
                 "{:<18} {:>11.3} {:>11.3} {:>11.3} {:>6} {:>10} {:>10}",
                 m.op,
                 m.median_ms,
@@ -259,7 +265,7 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
                 m.reps,
                 bits(m.precision_bits),
                 bits(m.precision_min_bits)
-            );
+            ))?;
         }
     }
     Ok(())

@@ -48,6 +48,19 @@ pub struct BackendArgs {
     pub threads: usize,
 }
 
+/// Writes one line to standard output; a closed pipe or other write failure
+/// is an `Error::Io` (the caller stops), never a panic.
+pub(crate) fn print_line(line: std::fmt::Arguments<'_>) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(line)
+        .and_then(|()| out.write_all(b"\n"))
+        .map_err(|source| crate::error::Error::Io {
+            context: "writing to standard output".into(),
+            source,
+        })
+}
+
 /// Parses the arguments and runs the command.
 pub fn run() -> Result<()> {
     let cli = Cli::parse();

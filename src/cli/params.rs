@@ -7,22 +7,25 @@ pub(super) fn run(json: bool) -> Result<()> {
     let summaries = preset_summaries();
     if json {
         for s in &summaries {
-            println!("{}", serde_json::to_string(s).unwrap_or_default());
+            super::print_line(format_args!(
+                "{}",
+                serde_json::to_string(s).unwrap_or_default()
+            ))?;
         }
         return Ok(());
     }
-    println!(
+    super::print_line(format_args!(
         "{:<24} {:>5} {:>8} {:>6} {:>5} {:>24} {:>9} {:>8}",
         "name", "logN", "logQP", "levels", "dnum", "secret", "security", "claimed"
-    );
+    ))?;
     for s in &summaries {
         let security = s
             .security_bits_estimate
             .map_or_else(|| "-".to_string(), |b| format!("{b:.0}"));
-        println!(
+        super::print_line(format_args!(
             "{:<24} {:>5} {:>8.1} {:>6} {:>5} {:>24} {:>9} {:>8}",
             s.name, s.log_n, s.log_qp, s.levels, s.dnum, s.secret, security, s.claimed
-        );
+        ))?;
     }
     Ok(())
 }
