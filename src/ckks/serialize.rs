@@ -45,7 +45,9 @@
 //! `b_j` then `a_j`, each `n·(L+1+K)` words.
 //!
 //! Only the signed coefficients of a secret key are stored; its
-//! evaluation-domain form is recomputed on load.
+//! evaluation-domain form is recomputed on load. The Galois key of element g
+//! is stored as generated: a key switching s to σ_g^{-1}(s) (see
+//! `KeyGenerator::gen_galois_key`).
 //!
 //! # Validation on read
 //!
