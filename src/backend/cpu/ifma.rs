@@ -397,27 +397,44 @@ fn dot_const_vectors<const W: usize>(
     (lo, hi)
 }
 
-/// `out[c] = Σ_j x[j][c]·y[j][c] mod q` for at most [`MAX_TERMS`] pairs.
-pub(super) fn dot(simd: Ifma, m: &Modulus, pairs: &[(&[u64], &[u64])], out: &mut [u64]) {
+/// `out0[c] = Σ_j x_j[c]·y_j[c]`, `out1[c] = Σ_j x_j[c]·z_j[c]` (mod q) for
+/// at most [`MAX_TERMS`] triples `(x_j, y_j, z_j)`: the key-switching inner
+/// product, reading each digit word once for both outputs.
+pub(super) fn dot2(
+    simd: Ifma,
+    m: &Modulus,
+    terms: &[(&[u64], &[u64], &[u64])],
+    out0: &mut [u64],
+    out1: &mut [u64],
+) {
     simd.vectorize(
         #[inline(always)]
         || {
             let fold = Fold::new(simd, m);
             let zero = simd.splat(0);
-            let full = out.len() / 8 * 8;
-            for (chunk, o) in out[..full].chunks_exact_mut(8).enumerate() {
-                let at = chunk * 8;
-                let (mut lo, mut hi) = (zero, zero);
-                for (x, y) in pairs {
-                    let (x, y) = (load(&x[at..at + 8]), load(&y[at..at + 8]));
-                    lo = simd.mul_lo(lo, x, y);
-                    hi = simd.mul_hi(hi, x, y);
+            let full = out0.len() / 8 * 8;
+            for at in (0..full).step_by(8) {
+                let (mut lo0, mut hi0, mut lo1, mut hi1) = (zero, zero, zero, zero);
+                for (x, y, z) in terms {
+                    let x = load(&x[at..at + 8]);
+                    let (y, z) = (load(&y[at..at + 8]), load(&z[at..at + 8]));
+                    lo0 = simd.mul_lo(lo0, x, y);
+                    hi0 = simd.mul_hi(hi0, x, y);
+                    lo1 = simd.mul_lo(lo1, x, z);
+                    hi1 = simd.mul_hi(hi1, x, z);
                 }
-                store(fold.reduce(simd, lo, hi), o);
+                store(fold.reduce(simd, lo0, hi0), &mut out0[at..at + 8]);
+                store(fold.reduce(simd, lo1, hi1), &mut out1[at..at + 8]);
             }
-            for (c, o) in out.iter_mut().enumerate().skip(full) {
-                let acc: u128 = pairs.iter().map(|(x, y)| x[c] as u128 * y[c] as u128).sum();
-                *o = m.reduce_u128(acc);
+            for c in full..out0.len() {
+                let (a0, a1) = terms.iter().fold((0u128, 0u128), |(a0, a1), (x, y, z)| {
+                    (
+                        a0 + x[c] as u128 * y[c] as u128,
+                        a1 + x[c] as u128 * z[c] as u128,
+                    )
+                });
+                out0[c] = m.reduce_u128(a0);
+                out1[c] = m.reduce_u128(a1);
             }
         },
     )
@@ -526,16 +543,33 @@ mod tests {
                 dot_const(simd, &m, &const_rows, &mut got);
                 assert_eq!(got, want, "dot_const q={} terms={terms}", m.value());
 
-                let pairs: Vec<(&[u64], &[u64])> =
-                    rows.iter().map(|&r| (r, c.as_slice())).collect();
-                let want: Vec<u64> = (0..a.len())
-                    .map(|k| {
-                        m.reduce_u128(pairs.iter().map(|(x, y)| x[k] as u128 * y[k] as u128).sum())
-                    })
+                let triples: Vec<(&[u64], &[u64], &[u64])> = rows
+                    .iter()
+                    .map(|&r| (r, c.as_slice(), a.as_slice()))
                     .collect();
-                let mut got = vec![0; a.len()];
-                dot(simd, &m, &pairs, &mut got);
-                assert_eq!(got, want, "dot q={} terms={terms}", m.value());
+                let want = |other: &[u64]| -> Vec<u64> {
+                    (0..a.len())
+                        .map(|k| {
+                            m.reduce_u128(
+                                rows.iter().map(|r| r[k] as u128 * other[k] as u128).sum(),
+                            )
+                        })
+                        .collect()
+                };
+                let (mut got0, mut got1) = (vec![0; a.len()], vec![0; a.len()]);
+                dot2(simd, &m, &triples, &mut got0, &mut got1);
+                assert_eq!(
+                    got0,
+                    want(&c),
+                    "dot2 first output q={} terms={terms}",
+                    m.value()
+                );
+                assert_eq!(
+                    got1,
+                    want(&a),
+                    "dot2 second output q={} terms={terms}",
+                    m.value()
+                );
             }
             // A wide row (words up to 2^61 - 1) next to a small one.
             let wide: Vec<u64> = (0..a.len() as u64)

@@ -175,16 +175,24 @@ fn hadamard_add(m: &Modulus, acc: &mut [u64], a: &[u64], b: &[u64]) {
     }
 }
 
-/// `out[c] = Σ_j x_j[c]·y_j[c] mod q`, accumulated wide and reduced once.
-fn dot_limb(m: &Modulus, pairs: &[(&[u64], &[u64])], out: &mut [u64]) {
+/// `out0[c] = Σ_j x_j[c]·y_j[c]`, `out1[c] = Σ_j x_j[c]·z_j[c]` (mod q) for
+/// triples `(x_j, y_j, z_j)`, accumulated wide and reduced once.
+fn dot2_limb(m: &Modulus, terms: &[(&[u64], &[u64], &[u64])], out0: &mut [u64], out1: &mut [u64]) {
     #[cfg(target_arch = "x86_64")]
-    if pairs.len() <= ifma::MAX_TERMS {
+    if terms.len() <= ifma::MAX_TERMS {
         if let Some(simd) = ifma_for(m, []) {
-            return ifma::dot(simd, m, pairs, out);
+            return ifma::dot2(simd, m, terms, out0, out1);
         }
     }
-    for (c, o) in out.iter_mut().enumerate() {
-        *o = m.reduce_u128(pairs.iter().map(|(x, y)| x[c] as u128 * y[c] as u128).sum());
+    for (c, (o0, o1)) in out0.iter_mut().zip(out1.iter_mut()).enumerate() {
+        let (a0, a1) = terms.iter().fold((0u128, 0u128), |(a0, a1), (x, y, z)| {
+            (
+                a0 + x[c] as u128 * y[c] as u128,
+                a1 + x[c] as u128 * z[c] as u128,
+            )
+        });
+        *o0 = m.reduce_u128(a0);
+        *o1 = m.reduce_u128(a1);
     }
 }
 
@@ -848,18 +856,13 @@ impl Backend for CpuBackend {
                 .zip(basis.par_iter().enumerate())
                 .for_each(|((o0, o1), (pos, &g))| {
                     let m = ring.moduli()[g];
-                    let pairs_b: Vec<(&[u64], &[u64])> = digits
+                    let limb = |index: usize| (index * n)..((index + 1) * n);
+                    let terms: Vec<(&[u64], &[u64], &[u64])> = digits
                         .iter()
                         .zip(&keys)
-                        .map(|(d, (kb, _))| (&d[pos * n..(pos + 1) * n], &kb[g * n..(g + 1) * n]))
+                        .map(|(d, (kb, ka))| (&d[limb(pos)], &kb[limb(g)], &ka[limb(g)]))
                         .collect();
-                    let pairs_a: Vec<(&[u64], &[u64])> = digits
-                        .iter()
-                        .zip(&keys)
-                        .map(|(d, (_, ka))| (&d[pos * n..(pos + 1) * n], &ka[g * n..(g + 1) * n]))
-                        .collect();
-                    dot_limb(&m, &pairs_b, o0);
-                    dot_limb(&m, &pairs_a, o1);
+                    dot2_limb(&m, &terms, o0, o1);
                 })
         });
         Ok(())
