@@ -19,7 +19,7 @@
 //!
 //! Conditional subtraction is `min(r, r − q)` (unsigned), valid for r < 2q.
 
-use std::arch::x86_64::__m512i;
+use std::arch::x86_64::{__m256i, __m512i};
 
 use once_cell::sync::Lazy;
 use pulp::cast;
@@ -440,6 +440,42 @@ pub(super) fn dot2(
     )
 }
 
+/// `out[i] = src[perm[i]]` for a permutation that maps every aligned block
+/// of 8 outputs into one aligned block of 8 inputs (true of every
+/// automorphism in the NTT order: the block of an index fixes the low bits of
+/// its exponent). Blocks where it does not hold are copied word by word.
+pub(super) fn permute(simd: Ifma, src: &[u64], perm: &[u32], out: &mut [u64]) {
+    simd.vectorize(
+        #[inline(always)]
+        || {
+            let f = simd.avx512f;
+            let eight = simd.splat(8);
+            let full = out.len() / 8 * 8;
+            for (block, o) in out[..full].chunks_exact_mut(8).enumerate() {
+                let p = &perm[block * 8..block * 8 + 8];
+                let base = (p[0] & !7) as usize;
+                let mut lanes = [0u32; 8];
+                lanes.copy_from_slice(p);
+                let wide = f._mm512_cvtepu32_epi64(cast::<[u32; 8], __m256i>(lanes));
+                let within = simd.sub(wide, simd.splat(base as u64));
+                if base + 8 <= src.len() && f._mm512_cmpge_epu64_mask(within, eight) == 0 {
+                    store(
+                        f._mm512_permutexvar_epi64(within, load(&src[base..base + 8])),
+                        o,
+                    );
+                } else {
+                    for (x, &j) in o.iter_mut().zip(p) {
+                        *x = src[j as usize];
+                    }
+                }
+            }
+            for (x, &j) in out[full..].iter_mut().zip(&perm[full..]) {
+                *x = src[j as usize];
+            }
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,6 +543,24 @@ mod tests {
                 let want: Vec<u64> = (0..a.len()).map(|i| m.mul(m.sub(a[i], b[i]), w)).collect();
                 assert_eq!(got, want, "sub_then_mul q={} w={w}", m.value());
             }
+        }
+    }
+
+    #[test]
+    fn block_permutation_matches_gather() {
+        let Some(simd) = simd_or_skip() else { return };
+        let src: Vec<u64> = (0..64u64).map(|i| i * 1000 + 7).collect();
+        // Block-local: reverse inside each block of 8, blocks rotated by 3.
+        let local: Vec<u32> = (0..64u32)
+            .map(|i| ((i / 8 + 3) % 8) * 8 + (7 - i % 8))
+            .collect();
+        // Not block-local: a global reversal with a tail of 5 words.
+        let global: Vec<u32> = (0..61u32).rev().collect();
+        for perm in [&local, &global] {
+            let mut got = vec![0; perm.len()];
+            permute(simd, &src, perm, &mut got);
+            let want: Vec<u64> = perm.iter().map(|&j| src[j as usize]).collect();
+            assert_eq!(got, want);
         }
     }
 

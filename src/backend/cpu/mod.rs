@@ -196,6 +196,17 @@ fn dot2_limb(m: &Modulus, terms: &[(&[u64], &[u64], &[u64])], out0: &mut [u64], 
     }
 }
 
+/// `out[i] = src[perm[i]]`.
+fn permute_limb(src: &[u64], perm: &[u32], out: &mut [u64]) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = ifma::detect() {
+        return ifma::permute(simd, src, perm, out);
+    }
+    for (x, &p) in out.iter_mut().zip(perm) {
+        *x = src[p as usize];
+    }
+}
+
 /// `out[i] = src[i]·w mod q` for a constant `w < q`.
 fn scale_by_constant(m: &Modulus, src: &[u64], w: u64, out: &mut [u64]) {
     #[cfg(target_arch = "x86_64")]
@@ -676,11 +687,7 @@ impl Backend for CpuBackend {
         self.pool.install(|| {
             out.par_chunks_mut(n)
                 .zip(src.par_chunks(n))
-                .for_each(|(o, s)| {
-                    for (x, &p) in o.iter_mut().zip(perm.iter()) {
-                        *x = s[p as usize];
-                    }
-                })
+                .for_each(|(o, s)| permute_limb(s, &perm, o))
         });
         Ok(())
     }
