@@ -1060,6 +1060,44 @@ fn edge_pair(e: &Env, rng: &mut ChaCha20Rng, basis: &[usize]) -> (Vec<u64>, Vec<
     (a, b)
 }
 
+/// The fused tensor primitive against u128 arithmetic, on the IFMA-sized and
+/// the larger primes of the preset.
+#[test]
+fn tensor_matches_u128() {
+    let e = env("TEST_INSECURE_N10");
+    let n = e.n();
+    let mut rng = ChaCha20Rng::seed_from_u64(51);
+    let basis = e.ring.full_basis();
+    let inputs: Vec<Vec<u64>> = (0..4).map(|_| e.random_limbs(&mut rng, &basis)).collect();
+    let bufs: Vec<Buffer> = inputs.iter().map(|x| e.upload(x)).collect();
+    let mut out: Vec<Buffer> = (0..3)
+        .map(|_| e.be.alloc(n * basis.len()).unwrap())
+        .collect();
+    e.be.tensor(&e.ring, &bufs[..2], &bufs[2..], &mut out, &basis)
+        .unwrap();
+    let got: Vec<Vec<u64>> = out.iter().map(|b| e.download(b)).collect();
+    for (k, &g) in basis.iter().enumerate() {
+        let q = e.prime(g) as u128;
+        for c in k * n..(k + 1) * n {
+            let [a0, a1, b0, b1] = [0, 1, 2, 3].map(|i| inputs[i][c] as u128);
+            assert_eq!(got[0][c] as u128, a0 * b0 % q, "d0 limb {k}");
+            assert_eq!(
+                got[1][c] as u128,
+                (a0 * b1 % q + a1 * b0 % q) % q,
+                "d1 limb {k}"
+            );
+            assert_eq!(got[2][c] as u128, a1 * b1 % q, "d2 limb {k}");
+        }
+    }
+    let mut short: Vec<Buffer> = (0..2)
+        .map(|_| e.be.alloc(n * basis.len()).unwrap())
+        .collect();
+    assert!(e
+        .be
+        .tensor(&e.ring, &bufs[..2], &bufs[2..], &mut short, &basis)
+        .is_err());
+}
+
 #[test]
 fn elementwise_ops_match_u128() {
     let e = env("TEST_INSECURE_N10");

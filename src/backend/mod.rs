@@ -181,6 +181,17 @@ pub trait Backend: Send + Sync + Debug {
         b: &Buffer,
         basis: &[usize],
     ) -> Result<()>;
+    /// The tensor product of two degree-1 ciphertexts, element-wise:
+    /// `out[0] = a[0]⊙b[0]`, `out[1] = a[0]⊙b[1] + a[1]⊙b[0]`, `out[2] = a[1]⊙b[1]`
+    /// (`a`, `b` of length 2, `out` of length 3).
+    fn tensor(
+        &self,
+        ring: &RingContext,
+        a: &[Buffer],
+        b: &[Buffer],
+        out: &mut [Buffer],
+        basis: &[usize],
+    ) -> Result<()>;
     /// `acc = acc · c_k` on limb k, for one reduced constant per limb.
     fn mul_scalar_assign(
         &self,

@@ -491,15 +491,14 @@ impl Evaluator {
         let backend = self.ctx.backend();
         let ring = self.ctx.ring();
         let words = self.ctx.words_at(level);
-        let mut d0 = self.ctx.duplicate(&a.parts[0], words)?;
-        backend.mul_assign(ring, &mut d0, &b.parts[0], &basis)?;
-        let mut d1 = self.ctx.duplicate(&a.parts[0], words)?;
-        backend.mul_assign(ring, &mut d1, &b.parts[1], &basis)?;
-        backend.mul_add_assign(ring, &mut d1, &a.parts[1], &b.parts[0], &basis)?;
-        let mut d2 = self.ctx.duplicate(&a.parts[1], words)?;
-        backend.mul_assign(ring, &mut d2, &b.parts[1], &basis)?;
+        let mut parts = vec![
+            backend.alloc(words)?,
+            backend.alloc(words)?,
+            backend.alloc(words)?,
+        ];
+        backend.tensor(ring, &a.parts, &b.parts, &mut parts, &basis)?;
         Ok(Ciphertext {
-            parts: vec![d0, d1, d2],
+            parts,
             level,
             scale,
             slots: a.slots,

@@ -225,6 +225,44 @@ pub(super) fn mul_assign(simd: Ifma, m: &Modulus, acc: &mut [u64], b: &[u64]) {
     )
 }
 
+/// One limb of a tensor product: `d0 = a0·b0`, `d1 = a0·b1 + a1·b0`,
+/// `d2 = a1·b1` (mod q), each input word read once.
+pub(super) fn tensor(simd: Ifma, m: &Modulus, a: [&[u64]; 2], b: [&[u64]; 2], d: [&mut [u64]; 3]) {
+    simd.vectorize(
+        #[inline(always)]
+        || {
+            let barrett = Barrett::new(simd, m);
+            let fold = Fold::new(simd, m);
+            let zero = simd.splat(0);
+            let [d0, d1, d2] = d;
+            let full = d0.len() / 8 * 8;
+            for at in (0..full).step_by(8) {
+                let w = at..at + 8;
+                let (a0, a1) = (load(&a[0][w.clone()]), load(&a[1][w.clone()]));
+                let (b0, b1) = (load(&b[0][w.clone()]), load(&b[1][w.clone()]));
+                store(
+                    barrett.reduce(simd, simd.mul_lo(zero, a0, b0), simd.mul_hi(zero, a0, b0)),
+                    &mut d0[w.clone()],
+                );
+                store(
+                    barrett.reduce(simd, simd.mul_lo(zero, a1, b1), simd.mul_hi(zero, a1, b1)),
+                    &mut d2[w.clone()],
+                );
+                let lo = simd.mul_lo(simd.mul_lo(zero, a0, b1), a1, b0);
+                let hi = simd.mul_hi(simd.mul_hi(zero, a0, b1), a1, b0);
+                store(fold.reduce(simd, lo, hi), &mut d1[w]);
+            }
+            for c in full..d0.len() {
+                d0[c] = m.mul(a[0][c], b[0][c]);
+                d1[c] = m.reduce_u128(
+                    a[0][c] as u128 * b[1][c] as u128 + a[1][c] as u128 * b[0][c] as u128,
+                );
+                d2[c] = m.mul(a[1][c], b[1][c]);
+            }
+        },
+    )
+}
+
 /// `acc[i] = acc[i] + a[i]·b[i] mod q`.
 pub(super) fn mul_add_assign(simd: Ifma, m: &Modulus, acc: &mut [u64], a: &[u64], b: &[u64]) {
     simd.vectorize(
@@ -524,6 +562,19 @@ mod tests {
             mul_assign(simd, &m, &mut got, &b);
             let want: Vec<u64> = a.iter().zip(&b).map(|(&x, &y)| m.mul(x, y)).collect();
             assert_eq!(got, want, "mul q={}", m.value());
+
+            let (mut t0, mut t1, mut t2) = (vec![0; a.len()], vec![0; a.len()], vec![0; a.len()]);
+            tensor(simd, &m, [&a, &b], [&c, &a], [&mut t0, &mut t1, &mut t2]);
+            for i in 0..a.len() {
+                assert_eq!(t0[i], m.mul(a[i], c[i]), "tensor d0 q={}", m.value());
+                assert_eq!(
+                    t1[i],
+                    m.add(m.mul(a[i], a[i]), m.mul(b[i], c[i])),
+                    "tensor d1 q={}",
+                    m.value()
+                );
+                assert_eq!(t2[i], m.mul(b[i], a[i]), "tensor d2 q={}", m.value());
+            }
 
             let mut got = c.clone();
             mul_add_assign(simd, &m, &mut got, &a, &b);

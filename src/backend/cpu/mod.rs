@@ -196,6 +196,21 @@ fn dot2_limb(m: &Modulus, terms: &[(&[u64], &[u64], &[u64])], out0: &mut [u64], 
     }
 }
 
+/// One limb of the tensor product: `d0 = a0·b0`, `d1 = a0·b1 + a1·b0`, `d2 = a1·b1`.
+fn tensor_limb(m: &Modulus, a: [&[u64]; 2], b: [&[u64]; 2], d: [&mut [u64]; 3]) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = ifma_for(m, []) {
+        return ifma::tensor(simd, m, a, b, d);
+    }
+    let [d0, d1, d2] = d;
+    for c in 0..d0.len() {
+        d0[c] = m.mul(a[0][c], b[0][c]);
+        d1[c] =
+            m.reduce_u128(a[0][c] as u128 * b[1][c] as u128 + a[1][c] as u128 * b[0][c] as u128);
+        d2[c] = m.mul(a[1][c], b[1][c]);
+    }
+}
+
 /// `out[i] = src[perm[i]]`.
 fn permute_limb(src: &[u64], perm: &[u32], out: &mut [u64]) {
     #[cfg(target_arch = "x86_64")]
@@ -638,6 +653,50 @@ impl Backend for CpuBackend {
                 .zip(basis.par_iter())
                 .for_each(|((acc, (a, b)), &g)| {
                     hadamard_add(&ring.moduli()[g], acc, a, b);
+                })
+        });
+        Ok(())
+    }
+
+    fn tensor(
+        &self,
+        ring: &RingContext,
+        a: &[Buffer],
+        b: &[Buffer],
+        out: &mut [Buffer],
+        basis: &[usize],
+    ) -> Result<()> {
+        check_basis("tensor", ring, basis)?;
+        if a.len() != 2 || b.len() != 2 || out.len() != 3 {
+            return Err(Error::LengthMismatch {
+                op: "tensor",
+                got: out.len(),
+                expected: 3,
+            });
+        }
+        let n = ring.n();
+        let words = n * basis.len();
+        let inputs = a
+            .iter()
+            .chain(b)
+            .map(|x| host("tensor", x, words))
+            .collect::<Result<Vec<_>>>()?;
+        let mut outs = out
+            .iter_mut()
+            .map(|x| host_mut("tensor", x, words))
+            .collect::<Result<Vec<_>>>()?;
+        let (d0, rest) = outs.split_at_mut(1);
+        let (d1, d2) = rest.split_at_mut(1);
+        let limb = |k: usize| (k * n)..((k + 1) * n);
+        self.pool.install(|| {
+            d0[0]
+                .par_chunks_mut(n)
+                .zip(d1[0].par_chunks_mut(n))
+                .zip(d2[0].par_chunks_mut(n))
+                .zip(basis.par_iter().enumerate())
+                .for_each(|(((o0, o1), o2), (k, &g))| {
+                    let [a0, a1, b0, b1] = [0, 1, 2, 3].map(|i| &inputs[i][limb(k)]);
+                    tensor_limb(&ring.moduli()[g], [a0, a1], [b0, b1], [o0, o1, o2]);
                 })
         });
         Ok(())
