@@ -1,4 +1,4 @@
-//! The polynomial ring layer: R_Q = Z_Q[X]/(X^N+1) in RNS form.
+//! The polynomial ring layer: `R_Q = Z_Q[X]/(X^N+1)` in RNS form.
 //!
 //! A polynomial at level l is `l+1` limbs of N words, limb-major; limb k is
 //! reduced modulo the prime of the k-th entry of its basis. Polynomials live

@@ -2,12 +2,12 @@
 //!
 //! Each primitive is a direct loop over limbs (parallel over limbs, or over
 //! coefficient blocks for base conversion, on the backend's rayon pool) using
-//! [`Modulus`](crate::math::Modulus) arithmetic; products are accumulated in
+//! [`Modulus`] arithmetic; products are accumulated in
 //! `u128` and reduced once. The NTT is
 //! [`NttTable::forward`](crate::ring::ntt::NttTable::forward), itself tested
 //! bit for bit against the plain reference transform.
 //!
-//! Hot loops dispatch to the AVX-512 IFMA kernels of [`ifma`] for primes
+//! Hot loops dispatch to the AVX-512 IFMA kernels of `ifma.rs` for primes
 //! below 2^50 when the CPU has them (a second implementation, tested word for
 //! word against the scalar loops here; `HEFORMER_NO_SIMD=1` disables it).
 //! Large temporaries come from the [`HostPool`].
