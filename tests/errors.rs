@@ -1346,3 +1346,43 @@ fn cli_bad_arguments_are_clean_errors() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+/// `--params` also takes a JSON parameter literal; a malformed one is a clean
+/// error naming the file.
+#[test]
+fn cli_parameter_literal_files() {
+    let dir = std::env::temp_dir().join(format!("heformer-params-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("n10.json");
+    let literal = heformer::params::Parameters::preset("TEST_INSECURE_N10")
+        .unwrap()
+        .literal()
+        .clone();
+    std::fs::write(&good, serde_json::to_string(&literal).unwrap()).unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{\"log_n\": 10").unwrap();
+    let run = |path: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_heformer"))
+            .args(["bench", "ckks", "--params"])
+            .arg(path)
+            .args(["--reps", "1", "--json", "--threads", "1"])
+            .output()
+            .unwrap()
+    };
+    let ok = run(&good);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("\"op\":\"hmult\""));
+    let err = run(&bad);
+    let stderr = String::from_utf8_lossy(&err.stderr);
+    assert_eq!(err.status.code(), Some(1));
+    assert!(
+        stderr.contains("not a parameter literal") && stderr.contains("bad.json"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -17,12 +17,12 @@ use crate::ckks::{
 };
 use crate::error::{Error, Result};
 use crate::math::Complex;
-use crate::params::Parameters;
 
 /// Options of `heformer bench ckks`.
 #[derive(Debug, clap::Args)]
 pub struct CkksBenchArgs {
-    /// Parameter preset (see `heformer params`).
+    /// Parameter preset (see `heformer params`), or the path of a JSON
+    /// parameter literal (validated like any other).
     #[arg(long, default_value = "PN16_128")]
     params: String,
     /// Print JSON lines instead of a table.
@@ -87,7 +87,7 @@ fn prng(seed: Option<u64>, stream: u64) -> Result<Prng> {
 }
 
 pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
-    let params = Parameters::preset(&args.params)?;
+    let params = super::load_parameters(&args.params)?;
     // The decoder's CRT runs on rayon's global pool: give it the same width.
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(args.backend.threads)

@@ -61,6 +61,26 @@ pub(crate) fn print_line(line: std::fmt::Arguments<'_>) -> Result<()> {
         })
 }
 
+/// A preset by name or, when `name_or_path` is an existing file, the JSON
+/// parameter literal it holds, validated.
+pub(crate) fn load_parameters(name_or_path: &str) -> Result<crate::params::Parameters> {
+    let path = std::path::Path::new(name_or_path);
+    if !path.is_file() {
+        return crate::params::Parameters::preset(name_or_path);
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| crate::error::Error::Io {
+        context: format!("reading {}", path.display()),
+        source,
+    })?;
+    let literal: crate::params::ParametersLiteral = serde_json::from_str(&text).map_err(|e| {
+        crate::error::Error::InvalidParameters(format!(
+            "{}: not a parameter literal: {e}",
+            path.display()
+        ))
+    })?;
+    literal.validate()
+}
+
 /// Parses the arguments and runs the command.
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
