@@ -61,8 +61,11 @@ pub struct Measurement {
     commit: &'static str,
 }
 
-/// Runs `f` `reps` times; returns (median, min, max) in milliseconds and the last output.
+/// Runs `f` once untimed (warm-up: first-touch page faults, cold tables),
+/// then `reps` times; returns (median, min, max) in milliseconds and the
+/// last output.
 fn time<T>(reps: usize, mut f: impl FnMut() -> Result<T>) -> Result<((f64, f64, f64), T)> {
+    f()?;
     let mut times = Vec::with_capacity(reps);
     let mut last = None;
     for _ in 0..reps.max(1) {
