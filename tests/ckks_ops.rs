@@ -232,16 +232,27 @@ fn fused_relinearize_rescale_matches_the_separate_steps() {
         want = want.iter().zip(&b).map(|(x, y)| *x * *y).collect();
         f.assert_close("fused chain", &acc, &want);
     }
-    let err = ev
-        .relinearize_rescale_assign(&mut ev.tensor_new(&acc, &acc).unwrap())
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        heformer::Error::OutOfLevels {
-            op: "relinearize_rescale",
-            ..
-        }
-    ));
+    // At level 0 the product of two scale-2^45 messages cannot be held.
+    let err = ev.tensor_new(&acc, &acc).unwrap_err();
+    assert!(
+        matches!(err, heformer::Error::OutOfRange { op: "tensor", .. }),
+        "{err}"
+    );
+    // A small-scale product at level 0 has nothing left to rescale by.
+    let small = f.encoder.encode_complex(&a, 0, 2f64.powi(20)).unwrap();
+    let small = f.encryptor.encrypt(&small).unwrap();
+    let mut t = f.evaluator.tensor_new(&small, &small).unwrap();
+    let err = f.evaluator.relinearize_rescale_assign(&mut t).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            heformer::Error::OutOfLevels {
+                op: "relinearize_rescale",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -270,6 +281,48 @@ fn rotations_conjugation_hoisting_and_sums() {
         .map(|j| (0..8).fold(Complex::ZERO, |acc, i| acc + a[(j + 4 * i) % a.len()]))
         .collect();
     f.assert_close("rotate_and_sum stride 4 count 8", &summed, &want);
+}
+
+#[test]
+fn key_switching_at_every_level() {
+    // Fewer (and truncated) digits at lower levels; level 0 has one digit.
+    let mut f = Fixture::new(PRESET, &[1, -2], 10);
+    let a = f.random_values(f.slots(), 1.0);
+    let b = f.random_values(f.slots(), 1.0);
+    let mut ca = f.encrypt(&a);
+    let cb = f.encrypt(&b);
+    let ev = &f.evaluator;
+    for level in (0..=f.params.max_level()).rev() {
+        let drop = ca.level() - level;
+        ev.drop_level_assign(&mut ca, drop).unwrap();
+        assert_eq!(ca.level(), level);
+        let r = ev.rotate_new(&ca, -2).unwrap();
+        f.assert_close(&format!("rotate -2 at level {level}"), &r, &rotate(&a, -2));
+        let c = ev.conjugate_new(&ca).unwrap();
+        f.assert_close(
+            &format!("conjugate at level {level}"),
+            &c,
+            &a.iter().map(|x| x.conj()).collect::<Vec<_>>(),
+        );
+        if level == 0 {
+            // Scale 2^90 cannot live under q_0 alone: a clear error, not garbage.
+            let err = ev.mul_relin_new(&ca, &cb).unwrap_err();
+            assert!(
+                matches!(err, heformer::Error::OutOfRange { op: "tensor", .. }),
+                "{err}"
+            );
+            continue;
+        }
+        let p = ev.mul_relin_new(&ca, &cb).unwrap();
+        let want: Vec<Complex> = a.iter().zip(&b).map(|(x, y)| *x * *y).collect();
+        let got = f.decrypt(&p);
+        let stats = common::PrecisionStats::compare(&want, &got);
+        assert!(
+            stats.min_bits > f.required_bits(f.params.default_scale()),
+            "relinearize at level {level}: {:.1} bits",
+            stats.min_bits
+        );
+    }
 }
 
 #[test]

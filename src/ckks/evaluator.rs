@@ -288,15 +288,22 @@ impl Evaluator {
     }
 
     /// The scale of a product, refused when it is not finite.
-    fn product_scale(op: &'static str, a: f64, b: f64) -> Result<f64> {
+    /// The scale of a product at `level`, refused when no message of
+    /// magnitude 1 could be decrypted at it (scale ≥ Q_level / 2, or not finite).
+    fn product_scale(&self, op: &'static str, a: f64, b: f64, level: usize) -> Result<f64> {
         let scale = a * b;
-        if !scale.is_finite() {
+        let log_q: f64 = self.ctx.params().q()[..=level]
+            .iter()
+            .map(|&q| (q as f64).log2())
+            .sum();
+        if !scale.is_finite() || scale.log2() >= log_q - 1.0 {
             return Err(Error::OutOfRange {
                 op,
                 detail: format!(
-                    "the product of scales 2^{:.1} and 2^{:.1} is not finite",
+                    "the product of scales 2^{:.1} and 2^{:.1} reaches Q/2 = 2^{:.1} at level {level}: rescale first",
                     a.log2(),
-                    b.log2()
+                    b.log2(),
+                    log_q - 1.0
                 ),
             });
         }
@@ -412,7 +419,7 @@ impl Evaluator {
         }
         let basis = self.basis(ct.level);
         let backend = self.ctx.backend();
-        let scale = Self::product_scale("mul_const", ct.scale, const_scale)?;
+        let scale = self.product_scale("mul_const", ct.scale, const_scale, ct.level)?;
         if c.im == 0.0 {
             let residues = self.constant_residues("mul_const", c.re, const_scale, &basis)?;
             for part in ct.parts.iter_mut() {
@@ -450,7 +457,7 @@ impl Evaluator {
     /// `ct *= pt` (scales multiply).
     pub fn mul_plain_assign(&self, ct: &mut Ciphertext, pt: &Plaintext) -> Result<()> {
         self.check_plain("mul_plain", ct, pt)?;
-        let scale = Self::product_scale("mul_plain", ct.scale, pt.scale)?;
+        let scale = self.product_scale("mul_plain", ct.scale, pt.scale, ct.level)?;
         let basis = self.basis(ct.level);
         for part in ct.parts.iter_mut() {
             self.ctx
@@ -486,7 +493,7 @@ impl Evaluator {
         // Limbs 0..=level of the higher operand are the operand at `level`:
         // the primitives read only the basis' prefix, so nothing is copied.
         let level = a.level.min(b.level);
-        let scale = Self::product_scale("tensor", a.scale, b.scale)?;
+        let scale = self.product_scale("tensor", a.scale, b.scale, level)?;
         let basis = self.basis(level);
         let backend = self.ctx.backend();
         let ring = self.ctx.ring();
