@@ -1173,10 +1173,20 @@ fn elementwise_ops_match_u128() {
             let mut acc2 = e.upload(&a);
             be.add_scalar_assign(ring, &mut acc2, s, &basis).unwrap();
             let got2 = e.download(&acc2);
+            let mut acc3 = e.upload(&b);
+            be.mul_scalar_add_assign(ring, &mut acc3, &e.upload(&a), s, &basis)
+                .unwrap();
+            let got3 = e.download(&acc3);
             for (k, &g) in basis.iter().enumerate() {
                 let q = e.prime(g) as u128;
                 for i in 0..n {
                     let x = a[k * n + i] as u128;
+                    assert_eq!(
+                        got3[k * n + i] as u128,
+                        (b[k * n + i] as u128 + x * s[k] as u128) % q,
+                        "mul_scalar_add limb {g} coeff {i} scalar {}",
+                        s[k]
+                    );
                     assert_eq!(
                         got[k * n + i] as u128,
                         x * s[k] as u128 % q,

@@ -192,6 +192,15 @@ pub trait Backend: Send + Sync + Debug {
         out: &mut [Buffer],
         basis: &[usize],
     ) -> Result<()>;
+    /// `acc = acc + a · c_k` on limb k, for one reduced constant per limb.
+    fn mul_scalar_add_assign(
+        &self,
+        ring: &RingContext,
+        acc: &mut Buffer,
+        a: &Buffer,
+        scalars: &[u64],
+        basis: &[usize],
+    ) -> Result<()>;
     /// `acc = acc · c_k` on limb k, for one reduced constant per limb.
     fn mul_scalar_assign(
         &self,

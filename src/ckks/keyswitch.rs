@@ -96,9 +96,7 @@ pub(crate) fn apply_and_rescale(
     let basis = ring.q_basis(level);
     let p_mod_q: Vec<u64> = basis.iter().map(|&i| ring.p_mod_q(i)).collect();
     for (acc, c) in accs.iter_mut().zip([c0, c1]) {
-        let mut scaled = ctx.duplicate(c, ctx.words_at(level))?;
-        backend.mul_scalar_assign(ring, &mut scaled, &p_mod_q, &basis)?;
-        backend.add_assign(ring, acc, &scaled, &basis)?;
+        backend.mul_scalar_add_assign(ring, acc, c, &p_mod_q, &basis)?;
     }
     let words = ctx.words_at(level - 1);
     let mut outs = [backend.alloc(words)?, backend.alloc(words)?];

@@ -323,6 +323,31 @@ pub(super) fn mul_const(simd: Ifma, m: &Modulus, src: &[u64], w: u64, out: &mut 
     )
 }
 
+/// `acc[i] = acc[i] + src[i]·w mod q` for reduced inputs and a constant `w < q`.
+pub(super) fn mul_const_add(simd: Ifma, m: &Modulus, src: &[u64], w: u64, acc: &mut [u64]) {
+    simd.vectorize(
+        #[inline(always)]
+        || {
+            let q = simd.splat(m.value());
+            let w_shoup = simd.splat((((w as u128) << 52) / m.value() as u128) as u64);
+            let wv = simd.splat(w);
+            let mut acc_chunks = acc.chunks_exact_mut(8);
+            let mut src_chunks = src.chunks_exact(8);
+            for (z, x) in acc_chunks.by_ref().zip(src_chunks.by_ref()) {
+                let sum = simd.add(load(z), simd.mul_shoup(load(x), wv, w_shoup, q));
+                store(simd.csub(sum, q), z);
+            }
+            for (z, &x) in acc_chunks
+                .into_remainder()
+                .iter_mut()
+                .zip(src_chunks.remainder())
+            {
+                *z = m.add(*z, m.mul(x, w));
+            }
+        },
+    )
+}
+
 /// `out[i] = (x[i] − out[i])·w mod q` (the last step of ModDown and rescale).
 pub(super) fn sub_from_then_mul_const(simd: Ifma, m: &Modulus, x: &[u64], w: u64, out: &mut [u64]) {
     simd.vectorize(
@@ -588,6 +613,11 @@ mod tests {
                 mul_const(simd, &m, &a, w, &mut got);
                 let want: Vec<u64> = a.iter().map(|&x| m.mul(x, w)).collect();
                 assert_eq!(got, want, "mul_const q={} w={w}", m.value());
+
+                let mut got = c.clone();
+                mul_const_add(simd, &m, &a, w, &mut got);
+                let want: Vec<u64> = (0..a.len()).map(|i| m.add(c[i], m.mul(a[i], w))).collect();
+                assert_eq!(got, want, "mul_const_add q={} w={w}", m.value());
 
                 let mut got = b.clone();
                 sub_from_then_mul_const(simd, &m, &a, w, &mut got);

@@ -240,6 +240,18 @@ fn scale_by_constant(m: &Modulus, src: &[u64], w: u64, out: &mut [u64]) {
     }
 }
 
+/// `acc[i] = acc[i] + src[i]·w mod q` for a constant `w < q`.
+fn scale_and_add(m: &Modulus, src: &[u64], w: u64, acc: &mut [u64]) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = ifma_for(m, []) {
+        return ifma::mul_const_add(simd, m, src, w, acc);
+    }
+    let ws = m.shoup(w);
+    for (z, &x) in acc.iter_mut().zip(src) {
+        *z = m.add(*z, m.mul_shoup(x, w, ws));
+    }
+}
+
 /// `out[i] = (x[i] − out[i])·w mod q`.
 fn subtract_then_scale(m: &Modulus, x: &[u64], w: u64, out: &mut [u64]) {
     #[cfg(target_arch = "x86_64")]
@@ -706,6 +718,22 @@ impl Backend for CpuBackend {
                 })
         });
         Ok(())
+    }
+
+    fn mul_scalar_add_assign(
+        &self,
+        ring: &RingContext,
+        acc: &mut Buffer,
+        a: &Buffer,
+        scalars: &[u64],
+        basis: &[usize],
+    ) -> Result<()> {
+        check_scalars("mul_scalar_add", ring, scalars, basis)?;
+        let n = ring.n();
+        let a = host("mul_scalar_add", a, n * basis.len())?;
+        self.each_limb("mul_scalar_add", ring, acc, basis, |k, g, limb| {
+            scale_and_add(&ring.moduli()[g], &a[k * n..(k + 1) * n], scalars[k], limb);
+        })
     }
 
     fn mul_scalar_assign(
