@@ -539,6 +539,61 @@ pub(super) fn permute(simd: Ifma, src: &[u64], perm: &[u32], out: &mut [u64]) {
     )
 }
 
+/// The overflow `v = (Σ_k ((y_k·F_k) >> 64) + 2^63) >> 64` of the centered
+/// base conversion (`F_k = ⌊2^128/p_k⌋`, rows `y_k < 2^50`), exactly as the
+/// scalar formula, at most [`MAX_TERMS`] rows.
+///
+/// With `F = F2·2^104 + F1·2^52 + F0` (52-bit limbs) and `y·F < 2^128`:
+/// `y·F2 < 2^24`, and with `A = hi(y·F0) + lo(y·F1)`, `B = hi(y·F1) + y·F2`,
+/// `(y·F) >> 64 = B·2^40 + (A >> 12)` exactly (the dropped `lo(y·F0)/2^64`
+/// is below the `2^-12` granularity of `A/2^12`). Summed over k:
+/// `v = (ΣB + ((ΣA' + 2^63) >> 40)) >> 24` with `A' = A >> 12`.
+pub(super) fn centered_overflows(simd: Ifma, rows: &[&[u64]], fractions: &[u128], out: &mut [u64]) {
+    simd.vectorize(
+        #[inline(always)]
+        || {
+            let f = simd.avx512f;
+            let zero = simd.splat(0);
+            let limbs: Vec<[V; 3]> = fractions
+                .iter()
+                .map(|&fr| {
+                    let mask = (1u128 << 52) - 1;
+                    [
+                        simd.splat((fr & mask) as u64),
+                        simd.splat(((fr >> 52) & mask) as u64),
+                        simd.splat((fr >> 104) as u64),
+                    ]
+                })
+                .collect();
+            let half = simd.splat(1 << 63);
+            let full = out.len() / 8 * 8;
+            for at in (0..full).step_by(8) {
+                let (mut sum_a, mut sum_b) = (zero, zero);
+                for (row, [f0, f1, f2]) in rows.iter().zip(&limbs) {
+                    let y = load(&row[at..at + 8]);
+                    let a = simd.mul_lo(simd.mul_hi(zero, y, *f0), y, *f1);
+                    let b = simd.mul_lo(simd.mul_hi(zero, y, *f1), y, *f2);
+                    sum_a = simd.add(sum_a, f._mm512_srli_epi64::<12>(a));
+                    sum_b = simd.add(sum_b, b);
+                }
+                let carried = f._mm512_srli_epi64::<40>(simd.add(sum_a, half));
+                store(
+                    f._mm512_srli_epi64::<24>(simd.add(sum_b, carried)),
+                    &mut out[at..at + 8],
+                );
+            }
+            for (c, o) in out.iter_mut().enumerate().skip(full) {
+                let sum: u128 = rows
+                    .iter()
+                    .zip(fractions)
+                    .map(|(r, &fr)| (r[c] as u128 * fr) >> 64)
+                    .sum();
+                *o = ((sum + (1u128 << 63)) >> 64) as u64;
+            }
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -623,6 +678,44 @@ mod tests {
                 sub_from_then_mul_const(simd, &m, &a, w, &mut got);
                 let want: Vec<u64> = (0..a.len()).map(|i| m.mul(m.sub(a[i], b[i]), w)).collect();
                 assert_eq!(got, want, "sub_then_mul q={} w={w}", m.value());
+            }
+        }
+    }
+
+    #[test]
+    fn overflow_estimate_matches_the_scalar_formula() {
+        let Some(simd) = simd_or_skip() else { return };
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(12);
+        for count in [1usize, 3, 9, MAX_TERMS] {
+            let primes: Vec<u64> = (0..count)
+                .map(|i| {
+                    generate_ntt_primes([20u32, 35, 49, 50][i % 4], 4, 1 + i / 4, &[]).unwrap()
+                        [i / 4]
+                })
+                .collect();
+            let fractions: Vec<u128> = primes.iter().map(|&p| u128::MAX / p as u128).collect();
+            let rows: Vec<Vec<u64>> = primes
+                .iter()
+                .map(|&p| {
+                    let mut v: Vec<u64> = (0..83).map(|_| rng.random_range(0..p)).collect();
+                    v[..4].copy_from_slice(&[0, p - 1, p / 2, p / 2 + 1]);
+                    v
+                })
+                .collect();
+            let row_refs: Vec<&[u64]> = rows.iter().map(|r| r.as_slice()).collect();
+            let mut got = vec![0; 83];
+            centered_overflows(simd, &row_refs, &fractions, &mut got);
+            for c in 0..83 {
+                let sum: u128 = rows
+                    .iter()
+                    .zip(&fractions)
+                    .map(|(r, &f)| (r[c] as u128 * f) >> 64)
+                    .sum();
+                assert_eq!(
+                    got[c],
+                    ((sum + (1u128 << 63)) >> 64) as u64,
+                    "count {count} coefficient {c}"
+                );
             }
         }
     }

@@ -400,8 +400,29 @@ fn scale_sources(
 
 /// `v = round(Σ_s y_s / q_s)` per coefficient (64-bit fixed point), the
 /// multiple of `Q_S` the centered exact conversion subtracts.
-fn centered_overflows(conv: &BaseConversion, scaled_source: &[u64], n: usize) -> Scratch {
+fn centered_overflows(
+    ring: &RingContext,
+    conv: &BaseConversion,
+    scaled_source: &[u64],
+    n: usize,
+) -> Scratch {
     let mut v = Scratch::take(n);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = ifma::detect() {
+        let sources = conv.source.iter().map(|&g| &ring.moduli()[g]);
+        if conv.source.len() <= ifma::MAX_TERMS && sources.clone().all(ifma::fits) {
+            v.par_chunks_mut(1024).enumerate().for_each(|(block, out)| {
+                let start = block * 1024;
+                let rows: Vec<&[u64]> = (0..conv.source.len())
+                    .map(|s| &scaled_source[s * n + start..s * n + start + out.len()])
+                    .collect();
+                ifma::centered_overflows(simd, &rows, &conv.source_fraction, out);
+            });
+            return v;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ring;
     v.par_chunks_mut(1024).enumerate().for_each(|(block, out)| {
         let start = block * 1024;
         for (c, o) in out.iter_mut().enumerate() {
@@ -521,7 +542,7 @@ impl CpuBackend {
             let mut jobs = Vec::new();
             for ((source, out), input) in sources.iter().zip(outs).zip(&inputs) {
                 let scaled = scale_sources(ring, conv, source, &in_order, n);
-                let overflows = centered_overflows(conv, &scaled, n);
+                let overflows = centered_overflows(ring, conv, &scaled, n);
                 let mut limbs: Vec<&mut [u64]> = out.chunks_mut(n).collect();
                 convert_limbs(
                     ring,
