@@ -425,6 +425,57 @@ pub(super) fn dot_const(simd: Ifma, m: &Modulus, rows: &[ConstRow<'_>], out: &mu
     )
 }
 
+/// [`dot_const`] for a target modulus of 50 to 61 bits (sources below 2^50,
+/// no wide rows): every constant is split as `c = c_hi·2^30 + c_lo`, the two
+/// dot products are accumulated in split 52-bit halves by the vector units,
+/// and each coefficient is recombined (`< 2^116`) and reduced in scalar code.
+pub(super) fn dot_const_wide_target(
+    simd: Ifma,
+    m: &Modulus,
+    rows: &[ConstRow<'_>],
+    out: &mut [u64],
+) {
+    simd.vectorize(
+        #[inline(always)]
+        || {
+            let zero = simd.splat(0);
+            let consts: Vec<(V, V)> = rows
+                .iter()
+                .map(|r| {
+                    (
+                        simd.splat(r.constant & ((1 << 30) - 1)),
+                        simd.splat(r.constant >> 30),
+                    )
+                })
+                .collect();
+            let full = out.len() / 8 * 8;
+            for at in (0..full).step_by(8) {
+                let (mut lo0, mut hi0, mut lo1, mut hi1) = (zero, zero, zero, zero);
+                for (row, &(c_lo, c_hi)) in rows.iter().zip(&consts) {
+                    let y = load(&row.words[at..at + 8]);
+                    lo0 = simd.mul_lo(lo0, y, c_lo);
+                    hi0 = simd.mul_hi(hi0, y, c_lo);
+                    lo1 = simd.mul_lo(lo1, y, c_hi);
+                    hi1 = simd.mul_hi(hi1, y, c_hi);
+                }
+                let [lo0, hi0, lo1, hi1]: [[u64; 8]; 4] = [lo0, hi0, lo1, hi1].map(cast);
+                for (lane, o) in out[at..at + 8].iter_mut().enumerate() {
+                    let low = lo0[lane] as u128 + ((hi0[lane] as u128) << 52);
+                    let high = lo1[lane] as u128 + ((hi1[lane] as u128) << 52);
+                    *o = m.reduce_u128(low + (high << 30));
+                }
+            }
+            for (c, o) in out.iter_mut().enumerate().skip(full) {
+                let acc: u128 = rows
+                    .iter()
+                    .map(|r| r.words[c] as u128 * r.constant as u128)
+                    .sum();
+                *o = m.reduce_u128(acc);
+            }
+        },
+    )
+}
+
 /// Independent vectors per step of the dot products: separate accumulator
 /// chains hide the latency of the multiply-adds.
 const UNROLL: usize = 4;
@@ -678,6 +729,57 @@ mod tests {
                 sub_from_then_mul_const(simd, &m, &a, w, &mut got);
                 let want: Vec<u64> = (0..a.len()).map(|i| m.mul(m.sub(a[i], b[i]), w)).collect();
                 assert_eq!(got, want, "sub_then_mul q={} w={w}", m.value());
+            }
+        }
+    }
+
+    #[test]
+    fn dot_products_into_wide_targets_match_scalar() {
+        let Some(simd) = simd_or_skip() else { return };
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(13);
+        for bits in [50u32, 55, 60, 61] {
+            let t = Modulus::new(generate_ntt_primes(bits, 4, 1, &[]).unwrap()[0]).unwrap();
+            let p = generate_ntt_primes(50, 4, 1, &[t.value()]).unwrap()[0];
+            for terms in [1usize, 9, MAX_TERMS] {
+                let rows: Vec<Vec<u64>> = (0..terms)
+                    .map(|_| {
+                        let mut v: Vec<u64> = (0..83).map(|_| rng.random_range(0..p)).collect();
+                        v[0] = p - 1;
+                        v
+                    })
+                    .collect();
+                let consts: Vec<u64> = (0..terms)
+                    .map(|i| {
+                        if i == 0 {
+                            t.value() - 1
+                        } else {
+                            rng.random_range(0..t.value())
+                        }
+                    })
+                    .collect();
+                let const_rows: Vec<ConstRow> = rows
+                    .iter()
+                    .zip(&consts)
+                    .map(|(words, &constant)| ConstRow {
+                        words,
+                        constant,
+                        wide_const: None,
+                    })
+                    .collect();
+                let mut got = vec![0; 83];
+                dot_const_wide_target(simd, &t, &const_rows, &mut got);
+                for c in 0..83 {
+                    let want = t.reduce_u128(
+                        rows.iter()
+                            .zip(&consts)
+                            .map(|(r, &k)| r[c] as u128 * k as u128)
+                            .sum(),
+                    );
+                    assert_eq!(
+                        got[c], want,
+                        "t of {bits} bits, {terms} terms, coefficient {c}"
+                    );
+                }
             }
         }
     }

@@ -342,7 +342,7 @@ fn convert_range(
     let overflows = overflows.map(|v| &v[start..end]);
     let correction = overflows.map(|v| (v, conv.neg_source_product_mod_target[target_row]));
     #[cfg(target_arch = "x86_64")]
-    if let Some(simd) = ifma_for(&t, []) {
+    if let Some(simd) = ifma::detect() {
         // Sources from primes of 50 bits or more enter as two 30-bit halves.
         let mut const_rows: Vec<ifma::ConstRow> = rows
             .iter()
@@ -361,8 +361,14 @@ fn convert_range(
                 wide_const: None,
             });
         }
-        if const_rows.iter().map(ifma::ConstRow::terms).sum::<usize>() <= ifma::MAX_TERMS {
-            return ifma::dot_const(simd, &t, &const_rows, out);
+        let terms: usize = const_rows.iter().map(ifma::ConstRow::terms).sum();
+        if terms <= ifma::MAX_TERMS {
+            if ifma::fits(&t) {
+                return ifma::dot_const(simd, &t, &const_rows, out);
+            }
+            if const_rows.iter().all(|r| r.wide_const.is_none()) {
+                return ifma::dot_const_wide_target(simd, &t, &const_rows, out);
+            }
         }
     }
     for (c, o) in out.iter_mut().enumerate() {
