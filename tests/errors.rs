@@ -1386,3 +1386,30 @@ fn cli_parameter_literal_files() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A refused addition leaves its left operand untouched (level and values).
+#[test]
+fn refused_add_loses_nothing() {
+    let mut f = Fixture::new(N10, &[], 41);
+    let v: Vec<Complex> = (0..f.slots())
+        .map(|i| Complex::new((i as f64 * 0.1).sin(), 0.0))
+        .collect();
+    let pt = f
+        .encoder
+        .encode_complex(&v, f.params.max_level(), f.params.default_scale())
+        .unwrap();
+    let mut a = f.encryptor.encrypt(&pt).unwrap();
+    let low = f
+        .encoder
+        .encode_complex(&v, 1, f.params.default_scale() * 1.5)
+        .unwrap();
+    let b = f.encryptor.encrypt(&low).unwrap();
+    let before = f.decrypt(&a);
+    let err = f.evaluator.add_assign(&mut a, &b).unwrap_err();
+    assert!(
+        matches!(err, Error::ScaleMismatch { op: "add", .. }),
+        "{err}"
+    );
+    assert_eq!(a.level(), f.params.max_level());
+    assert_eq!(f.decrypt(&a), before);
+}

@@ -121,11 +121,16 @@ impl Evaluator {
             });
         }
         let backend = self.ctx.backend();
-        for part in ct.parts.iter_mut() {
-            let mut out = backend.alloc(self.ctx.words_at(ct.level - 1))?;
-            backend.rescale(self.ctx.ring(), part, ct.level, &mut out)?;
-            *part = out;
-        }
+        let parts = ct
+            .parts
+            .iter()
+            .map(|part| {
+                let mut out = backend.alloc(self.ctx.words_at(ct.level - 1))?;
+                backend.rescale(self.ctx.ring(), part, ct.level, &mut out)?;
+                Ok(out)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        ct.parts = parts;
         ct.scale /= self.ctx.params().q()[ct.level] as f64;
         ct.level -= 1;
         Ok(())
@@ -138,32 +143,48 @@ impl Evaluator {
         Ok(out)
     }
 
-    /// Brings `ct` to `level` (drop) and, where exact, to `scale` (integer multiple).
-    fn align(&self, op: &'static str, ct: &mut Ciphertext, level: usize, scale: f64) -> Result<()> {
-        if ct.level > level {
-            self.drop_level_assign(ct, ct.level - level)?;
-        }
-        let ratio = scale / ct.scale;
+    /// How `from` becomes `to` exactly: `None` when they are equal, `Some(k)`
+    /// when `to = k·from` for an integer k >= 2 (within 1e-9), else an error.
+    fn scale_factor(op: &'static str, from: f64, to: f64) -> Result<Option<i64>> {
+        let ratio = to / from;
         if (ratio - 1.0).abs() <= SCALE_EQUAL_TOLERANCE {
-            return Ok(());
+            return Ok(None);
         }
         let k = ratio.round();
         if k >= 2.0
             && (ratio - k).abs() <= SCALE_INTEGER_TOLERANCE * ratio
             && k < (1u64 << 32) as f64
         {
-            self.mul_integer_assign(ct, k as i64)?;
-            ct.scale = scale;
-            return Ok(());
+            return Ok(Some(k as i64));
         }
         Err(Error::ScaleMismatch {
             op,
-            left_log2: ct.scale.log2(),
-            right_log2: scale.log2(),
+            left_log2: from.log2(),
+            right_log2: to.log2(),
         })
     }
 
-    /// Returns copies of `a` and `b` at a common level and scale.
+    /// Brings `ct` to `level` (drop) and to `scale` by the integer `factor`.
+    fn align(
+        &self,
+        ct: &mut Ciphertext,
+        level: usize,
+        scale: f64,
+        factor: Option<i64>,
+    ) -> Result<()> {
+        if ct.level > level {
+            self.drop_level_assign(ct, ct.level - level)?;
+        }
+        if let Some(k) = factor {
+            self.mul_integer_assign(ct, k)?;
+            ct.scale = scale;
+        }
+        Ok(())
+    }
+
+    /// Brings `a` and a copy of `b` (when `b` must change) to a common level
+    /// and scale. Both alignments are checked before `a` is touched, so a
+    /// refused pair leaves `a` as it was.
     fn bring_together(
         &self,
         op: &'static str,
@@ -181,12 +202,14 @@ impl Evaluator {
         }
         let level = a.level.min(b.level);
         let scale = a.scale.max(b.scale);
-        self.align(op, a, level, scale)?;
-        if b.level == level && (scale / b.scale - 1.0).abs() <= SCALE_EQUAL_TOLERANCE {
+        let factor_a = Self::scale_factor(op, a.scale, scale)?;
+        let factor_b = Self::scale_factor(op, b.scale, scale)?;
+        self.align(a, level, scale, factor_a)?;
+        if b.level == level && factor_b.is_none() {
             return Ok(None);
         }
         let mut b = b.clone();
-        self.align(op, &mut b, level, scale)?;
+        self.align(&mut b, level, scale, factor_b)?;
         Ok(Some(b))
     }
 
