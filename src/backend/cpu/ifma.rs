@@ -299,26 +299,61 @@ pub(super) fn mul_add_assign(simd: Ifma, m: &Modulus, acc: &mut [u64], a: &[u64]
     )
 }
 
+/// Shoup multiplication by one constant `w < q`, splat across lanes.
+#[derive(Clone, Copy)]
+struct ShoupConst {
+    q: V,
+    w: V,
+    w_shoup: V,
+}
+
+impl ShoupConst {
+    fn new(simd: Ifma, m: &Modulus, w: u64) -> Self {
+        Self {
+            q: simd.splat(m.value()),
+            w: simd.splat(w),
+            w_shoup: simd.splat((((w as u128) << 52) / m.value() as u128) as u64),
+        }
+    }
+
+    /// `a·w mod q` for lanes `a < 2^52`.
+    #[inline(always)]
+    fn mul(self, simd: Ifma, a: V) -> V {
+        simd.mul_shoup(a, self.w, self.w_shoup, self.q)
+    }
+}
+
+/// `out[i] = vector(src[i..i+8], out[i..i+8])` eight words at a time, and
+/// `scalar(src[i], out[i])` on the tail.
+#[inline(always)]
+fn update_pairs(
+    src: &[u64],
+    out: &mut [u64],
+    vector: impl Fn(V, V) -> V,
+    scalar: impl Fn(u64, u64) -> u64,
+) {
+    let mut out_chunks = out.chunks_exact_mut(8);
+    let mut src_chunks = src.chunks_exact(8);
+    for (o, x) in out_chunks.by_ref().zip(src_chunks.by_ref()) {
+        let r = vector(load(x), load(o));
+        store(r, o);
+    }
+    for (o, &x) in out_chunks
+        .into_remainder()
+        .iter_mut()
+        .zip(src_chunks.remainder())
+    {
+        *o = scalar(x, *o);
+    }
+}
+
 /// `out[i] = src[i]·w mod q` for reduced `src`, a constant `w < q`.
 pub(super) fn mul_const(simd: Ifma, m: &Modulus, src: &[u64], w: u64, out: &mut [u64]) {
     simd.vectorize(
         #[inline(always)]
         || {
-            let q = simd.splat(m.value());
-            let w_shoup = simd.splat((((w as u128) << 52) / m.value() as u128) as u64);
-            let wv = simd.splat(w);
-            let mut out_chunks = out.chunks_exact_mut(8);
-            let mut src_chunks = src.chunks_exact(8);
-            for (o, x) in out_chunks.by_ref().zip(src_chunks.by_ref()) {
-                store(simd.mul_shoup(load(x), wv, w_shoup, q), o);
-            }
-            for (o, &x) in out_chunks
-                .into_remainder()
-                .iter_mut()
-                .zip(src_chunks.remainder())
-            {
-                *o = m.mul(x, w);
-            }
+            let c = ShoupConst::new(simd, m, w);
+            update_pairs(src, out, |x, _| c.mul(simd, x), |x, _| m.mul(x, w));
         },
     )
 }
@@ -328,22 +363,13 @@ pub(super) fn mul_const_add(simd: Ifma, m: &Modulus, src: &[u64], w: u64, acc: &
     simd.vectorize(
         #[inline(always)]
         || {
-            let q = simd.splat(m.value());
-            let w_shoup = simd.splat((((w as u128) << 52) / m.value() as u128) as u64);
-            let wv = simd.splat(w);
-            let mut acc_chunks = acc.chunks_exact_mut(8);
-            let mut src_chunks = src.chunks_exact(8);
-            for (z, x) in acc_chunks.by_ref().zip(src_chunks.by_ref()) {
-                let sum = simd.add(load(z), simd.mul_shoup(load(x), wv, w_shoup, q));
-                store(simd.csub(sum, q), z);
-            }
-            for (z, &x) in acc_chunks
-                .into_remainder()
-                .iter_mut()
-                .zip(src_chunks.remainder())
-            {
-                *z = m.add(*z, m.mul(x, w));
-            }
+            let c = ShoupConst::new(simd, m, w);
+            update_pairs(
+                src,
+                acc,
+                |x, z| simd.csub(simd.add(z, c.mul(simd, x)), c.q),
+                |x, z| m.add(z, m.mul(x, w)),
+            );
         },
     )
 }
@@ -353,22 +379,13 @@ pub(super) fn sub_from_then_mul_const(simd: Ifma, m: &Modulus, x: &[u64], w: u64
     simd.vectorize(
         #[inline(always)]
         || {
-            let q = simd.splat(m.value());
-            let w_shoup = simd.splat((((w as u128) << 52) / m.value() as u128) as u64);
-            let wv = simd.splat(w);
-            let mut out_chunks = out.chunks_exact_mut(8);
-            let mut x_chunks = x.chunks_exact(8);
-            for (o, x) in out_chunks.by_ref().zip(x_chunks.by_ref()) {
-                let d = simd.sub_mod(load(x), load(o), q);
-                store(simd.mul_shoup(d, wv, w_shoup, q), o);
-            }
-            for (o, &x) in out_chunks
-                .into_remainder()
-                .iter_mut()
-                .zip(x_chunks.remainder())
-            {
-                *o = m.mul(m.sub(x, *o), w);
-            }
+            let c = ShoupConst::new(simd, m, w);
+            update_pairs(
+                x,
+                out,
+                |x, o| c.mul(simd, simd.sub_mod(x, o, c.q)),
+                |x, o| m.mul(m.sub(x, o), w),
+            );
         },
     )
 }
