@@ -111,10 +111,14 @@ impl Ifma {
     /// `a·w mod q` in `[0, q)` for lanes `a < 2^52` (Shoup).
     #[inline(always)]
     fn mul_shoup(self, a: V, w: V, w_shoup: V, q: V) -> V {
+        self.csub(self.mul_shoup_lazy(a, w, w_shoup, q), q)
+    }
+    /// `a·w mod q` in `[0, 2q)` for lanes `a < 2^52` (Shoup, no final correction).
+    #[inline(always)]
+    fn mul_shoup_lazy(self, a: V, w: V, w_shoup: V, q: V) -> V {
         let zero = self.splat(0);
         let estimate = self.mul_hi(zero, a, w_shoup);
-        let r = self.and52(self.sub(self.mul_lo(zero, a, w), self.mul_lo(zero, estimate, q)));
-        self.csub(r, q)
+        self.and52(self.sub(self.mul_lo(zero, a, w), self.mul_lo(zero, estimate, q)))
     }
 }
 
@@ -154,29 +158,22 @@ impl Barrett {
     }
 }
 
-/// The constants that reduce a split dot product `hi·2^52 + lo` modulo q.
+/// The constants that reduce a split dot product `hi·2^52 + lo` modulo q:
+/// `hi·(2^52 mod q) + lo·1`, both Shoup products lazy.
 #[derive(Clone, Copy)]
 struct Fold {
-    q: V,
     two_q: V,
-    r52: V,
-    r52_shoup: V,
-    one: V,
-    one_shoup: V,
+    r52: ShoupConst,
+    one: ShoupConst,
 }
 
 impl Fold {
     fn new(simd: Ifma, m: &Modulus) -> Self {
-        let q = m.value();
-        let r52 = ((1u128 << 52) % q as u128) as u64;
-        let shoup52 = |w: u64| (((w as u128) << 52) / q as u128) as u64;
+        let r52 = ((1u128 << 52) % m.value() as u128) as u64;
         Self {
-            q: simd.splat(q),
-            two_q: simd.splat(2 * q),
-            r52: simd.splat(r52),
-            r52_shoup: simd.splat(shoup52(r52)),
-            one: simd.splat(1),
-            one_shoup: simd.splat(shoup52(1)),
+            two_q: simd.splat(2 * m.value()),
+            r52: ShoupConst::new(simd, m, r52),
+            one: ShoupConst::new(simd, m, 1),
         }
     }
 
@@ -187,16 +184,8 @@ impl Fold {
         let hi = simd.add(hi, carry);
         let lo = simd.and52(lo);
         // Both Shoup products are lazy (< 2q); the sum is < 4q.
-        let zero = simd.splat(0);
-        let lazy = |a: V, w: V, w_shoup: V| {
-            let estimate = simd.mul_hi(zero, a, w_shoup);
-            simd.and52(simd.sub(simd.mul_lo(zero, a, w), simd.mul_lo(zero, estimate, self.q)))
-        };
-        let r = simd.add(
-            lazy(hi, self.r52, self.r52_shoup),
-            lazy(lo, self.one, self.one_shoup),
-        );
-        simd.csub(simd.csub(r, self.two_q), self.q)
+        let r = simd.add(self.r52.mul_lazy(simd, hi), self.one.mul_lazy(simd, lo));
+        simd.csub(simd.csub(r, self.two_q), self.r52.q)
     }
 }
 
@@ -320,6 +309,12 @@ impl ShoupConst {
     #[inline(always)]
     fn mul(self, simd: Ifma, a: V) -> V {
         simd.mul_shoup(a, self.w, self.w_shoup, self.q)
+    }
+
+    /// `a·w mod q` in `[0, 2q)` for lanes `a < 2^52`.
+    #[inline(always)]
+    fn mul_lazy(self, simd: Ifma, a: V) -> V {
+        simd.mul_shoup_lazy(a, self.w, self.w_shoup, self.q)
     }
 }
 
