@@ -270,7 +270,7 @@ fn crt_round_trip_and_ring_constants() {
             let qs = product(&sp);
             for (s, &q) in sp.iter().enumerate() {
                 let hat = mod_u64(&(&qs / q), q);
-                let (inv, _) = conv.source_hat_inv[s];
+                let inv = conv.source_hat_inv[s];
                 assert_eq!(
                     mul_mod(hat, inv, q),
                     1,

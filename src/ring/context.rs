@@ -32,8 +32,8 @@ pub struct BaseConversion {
     pub source: Vec<usize>,
     /// Global indices of the target moduli.
     pub target: Vec<usize>,
-    /// `(Q_S/q_s)^{-1} mod q_s` per source limb, with its Shoup companion.
-    pub source_hat_inv: Vec<(u64, u64)>,
+    /// `(Q_S/q_s)^{-1} mod q_s` per source limb.
+    pub source_hat_inv: Vec<u64>,
     /// `(Q_S/q_s) mod t`, row-major `[target][source]`.
     pub source_hat_mod_target: Vec<u64>,
     /// `floor(2^128 / q_s)` per source limb: `(y_s · f_s) >> 64 ≈ 2^64 · y_s / q_s`.
@@ -52,8 +52,7 @@ impl BaseConversion {
                     .iter()
                     .filter(|&&o| o != s)
                     .fold(1u64, |acc, &o| m.mul(acc, moduli[o].value()));
-                let inv = m.inv(hat).expect("distinct primes are coprime");
-                (inv, m.shoup(inv))
+                m.inv(hat).expect("distinct primes are coprime")
             })
             .collect();
         let mut source_hat_mod_target = Vec::with_capacity(target.len() * source.len());

@@ -395,11 +395,8 @@ fn scale_sources(
     let mut scaled = Scratch::take(conv.source.len() * n);
     scaled.par_chunks_mut(n).enumerate().for_each(|(s, dst)| {
         let m = ring.moduli()[conv.source[s]];
-        let (w, ws) = conv.source_hat_inv[s];
-        let src = &input[positions[s] * n..(positions[s] + 1) * n];
-        for (d, &x) in dst.iter_mut().zip(src) {
-            *d = m.mul_shoup(x, w, ws);
-        }
+        let w = conv.source_hat_inv[s];
+        scale_by_constant(&m, &input[positions[s] * n..(positions[s] + 1) * n], w, dst);
     });
     scaled
 }
