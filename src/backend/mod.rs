@@ -7,11 +7,21 @@
 //! primitive are fully reduced, so all backends agree bit for bit.
 //!
 //! Implementations: [`cpu::CpuBackend`], the oracle every other backend is
-//! checked against. Tables (twiddles, base-conversion constants,
-//! permutations) come from the [`RingContext`] and are computed once per
-//! parameter set.
+//! checked against; `cuda::CudaBackend` (feature `cuda`) and
+//! `wgpu::WgpuBackend` (feature `wgpu`). Tables (twiddles, base-conversion
+//! constants, permutations) come from the [`RingContext`]; device backends
+//! upload them once per parameter set and keep them.
+//!
+//! A [`Buffer`] belongs to the backend that made it; handing it to another
+//! backend is an [`Error::DeviceMismatch`]. [`transfer`] moves words between
+//! backends explicitly; since every backend stores the same words in the same
+//! order, a transferred polynomial means the same thing.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+#[cfg(feature = "wgpu")]
+pub mod wgpu;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -24,12 +34,18 @@ use crate::ring::RingContext;
 pub enum BackendKind {
     /// The CPU reference backend.
     Cpu,
+    /// NVIDIA GPUs through CUDA (cudarc, NVRTC).
+    Cuda,
+    /// Vulkan (and other) GPUs through wgpu.
+    Wgpu,
 }
 
 impl std::fmt::Display for BackendKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             BackendKind::Cpu => "cpu",
+            BackendKind::Cuda => "cuda",
+            BackendKind::Wgpu => "wgpu",
         })
     }
 }
@@ -42,58 +58,160 @@ pub enum BackendChoice {
     Auto,
     /// The CPU backend.
     Cpu,
+    /// The CUDA backend (first CUDA device).
+    Cuda,
+    /// The wgpu backend (the best adapter, software adapters included).
+    Wgpu,
 }
 
-/// Creates the backend the user chose. `threads = 0` uses every core.
+/// Creates the backend the user chose. `threads = 0` uses every core (CPU
+/// backend). A backend that is not compiled in, or has no device, is an
+/// [`Error::Backend`] saying why; `Auto` falls back to the next choice.
 pub fn create_backend(choice: BackendChoice, threads: usize) -> Result<Arc<dyn Backend>> {
     match choice {
-        // No GPU backend is compiled in yet: auto resolves to the CPU.
-        BackendChoice::Auto | BackendChoice::Cpu => Ok(Arc::new(cpu::CpuBackend::new(threads)?)),
+        BackendChoice::Cpu => Ok(Arc::new(cpu::CpuBackend::new(threads)?)),
+        BackendChoice::Cuda => create_cuda(),
+        BackendChoice::Wgpu => create_wgpu(true),
+        BackendChoice::Auto => create_cuda()
+            .or_else(|_| create_wgpu(false))
+            .or_else(|_| Ok(Arc::new(cpu::CpuBackend::new(threads)?))),
     }
+}
+
+/// Every backend `auto` considers, in order, with the device it would use or
+/// the reason it cannot.
+pub fn probe_backends() -> Vec<(BackendKind, Result<String>)> {
+    vec![
+        (BackendKind::Cuda, create_cuda().map(|b| b.device_name())),
+        (BackendKind::Wgpu, create_wgpu(true).map(|b| b.device_name())),
+        (
+            BackendKind::Cpu,
+            cpu::CpuBackend::new(1).map(|b| b.device_name()),
+        ),
+    ]
+}
+
+#[cfg(feature = "cuda")]
+fn create_cuda() -> Result<Arc<dyn Backend>> {
+    Ok(Arc::new(cuda::CudaBackend::new(0)?))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn create_cuda() -> Result<Arc<dyn Backend>> {
+    Err(not_compiled(BackendKind::Cuda))
+}
+
+/// The wgpu backend; with `allow_software` false, a CPU (software) adapter
+/// such as lavapipe is refused.
+#[cfg(feature = "wgpu")]
+fn create_wgpu(allow_software: bool) -> Result<Arc<dyn Backend>> {
+    Ok(Arc::new(wgpu::WgpuBackend::new(wgpu::WgpuOptions {
+        allow_software,
+        ..Default::default()
+    })?))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn create_wgpu(_allow_software: bool) -> Result<Arc<dyn Backend>> {
+    Err(not_compiled(BackendKind::Wgpu))
+}
+
+#[cfg(not(all(feature = "cuda", feature = "wgpu")))]
+fn not_compiled(kind: BackendKind) -> Error {
+    Error::Backend {
+        backend: kind.to_string(),
+        detail: format!("not compiled in (build with `--features {kind}`)"),
+    }
+}
+
+/// Copies the first `words` words of `buffer` (owned by `from`) into a new
+/// buffer of `to`. The words keep their meaning: every backend uses the same
+/// layout and NTT order.
+pub fn transfer(
+    from: &dyn Backend,
+    to: &dyn Backend,
+    buffer: &Buffer,
+    words: usize,
+) -> Result<Buffer> {
+    to.upload(&from.download(buffer, words)?)
 }
 
 /// Storage behind a [`Buffer`]; one variant per backend.
 #[derive(Debug)]
 pub(crate) enum Storage {
     Host(Vec<u64>),
+    #[cfg(feature = "cuda")]
+    Cuda(cuda::DeviceWords),
+    #[cfg(feature = "wgpu")]
+    Wgpu(wgpu::DeviceWords),
 }
 
 /// A buffer of 64-bit words owned by one backend's device.
 ///
 /// Host buffers come from and return to a recycling pool (see
 /// [`cpu::HostPool`]), so steady-state operations do not fault in fresh pages.
+/// Device buffers free their memory on drop.
 #[derive(Debug)]
 pub struct Buffer {
     storage: Storage,
 }
 
 impl Clone for Buffer {
+    /// # Panics
+    /// When a device runs out of memory; [`Buffer::try_clone`] returns that
+    /// as an error instead.
     fn clone(&self) -> Self {
-        match &self.storage {
-            Storage::Host(v) => {
-                let mut copy = cpu::HostPool::take(v.len());
-                copy.copy_from_slice(v);
-                Buffer {
-                    storage: Storage::Host(copy),
-                }
-            }
-        }
+        self.try_clone()
+            .unwrap_or_else(|e| panic!("cloning a buffer: {e}"))
     }
 }
 
 impl Drop for Buffer {
     fn drop(&mut self) {
-        match &mut self.storage {
-            Storage::Host(v) => cpu::HostPool::give_back(std::mem::take(v)),
+        #[allow(irrefutable_let_patterns)]
+        if let Storage::Host(v) = &mut self.storage {
+            cpu::HostPool::give_back(std::mem::take(v));
         }
     }
 }
 
 impl Buffer {
+    pub(crate) fn from_storage(storage: Storage) -> Self {
+        Buffer { storage }
+    }
+
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    pub(crate) fn storage_mut(&mut self) -> &mut Storage {
+        &mut self.storage
+    }
+
+    /// A copy on the same device.
+    pub fn try_clone(&self) -> Result<Buffer> {
+        let storage = match &self.storage {
+            Storage::Host(v) => {
+                let mut copy = cpu::HostPool::take(v.len());
+                copy.copy_from_slice(v);
+                Storage::Host(copy)
+            }
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(d) => Storage::Cuda(d.try_clone()?),
+            #[cfg(feature = "wgpu")]
+            Storage::Wgpu(d) => Storage::Wgpu(d.try_clone()?),
+        };
+        Ok(Buffer { storage })
+    }
+
     /// Number of words.
     pub fn len(&self) -> usize {
         match &self.storage {
             Storage::Host(v) => v.len(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(d) => d.len(),
+            #[cfg(feature = "wgpu")]
+            Storage::Wgpu(d) => d.len(),
         }
     }
 
@@ -109,6 +227,10 @@ impl Buffer {
                 v.fill(0);
                 std::hint::black_box(v);
             }
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(d) => d.wipe(),
+            #[cfg(feature = "wgpu")]
+            Storage::Wgpu(d) => d.wipe(),
         }
     }
 
@@ -116,6 +238,10 @@ impl Buffer {
     pub fn kind(&self) -> BackendKind {
         match &self.storage {
             Storage::Host(_) => BackendKind::Cpu,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => BackendKind::Cuda,
+            #[cfg(feature = "wgpu")]
+            Storage::Wgpu(_) => BackendKind::Wgpu,
         }
     }
 }
@@ -128,6 +254,11 @@ pub trait Backend: Send + Sync + Debug {
     fn device_name(&self) -> String;
     /// Worker threads (CPU) or 0 where meaningless.
     fn threads(&self) -> usize;
+    /// Waits until every operation submitted so far has finished (device
+    /// backends queue work asynchronously; the CPU is always finished).
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// A buffer of `words` words with unspecified contents (every primitive
     /// overwrites its outputs entirely).

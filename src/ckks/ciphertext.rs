@@ -66,6 +66,30 @@ impl Ciphertext {
         self.parts.get(k)
     }
 
+    /// Metadata with no parts, for building results of the same shape.
+    pub(crate) fn clone_meta(&self) -> Ciphertext {
+        Ciphertext {
+            parts: Vec::new(),
+            level: self.level,
+            scale: self.scale,
+            slots: self.slots,
+            params_id: self.params_id,
+        }
+    }
+
+    /// A copy on the same backend; a device out of memory is an error
+    /// (`clone` panics instead).
+    pub fn try_clone(&self) -> crate::Result<Ciphertext> {
+        Ok(Ciphertext {
+            parts: self
+                .parts
+                .iter()
+                .map(Buffer::try_clone)
+                .collect::<crate::Result<Vec<_>>>()?,
+            ..self.clone_meta()
+        })
+    }
+
     /// The backend kind the parts live on.
     pub fn backend_kind(&self) -> crate::backend::BackendKind {
         self.parts[0].kind()

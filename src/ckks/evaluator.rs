@@ -138,7 +138,7 @@ impl Evaluator {
 
     /// Rescaled copy.
     pub fn rescale_new(&self, ct: &Ciphertext) -> Result<Ciphertext> {
-        let mut out = ct.clone();
+        let mut out = ct.try_clone()?;
         self.rescale_assign(&mut out)?;
         Ok(out)
     }
@@ -208,7 +208,7 @@ impl Evaluator {
         if b.level == level && factor_b.is_none() {
             return Ok(None);
         }
-        let mut b = b.clone();
+        let mut b = b.try_clone()?;
         self.align(&mut b, level, scale, factor_b)?;
         Ok(Some(b))
     }
@@ -248,7 +248,7 @@ impl Evaluator {
 
     /// `a + b`.
     pub fn add_new(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
-        let mut out = a.clone();
+        let mut out = a.try_clone()?;
         self.add_assign(&mut out, b)?;
         Ok(out)
     }
@@ -260,7 +260,7 @@ impl Evaluator {
 
     /// `a - b`.
     pub fn sub_new(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
-        let mut out = a.clone();
+        let mut out = a.try_clone()?;
         self.sub_assign(&mut out, b)?;
         Ok(out)
     }
@@ -684,7 +684,7 @@ impl Evaluator {
             .map(|&k| {
                 let g = galois_element_for_rotation(log_n, k);
                 if g == 1 {
-                    return Ok(ct.clone());
+                    return ct.try_clone();
                 }
                 self.automorphism_hoisted("rotate", ct, &dec, g, format!("rotation by {k}"))
             })
@@ -715,7 +715,7 @@ impl Evaluator {
                 detail: format!("count {count} must be a power of two"),
             });
         }
-        let mut acc = ct.clone();
+        let mut acc = ct.try_clone()?;
         for step in Self::rotations_for_sum(stride, count) {
             let rotated = self.rotate_new(&acc, step)?;
             self.add_assign(&mut acc, &rotated)?;
@@ -728,18 +728,5 @@ impl Evaluator {
         (0..count.max(1).trailing_zeros())
             .map(|t| stride << t)
             .collect()
-    }
-}
-
-impl Ciphertext {
-    /// Metadata with no parts, for building results of the same shape.
-    fn clone_meta(&self) -> Ciphertext {
-        Ciphertext {
-            parts: Vec::new(),
-            level: self.level,
-            scale: self.scale,
-            slots: self.slots,
-            params_id: self.params_id,
-        }
     }
 }

@@ -17,6 +17,7 @@ mod keyswitch;
 pub mod precision;
 pub mod sampling;
 pub mod serialize;
+mod transfer;
 
 pub use ciphertext::{Ciphertext, Plaintext};
 pub use context::CkksContext;

@@ -9,7 +9,7 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 
 use super::BackendArgs;
-use crate::backend::create_backend;
+use crate::backend::{create_backend, Backend};
 use crate::ckks::precision::PrecisionStats;
 use crate::ckks::{
     Ciphertext, CkksContext, Decryptor, Encoder, EncryptionKey, Encryptor, EvaluationKeys,
@@ -64,13 +64,21 @@ pub struct Measurement {
 /// Runs `f` once untimed (warm-up: first-touch page faults, cold tables),
 /// then `reps` times; returns (median, min, max) in milliseconds and the
 /// last output.
-fn time<T>(reps: usize, mut f: impl FnMut() -> Result<T>) -> Result<((f64, f64, f64), T)> {
+/// Median, min and max milliseconds of `reps` runs of `f` after one warm-up
+/// run; the clock stops after the backend has finished the work.
+fn time<T>(
+    backend: &dyn Backend,
+    reps: usize,
+    mut f: impl FnMut() -> Result<T>,
+) -> Result<((f64, f64, f64), T)> {
     f()?;
+    backend.synchronize()?;
     let mut times = Vec::with_capacity(reps);
     let mut last = None;
     for _ in 0..reps.max(1) {
         let start = Instant::now();
         let out = f()?;
+        backend.synchronize()?;
         times.push(start.elapsed().as_secs_f64() * 1e3);
         last = Some(out);
     }
@@ -97,22 +105,24 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
         .build_global();
     let backend = create_backend(args.backend.backend, args.backend.threads)?;
     let ctx = CkksContext::new(&params, backend.clone())?;
+    let sync = backend.as_ref();
     let level = params.max_level();
     let scale = params.default_scale();
     let slots = params.max_slots();
     let hoisted_steps: Vec<i64> = (1..=8).collect();
 
+    // The chosen device goes to stderr in both modes (stdout may be JSON).
+    eprintln!(
+        "heformer bench ckks: {} (N = 2^{}, {} limbs, dnum {}), backend {} on {}, {} threads",
+        params.name(),
+        params.log_n(),
+        level + 1,
+        params.dnum(),
+        backend.kind(),
+        backend.device_name(),
+        backend.threads()
+    );
     if !args.json {
-        eprintln!(
-            "heformer bench ckks: {} (N = 2^{}, {} limbs, dnum {}), backend {} on {}, {} threads",
-            params.name(),
-            params.log_n(),
-            level + 1,
-            params.dnum(),
-            backend.kind(),
-            backend.device_name(),
-            backend.threads()
-        );
         eprintln!(
             "generating keys (relinearization + {} rotations)...",
             hoisted_steps.len()
@@ -187,7 +197,7 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
     let reps = args.reps;
     let limbs = level + 1;
 
-    let (t, pt_a) = time(reps, || encoder.encode_complex(&a, level, scale))?;
+    let (t, pt_a) = time(sync, reps, || encoder.encode_complex(&a, level, scale))?;
     record(
         "encode",
         t,
@@ -196,14 +206,14 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
     )?;
     let pt_b = encoder.encode_complex(&b, level, scale)?;
 
-    let (t, _) = time(reps, || encoder.decode(&pt_a))?;
+    let (t, _) = time(sync, reps, || encoder.decode(&pt_a))?;
     record("decode", t, limbs, None)?;
 
-    let (t, ct_a) = time(reps, || encryptor.encrypt(&pt_a))?;
+    let (t, ct_a) = time(sync, reps, || encryptor.encrypt(&pt_a))?;
     record("encrypt", t, limbs, Some(precision(&a, &ct_a)?))?;
     let ct_b = encryptor.encrypt(&pt_b)?;
 
-    let (t, pt) = time(reps, || decryptor.decrypt(&ct_a))?;
+    let (t, pt) = time(sync, reps, || decryptor.decrypt(&ct_a))?;
     record(
         "decrypt",
         t,
@@ -212,37 +222,39 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
     )?;
 
     let ab: Vec<Complex> = a.iter().zip(&b).map(|(x, y)| *x * *y).collect();
-    let (t, _) = time(reps, || evaluator.tensor_new(&ct_a, &ct_b))?;
+    let (t, _) = time(sync, reps, || evaluator.tensor_new(&ct_a, &ct_b))?;
     record("tensor", t, limbs, None)?;
     let tensor = evaluator.tensor_new(&ct_a, &ct_b)?;
-    let (t, _) = time(reps, || {
+    let (t, _) = time(sync, reps, || {
         let mut c = tensor.clone();
         evaluator.relinearize_assign(&mut c)?;
         Ok(c)
     })?;
     record("relinearize", t, limbs, None)?;
-    let (t, product) = time(reps, || evaluator.mul_relin_rescale_new(&ct_a, &ct_b))?;
+    let (t, product) = time(sync, reps, || evaluator.mul_relin_rescale_new(&ct_a, &ct_b))?;
     record("hmult", t, limbs, Some(precision(&ab, &product)?))?;
-    let (t, product) = time(reps, || {
+    let (t, product) = time(sync, reps, || {
         let mut c = evaluator.mul_relin_new(&ct_a, &ct_b)?;
         evaluator.rescale_assign(&mut c)?;
         Ok(c)
     })?;
     record("hmult_unfused", t, limbs, Some(precision(&ab, &product)?))?;
     let unscaled = evaluator.mul_relin_new(&ct_a, &ct_b)?;
-    let (t, rescaled) = time(reps, || evaluator.rescale_new(&unscaled))?;
+    let (t, rescaled) = time(sync, reps, || evaluator.rescale_new(&unscaled))?;
     record("rescale", t, limbs, Some(precision(&ab, &rescaled)?))?;
 
     let rotated_want =
         |k: usize| -> Vec<Complex> { (0..slots).map(|j| a[(j + k) % slots]).collect() };
-    let (t, rotated) = time(reps, || evaluator.rotate_new(&ct_a, 1))?;
+    let (t, rotated) = time(sync, reps, || evaluator.rotate_new(&ct_a, 1))?;
     record(
         "rotate",
         t,
         limbs,
         Some(precision(&rotated_want(1), &rotated)?),
     )?;
-    let (t, hoisted) = time(reps, || evaluator.rotate_hoisted_new(&ct_a, &hoisted_steps))?;
+    let (t, hoisted) = time(sync, reps, || {
+        evaluator.rotate_hoisted_new(&ct_a, &hoisted_steps)
+    })?;
     let mut worst: Option<PrecisionStats> = None;
     for (k, ct) in (1..).zip(&hoisted) {
         let p = precision(&rotated_want(k), ct)?;

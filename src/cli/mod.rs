@@ -1,6 +1,7 @@
 //! The command-line front end: `heformer params`, `heformer bench ckks`.
 
 mod bench;
+mod devices;
 mod params;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,15 @@ enum Command {
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// List the compute backends, whether each has a device, and what
+    /// `--backend` picks.
+    Devices {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        backend: BackendArgs,
     },
     /// Benchmarks.
     Bench {
@@ -86,6 +96,7 @@ pub fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Params { json } => params::run(json),
+        Command::Devices { json, backend } => devices::run(json, &backend),
         Command::Bench {
             suite: BenchSuite::Ckks(args),
         } => bench::run_ckks(&args),

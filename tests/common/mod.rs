@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use heformer::backend::{create_backend, BackendChoice};
+use heformer::backend::{create_backend, Backend, BackendChoice};
 use heformer::ckks::*;
 use heformer::math::Complex;
 use heformer::params::Parameters;
@@ -24,8 +24,22 @@ pub struct Fixture {
 impl Fixture {
     /// A context on `preset` with keys for `rotations` (and conjugation).
     pub fn new(preset: &str, rotations: &[i64], seed: u64) -> Self {
+        Self::with_backend(
+            preset,
+            rotations,
+            seed,
+            create_backend(BackendChoice::Cpu, 0).unwrap(),
+        )
+    }
+
+    /// [`Fixture::new`] on a given backend.
+    pub fn with_backend(
+        preset: &str,
+        rotations: &[i64],
+        seed: u64,
+        backend: Arc<dyn Backend>,
+    ) -> Self {
         let params = Parameters::preset(preset).unwrap();
-        let backend = create_backend(BackendChoice::Cpu, 0).unwrap();
         let ctx = CkksContext::new(&params, backend).unwrap();
         let mut keygen = KeyGenerator::new(ctx.clone(), Prng::from_seed(seed));
         let sk = keygen.gen_secret_key().unwrap();

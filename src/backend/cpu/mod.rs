@@ -131,15 +131,28 @@ impl CpuBackend {
 
 fn host<'a>(op: &'static str, b: &'a Buffer, words: usize) -> Result<&'a [u64]> {
     check_buffer(op, BackendKind::Cpu, b, words)?;
-    match &b.storage {
+    match b.storage() {
         Storage::Host(v) => Ok(&v[..words]),
+        #[allow(unreachable_patterns)]
+        _ => Err(not_host(op, b.kind())),
     }
 }
 
 fn host_mut<'a>(op: &'static str, b: &'a mut Buffer, words: usize) -> Result<&'a mut [u64]> {
     check_buffer(op, BackendKind::Cpu, b, words)?;
-    match &mut b.storage {
+    let kind = b.kind();
+    match b.storage_mut() {
         Storage::Host(v) => Ok(&mut v[..words]),
+        #[allow(unreachable_patterns)]
+        _ => Err(not_host(op, kind)),
+    }
+}
+
+fn not_host(op: &'static str, kind: BackendKind) -> Error {
+    Error::DeviceMismatch {
+        op,
+        left: BackendKind::Cpu.to_string(),
+        right: kind.to_string(),
     }
 }
 
@@ -592,25 +605,19 @@ impl Backend for CpuBackend {
     }
 
     fn alloc(&self, words: usize) -> Result<Buffer> {
-        Ok(Buffer {
-            storage: Storage::Host(HostPool::take(words)),
-        })
+        Ok(Buffer::from_storage(Storage::Host(HostPool::take(words))))
     }
 
     fn alloc_zeroed(&self, words: usize) -> Result<Buffer> {
         let mut v = HostPool::take(words);
         v.fill(0);
-        Ok(Buffer {
-            storage: Storage::Host(v),
-        })
+        Ok(Buffer::from_storage(Storage::Host(v)))
     }
 
     fn upload(&self, host: &[u64]) -> Result<Buffer> {
         let mut v = HostPool::take(host.len());
         v.copy_from_slice(host);
-        Ok(Buffer {
-            storage: Storage::Host(v),
-        })
+        Ok(Buffer::from_storage(Storage::Host(v)))
     }
 
     fn download(&self, buffer: &Buffer, words: usize) -> Result<Vec<u64>> {

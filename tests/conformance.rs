@@ -1,0 +1,661 @@
+//! Bit-exact conformance of every device backend against the CPU oracle.
+//!
+//! One generic body per backend primitive, run for every backend compiled in
+//! (CUDA; wgpu with native `u64` and with the `vec2<u32>` emulation) on rings
+//! from one limb at N = 2^10 up to 33 limbs at N = 2^16, with edge values
+//! (0, 1, q−2, q−1) in every limb, single-limb and many-limb batches, and
+//! non-contiguous bases. A backend without a device is skipped **loudly**
+//! (a `SKIPPED` line on stderr naming the backend and the reason).
+//!
+//! The CKKS-level tests run whole operations (HMult, rotations, hoisted
+//! rotations, conjugation, rotate-and-sum) on a device backend and on the
+//! CPU from the same seeds and compare every word of the results.
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+
+use heformer::backend::{cpu::CpuBackend, transfer, Backend, BackendKind, Buffer};
+use heformer::params::{Parameters, ParametersLiteral, SecretDistribution, SecurityLevel};
+use heformer::ring::RingContext;
+use heformer::Error;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+/// A device backend under test, with a label for messages.
+struct Device {
+    label: String,
+    backend: Arc<dyn Backend>,
+}
+
+/// The device backends that answer, created once per test binary.
+// Which pushes happen depends on the features compiled in.
+#[allow(clippy::vec_init_then_push)]
+fn devices() -> &'static [Device] {
+    static DEVICES: OnceLock<Vec<Device>> = OnceLock::new();
+    DEVICES.get_or_init(|| {
+        #[cfg_attr(not(any(feature = "cuda", feature = "wgpu")), allow(unused_mut))]
+        let mut found: Vec<Device> = Vec::new();
+        let mut skipped: Vec<String> = Vec::new();
+        #[cfg(feature = "cuda")]
+        match heformer::backend::cuda::CudaBackend::new(0) {
+            Ok(b) => found.push(Device {
+                label: format!("cuda ({})", b.device_name()),
+                backend: Arc::new(b),
+            }),
+            Err(e) => skipped.push(format!("cuda: {e}")),
+        }
+        #[cfg(not(feature = "cuda"))]
+        skipped.push("cuda: not compiled in (feature `cuda`)".into());
+        #[cfg(feature = "wgpu")]
+        {
+            use heformer::backend::wgpu::{Int64Mode, WgpuBackend, WgpuOptions};
+            for (mode, name) in [
+                (Int64Mode::Native, "u64"),
+                (Int64Mode::Emulated, "vec2<u32>"),
+            ] {
+                let options = WgpuOptions {
+                    allow_software: true,
+                    int64: mode,
+                };
+                match WgpuBackend::new(options) {
+                    Ok(b) => found.push(Device {
+                        label: format!("wgpu {name} ({})", b.device_name()),
+                        backend: Arc::new(b),
+                    }),
+                    Err(e) => skipped.push(format!("wgpu {name}: {e}")),
+                }
+            }
+        }
+        #[cfg(not(feature = "wgpu"))]
+        skipped.push("wgpu: not compiled in (feature `wgpu`)".into());
+        for reason in &skipped {
+            eprintln!("SKIPPED backend {reason}");
+        }
+        for d in &found {
+            eprintln!("conformance: testing {}", d.label);
+        }
+        found
+    })
+}
+
+fn oracle() -> &'static CpuBackend {
+    static CPU: OnceLock<CpuBackend> = OnceLock::new();
+    CPU.get_or_init(|| CpuBackend::new(0).expect("cpu backend"))
+}
+
+/// The rings of the suite: (name, ring), from 1 + 1 limbs at N = 2^10 to
+/// 24 + 9 limbs at N = 2^16; primes of 45 to 60 bits.
+fn rings(large: bool) -> Vec<(String, RingContext)> {
+    let one_limb = ParametersLiteral::with_bit_sizes(
+        "CONFORMANCE_ONE_LIMB",
+        10,
+        &[50],
+        &[50],
+        1,
+        SecretDistribution::Ternary,
+        40,
+        SecurityLevel::Insecure,
+    )
+    .and_then(|l| l.validate())
+    .expect("one-limb parameters");
+    let mut sets = vec![
+        one_limb,
+        Parameters::preset("TEST_INSECURE_N10").unwrap(),
+        Parameters::preset("TEST_INSECURE_N12").unwrap(),
+    ];
+    if large {
+        sets.push(Parameters::preset("PN16_128").unwrap());
+    }
+    sets.into_iter()
+        .map(|p| {
+            let name = format!(
+                "logN={} Q={} P={}",
+                p.log_n(),
+                p.max_level() + 1,
+                p.p().len()
+            );
+            (name, RingContext::new(&p).unwrap())
+        })
+        .collect()
+}
+
+/// Random fully reduced words on `basis`, with edge values at the start of
+/// every limb.
+fn random_poly(ring: &RingContext, basis: &[usize], rng: &mut ChaCha20Rng) -> Vec<u64> {
+    let n = ring.n();
+    let mut out = Vec::with_capacity(n * basis.len());
+    for &g in basis {
+        let q = ring.moduli()[g].value();
+        let edges = [0, 1, q - 2, q - 1];
+        out.extend((0..n).map(|i| match edges.get(i) {
+            Some(&e) => e,
+            None => rng.random_range(0..q),
+        }));
+    }
+    out
+}
+
+/// Bases exercised on a ring: one limb, every Q limb, a sparse mix of Q and P.
+fn bases(ring: &RingContext) -> Vec<Vec<usize>> {
+    let top = ring.num_q() - 1;
+    let full = ring.full_basis();
+    let sparse: Vec<usize> = full.iter().copied().step_by(2).collect();
+    vec![vec![top], ring.q_basis(top), sparse, full]
+}
+
+/// Compares the first `words` words of two buffers, naming the first mismatch.
+fn assert_same(what: &str, device: &Device, got: &Buffer, expected: &Buffer, words: usize) {
+    let got = device
+        .backend
+        .download(got, words)
+        .expect("device download");
+    let expected = oracle().download(expected, words).expect("cpu download");
+    if let Some(i) = got.iter().zip(&expected).position(|(a, b)| a != b) {
+        panic!(
+            "{what} on {}: word {i} is {} but the CPU oracle has {}",
+            device.label, got[i], expected[i]
+        );
+    }
+}
+
+/// Uploads the same words to the device and to the oracle.
+fn pair(device: &Device, words: &[u64]) -> (Buffer, Buffer) {
+    (
+        device.backend.upload(words).expect("device upload"),
+        oracle().upload(words).expect("cpu upload"),
+    )
+}
+
+/// Runs `body` for every device and ring.
+fn for_each_case(large: bool, body: impl Fn(&Device, &str, &RingContext, &mut ChaCha20Rng)) {
+    for device in devices() {
+        for (name, ring) in rings(large) {
+            let mut rng = ChaCha20Rng::seed_from_u64(ring.n() as u64 + ring.num_q() as u64);
+            body(device, &name, &ring, &mut rng);
+        }
+    }
+}
+
+#[test]
+fn upload_download_copy_and_zeroed() {
+    for_each_case(false, |device, name, ring, rng| {
+        let b = device.backend.as_ref();
+        let basis = ring.full_basis();
+        let words = random_poly(ring, &basis, rng);
+        let buf = b.upload(&words).unwrap();
+        assert_eq!(b.download(&buf, words.len()).unwrap(), words, "{name}");
+        let mut copy = b.alloc(words.len()).unwrap();
+        b.copy(&buf, &mut copy, words.len()).unwrap();
+        assert_eq!(b.download(&copy, words.len()).unwrap(), words, "{name}");
+        let cloned = buf.try_clone().unwrap();
+        assert_eq!(b.download(&cloned, words.len()).unwrap(), words, "{name}");
+        let zero = b.alloc_zeroed(words.len()).unwrap();
+        assert!(b
+            .download(&zero, words.len())
+            .unwrap()
+            .iter()
+            .all(|&w| w == 0));
+        assert_eq!(buf.kind(), b.kind());
+    });
+}
+
+#[test]
+fn ntt_forward_and_inverse() {
+    for_each_case(true, |device, name, ring, rng| {
+        for basis in bases(ring) {
+            let words = random_poly(ring, &basis, rng);
+            let len = words.len();
+            let (mut d, mut c) = pair(device, &words);
+            device.backend.ntt_forward(ring, &mut d, &basis).unwrap();
+            oracle().ntt_forward(ring, &mut c, &basis).unwrap();
+            assert_same(
+                &format!("ntt_forward {name} {basis:?}"),
+                device,
+                &d,
+                &c,
+                len,
+            );
+            let (mut d, mut c) = pair(device, &words);
+            device.backend.ntt_inverse(ring, &mut d, &basis).unwrap();
+            oracle().ntt_inverse(ring, &mut c, &basis).unwrap();
+            assert_same(
+                &format!("ntt_inverse {name} {basis:?}"),
+                device,
+                &d,
+                &c,
+                len,
+            );
+        }
+    });
+}
+
+#[test]
+fn elementwise_operations() {
+    type Binary =
+        fn(&dyn Backend, &RingContext, &mut Buffer, &Buffer, &[usize]) -> heformer::Result<()>;
+    let binary: [(&str, Binary); 4] = [
+        ("add_assign", |b, r, x, y, s| b.add_assign(r, x, y, s)),
+        ("sub_assign", |b, r, x, y, s| b.sub_assign(r, x, y, s)),
+        ("mul_assign", |b, r, x, y, s| b.mul_assign(r, x, y, s)),
+        ("neg_assign", |b, r, x, _, s| b.neg_assign(r, x, s)),
+    ];
+    for_each_case(true, |device, name, ring, rng| {
+        for basis in bases(ring) {
+            let x = random_poly(ring, &basis, rng);
+            let y = random_poly(ring, &basis, rng);
+            let z = random_poly(ring, &basis, rng);
+            for (op, f) in binary {
+                let (mut dx, mut cx) = pair(device, &x);
+                let (dy, cy) = pair(device, &y);
+                f(device.backend.as_ref(), ring, &mut dx, &dy, &basis).unwrap();
+                f(oracle(), ring, &mut cx, &cy, &basis).unwrap();
+                assert_same(&format!("{op} {name}"), device, &dx, &cx, x.len());
+            }
+            let (mut dx, mut cx) = pair(device, &x);
+            let (dy, cy) = pair(device, &y);
+            let (dz, cz) = pair(device, &z);
+            device
+                .backend
+                .mul_add_assign(ring, &mut dx, &dy, &dz, &basis)
+                .unwrap();
+            oracle()
+                .mul_add_assign(ring, &mut cx, &cy, &cz, &basis)
+                .unwrap();
+            assert_same(&format!("mul_add_assign {name}"), device, &dx, &cx, x.len());
+
+            // One scalar per limb, edges included.
+            let scalars: Vec<u64> = basis
+                .iter()
+                .enumerate()
+                .map(|(k, &g)| {
+                    let q = ring.moduli()[g].value();
+                    [0, 1, q - 1][k % 3].max(rng.random_range(0..q) * u64::from(k % 3 == 2))
+                })
+                .collect();
+            let (mut dx, mut cx) = pair(device, &x);
+            device
+                .backend
+                .mul_scalar_add_assign(ring, &mut dx, &dy, &scalars, &basis)
+                .unwrap();
+            oracle()
+                .mul_scalar_add_assign(ring, &mut cx, &cy, &scalars, &basis)
+                .unwrap();
+            assert_same(
+                &format!("mul_scalar_add_assign {name}"),
+                device,
+                &dx,
+                &cx,
+                x.len(),
+            );
+            device
+                .backend
+                .mul_scalar_assign(ring, &mut dx, &scalars, &basis)
+                .unwrap();
+            oracle()
+                .mul_scalar_assign(ring, &mut cx, &scalars, &basis)
+                .unwrap();
+            assert_same(
+                &format!("mul_scalar_assign {name}"),
+                device,
+                &dx,
+                &cx,
+                x.len(),
+            );
+            device
+                .backend
+                .add_scalar_assign(ring, &mut dx, &scalars, &basis)
+                .unwrap();
+            oracle()
+                .add_scalar_assign(ring, &mut cx, &scalars, &basis)
+                .unwrap();
+            assert_same(
+                &format!("add_scalar_assign {name}"),
+                device,
+                &dx,
+                &cx,
+                x.len(),
+            );
+        }
+    });
+}
+
+#[test]
+fn tensor_product() {
+    for_each_case(true, |device, name, ring, rng| {
+        let basis = ring.q_basis(ring.num_q() - 1);
+        let parts: Vec<Vec<u64>> = (0..4).map(|_| random_poly(ring, &basis, rng)).collect();
+        let len = parts[0].len();
+        let (d, c): (Vec<Buffer>, Vec<Buffer>) = parts.iter().map(|p| pair(device, p)).unzip();
+        let mut d_out: Vec<Buffer> = (0..3).map(|_| device.backend.alloc(len).unwrap()).collect();
+        let mut c_out: Vec<Buffer> = (0..3).map(|_| oracle().alloc(len).unwrap()).collect();
+        device
+            .backend
+            .tensor(ring, &d[..2], &d[2..], &mut d_out, &basis)
+            .unwrap();
+        oracle()
+            .tensor(ring, &c[..2], &c[2..], &mut c_out, &basis)
+            .unwrap();
+        for k in 0..3 {
+            assert_same(
+                &format!("tensor part {k} {name}"),
+                device,
+                &d_out[k],
+                &c_out[k],
+                len,
+            );
+        }
+    });
+}
+
+#[test]
+fn automorphisms() {
+    for_each_case(true, |device, name, ring, rng| {
+        let basis = ring.full_basis();
+        let words = random_poly(ring, &basis, rng);
+        let two_n = 2 * ring.n() as u64;
+        let (d, c) = pair(device, &words);
+        for g in [1, 5, 25 % two_n, two_n - 1, two_n - 5] {
+            let mut d_out = device.backend.alloc(words.len()).unwrap();
+            let mut c_out = oracle().alloc(words.len()).unwrap();
+            device
+                .backend
+                .automorphism(ring, &d, g, &mut d_out, &basis)
+                .unwrap();
+            oracle()
+                .automorphism(ring, &c, g, &mut c_out, &basis)
+                .unwrap();
+            assert_same(
+                &format!("automorphism g={g} {name}"),
+                device,
+                &d_out,
+                &c_out,
+                words.len(),
+            );
+        }
+    });
+}
+
+/// Levels exercised: the top, one in the middle, and 0.
+fn levels(ring: &RingContext) -> Vec<usize> {
+    let top = ring.num_q() - 1;
+    let mut l = vec![top, top / 2, 0];
+    l.dedup();
+    l
+}
+
+#[test]
+fn mod_up_every_digit() {
+    for_each_case(true, |device, name, ring, rng| {
+        for level in levels(ring) {
+            let basis = ring.q_basis(level);
+            let coeff = random_poly(ring, &basis, rng);
+            let mut eval = oracle().upload(&coeff).unwrap();
+            oracle().ntt_forward(ring, &mut eval, &basis).unwrap();
+            let eval = oracle().download(&eval, coeff.len()).unwrap();
+            let digits = ring.params().digits_at_level(level);
+            let ext = ring.n() * ring.extended_basis(level).len();
+            let (dc, cc) = pair(device, &coeff);
+            let (de, ce) = pair(device, &eval);
+            let mut d_out: Vec<Buffer> = (0..digits)
+                .map(|_| device.backend.alloc(ext).unwrap())
+                .collect();
+            let mut c_out: Vec<Buffer> =
+                (0..digits).map(|_| oracle().alloc(ext).unwrap()).collect();
+            device
+                .backend
+                .mod_up(ring, &dc, &de, level, &mut d_out)
+                .unwrap();
+            oracle().mod_up(ring, &cc, &ce, level, &mut c_out).unwrap();
+            for j in 0..digits {
+                assert_same(
+                    &format!("mod_up digit {j} level {level} {name}"),
+                    device,
+                    &d_out[j],
+                    &c_out[j],
+                    ext,
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn mod_down_and_mod_down_rescale() {
+    for_each_case(true, |device, name, ring, rng| {
+        for level in levels(ring) {
+            let ext_basis = ring.extended_basis(level);
+            let inputs: Vec<Vec<u64>> =
+                (0..2).map(|_| random_poly(ring, &ext_basis, rng)).collect();
+            let (d_in, c_in): (Vec<Buffer>, Vec<Buffer>) =
+                inputs.iter().map(|p| pair(device, p)).unzip();
+            let words = ring.n() * (level + 1);
+            let mut d_out: Vec<Buffer> = (0..2)
+                .map(|_| device.backend.alloc(words).unwrap())
+                .collect();
+            let mut c_out: Vec<Buffer> = (0..2).map(|_| oracle().alloc(words).unwrap()).collect();
+            device
+                .backend
+                .mod_down(ring, &d_in, level, &mut d_out)
+                .unwrap();
+            oracle().mod_down(ring, &c_in, level, &mut c_out).unwrap();
+            for k in 0..2 {
+                assert_same(
+                    &format!("mod_down {k} level {level} {name}"),
+                    device,
+                    &d_out[k],
+                    &c_out[k],
+                    words,
+                );
+            }
+            if level == 0 {
+                continue;
+            }
+            let words = ring.n() * level;
+            let mut d_out: Vec<Buffer> = (0..2)
+                .map(|_| device.backend.alloc(words).unwrap())
+                .collect();
+            let mut c_out: Vec<Buffer> = (0..2).map(|_| oracle().alloc(words).unwrap()).collect();
+            device
+                .backend
+                .mod_down_rescale(ring, &d_in, level, &mut d_out)
+                .unwrap();
+            oracle()
+                .mod_down_rescale(ring, &c_in, level, &mut c_out)
+                .unwrap();
+            for k in 0..2 {
+                assert_same(
+                    &format!("mod_down_rescale {k} level {level} {name}"),
+                    device,
+                    &d_out[k],
+                    &c_out[k],
+                    words,
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn key_switch_inner_product() {
+    for_each_case(true, |device, name, ring, rng| {
+        for level in levels(ring) {
+            let digits = ring.params().digits_at_level(level);
+            let ext_basis = ring.extended_basis(level);
+            let ext = ring.n() * ext_basis.len();
+            let full = ring.full_basis();
+            let digit_words: Vec<Vec<u64>> = (0..digits)
+                .map(|_| random_poly(ring, &ext_basis, rng))
+                .collect();
+            let key_words: Vec<(Vec<u64>, Vec<u64>)> = (0..ring.params().dnum())
+                .map(|_| (random_poly(ring, &full, rng), random_poly(ring, &full, rng)))
+                .collect();
+            let (dd, cd): (Vec<Buffer>, Vec<Buffer>) =
+                digit_words.iter().map(|p| pair(device, p)).unzip();
+            let dk: Vec<(Buffer, Buffer)> = key_words
+                .iter()
+                .map(|(b, a)| {
+                    (
+                        device.backend.upload(b).unwrap(),
+                        device.backend.upload(a).unwrap(),
+                    )
+                })
+                .collect();
+            let ck: Vec<(Buffer, Buffer)> = key_words
+                .iter()
+                .map(|(b, a)| (oracle().upload(b).unwrap(), oracle().upload(a).unwrap()))
+                .collect();
+            let [mut d0, mut d1] = [0, 1].map(|_| device.backend.alloc(ext).unwrap());
+            let [mut c0, mut c1] = [0, 1].map(|_| oracle().alloc(ext).unwrap());
+            device
+                .backend
+                .key_switch_inner_product(ring, &dd, &dk, level, &mut d0, &mut d1)
+                .unwrap();
+            oracle()
+                .key_switch_inner_product(ring, &cd, &ck, level, &mut c0, &mut c1)
+                .unwrap();
+            assert_same(
+                &format!("inner product 0 level {level} {name}"),
+                device,
+                &d0,
+                &c0,
+                ext,
+            );
+            assert_same(
+                &format!("inner product 1 level {level} {name}"),
+                device,
+                &d1,
+                &c1,
+                ext,
+            );
+        }
+    });
+}
+
+#[test]
+fn rescale_by_last_prime() {
+    for_each_case(true, |device, name, ring, rng| {
+        for level in levels(ring).into_iter().filter(|&l| l > 0) {
+            let basis = ring.q_basis(level);
+            let words = random_poly(ring, &basis, rng);
+            let (d, c) = pair(device, &words);
+            let out_words = ring.n() * level;
+            let mut d_out = device.backend.alloc(out_words).unwrap();
+            let mut c_out = oracle().alloc(out_words).unwrap();
+            device.backend.rescale(ring, &d, level, &mut d_out).unwrap();
+            oracle().rescale(ring, &c, level, &mut c_out).unwrap();
+            assert_same(
+                &format!("rescale level {level} {name}"),
+                device,
+                &d_out,
+                &c_out,
+                out_words,
+            );
+        }
+    });
+}
+
+#[test]
+fn foreign_and_short_buffers_are_errors() {
+    for_each_case(false, |device, name, ring, rng| {
+        let basis = ring.q_basis(0);
+        let words = random_poly(ring, &basis, rng);
+        let mut on_device = device.backend.upload(&words).unwrap();
+        let on_cpu = oracle().upload(&words).unwrap();
+        let err = device
+            .backend
+            .add_assign(ring, &mut on_device, &on_cpu, &basis)
+            .unwrap_err();
+        assert!(matches!(err, Error::DeviceMismatch { .. }), "{name}: {err}");
+        let short = device.backend.alloc(words.len() - 1).unwrap();
+        let err = device
+            .backend
+            .add_assign(ring, &mut on_device, &short, &basis)
+            .unwrap_err();
+        assert!(matches!(err, Error::LengthMismatch { .. }), "{name}: {err}");
+        // Nothing was changed by the refused calls.
+        assert_eq!(
+            device.backend.download(&on_device, words.len()).unwrap(),
+            words
+        );
+        // An explicit transfer keeps the words.
+        let back = transfer(device.backend.as_ref(), oracle(), &on_device, words.len()).unwrap();
+        assert_eq!(back.kind(), BackendKind::Cpu);
+        assert_eq!(oracle().download(&back, words.len()).unwrap(), words);
+    });
+}
+
+/// Whole CKKS operations on a device and on the CPU from the same seeds give
+/// the same words; a result moved to the CPU decrypts there.
+#[test]
+fn ckks_operations_same_seed_same_bits() {
+    use heformer::ckks::Ciphertext;
+    for device in devices() {
+        let rotations = [1, 2, 3, -1, 8];
+        let mut gpu = common::Fixture::with_backend(
+            "TEST_INSECURE_N12",
+            &rotations,
+            7,
+            device.backend.clone(),
+        );
+        let mut cpu = common::Fixture::with_backend(
+            "TEST_INSECURE_N12",
+            &rotations,
+            7,
+            Arc::new(CpuBackend::new(0).unwrap()),
+        );
+        let values = cpu.random_values(cpu.slots(), 1.0);
+        let (ga, ca) = (gpu.encrypt(&values), cpu.encrypt(&values));
+        let (gb, cb) = (gpu.encrypt(&values), cpu.encrypt(&values));
+        let same = |what: &str, g: &Ciphertext, c: &Ciphertext| {
+            assert_eq!(g.degree(), c.degree(), "{what}");
+            let words = gpu.params.n() * (g.level() + 1);
+            for k in 0..=g.degree() {
+                let gw = device.backend.download(g.part(k).unwrap(), words).unwrap();
+                let cw = cpu
+                    .ctx
+                    .backend()
+                    .download(c.part(k).unwrap(), words)
+                    .unwrap();
+                assert!(gw == cw, "{what} part {k} differs on {}", device.label);
+            }
+        };
+        same("encrypt", &ga, &ca);
+        let (ge, ce) = (&gpu.evaluator, &cpu.evaluator);
+        same(
+            "hmult",
+            &ge.mul_relin_rescale_new(&ga, &gb).unwrap(),
+            &ce.mul_relin_rescale_new(&ca, &cb).unwrap(),
+        );
+        same(
+            "rotate 3",
+            &ge.rotate_new(&ga, 3).unwrap(),
+            &ce.rotate_new(&ca, 3).unwrap(),
+        );
+        same(
+            "conjugate",
+            &ge.conjugate_new(&ga).unwrap(),
+            &ce.conjugate_new(&ca).unwrap(),
+        );
+        for (g, c) in ge
+            .rotate_hoisted_new(&ga, &rotations)
+            .unwrap()
+            .iter()
+            .zip(ce.rotate_hoisted_new(&ca, &rotations).unwrap().iter())
+        {
+            same("hoisted rotation", g, c);
+        }
+        same(
+            "rotate_and_sum",
+            &ge.rotate_and_sum_new(&ga, 1, 4).unwrap(),
+            &ce.rotate_and_sum_new(&ca, 1, 4).unwrap(),
+        );
+
+        // Moved to the CPU, the device's product decrypts there.
+        let product = ge.mul_relin_rescale_new(&ga, &gb).unwrap();
+        let moved = cpu.ctx.transfer_ciphertext(&product, &gpu.ctx).unwrap();
+        assert_eq!(moved.backend_kind(), BackendKind::Cpu);
+        let expected: Vec<_> = values.iter().map(|v| *v * *v).collect();
+        cpu.assert_close("device product decrypted on the CPU", &moved, &expected);
+    }
+}
