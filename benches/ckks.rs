@@ -2,7 +2,10 @@
 //! on the production preset PN16_128 (N = 2^16, 24 limbs, dnum = 3).
 //!
 //! Run: `cargo bench --bench ckks` (set `HEFORMER_BENCH_PARAMS` to another
-//! preset name, and `HEFORMER_BENCH_THREADS`, default 1, for the CPU pool).
+//! preset name, `HEFORMER_BENCH_THREADS`, default 1, for the CPU pool, and
+//! `HEFORMER_BENCH_BACKEND` to `cpu` (default), `cuda`, `wgpu` or `auto`).
+//! Device timings wait for the device (`Backend::synchronize`) in every
+//! iteration; key generation, uploads and warm-up stay outside.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -25,8 +28,16 @@ fn setup() -> (
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or(1);
+    let choice = match std::env::var("HEFORMER_BENCH_BACKEND").as_deref() {
+        Ok("cuda") => BackendChoice::Cuda,
+        Ok("wgpu") => BackendChoice::Wgpu,
+        Ok("auto") => BackendChoice::Auto,
+        Ok("cpu") | Err(_) => BackendChoice::Cpu,
+        Ok(other) => panic!("HEFORMER_BENCH_BACKEND={other}: expected cpu, cuda, wgpu or auto"),
+    };
     let params = Parameters::preset(&name).expect("preset");
-    let backend = create_backend(BackendChoice::Cpu, threads).expect("backend");
+    let backend = create_backend(choice, threads).expect("backend");
+    eprintln!("backend {} on {}", backend.kind(), backend.device_name());
     let ctx = CkksContext::new(&params, backend).expect("context");
     let mut keygen = KeyGenerator::new(ctx.clone(), Prng::from_seed(1));
     let sk = keygen.gen_secret_key().expect("sk");
@@ -82,17 +93,17 @@ fn benches(c: &mut Criterion) {
         .expect("download");
     let mut buf = backend.upload(&poly).expect("upload");
     g.bench_function(id("ntt_forward_all_limbs"), |bench| {
-        bench.iter(|| backend.ntt_forward(ring, &mut buf, &basis).expect("ntt"))
+        bench.iter(|| synced(backend, || backend.ntt_forward(ring, &mut buf, &basis)))
     });
     g.bench_function(id("ntt_inverse_all_limbs"), |bench| {
-        bench.iter(|| backend.ntt_inverse(ring, &mut buf, &basis).expect("intt"))
+        bench.iter(|| synced(backend, || backend.ntt_inverse(ring, &mut buf, &basis)))
     });
     let other = backend.upload(&poly).expect("upload");
     g.bench_function(id("mul_assign"), |bench| {
         bench.iter(|| {
-            backend
-                .mul_assign(ring, &mut buf, &other, &basis)
-                .expect("mul")
+            synced(backend, || {
+                backend.mul_assign(ring, &mut buf, &other, &basis)
+            })
         })
     });
     let mut digits: Vec<_> = (0..params.digits_at_level(level))
@@ -104,9 +115,9 @@ fn benches(c: &mut Criterion) {
         .collect();
     g.bench_function(id("mod_up_all_digits"), |bench| {
         bench.iter(|| {
-            backend
-                .mod_up(ring, &other, &other, level, &mut digits)
-                .expect("mod_up")
+            synced(backend, || {
+                backend.mod_up(ring, &other, &other, level, &mut digits)
+            })
         })
     });
     let mut down = [
@@ -115,42 +126,50 @@ fn benches(c: &mut Criterion) {
     ];
     g.bench_function(id("mod_down_pair"), |bench| {
         bench.iter(|| {
-            backend
-                .mod_down(ring, &digits[..2], level, &mut down)
-                .expect("mod_down")
+            synced(backend, || {
+                backend.mod_down(ring, &digits[..2], level, &mut down)
+            })
         })
     });
     let mut rescaled = backend.alloc(n * level).expect("alloc");
     g.bench_function(id("rescale_poly"), |bench| {
         bench.iter(|| {
-            backend
-                .rescale(ring, &other, level, &mut rescaled)
-                .expect("rescale")
+            synced(backend, || {
+                backend.rescale(ring, &other, level, &mut rescaled)
+            })
         })
     });
 
     // Whole operations.
     g.bench_function(id("tensor"), |bench| {
-        bench.iter(|| black_box(ev.tensor_new(&a, &b).expect("tensor")))
+        bench.iter(|| black_box(synced(backend, || ev.tensor_new(&a, &b))))
     });
     g.bench_function(id("mul_relin"), |bench| {
-        bench.iter(|| black_box(ev.mul_relin_new(&a, &b).expect("mul_relin")))
+        bench.iter(|| black_box(synced(backend, || ev.mul_relin_new(&a, &b))))
     });
     g.bench_function(id("mul_relin_rescale"), |bench| {
-        bench.iter(|| black_box(ev.mul_relin_rescale_new(&a, &b).expect("hmult")))
+        bench.iter(|| black_box(synced(backend, || ev.mul_relin_rescale_new(&a, &b))))
     });
     let prod = ev.mul_relin_new(&a, &b).expect("mul_relin");
     g.bench_function(id("rescale"), |bench| {
-        bench.iter(|| black_box(ev.rescale_new(&prod).expect("rescale")))
+        bench.iter(|| black_box(synced(backend, || ev.rescale_new(&prod))))
     });
     g.bench_function(id("rotate"), |bench| {
-        bench.iter(|| black_box(ev.rotate_new(&a, 1).expect("rotate")))
+        bench.iter(|| black_box(synced(backend, || ev.rotate_new(&a, 1))))
     });
     let steps: Vec<i64> = (1..=8).collect();
     g.bench_function(id("rotate_hoisted_8"), |bench| {
-        bench.iter(|| black_box(ev.rotate_hoisted_new(&a, &steps).expect("hoisted")))
+        bench.iter(|| black_box(synced(backend, || ev.rotate_hoisted_new(&a, &steps))))
     });
     g.finish();
+}
+
+/// Runs `f`, then waits for the backend, so that an iteration's time
+/// includes the device work it queued.
+fn synced<T>(backend: &dyn Backend, f: impl FnOnce() -> heformer::Result<T>) -> T {
+    let out = f().expect("operation");
+    backend.synchronize().expect("synchronize");
+    out
 }
 
 /// A copy of the first part of a ciphertext, as a stand-in polynomial.

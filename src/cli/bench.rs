@@ -58,6 +58,9 @@ pub struct Measurement {
     precision_bits: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     precision_min_bits: Option<f64>,
+    /// Bytes moved (see the op) per second of the median, in GB/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gb_per_s: Option<f64>,
     commit: &'static str,
 }
 
@@ -163,37 +166,41 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
     };
 
     let mut records = Vec::new();
-    let mut record =
-        |op: &'static str, t: (f64, f64, f64), limbs: usize, p: Option<PrecisionStats>| {
-            let m = Measurement {
-                suite: "ckks",
-                op,
-                backend: backend.kind().to_string(),
-                device: backend.device_name(),
-                params: params.name().to_string(),
-                log_n: params.log_n(),
-                limbs,
-                dnum: params.dnum(),
-                threads: backend.threads(),
-                median_ms: t.0,
-                min_ms: t.1,
-                max_ms: t.2,
-                reps: args.reps.max(1),
-                precision_bits: p.map(|p| p.mean_bits),
-                precision_min_bits: p.map(|p| p.min_bits),
-                commit: env!("HEFORMER_GIT_COMMIT"),
-            };
-            let printed = if args.json {
-                super::print_line(format_args!(
-                    "{}",
-                    serde_json::to_string(&m).unwrap_or_default()
-                ))
-            } else {
-                Ok(())
-            };
-            records.push(m);
-            printed
+    let mut record = |op: &'static str,
+                      t: (f64, f64, f64),
+                      limbs: usize,
+                      p: Option<PrecisionStats>,
+                      bytes: Option<f64>| {
+        let m = Measurement {
+            suite: "ckks",
+            op,
+            backend: backend.kind().to_string(),
+            device: backend.device_name(),
+            params: params.name().to_string(),
+            log_n: params.log_n(),
+            limbs,
+            dnum: params.dnum(),
+            threads: backend.threads(),
+            median_ms: t.0,
+            min_ms: t.1,
+            max_ms: t.2,
+            reps: args.reps.max(1),
+            precision_bits: p.map(|p| p.mean_bits),
+            precision_min_bits: p.map(|p| p.min_bits),
+            gb_per_s: bytes.map(|b| b / (t.0 * 1e6)),
+            commit: env!("HEFORMER_GIT_COMMIT"),
         };
+        let printed = if args.json {
+            super::print_line(format_args!(
+                "{}",
+                serde_json::to_string(&m).unwrap_or_default()
+            ))
+        } else {
+            Ok(())
+        };
+        records.push(m);
+        printed
+    };
     let reps = args.reps;
     let limbs = level + 1;
 
@@ -203,14 +210,15 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
         t,
         limbs,
         Some(PrecisionStats::compare(&a, &encoder.decode(&pt_a)?)),
+        None,
     )?;
     let pt_b = encoder.encode_complex(&b, level, scale)?;
 
     let (t, _) = time(sync, reps, || encoder.decode(&pt_a))?;
-    record("decode", t, limbs, None)?;
+    record("decode", t, limbs, None, None)?;
 
     let (t, ct_a) = time(sync, reps, || encryptor.encrypt(&pt_a))?;
-    record("encrypt", t, limbs, Some(precision(&a, &ct_a)?))?;
+    record("encrypt", t, limbs, Some(precision(&a, &ct_a)?), None)?;
     let ct_b = encryptor.encrypt(&pt_b)?;
 
     let (t, pt) = time(sync, reps, || decryptor.decrypt(&ct_a))?;
@@ -219,38 +227,52 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
         t,
         limbs,
         Some(PrecisionStats::compare(&a, &encoder.decode(&pt)?)),
+        None,
     )?;
 
     let ab: Vec<Complex> = a.iter().zip(&b).map(|(x, y)| *x * *y).collect();
     let (t, _) = time(sync, reps, || evaluator.tensor_new(&ct_a, &ct_b))?;
-    record("tensor", t, limbs, None)?;
+    record("tensor", t, limbs, None, None)?;
     let tensor = evaluator.tensor_new(&ct_a, &ct_b)?;
     let (t, _) = time(sync, reps, || {
         let mut c = tensor.clone();
         evaluator.relinearize_assign(&mut c)?;
         Ok(c)
     })?;
-    record("relinearize", t, limbs, None)?;
+    record("relinearize", t, limbs, None, None)?;
     let (t, product) = time(sync, reps, || evaluator.mul_relin_rescale_new(&ct_a, &ct_b))?;
-    record("hmult", t, limbs, Some(precision(&ab, &product)?))?;
+    record("hmult", t, limbs, Some(precision(&ab, &product)?), None)?;
     let (t, product) = time(sync, reps, || {
         let mut c = evaluator.mul_relin_new(&ct_a, &ct_b)?;
         evaluator.rescale_assign(&mut c)?;
         Ok(c)
     })?;
-    record("hmult_unfused", t, limbs, Some(precision(&ab, &product)?))?;
+    record(
+        "hmult_unfused",
+        t,
+        limbs,
+        Some(precision(&ab, &product)?),
+        None,
+    )?;
     let unscaled = evaluator.mul_relin_new(&ct_a, &ct_b)?;
     let (t, rescaled) = time(sync, reps, || evaluator.rescale_new(&unscaled))?;
-    record("rescale", t, limbs, Some(precision(&ab, &rescaled)?))?;
+    record("rescale", t, limbs, Some(precision(&ab, &rescaled)?), None)?;
 
     let rotated_want =
         |k: usize| -> Vec<Complex> { (0..slots).map(|j| a[(j + k) % slots]).collect() };
     let (t, rotated) = time(sync, reps, || evaluator.rotate_new(&ct_a, 1))?;
+    // Key-switch traffic model: the key read once, the ModUp digits written
+    // once and read once by the inner product.
+    let ring = ctx.ring();
+    let poly_bytes = (ring.n() * ring.extended_basis(level).len() * 8) as f64;
+    let digits = params.digits_at_level(level) as f64;
+    let key_switch_bytes = digits * poly_bytes * (2.0 + 2.0);
     record(
         "rotate",
         t,
         limbs,
         Some(precision(&rotated_want(1), &rotated)?),
+        Some(key_switch_bytes),
     )?;
     let (t, hoisted) = time(sync, reps, || {
         evaluator.rotate_hoisted_new(&ct_a, &hoisted_steps)
@@ -262,24 +284,38 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
             worst = Some(p);
         }
     }
-    record("rotate_hoisted_8", t, limbs, worst)?;
+    record("rotate_hoisted_8", t, limbs, worst, None)?;
+
+    // Backend primitives: the batched NTT of every limb, and a device copy of
+    // a key-sized buffer (read + write) as the reference bandwidth.
+    let basis = ring.q_basis(level);
+    let mut poly = ct_a.parts[0].try_clone()?;
+    let (t, ()) = time(sync, reps, || backend.ntt_forward(ring, &mut poly, &basis))?;
+    record("ntt_forward", t, limbs, None, None)?;
+    let words = (digits * 2.0 * poly_bytes / 8.0) as usize;
+    let source = backend.alloc_zeroed(words)?;
+    let mut target = backend.alloc(words)?;
+    let (t, ()) = time(sync, reps, || backend.copy(&source, &mut target, words))?;
+    record("device_copy", t, limbs, None, Some(16.0 * words as f64))?;
 
     if !args.json {
         super::print_line(format_args!(
-            "{:<18} {:>11} {:>11} {:>11} {:>6} {:>10} {:>10}",
-            "op", "median ms", "min ms", "max ms", "reps", "prec bits", "min bits"
+            "{:<18} {:>11} {:>11} {:>11} {:>6} {:>10} {:>10} {:>8}",
+            "op", "median ms", "min ms", "max ms", "reps", "prec bits", "min bits", "GB/s"
         ))?;
         for m in &records {
             let bits = |b: Option<f64>| b.map_or_else(|| "-".to_string(), |b| format!("{b:.1}"));
             super::print_line(format_args!(
-                "{:<18} {:>11.3} {:>11.3} {:>11.3} {:>6} {:>10} {:>10}",
+                "{:<18} {:>11.3} {:>11.3} {:>11.3} {:>6} {:>10} {:>10} {:>8}",
                 m.op,
                 m.median_ms,
                 m.min_ms,
                 m.max_ms,
                 m.reps,
                 bits(m.precision_bits),
-                bits(m.precision_min_bits)
+                bits(m.precision_min_bits),
+                m.gb_per_s
+                    .map_or_else(|| "-".to_string(), |g| format!("{g:.1}"))
             ))?;
         }
     }

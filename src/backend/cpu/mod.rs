@@ -232,6 +232,10 @@ fn tensor_limb(m: &Modulus, a: [&[u64]; 2], b: [&[u64]; 2], d: [&mut [u64]; 3]) 
 
 /// `out[i] = src[perm[i]]`.
 fn permute_limb(src: &[u64], perm: &[u32], out: &mut [u64]) {
+    // One sequential read per cache line first: the hardware prefetcher
+    // brings the limb into cache, so the gather below does not wait on
+    // memory line by line.
+    std::hint::black_box(src.iter().step_by(8).fold(0, |a, &x| a ^ x));
     #[cfg(target_arch = "x86_64")]
     if let Some(simd) = ifma::detect() {
         return ifma::permute(simd, src, perm, out);
