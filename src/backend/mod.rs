@@ -416,6 +416,29 @@ pub trait Backend: Send + Sync + Debug {
         out1: &mut Buffer,
     ) -> Result<()>;
 
+    /// A whole hybrid key switch of `poly` (evaluation domain, level `level`)
+    /// with `keys`: ModUp of every digit, the inner product, then `tail`,
+    /// into `outs` (two buffers). Exactly the composition of
+    /// [`Backend::ntt_inverse`], [`Backend::mod_up`],
+    /// [`Backend::key_switch_inner_product`] and, for [`KeySwitchTail::ModDown`],
+    /// [`Backend::mod_down`] (outputs at `level`) or, for
+    /// [`KeySwitchTail::ModDownRescale`], `acc += P·addend` on the Q limbs
+    /// ([`Backend::mul_scalar_add_assign`]) then [`Backend::mod_down_rescale`]
+    /// (outputs at `level - 1`); that composition ([`key_switch_composed`]) is the default. Backends
+    /// override it with a fused version that never writes the digits or the
+    /// accumulators out in full.
+    fn key_switch(
+        &self,
+        ring: &RingContext,
+        poly: &Buffer,
+        keys: &[(Buffer, Buffer)],
+        level: usize,
+        tail: KeySwitchTail<'_>,
+        outs: &mut [Buffer],
+    ) -> Result<()> {
+        key_switch_composed(self, ring, poly, keys, level, tail, outs)
+    }
+
     /// Divides by the last prime with rounding: from `poly` at `level`
     /// (evaluation domain) to `out` at `level - 1` (evaluation domain).
     fn rescale(
@@ -425,6 +448,62 @@ pub trait Backend: Send + Sync + Debug {
         level: usize,
         out: &mut Buffer,
     ) -> Result<()>;
+}
+
+/// [`Backend::key_switch`] as the composition of the unfused primitives (the
+/// trait's default; public so that fused versions can be tested against it).
+pub fn key_switch_composed<B: Backend + ?Sized>(
+    backend: &B,
+    ring: &RingContext,
+    poly: &Buffer,
+    keys: &[(Buffer, Buffer)],
+    level: usize,
+    tail: KeySwitchTail<'_>,
+    outs: &mut [Buffer],
+) -> Result<()> {
+    if level >= ring.num_q() {
+        return Err(Error::LevelMismatch {
+            op: "key_switch",
+            detail: format!("level {level} beyond the chain"),
+        });
+    }
+    let n = ring.n();
+    let basis = ring.q_basis(level);
+    let words = n * basis.len();
+    let mut coeff = backend.alloc(words)?;
+    backend.copy(poly, &mut coeff, words)?;
+    backend.ntt_inverse(ring, &mut coeff, &basis)?;
+    let ext_words = n * ring.extended_basis(level).len();
+    let mut digits = (0..ring.params().digits_at_level(level))
+        .map(|_| backend.alloc(ext_words))
+        .collect::<Result<Vec<_>>>()?;
+    backend.mod_up(ring, &coeff, poly, level, &mut digits)?;
+    let [mut acc0, mut acc1] = [backend.alloc(ext_words)?, backend.alloc(ext_words)?];
+    backend.key_switch_inner_product(ring, &digits, keys, level, &mut acc0, &mut acc1)?;
+    let mut accs = [acc0, acc1];
+    match tail {
+        KeySwitchTail::ModDown => backend.mod_down(ring, &accs, level, outs),
+        KeySwitchTail::ModDownRescale { addend } => {
+            let p_mod_q: Vec<u64> = basis.iter().map(|&i| ring.p_mod_q(i)).collect();
+            for (acc, c) in accs.iter_mut().zip(addend) {
+                backend.mul_scalar_add_assign(ring, acc, c, &p_mod_q, &basis)?;
+            }
+            backend.mod_down_rescale(ring, &accs, level, outs)
+        }
+    }
+}
+
+/// What follows the inner product in [`Backend::key_switch`].
+#[derive(Clone, Copy, Debug)]
+pub enum KeySwitchTail<'a> {
+    /// Divide by P: `(k0, k1)` at the input's level.
+    ModDown,
+    /// Add `P·addend[k]` to accumulator k, then divide by `P·q_level`
+    /// (relinearization fused with the rescale): results at `level - 1`.
+    ModDownRescale {
+        /// The two polynomials added before the division (level `level`).
+        addend: [&'a Buffer; 2],
+    },
 }
 
 /// Checks that a buffer holds at least `words` words and belongs to `kind`.

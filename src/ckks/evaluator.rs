@@ -13,7 +13,7 @@ use super::ciphertext::{Ciphertext, Plaintext};
 use super::context::CkksContext;
 use super::embedding::{galois_element_for_conjugation, galois_element_for_rotation};
 use super::keys::{GaloisKeys, RelinearizationKey, SwitchingKey};
-use super::keyswitch::{apply, apply_and_rescale, decompose, Decomposition};
+use super::keyswitch::{apply, decompose, switch, switch_and_rescale};
 use crate::backend::Buffer;
 use crate::error::{Error, Result};
 use crate::math::Complex;
@@ -554,8 +554,7 @@ impl Evaluator {
             .relinearization
             .as_ref()
             .ok_or(Error::MissingRelinearizationKey { op: "relinearize" })?;
-        let dec = decompose(&self.ctx, &ct.parts[2], ct.level)?;
-        let (k0, k1) = apply(&self.ctx, &dec, &rlk.0)?;
+        let (k0, k1) = switch(&self.ctx, &ct.parts[2], ct.level, &rlk.0)?;
         let basis = self.basis(ct.level);
         let ring = self.ctx.ring();
         self.ctx
@@ -594,8 +593,14 @@ impl Evaluator {
             .ok_or(Error::MissingRelinearizationKey {
                 op: "relinearize_rescale",
             })?;
-        let dec = decompose(&self.ctx, &ct.parts[2], ct.level)?;
-        let (c0, c1) = apply_and_rescale(&self.ctx, &dec, &rlk.0, &ct.parts[0], &ct.parts[1])?;
+        let (c0, c1) = switch_and_rescale(
+            &self.ctx,
+            &ct.parts[2],
+            ct.level,
+            &rlk.0,
+            &ct.parts[0],
+            &ct.parts[1],
+        )?;
         ct.parts = vec![c0, c1];
         ct.scale /= self.ctx.params().q()[ct.level] as f64;
         ct.level -= 1;
@@ -630,18 +635,14 @@ impl Evaluator {
             })
     }
 
-    /// Applies `X -> X^g` to a degree-1 ciphertext whose c1 is decomposed in `dec`.
-    fn automorphism_hoisted(
+    /// `σ_g(c0 + k0, k1)` for `(k0, k1)` the key switch of c1 with the key of
+    /// `g`, which switches s to σ_g^{-1}(s): the result decrypts under s.
+    fn automorphism_finish(
         &self,
-        op: &'static str,
         ct: &Ciphertext,
-        dec: &Decomposition,
         g: u64,
-        what: String,
+        (mut k0, k1): (Buffer, Buffer),
     ) -> Result<Ciphertext> {
-        let key = self.galois_key(op, g, what)?;
-        // The key switches s to σ_g^{-1}(s): σ_g of (c0 + k0, k1) decrypts under s.
-        let (mut k0, k1) = apply(&self.ctx, dec, key)?;
         let basis = self.basis(ct.level);
         let backend = self.ctx.backend();
         let ring = self.ctx.ring();
@@ -657,6 +658,21 @@ impl Evaluator {
         })
     }
 
+    /// `X -> X^g` on a degree-1 ciphertext, with one whole key switch.
+    fn automorphism(
+        &self,
+        op: &'static str,
+        ct: &Ciphertext,
+        g: u64,
+        what: String,
+    ) -> Result<Ciphertext> {
+        self.check(op, ct)?;
+        Self::check_degree_one(op, ct)?;
+        let key = self.galois_key(op, g, what)?;
+        let switched = switch(&self.ctx, &ct.parts[1], ct.level, key)?;
+        self.automorphism_finish(ct, g, switched)
+    }
+
     fn check_degree_one(op: &'static str, ct: &Ciphertext) -> Result<()> {
         if ct.degree() != 1 {
             return Err(Error::DegreeMismatch {
@@ -670,7 +686,13 @@ impl Evaluator {
 
     /// Rotates the slots left by `k` (negative: right).
     pub fn rotate_new(&self, ct: &Ciphertext, k: i64) -> Result<Ciphertext> {
-        Ok(self.rotate_hoisted_new(ct, &[k])?.remove(0))
+        let g = galois_element_for_rotation(self.ctx.params().log_n(), k);
+        if g == 1 {
+            self.check("rotate", ct)?;
+            Self::check_degree_one("rotate", ct)?;
+            return ct.try_clone();
+        }
+        self.automorphism("rotate", ct, g, format!("rotation by {k}"))
     }
 
     /// Rotations by every step in `steps`, sharing one decomposition of c1.
@@ -686,18 +708,16 @@ impl Evaluator {
                 if g == 1 {
                     return ct.try_clone();
                 }
-                self.automorphism_hoisted("rotate", ct, &dec, g, format!("rotation by {k}"))
+                let key = self.galois_key("rotate", g, format!("rotation by {k}"))?;
+                self.automorphism_finish(ct, g, apply(&self.ctx, &dec, key)?)
             })
             .collect()
     }
 
     /// Complex-conjugates every slot.
     pub fn conjugate_new(&self, ct: &Ciphertext) -> Result<Ciphertext> {
-        self.check("conjugate", ct)?;
-        Self::check_degree_one("conjugate", ct)?;
-        let dec = decompose(&self.ctx, &ct.parts[1], ct.level)?;
         let g = galois_element_for_conjugation(self.ctx.params().log_n());
-        self.automorphism_hoisted("conjugate", ct, &dec, g, "conjugation".into())
+        self.automorphism("conjugate", ct, g, "conjugation".into())
     }
 
     /// Slot j of the result is Σ_{i < count} slot(j + i·stride); `count` is a

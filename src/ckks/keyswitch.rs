@@ -4,13 +4,15 @@
 //! primes) to the extended basis Q_l ∪ P (ModUp, approximate fast base
 //! conversion). `apply` takes the inner product with the key and divides by
 //! P (ModDown), returning `(k0, k1)` on Q_l with `k0 + k1·s_to ≈ c·s_from`.
-//! Hoisted rotations share one decomposition: Galois keys are stored
+//! `switch` and `switch_and_rescale` run the whole key switch as one backend
+//! primitive (fused on the backends that can). Hoisted rotations share one
+//! decomposition: Galois keys are stored
 //! pre-permuted (see `KeyGenerator::gen_galois_key`), so no digit is ever
 //! permuted.
 
 use super::context::CkksContext;
 use super::keys::SwitchingKey;
-use crate::backend::Buffer;
+use crate::backend::{Buffer, KeySwitchTail};
 use crate::error::{Error, Result};
 
 /// The digits of one polynomial lifted to the extended basis.
@@ -79,28 +81,68 @@ pub(crate) fn apply(
     Ok((k0, k1))
 }
 
-/// `((c0 + k0)/q_l, (c1 + k1)/q_l)` rounded, at level l − 1, with `(k0, k1)`
-/// the key switch of the decomposed polynomial: one division by `P·q_l`
-/// of `P·c + acc` instead of a ModDown followed by a rescale.
-pub(crate) fn apply_and_rescale(
+/// Fails unless `key` belongs to the context and has a digit for every
+/// digit of a polynomial at `level`.
+fn check_key(ctx: &CkksContext, key: &SwitchingKey, level: usize) -> Result<()> {
+    ctx.check_params("key_switch", key.params_id)?;
+    let digits = ctx.params().digits_at_level(level);
+    if key.digits.len() < digits {
+        return Err(Error::LengthMismatch {
+            op: "key_switch",
+            got: key.digits.len(),
+            expected: digits,
+        });
+    }
+    Ok(())
+}
+
+/// `(k0, k1)` at `level` with `k0 + k1·s_to ≈ poly·s_from`: one whole key
+/// switch on the backend (no decomposition kept).
+pub(crate) fn switch(
     ctx: &CkksContext,
-    dec: &Decomposition,
+    poly: &Buffer,
+    level: usize,
+    key: &SwitchingKey,
+) -> Result<(Buffer, Buffer)> {
+    check_key(ctx, key, level)?;
+    let words = ctx.words_at(level);
+    let backend = ctx.backend();
+    let mut outs = [backend.alloc(words)?, backend.alloc(words)?];
+    backend.key_switch(
+        ctx.ring(),
+        poly,
+        &key.digits,
+        level,
+        KeySwitchTail::ModDown,
+        &mut outs,
+    )?;
+    let [k0, k1] = outs;
+    Ok((k0, k1))
+}
+
+/// `((c0 + k0)/q_l, (c1 + k1)/q_l)` rounded, at level l − 1, with `(k0, k1)`
+/// the key switch of `poly`: one division by `P·q_l` of `P·c + acc` instead
+/// of a ModDown followed by a rescale.
+pub(crate) fn switch_and_rescale(
+    ctx: &CkksContext,
+    poly: &Buffer,
+    level: usize,
     key: &SwitchingKey,
     c0: &Buffer,
     c1: &Buffer,
 ) -> Result<(Buffer, Buffer)> {
-    let level = dec.level;
-    let mut accs = inner_product(ctx, dec, key)?;
-    let ring = ctx.ring();
-    let backend = ctx.backend();
-    let basis = ring.q_basis(level);
-    let p_mod_q: Vec<u64> = basis.iter().map(|&i| ring.p_mod_q(i)).collect();
-    for (acc, c) in accs.iter_mut().zip([c0, c1]) {
-        backend.mul_scalar_add_assign(ring, acc, c, &p_mod_q, &basis)?;
-    }
+    check_key(ctx, key, level)?;
     let words = ctx.words_at(level - 1);
+    let backend = ctx.backend();
     let mut outs = [backend.alloc(words)?, backend.alloc(words)?];
-    backend.mod_down_rescale(ring, &accs, level, &mut outs)?;
+    backend.key_switch(
+        ctx.ring(),
+        poly,
+        &key.digits,
+        level,
+        KeySwitchTail::ModDownRescale { addend: [c0, c1] },
+        &mut outs,
+    )?;
     let [r0, r1] = outs;
     Ok((r0, r1))
 }

@@ -19,8 +19,9 @@ use rayon::prelude::*;
 
 #[cfg(target_arch = "x86_64")]
 mod ifma;
+mod key_switch;
 
-use super::{check_buffer, Backend, BackendKind, Buffer, Storage};
+use super::{check_buffer, Backend, BackendKind, Buffer, KeySwitchTail, Storage};
 use crate::error::{Error, Result};
 use crate::math::Modulus;
 use crate::ring::{BaseConversion, RingContext};
@@ -1001,6 +1002,18 @@ impl Backend for CpuBackend {
                 })
         });
         Ok(())
+    }
+
+    fn key_switch(
+        &self,
+        ring: &RingContext,
+        poly: &Buffer,
+        keys: &[(Buffer, Buffer)],
+        level: usize,
+        tail: KeySwitchTail<'_>,
+        outs: &mut [Buffer],
+    ) -> Result<()> {
+        self.fused_key_switch(ring, poly, keys, level, tail, outs)
     }
 
     fn rescale(

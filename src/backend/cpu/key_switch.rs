@@ -1,0 +1,269 @@
+//! The fused hybrid key switch of the CPU backend ([`Backend::key_switch`]).
+//!
+//! The same words as the composition ModUp → inner product → ModDown
+//! (`tests/ring_oracle.rs` checks it), computed limb by limb so that each
+//! digit limb is multiplied into the accumulators right after its NTT, while
+//! it is still in cache, and the Q limbs of the accumulators never exist in
+//! full:
+//!
+//! 1. the input back to coefficients (copy + inverse NTT per limb);
+//! 2. every digit's base conversion to the limbs it does not own (blocked
+//!    over coefficients), into scratch;
+//! 3. for each source limb of the division (P, and q_level when rescaling):
+//!    the NTTs of the digit limbs at that prime, the inner product with the
+//!    key (plus `P·addend` when rescaling);
+//! 4. those accumulator limbs back to coefficients, their centered base
+//!    conversion to the remaining Q primes (as in `divide_by_sources`);
+//! 5. for each remaining Q prime: the digit limbs' NTTs and inner product,
+//!    the converted limb's NTT, and `(acc − conv)·inverse` into the output.
+//!
+//! [`Backend::key_switch`]: crate::backend::Backend::key_switch
+
+use rayon::prelude::*;
+
+use super::{
+    centered_overflows, convert_limbs, dot2_limb, host, host_mut, scale_and_add, scale_sources,
+    subtract_then_scale, CpuBackend, Scratch,
+};
+use crate::backend::{Buffer, KeySwitchTail};
+use crate::error::{Error, Result};
+use crate::ring::{BaseConversion, RingContext};
+
+/// One position of the extended basis at the key switch's level: its global
+/// modulus index and, per digit, the digit's limb there (converted words in
+/// scratch, or `None` where the digit owns the prime and the input itself is
+/// the limb).
+struct Position<'a> {
+    index: usize,
+    modulus: usize,
+    converted: Vec<Option<&'a mut [u64]>>,
+}
+
+impl CpuBackend {
+    /// See the module documentation.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn fused_key_switch(
+        &self,
+        ring: &RingContext,
+        poly: &Buffer,
+        keys: &[(Buffer, Buffer)],
+        level: usize,
+        tail: KeySwitchTail<'_>,
+        outs: &mut [Buffer],
+    ) -> Result<()> {
+        const OP: &str = "key_switch";
+        if level >= ring.num_q() {
+            return Err(Error::LevelMismatch {
+                op: OP,
+                detail: format!("level {level} beyond the chain"),
+            });
+        }
+        let n = ring.n();
+        let digits = ring.params().digits_at_level(level);
+        if keys.len() < digits || outs.len() != 2 {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: keys.len().min(outs.len()),
+                expected: if outs.len() != 2 { 2 } else { digits },
+            });
+        }
+        // The division: its conversion, source positions, inverses, addend.
+        let (conv, sources, inverses, addend): (&BaseConversion, Vec<usize>, Vec<u64>, _) =
+            match tail {
+                KeySwitchTail::ModDown => (
+                    ring.mod_down(),
+                    (level + 1..level + 1 + ring.num_p()).collect(),
+                    (0..=level).map(|i| ring.p_inv_mod_q(i).0).collect(),
+                    None,
+                ),
+                KeySwitchTail::ModDownRescale { addend } => {
+                    if level == 0 {
+                        return Err(Error::OutOfLevels {
+                            op: OP,
+                            level,
+                            needed: 1,
+                        });
+                    }
+                    let (conv, inverses) = ring.mod_down_rescale(level)?;
+                    let sources = std::iter::once(level)
+                        .chain(level + 1..level + 1 + ring.num_p())
+                        .collect();
+                    let addend = [
+                        host(OP, addend[0], n * (level + 1))?,
+                        host(OP, addend[1], n * (level + 1))?,
+                    ];
+                    (conv, sources, inverses.to_vec(), Some(addend))
+                }
+            };
+        let q_words = n * (level + 1);
+        let full_words = n * ring.moduli().len();
+        let input = host(OP, poly, q_words)?;
+        let keys = keys[..digits]
+            .iter()
+            .map(|(b, a)| Ok((host(OP, b, full_words)?, host(OP, a, full_words)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let [out0, out1] = outs else {
+            unreachable!("two outputs checked above")
+        };
+        let out0 = host_mut(OP, out0, n * inverses.len())?;
+        let out1 = host_mut(OP, out1, n * inverses.len())?;
+        let convs = (0..digits)
+            .map(|j| ring.mod_up(level, j))
+            .collect::<Result<Vec<_>>>()?;
+        let ext = level + 1 + ring.num_p();
+        let global = |pos: usize| {
+            if pos <= level {
+                pos
+            } else {
+                ring.num_q() + (pos - level - 1)
+            }
+        };
+
+        self.pool.install(|| {
+            // 1. Coefficient form of the input.
+            let mut coeff = Scratch::take(q_words);
+            coeff
+                .par_chunks_mut(n)
+                .zip(input.par_chunks(n))
+                .enumerate()
+                .for_each(|(i, (c, x))| {
+                    c.copy_from_slice(x);
+                    ring.ntt(i).inverse(c);
+                });
+
+            // 2. Every digit's conversion to the positions it does not own.
+            let mut converted: Vec<Scratch> = convs
+                .iter()
+                .map(|conv| {
+                    let scaled = scale_sources(ring, conv, &coeff, &conv.source, n);
+                    let mut words = Scratch::take(n * ext);
+                    let mut limbs: Vec<Option<&mut [u64]>> =
+                        words.chunks_mut(n).map(Some).collect();
+                    let targets = conv
+                        .target
+                        .iter()
+                        .enumerate()
+                        .map(|(row, &g)| {
+                            let pos = if g <= level { g } else { level + 1 + g - ring.num_q() };
+                            (row, limbs[pos].take().expect("targets are distinct"))
+                        })
+                        .collect();
+                    convert_limbs(ring, conv, &scaled, None, targets);
+                    words
+                })
+                .collect();
+            let mut positions: Vec<Position<'_>> = (0..ext)
+                .map(|index| Position {
+                    index,
+                    modulus: global(index),
+                    converted: Vec::with_capacity(digits),
+                })
+                .collect();
+            for (conv, words) in convs.iter().zip(converted.iter_mut()) {
+                let mut owned = vec![false; ext];
+                for &g in &conv.source {
+                    owned[g] = true;
+                }
+                for (pos, limb) in words.chunks_mut(n).enumerate() {
+                    positions[pos].converted.push((!owned[pos]).then_some(limb));
+                }
+            }
+            let (mut source_positions, target_positions): (Vec<_>, Vec<_>) = positions
+                .into_iter()
+                .partition(|p| sources.contains(&p.index));
+            source_positions.sort_by_key(|p| sources.iter().position(|&s| s == p.index));
+
+            // 3. The accumulators on the division's source primes.
+            let mut acc = [
+                Scratch::take(n * sources.len()),
+                Scratch::take(n * sources.len()),
+            ];
+            {
+                let [acc0, acc1] = &mut acc;
+                source_positions
+                    .par_iter_mut()
+                    .zip(acc0.par_chunks_mut(n).zip(acc1.par_chunks_mut(n)))
+                    .for_each(|(p, (a0, a1))| {
+                        self.inner_product_at(ring, p, input, &keys, addend, a0, a1)
+                    });
+            }
+
+            // 4. Their centered conversion to the output primes, written
+            //    straight into the outputs.
+            for (a, out) in acc.iter_mut().zip([&mut *out0, &mut *out1]) {
+                for (limb, &g) in a.chunks_mut(n).zip(&conv.source) {
+                    ring.ntt(g).inverse(limb);
+                }
+                let in_order: Vec<usize> = (0..sources.len()).collect();
+                let scaled = scale_sources(ring, conv, a, &in_order, n);
+                let overflows = centered_overflows(ring, conv, &scaled, n);
+                convert_limbs(
+                    ring,
+                    conv,
+                    &scaled,
+                    Some(&overflows),
+                    out.chunks_mut(n).enumerate().collect(),
+                );
+            }
+
+            // 5. The output limbs: out = (acc − conv)·inverse.
+            let mut targets: Vec<_> = target_positions
+                .into_iter()
+                .zip(out0.chunks_mut(n).zip(out1.chunks_mut(n)))
+                .collect();
+            targets.par_iter_mut().for_each(|(p, (o0, o1))| {
+                let i = p.modulus;
+                let mut a0 = Scratch::take(n);
+                let mut a1 = Scratch::take(n);
+                self.inner_product_at(ring, p, input, &keys, addend, &mut a0, &mut a1);
+                let m = ring.moduli()[i];
+                for (o, a) in [(&mut **o0, &a0), (&mut **o1, &a1)] {
+                    ring.ntt(i).forward(o);
+                    subtract_then_scale(&m, a, inverses[i], o);
+                }
+            });
+        });
+        Ok(())
+    }
+
+    /// At one position: NTTs of the converted digit limbs, then
+    /// `a0 = Σ_j d_j·b_j`, `a1 = Σ_j d_j·a_j` (key limbs at the position's
+    /// modulus), plus `P·addend` on a Q prime when rescaling.
+    #[allow(clippy::too_many_arguments)]
+    fn inner_product_at(
+        &self,
+        ring: &RingContext,
+        p: &mut Position<'_>,
+        input: &[u64],
+        keys: &[(&[u64], &[u64])],
+        addend: Option<[&[u64]; 2]>,
+        a0: &mut [u64],
+        a1: &mut [u64],
+    ) {
+        let n = ring.n();
+        let g = p.modulus;
+        let ntt = ring.ntt(g);
+        for limb in p.converted.iter_mut().flatten() {
+            ntt.forward(limb);
+        }
+        // Only a Q position has an owning digit, whose limb is the input's.
+        let own = || &input[p.index * n..(p.index + 1) * n];
+        let key_limb = g * n..(g + 1) * n;
+        let terms: Vec<(&[u64], &[u64], &[u64])> = p
+            .converted
+            .iter()
+            .zip(keys)
+            .map(|(limb, (b, a))| {
+                let words: &[u64] = limb.as_deref().unwrap_or_else(own);
+                (words, &b[key_limb.clone()], &a[key_limb.clone()])
+            })
+            .collect();
+        let m = ring.moduli()[g];
+        dot2_limb(&m, &terms, a0, a1);
+        if let (Some([c0, c1]), true) = (addend, g < ring.num_q()) {
+            let p_mod_q = ring.p_mod_q(g);
+            scale_and_add(&m, &c0[g * n..(g + 1) * n], p_mod_q, a0);
+            scale_and_add(&m, &c1[g * n..(g + 1) * n], p_mod_q, a1);
+        }
+    }
+}
