@@ -83,7 +83,10 @@ pub fn create_backend(choice: BackendChoice, threads: usize) -> Result<Arc<dyn B
 pub fn probe_backends() -> Vec<(BackendKind, Result<String>)> {
     vec![
         (BackendKind::Cuda, create_cuda().map(|b| b.device_name())),
-        (BackendKind::Wgpu, create_wgpu(true).map(|b| b.device_name())),
+        (
+            BackendKind::Wgpu,
+            create_wgpu(true).map(|b| b.device_name()),
+        ),
         (
             BackendKind::Cpu,
             cpu::CpuBackend::new(1).map(|b| b.device_name()),

@@ -111,11 +111,19 @@ impl CpuBackend {
             .map(|j| ring.mod_up(level, j))
             .collect::<Result<Vec<_>>>()?;
         let ext = level + 1 + ring.num_p();
+        // Extended-basis position <-> global modulus index (Q_l, then P).
         let global = |pos: usize| {
             if pos <= level {
                 pos
             } else {
                 ring.num_q() + (pos - level - 1)
+            }
+        };
+        let position = |g: usize| {
+            if g <= level {
+                g
+            } else {
+                level + 1 + (g - ring.num_q())
             }
         };
 
@@ -144,8 +152,10 @@ impl CpuBackend {
                         .iter()
                         .enumerate()
                         .map(|(row, &g)| {
-                            let pos = if g <= level { g } else { level + 1 + g - ring.num_q() };
-                            (row, limbs[pos].take().expect("targets are distinct"))
+                            (
+                                row,
+                                limbs[position(g)].take().expect("targets are distinct"),
+                            )
                         })
                         .collect();
                     convert_limbs(ring, conv, &scaled, None, targets);
