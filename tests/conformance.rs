@@ -91,7 +91,7 @@ fn rings(large: bool) -> Vec<(String, RingContext)> {
         "CONFORMANCE_ONE_LIMB",
         10,
         &[50],
-        &[50],
+        &[55],
         1,
         SecretDistribution::Ternary,
         40,

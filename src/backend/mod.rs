@@ -509,6 +509,47 @@ pub enum KeySwitchTail<'a> {
     },
 }
 
+/// Fails unless every modulus index of `basis` exists in the ring.
+pub(crate) fn check_basis(op: &'static str, ring: &RingContext, basis: &[usize]) -> Result<()> {
+    let count = ring.moduli().len();
+    match basis.iter().find(|&&g| g >= count) {
+        Some(g) => Err(Error::OutOfRange {
+            op,
+            detail: format!("modulus index {g} out of range (the ring has {count} moduli)"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Fails unless `basis` is valid and `scalars` holds one scalar per limb,
+/// each reduced modulo its limb's prime.
+pub(crate) fn check_scalars(
+    op: &'static str,
+    ring: &RingContext,
+    scalars: &[u64],
+    basis: &[usize],
+) -> Result<()> {
+    check_basis(op, ring, basis)?;
+    if scalars.len() != basis.len() {
+        return Err(Error::LengthMismatch {
+            op,
+            got: scalars.len(),
+            expected: basis.len(),
+        });
+    }
+    match scalars
+        .iter()
+        .zip(basis)
+        .find(|(&c, &g)| c >= ring.moduli()[g].value())
+    {
+        Some((c, g)) => Err(Error::OutOfRange {
+            op,
+            detail: format!("scalar {c} not reduced modulo limb {g}"),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Checks that a buffer holds at least `words` words and belongs to `kind`.
 pub(crate) fn check_buffer(
     op: &'static str,

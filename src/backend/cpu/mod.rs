@@ -21,7 +21,9 @@ use rayon::prelude::*;
 mod ifma;
 mod key_switch;
 
-use super::{check_buffer, Backend, BackendKind, Buffer, KeySwitchTail, Storage};
+use super::{
+    check_basis, check_buffer, check_scalars, Backend, BackendKind, Buffer, KeySwitchTail, Storage,
+};
 use crate::error::{Error, Result};
 use crate::math::Modulus;
 use crate::ring::{BaseConversion, RingContext};
@@ -154,17 +156,6 @@ fn not_host(op: &'static str, kind: BackendKind) -> Error {
         op,
         left: BackendKind::Cpu.to_string(),
         right: kind.to_string(),
-    }
-}
-
-fn check_basis(op: &'static str, ring: &RingContext, basis: &[usize]) -> Result<()> {
-    let count = ring.moduli().len();
-    match basis.iter().find(|&&g| g >= count) {
-        Some(g) => Err(Error::OutOfRange {
-            op,
-            detail: format!("modulus index {g} out of range (the ring has {count} moduli)"),
-        }),
-        None => Ok(()),
     }
 }
 
@@ -1064,29 +1055,4 @@ impl Backend for CpuBackend {
         });
         Ok(())
     }
-}
-
-fn check_scalars(
-    op: &'static str,
-    ring: &RingContext,
-    scalars: &[u64],
-    basis: &[usize],
-) -> Result<()> {
-    check_basis(op, ring, basis)?;
-    if scalars.len() != basis.len() {
-        return Err(Error::LengthMismatch {
-            op,
-            got: scalars.len(),
-            expected: basis.len(),
-        });
-    }
-    for (&c, &g) in scalars.iter().zip(basis) {
-        if c >= ring.moduli()[g].value() {
-            return Err(Error::OutOfRange {
-                op,
-                detail: format!("scalar {c} not reduced modulo limb {g}"),
-            });
-        }
-    }
-    Ok(())
 }
