@@ -15,7 +15,7 @@ mkdir -p "$BUNDLE"
 
 # Test and bench executables, by target name, from cargo's JSON messages.
 executables() {
-    cargo "$@" --release --no-run --message-format=json 2>/dev/null |
+    cargo "$@" --no-run --message-format=json 2>/dev/null |
         python3 -c '
 import json, sys
 for line in sys.stdin:
@@ -34,7 +34,7 @@ while read -r name path; do
     case "$name" in
         conformance | cuda_compile) cp "$path" "$BUNDLE/$name" ;;
     esac
-done < <(executables test --test conformance --test cuda_compile)
+done < <(executables test --release --test conformance --test cuda_compile)
 while read -r name path; do
     [[ "$name" == ckks ]] && cp "$path" "$BUNDLE/bench_ckks"
 done < <(executables bench --bench ckks)

@@ -10,12 +10,15 @@
 # then prints a table: device, driver, commit, figures against the targets.
 #
 # Usage: scripts/gpu-check.sh [BUNDLE_DIR]     (default gpu-run)
-# Env:   OUT  where logs and JSON go (default BUNDLE_DIR/results; the device
-#             tool's $OUT when set)
+# Env:   OUT     where logs and JSON go (default BUNDLE_DIR/results; the
+#                device tool's $OUT when set)
+#        PARAMS  preset of the `bench ckks` runs (default PN16_128, the
+#                targets' parameters)
 set -uo pipefail
 
 BUNDLE="${1:-gpu-run}"
 RESULTS="${OUT:-$BUNDLE/results}"
+PARAMS="${PARAMS:-PN16_128}"
 mkdir -p "$RESULTS"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 0700 "$XDG_RUNTIME_DIR"
@@ -56,9 +59,9 @@ step() {
 step cuda_compile "$BUNDLE/cuda_compile" --nocapture
 step conformance "$BUNDLE/conformance" --nocapture --test-threads 1
 grep -h "SKIPPED\|conformance: testing" "$RESULTS/conformance.log" || true
-step bench_cuda sh -c "'$BUNDLE/heformer' bench ckks --backend cuda --params PN16_128 --json --reps 20 --seed 1 >'$RESULTS/bench_cuda.jsonl'"
-step bench_wgpu sh -c "'$BUNDLE/heformer' bench ckks --backend wgpu --params PN16_128 --json --reps 5 --seed 1 >'$RESULTS/bench_wgpu.jsonl'"
-step bench_cpu sh -c "'$BUNDLE/heformer' bench ckks --backend cpu --threads 0 --params PN16_128 --json --reps 5 --seed 1 >'$RESULTS/bench_cpu.jsonl'"
+step bench_cuda sh -c "'$BUNDLE/heformer' bench ckks --backend cuda --params '$PARAMS' --json --reps 20 --seed 1 >'$RESULTS/bench_cuda.jsonl'"
+step bench_wgpu sh -c "'$BUNDLE/heformer' bench ckks --backend wgpu --params '$PARAMS' --json --reps 5 --seed 1 >'$RESULTS/bench_wgpu.jsonl'"
+step bench_cpu sh -c "'$BUNDLE/heformer' bench ckks --backend cpu --threads 0 --params '$PARAMS' --json --reps 5 --seed 1 >'$RESULTS/bench_cpu.jsonl'"
 step criterion_cuda env HEFORMER_BENCH_BACKEND=cuda "$BUNDLE/bench_ckks" --bench --warm-up-time 1 --measurement-time 3
 
 # The table: H100 targets from issue 3 (N = 2^16, 24 limbs, dnum 3).
