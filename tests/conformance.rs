@@ -13,6 +13,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
 use heformer::backend::{cpu::CpuBackend, transfer, Backend, BackendKind, Buffer};
@@ -69,11 +70,14 @@ fn devices() -> &'static [Device] {
         }
         #[cfg(not(feature = "wgpu"))]
         skipped.push("wgpu: not compiled in (feature `wgpu`)".into());
+        // Straight to stderr: the test harness captures `eprintln!`, and a
+        // skipped backend must show in every run.
+        let mut stderr = std::io::stderr();
         for reason in &skipped {
-            eprintln!("SKIPPED backend {reason}");
+            let _ = writeln!(stderr, "SKIPPED backend {reason}");
         }
         for d in &found {
-            eprintln!("conformance: testing {}", d.label);
+            let _ = writeln!(stderr, "conformance: testing {}", d.label);
         }
         found
     })
