@@ -1347,6 +1347,48 @@ fn cli_bad_arguments_are_clean_errors() {
     }
 }
 
+/// `heformer devices` lists every backend (the CPU always available) and what
+/// `auto` picks; asking for a backend without a device is a clean error.
+#[test]
+fn cli_devices_and_unavailable_backends() {
+    let out = Command::new(env!("CARGO_BIN_EXE_heformer"))
+        .args(["devices", "--json"])
+        .output()
+        .expect("running heformer");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    let backends: Vec<&str> = lines[..3]
+        .iter()
+        .map(|l| l["backend"].as_str().unwrap())
+        .collect();
+    assert_eq!(backends, ["cuda", "wgpu", "cpu"]);
+    assert_eq!(lines[2]["available"], true);
+    assert_eq!(lines[3]["choice"], "auto");
+    // Where CUDA is unavailable, choosing it is an error that says why.
+    if lines[0]["available"] == false {
+        let out = Command::new(env!("CARGO_BIN_EXE_heformer"))
+            .args([
+                "bench",
+                "ckks",
+                "--backend",
+                "cuda",
+                "--params",
+                "TEST_INSECURE_N10",
+            ])
+            .output()
+            .expect("running heformer");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("backend cuda"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
 /// `--params` also takes a JSON parameter literal; a malformed one is a clean
 /// error naming the file.
 #[test]

@@ -85,7 +85,10 @@ pub fn probe_backends() -> Vec<(BackendKind, Result<String>)> {
         (BackendKind::Cuda, create_cuda().map(|b| b.device_name())),
         (
             BackendKind::Wgpu,
-            create_wgpu(true).map(|b| b.device_name()),
+            create_wgpu(false).map(|b| b.device_name()).or_else(|_| {
+                create_wgpu(true)
+                    .map(|b| format!("{} (software adapter: `auto` skips it)", b.device_name()))
+            }),
         ),
         (
             BackendKind::Cpu,
