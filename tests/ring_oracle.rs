@@ -1038,7 +1038,24 @@ fn fused_key_switch_matches_the_composition() {
                 e.upload(&e.random_limbs(&mut rng, &basis)),
                 e.upload(&e.random_limbs(&mut rng, &basis)),
             ];
-            let mut tails = vec![(KeySwitchTail::ModDown, level + 1)];
+            let two_n = 2 * e.n() as u64;
+            let mut tails = vec![
+                (KeySwitchTail::ModDown, level + 1),
+                (
+                    KeySwitchTail::ModDownAutomorphism {
+                        galois_element: 5,
+                        addend: &addend[0],
+                    },
+                    level + 1,
+                ),
+                (
+                    KeySwitchTail::ModDownAutomorphism {
+                        galois_element: two_n - 1,
+                        addend: &addend[1],
+                    },
+                    level + 1,
+                ),
+            ];
             if level > 0 {
                 let addend = [&addend[0], &addend[1]];
                 tails.push((KeySwitchTail::ModDownRescale { addend }, level));

@@ -427,10 +427,12 @@ pub trait Backend: Send + Sync + Debug {
     /// into `outs` (two buffers). Exactly the composition of
     /// [`Backend::ntt_inverse`], [`Backend::mod_up`],
     /// [`Backend::key_switch_inner_product`] and, for [`KeySwitchTail::ModDown`],
-    /// [`Backend::mod_down`] (outputs at `level`) or, for
+    /// [`Backend::mod_down`] (outputs at `level`); for
     /// [`KeySwitchTail::ModDownRescale`], `acc += P·addend` on the Q limbs
     /// ([`Backend::mul_scalar_add_assign`]) then [`Backend::mod_down_rescale`]
-    /// (outputs at `level - 1`); that composition ([`key_switch_composed`]) is the default. Backends
+    /// (outputs at `level - 1`); for [`KeySwitchTail::ModDownAutomorphism`],
+    /// [`Backend::mod_down`], [`Backend::add_assign`] of the addend to the
+    /// first result and [`Backend::automorphism`] of both; that composition ([`key_switch_composed`]) is the default. Backends
     /// override it with a fused version that never writes the digits or the
     /// accumulators out in full.
     fn key_switch(
@@ -496,6 +498,25 @@ pub fn key_switch_composed<B: Backend + ?Sized>(
             }
             backend.mod_down_rescale(ring, &accs, level, outs)
         }
+        KeySwitchTail::ModDownAutomorphism {
+            galois_element,
+            addend,
+        } => {
+            if outs.len() != 2 {
+                return Err(Error::LengthMismatch {
+                    op: "key_switch",
+                    got: outs.len(),
+                    expected: 2,
+                });
+            }
+            let mut switched = [backend.alloc(words)?, backend.alloc(words)?];
+            backend.mod_down(ring, &accs, level, &mut switched)?;
+            backend.add_assign(ring, &mut switched[0], addend, &basis)?;
+            for (k, out) in switched.iter().zip(outs.iter_mut()) {
+                backend.automorphism(ring, k, galois_element, out, &basis)?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -509,6 +530,15 @@ pub enum KeySwitchTail<'a> {
     ModDownRescale {
         /// The two polynomials added before the division (level `level`).
         addend: [&'a Buffer; 2],
+    },
+    /// Divide by P, add `addend` to the first result, then apply the
+    /// automorphism `X -> X^galois_element` to both: `(σ_g(k0 + addend),
+    /// σ_g(k1))` at the input's level (the end of a rotation).
+    ModDownAutomorphism {
+        /// The odd Galois element g < 2N.
+        galois_element: u64,
+        /// Added to k0 before the automorphism (level `level`).
+        addend: &'a Buffer,
     },
 }
 

@@ -13,7 +13,7 @@ use super::ciphertext::{Ciphertext, Plaintext};
 use super::context::CkksContext;
 use super::embedding::{galois_element_for_conjugation, galois_element_for_rotation};
 use super::keys::{GaloisKeys, RelinearizationKey, SwitchingKey};
-use super::keyswitch::{apply, decompose, switch, switch_and_rescale};
+use super::keyswitch::{apply, decompose, switch, switch_and_permute, switch_and_rescale};
 use crate::backend::Buffer;
 use crate::error::{Error, Result};
 use crate::math::Complex;
@@ -636,7 +636,8 @@ impl Evaluator {
     }
 
     /// `σ_g(c0 + k0, k1)` for `(k0, k1)` the key switch of c1 with the key of
-    /// `g`, which switches s to σ_g^{-1}(s): the result decrypts under s.
+    /// `g`, which switches s to σ_g^{-1}(s): the result decrypts under s
+    /// (hoisted rotations; a single one is fused into the key switch).
     fn automorphism_finish(
         &self,
         ct: &Ciphertext,
@@ -669,8 +670,11 @@ impl Evaluator {
         self.check(op, ct)?;
         Self::check_degree_one(op, ct)?;
         let key = self.galois_key(op, g, what)?;
-        let switched = switch(&self.ctx, &ct.parts[1], ct.level, key)?;
-        self.automorphism_finish(ct, g, switched)
+        let (c0, c1) = switch_and_permute(&self.ctx, &ct.parts[1], ct.level, key, g, &ct.parts[0])?;
+        Ok(Ciphertext {
+            parts: vec![c0, c1],
+            ..ct.clone_meta()
+        })
     }
 
     fn check_degree_one(op: &'static str, ct: &Ciphertext) -> Result<()> {

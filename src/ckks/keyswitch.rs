@@ -146,3 +146,33 @@ pub(crate) fn switch_and_rescale(
     let [r0, r1] = outs;
     Ok((r0, r1))
 }
+
+/// `(σ_g(c0 + k0), σ_g(k1))` at `level`, with `(k0, k1)` the key switch of
+/// `poly` (c1) by the Galois key of g: a whole rotation or conjugation in one
+/// backend call.
+pub(crate) fn switch_and_permute(
+    ctx: &CkksContext,
+    poly: &Buffer,
+    level: usize,
+    key: &SwitchingKey,
+    galois_element: u64,
+    c0: &Buffer,
+) -> Result<(Buffer, Buffer)> {
+    check_key(ctx, key, level)?;
+    let words = ctx.words_at(level);
+    let backend = ctx.backend();
+    let mut outs = [backend.alloc(words)?, backend.alloc(words)?];
+    backend.key_switch(
+        ctx.ring(),
+        poly,
+        &key.digits,
+        level,
+        KeySwitchTail::ModDownAutomorphism {
+            galois_element,
+            addend: c0,
+        },
+        &mut outs,
+    )?;
+    let [r0, r1] = outs;
+    Ok((r0, r1))
+}

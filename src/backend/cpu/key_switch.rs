@@ -15,15 +15,17 @@
 //! 4. those accumulator limbs back to coefficients, their centered base
 //!    conversion to the remaining Q primes (as in `divide_by_sources`);
 //! 5. for each remaining Q prime: the digit limbs' NTTs and inner product,
-//!    the converted limb's NTT, and `(acc − conv)·inverse` into the output.
+//!    the converted limb's NTT, and `(acc − conv)·inverse` into the output;
+//!    with [`KeySwitchTail::ModDownAutomorphism`], the addend and the
+//!    permutation follow at once, while the limb is in cache.
 //!
 //! [`Backend::key_switch`]: crate::backend::Backend::key_switch
 
 use rayon::prelude::*;
 
 use super::{
-    centered_overflows, convert_limbs, dot2_limb, host, host_mut, scale_and_add, scale_sources,
-    subtract_then_scale, CpuBackend, Scratch,
+    centered_overflows, convert_limbs, dot2_limb, host, host_mut, permute_limb, scale_and_add,
+    scale_sources, subtract_then_scale, CpuBackend, Scratch,
 };
 use crate::backend::{Buffer, KeySwitchTail};
 use crate::error::{Error, Result};
@@ -67,15 +69,32 @@ impl CpuBackend {
                 expected: if outs.len() != 2 { 2 } else { digits },
             });
         }
-        // The division: its conversion, source positions, inverses, addend.
+        let q_words = n * (level + 1);
+        // The division: its conversion, source positions, inverses, addend;
+        // and the automorphism applied at the end, with its addend.
+        let mod_down = || -> (&BaseConversion, Vec<usize>, Vec<u64>) {
+            (
+                ring.mod_down(),
+                (level + 1..level + 1 + ring.num_p()).collect(),
+                (0..=level).map(|i| ring.p_inv_mod_q(i).0).collect(),
+            )
+        };
+        let mut finish = None;
         let (conv, sources, inverses, addend): (&BaseConversion, Vec<usize>, Vec<u64>, _) =
             match tail {
-                KeySwitchTail::ModDown => (
-                    ring.mod_down(),
-                    (level + 1..level + 1 + ring.num_p()).collect(),
-                    (0..=level).map(|i| ring.p_inv_mod_q(i).0).collect(),
-                    None,
-                ),
+                KeySwitchTail::ModDown => {
+                    let (conv, sources, inverses) = mod_down();
+                    (conv, sources, inverses, None)
+                }
+                KeySwitchTail::ModDownAutomorphism {
+                    galois_element,
+                    addend,
+                } => {
+                    let perm = ring.automorphism_permutation(galois_element)?;
+                    finish = Some((perm, host(OP, addend, q_words)?));
+                    let (conv, sources, inverses) = mod_down();
+                    (conv, sources, inverses, None)
+                }
                 KeySwitchTail::ModDownRescale { addend } => {
                     if level == 0 {
                         return Err(Error::OutOfLevels {
@@ -95,7 +114,6 @@ impl CpuBackend {
                     (conv, sources, inverses.to_vec(), Some(addend))
                 }
             };
-        let q_words = n * (level + 1);
         let full_words = n * ring.moduli().len();
         let input = host(OP, poly, q_words)?;
         let keys = keys[..digits]
@@ -227,9 +245,20 @@ impl CpuBackend {
                 let mut a1 = Scratch::take(n);
                 self.inner_product_at(ring, p, input, &keys, addend, &mut a0, &mut a1);
                 let m = ring.moduli()[i];
-                for (o, a) in [(&mut **o0, &a0), (&mut **o1, &a1)] {
+                for (k, (o, a)) in [(&mut **o0, &a0), (&mut **o1, &a1)].into_iter().enumerate() {
                     ring.ntt(i).forward(o);
                     subtract_then_scale(&m, a, inverses[i], o);
+                    if let Some((perm, addend)) = &finish {
+                        // While the limb is in cache: (+ addend), then σ_g.
+                        let mut switched = Scratch::copy_of(o);
+                        if k == 0 {
+                            let addend = &addend[i * n..(i + 1) * n];
+                            for (x, &y) in switched.iter_mut().zip(addend) {
+                                *x = m.add(*x, y);
+                            }
+                        }
+                        permute_limb(&switched, perm, o);
+                    }
                 }
             });
         });
