@@ -264,6 +264,25 @@ impl NttTable {
         }
     }
 
+    /// The inverse transform with its final factor left to the caller:
+    /// afterwards `a[i]·f mod q` is what [`NttTable::inverse`] would give,
+    /// for the returned `f` (N^{-1} on the tfhe-ntt path, 1 otherwise), so a
+    /// caller that multiplies by a constant anyway folds `f` into it. Words
+    /// stay below `4q` (and below 2^52 when `q < 2^50`).
+    pub fn inverse_deferred(&self, a: &mut [u64]) -> u64 {
+        assert_eq!(a.len(), self.n(), "NTT input length");
+        match &self.plan {
+            Some(plan) => {
+                plan.inv(a);
+                self.n_inv
+            }
+            None => {
+                self.inverse_shoup(a);
+                1
+            }
+        }
+    }
+
     /// Forward transform with our own Harvey butterflies (Shoup
     /// multiplication, values lazily kept in `[0, 4q)`, reduced at the end).
     pub fn forward_shoup(&self, a: &mut [u64]) {
@@ -421,6 +440,32 @@ mod tests {
             }
         }
         c
+    }
+
+    /// `inverse_deferred` times its factor is `inverse`, with words below 4q
+    /// (below 2^52 for q < 2^50), for primes of 30 to 61 bits.
+    #[test]
+    fn deferred_inverse_matches_inverse() {
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        for bits in [30, 45, 49, 50, 55, 60, 61] {
+            for log_n in [4, 10, 16] {
+                let q = generate_ntt_primes(bits, log_n, 1, &[]).unwrap()[0];
+                let t = table(q, log_n);
+                let m = t.modulus();
+                for a in inputs(&mut rng, q, 1 << log_n, 2) {
+                    let mut want = a.clone();
+                    t.inverse(&mut want);
+                    let mut got = a;
+                    let f = t.inverse_deferred(&mut got);
+                    let limit = if bits < 50 { 1u64 << 52 } else { u64::MAX };
+                    assert!(got
+                        .iter()
+                        .all(|&x| (x as u128) < 4 * q as u128 && x < limit));
+                    let got: Vec<u64> = got.iter().map(|&x| m.mul(m.reduce(x), f)).collect();
+                    assert_eq!(got, want, "q = {q} ({bits} bits), log_n = {log_n}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -353,6 +353,52 @@ pub(super) fn mul_const(simd: Ifma, m: &Modulus, src: &[u64], w: u64, out: &mut 
     )
 }
 
+/// `acc[i] = acc[i] + b[i] mod q` for reduced words (any q < 2^63: AVX-512F
+/// only).
+pub(super) fn add_assign(simd: Ifma, m: &Modulus, acc: &mut [u64], b: &[u64]) {
+    simd.vectorize(
+        #[inline(always)]
+        || {
+            let q = simd.splat(m.value());
+            update_pairs(
+                b,
+                acc,
+                |y, x| simd.csub(simd.add(x, y), q),
+                |y, x| m.add(x, y),
+            );
+        },
+    )
+}
+
+/// `acc[i] = acc[i] − b[i] mod q` for reduced words (any q < 2^63).
+pub(super) fn sub_assign(simd: Ifma, m: &Modulus, acc: &mut [u64], b: &[u64]) {
+    simd.vectorize(
+        #[inline(always)]
+        || {
+            let q = simd.splat(m.value());
+            update_pairs(b, acc, |y, x| simd.sub_mod(x, y, q), |y, x| m.sub(x, y));
+        },
+    )
+}
+
+/// `data[i] = data[i]·w mod q` for words below 2^52 (not necessarily
+/// reduced) and a constant `w < q`; results fully reduced.
+pub(super) fn mul_const_in_place(simd: Ifma, m: &Modulus, data: &mut [u64], w: u64) {
+    simd.vectorize(
+        #[inline(always)]
+        || {
+            let c = ShoupConst::new(simd, m, w);
+            let mut chunks = data.chunks_exact_mut(8);
+            for x in chunks.by_ref() {
+                store(c.mul(simd, load(x)), x);
+            }
+            for x in chunks.into_remainder() {
+                *x = m.mul(*x, w);
+            }
+        },
+    )
+}
+
 /// `acc[i] = acc[i] + src[i]·w mod q` for reduced inputs and a constant `w < q`.
 pub(super) fn mul_const_add(simd: Ifma, m: &Modulus, src: &[u64], w: u64, acc: &mut [u64]) {
     simd.vectorize(
@@ -741,6 +787,50 @@ mod tests {
                 sub_from_then_mul_const(simd, &m, &a, w, &mut got);
                 let want: Vec<u64> = (0..a.len()).map(|i| m.mul(m.sub(a[i], b[i]), w)).collect();
                 assert_eq!(got, want, "sub_then_mul q={} w={w}", m.value());
+            }
+        }
+    }
+
+    /// Modular add and sub (any prime below 2^63, so 60/61-bit ones too), and
+    /// the in-place product by a constant on words up to 4q (the deferred
+    /// inverse NTT's range).
+    #[test]
+    fn add_sub_and_unreduced_constant_products_match_scalar() {
+        let Some(simd) = simd_or_skip() else { return };
+        let mut wide = cases();
+        for bits in [55, 60, 61] {
+            let q = generate_ntt_primes(bits, 4, 1, &[]).unwrap()[0];
+            let m = Modulus::new(q).unwrap();
+            let edge = |k: u64| {
+                (0..83)
+                    .map(|i| [0, 1, q - 1, q / 2][(i + k) as usize % 4])
+                    .collect()
+            };
+            wide.push((m, edge(0), edge(1), edge(2)));
+        }
+        for (m, a, b, _) in wide {
+            let mut got = a.clone();
+            add_assign(simd, &m, &mut got, &b);
+            let want: Vec<u64> = a.iter().zip(&b).map(|(&x, &y)| m.add(x, y)).collect();
+            assert_eq!(got, want, "add q={}", m.value());
+            let mut got = a.clone();
+            sub_assign(simd, &m, &mut got, &b);
+            let want: Vec<u64> = a.iter().zip(&b).map(|(&x, &y)| m.sub(x, y)).collect();
+            assert_eq!(got, want, "sub q={}", m.value());
+            if !fits(&m) {
+                continue;
+            }
+            let q = m.value();
+            let unreduced: Vec<u64> = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| x + [0, q, 2 * q, 3 * q][(y % 4) as usize])
+                .collect();
+            for w in [0, 1, q - 1, b[20]] {
+                let mut got = unreduced.clone();
+                mul_const_in_place(simd, &m, &mut got, w);
+                let want: Vec<u64> = unreduced.iter().map(|&x| m.mul(x, w)).collect();
+                assert_eq!(got, want, "mul_const_in_place q={q} w={w}");
             }
         }
     }

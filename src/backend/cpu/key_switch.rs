@@ -6,14 +6,16 @@
 //! it is still in cache, and the Q limbs of the accumulators never exist in
 //! full:
 //!
-//! 1. the input back to coefficients (copy + inverse NTT per limb);
+//! 1. the input back to coefficients (copy + inverse NTT per limb, its N^{-1}
+//!    folded into the base conversion's source scaling);
 //! 2. every digit's base conversion to the limbs it does not own (blocked
 //!    over coefficients), into scratch;
 //! 3. for each source limb of the division (P, and q_level when rescaling):
 //!    the NTTs of the digit limbs at that prime, the inner product with the
 //!    key (plus `P·addend` when rescaling);
-//! 4. those accumulator limbs back to coefficients, their centered base
-//!    conversion to the remaining Q primes (as in `divide_by_sources`);
+//! 4. those accumulator limbs back to coefficients (scaled the same way),
+//!    their centered base conversion to the remaining Q primes (as in
+//!    `divide_by_sources`);
 //! 5. for each remaining Q prime: the digit limbs' NTTs and inner product,
 //!    the converted limb's NTT, and `(acc − conv)·inverse` into the output;
 //!    with [`KeySwitchTail::ModDownAutomorphism`], the addend and the
@@ -24,8 +26,8 @@
 use rayon::prelude::*;
 
 use super::{
-    centered_overflows, convert_limbs, dot2_limb, host, host_mut, permute_limb, scale_and_add,
-    scale_sources, subtract_then_scale, CpuBackend, Scratch,
+    add_limb, centered_overflows, convert_limbs, dot2_limb, host, host_mut, inverse_ntt_times,
+    permute_limb, scale_and_add, subtract_then_scale, CpuBackend, Scratch,
 };
 use crate::backend::{Buffer, KeySwitchTail};
 use crate::error::{Error, Result};
@@ -146,22 +148,29 @@ impl CpuBackend {
         };
 
         self.pool.install(|| {
-            // 1. Coefficient form of the input.
-            let mut coeff = Scratch::take(q_words);
-            coeff
+            // 1. The input in coefficient form, each limb already scaled by
+            //    its digit's `(Q_D/q_i)^{-1}` (the base conversion's `y_i`).
+            let mut hat_inv = vec![0u64; level + 1];
+            for conv in &convs {
+                for (&g, &w) in conv.source.iter().zip(&conv.source_hat_inv) {
+                    hat_inv[g] = w;
+                }
+            }
+            let mut scaled = Scratch::take(q_words);
+            scaled
                 .par_chunks_mut(n)
                 .zip(input.par_chunks(n))
                 .enumerate()
-                .for_each(|(i, (c, x))| {
-                    c.copy_from_slice(x);
-                    ring.ntt(i).inverse(c);
+                .for_each(|(i, (y, x))| {
+                    y.copy_from_slice(x);
+                    inverse_ntt_times(ring, i, y, hat_inv[i]);
                 });
 
             // 2. Every digit's conversion to the positions it does not own.
             let mut converted: Vec<Scratch> = convs
                 .iter()
                 .map(|conv| {
-                    let scaled = scale_sources(ring, conv, &coeff, &conv.source, n);
+                    let digit_sources = gather_limbs(&scaled, &conv.source, n);
                     let mut words = Scratch::take(n * ext);
                     let mut limbs: Vec<Option<&mut [u64]>> =
                         words.chunks_mut(n).map(Some).collect();
@@ -176,7 +185,7 @@ impl CpuBackend {
                             )
                         })
                         .collect();
-                    convert_limbs(ring, conv, &scaled, None, targets);
+                    convert_limbs(ring, conv, &digit_sources, None, targets);
                     words
                 })
                 .collect();
@@ -216,51 +225,68 @@ impl CpuBackend {
                     });
             }
 
-            // 4. Their centered conversion to the output primes, written
-            //    straight into the outputs.
-            for (a, out) in acc.iter_mut().zip([&mut *out0, &mut *out1]) {
-                for (limb, &g) in a.chunks_mut(n).zip(&conv.source) {
-                    ring.ntt(g).inverse(limb);
-                }
-                let in_order: Vec<usize> = (0..sources.len()).collect();
-                let scaled = scale_sources(ring, conv, a, &in_order, n);
-                let overflows = centered_overflows(ring, conv, &scaled, n);
+            // 4. Their centered conversion to the output primes, written into
+            //    the outputs, or into scratch when an automorphism follows
+            //    (it cannot permute in place).
+            let words = n * inverses.len();
+            let mut scratch = finish
+                .is_some()
+                .then(|| [Scratch::take(words), Scratch::take(words)]);
+            let (divided, permuted) = match &mut scratch {
+                Some([d0, d1]) => ([&mut d0[..], &mut d1[..]], Some([out0, out1])),
+                None => ([out0, out1], None),
+            };
+            let [d0, d1] = divided;
+            for (a, out) in acc.iter_mut().zip([&mut *d0, &mut *d1]) {
+                a.par_chunks_mut(n)
+                    .zip(conv.source.par_iter().zip(&conv.source_hat_inv))
+                    .for_each(|(limb, (&g, &w))| inverse_ntt_times(ring, g, limb, w));
+                let overflows = centered_overflows(ring, conv, a, n);
                 convert_limbs(
                     ring,
                     conv,
-                    &scaled,
+                    a,
                     Some(&overflows),
                     out.chunks_mut(n).enumerate().collect(),
                 );
             }
 
-            // 5. The output limbs: out = (acc − conv)·inverse.
+            // 5. The output limbs: (acc − conv)·inverse, then, with an
+            //    automorphism, the addend and the permutation at once, while
+            //    the limb is in cache.
+            let permuted: Vec<Option<[&mut [u64]; 2]>> = match permuted {
+                Some([p0, p1]) => p0
+                    .chunks_mut(n)
+                    .zip(p1.chunks_mut(n))
+                    .map(|(a, b)| Some([a, b]))
+                    .collect(),
+                None => (0..inverses.len()).map(|_| None).collect(),
+            };
             let mut targets: Vec<_> = target_positions
                 .into_iter()
-                .zip(out0.chunks_mut(n).zip(out1.chunks_mut(n)))
+                .zip(d0.chunks_mut(n).zip(d1.chunks_mut(n)))
+                .zip(permuted)
                 .collect();
-            targets.par_iter_mut().for_each(|(p, (o0, o1))| {
-                let i = p.modulus;
-                let mut a0 = Scratch::take(n);
-                let mut a1 = Scratch::take(n);
-                self.inner_product_at(ring, p, input, &keys, addend, &mut a0, &mut a1);
-                let m = ring.moduli()[i];
-                for (k, (o, a)) in [(&mut **o0, &a0), (&mut **o1, &a1)].into_iter().enumerate() {
-                    ring.ntt(i).forward(o);
-                    subtract_then_scale(&m, a, inverses[i], o);
-                    if let Some((perm, addend)) = &finish {
-                        // While the limb is in cache: (+ addend), then σ_g.
-                        let mut switched = Scratch::copy_of(o);
-                        if k == 0 {
-                            let addend = &addend[i * n..(i + 1) * n];
-                            for (x, &y) in switched.iter_mut().zip(addend) {
-                                *x = m.add(*x, y);
+            targets
+                .par_iter_mut()
+                .for_each(|((p, (t0, t1)), permuted)| {
+                    let i = p.modulus;
+                    let mut a0 = Scratch::take(n);
+                    let mut a1 = Scratch::take(n);
+                    self.inner_product_at(ring, p, input, &keys, addend, &mut a0, &mut a1);
+                    let m = ring.moduli()[i];
+                    for (k, (t, a)) in [(&mut **t0, &a0), (&mut **t1, &a1)].into_iter().enumerate()
+                    {
+                        ring.ntt(i).forward(t);
+                        subtract_then_scale(&m, a, inverses[i], t);
+                        if let (Some((perm, addend)), Some(out)) = (&finish, permuted.as_mut()) {
+                            if k == 0 {
+                                add_limb(&m, t, &addend[i * n..(i + 1) * n]);
                             }
+                            permute_limb(t, perm, out[k]);
                         }
-                        permute_limb(&switched, perm, o);
                     }
-                }
-            });
+                });
         });
         Ok(())
     }
@@ -305,4 +331,21 @@ impl CpuBackend {
             scale_and_add(&m, &c1[g * n..(g + 1) * n], p_mod_q, a1);
         }
     }
+}
+
+/// The limbs at positions `limbs` of `words` (N words each), contiguous: a
+/// borrow when they already are (a digit's primes are consecutive), a copy
+/// otherwise.
+fn gather_limbs<'a>(words: &'a [u64], limbs: &[usize], n: usize) -> std::borrow::Cow<'a, [u64]> {
+    let first = limbs.first().copied().unwrap_or(0);
+    if limbs.iter().enumerate().all(|(k, &g)| g == first + k) {
+        return std::borrow::Cow::Borrowed(&words[first * n..(first + limbs.len()) * n]);
+    }
+    std::borrow::Cow::Owned(
+        limbs
+            .iter()
+            .flat_map(|&g| &words[g * n..(g + 1) * n])
+            .copied()
+            .collect(),
+    )
 }

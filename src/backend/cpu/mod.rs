@@ -166,6 +166,24 @@ fn ifma_for<'a>(m: &Modulus, others: impl IntoIterator<Item = &'a Modulus>) -> O
     ifma::detect().filter(|_| ifma::fits(m) && others.into_iter().all(ifma::fits))
 }
 
+/// `acc[i] = acc[i] + b[i] mod q`.
+fn add_limb(m: &Modulus, acc: &mut [u64], b: &[u64]) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = ifma::detect() {
+        return ifma::add_assign(simd, m, acc, b);
+    }
+    acc.iter_mut().zip(b).for_each(|(x, &y)| *x = m.add(*x, y));
+}
+
+/// `acc[i] = acc[i] − b[i] mod q`.
+fn sub_limb(m: &Modulus, acc: &mut [u64], b: &[u64]) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = ifma::detect() {
+        return ifma::sub_assign(simd, m, acc, b);
+    }
+    acc.iter_mut().zip(b).for_each(|(x, &y)| *x = m.sub(*x, y));
+}
+
 /// `acc[i] = acc[i]·b[i] mod q`.
 fn hadamard(m: &Modulus, acc: &mut [u64], b: &[u64]) {
     #[cfg(target_arch = "x86_64")]
@@ -247,6 +265,19 @@ fn scale_by_constant(m: &Modulus, src: &[u64], w: u64, out: &mut [u64]) {
     for (o, &x) in out.iter_mut().zip(src) {
         *o = m.mul_shoup(x, w, ws);
     }
+}
+
+/// `limb = c·INTT(limb)` on the prime of global index `g`: the inverse NTT
+/// with its factor N^{-1} folded into the constant `c < q`.
+fn inverse_ntt_times(ring: &RingContext, g: usize, limb: &mut [u64], c: u64) {
+    let m = ring.moduli()[g];
+    let w = m.mul(c, ring.ntt(g).inverse_deferred(limb));
+    // The deferred words lie below 4q (2^52 for the IFMA primes).
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = ifma_for(&m, []) {
+        return ifma::mul_const_in_place(simd, &m, limb, w);
+    }
+    limb.iter_mut().for_each(|x| *x = m.mul(*x, w));
 }
 
 /// `acc[i] = acc[i] + src[i]·w mod q` for a constant `w < q`.
@@ -645,9 +676,7 @@ impl Backend for CpuBackend {
         b: &Buffer,
         basis: &[usize],
     ) -> Result<()> {
-        self.each_limb_pair("add", ring, acc, b, basis, |m, a, b| {
-            a.iter_mut().zip(b).for_each(|(x, &y)| *x = m.add(*x, y))
-        })
+        self.each_limb_pair("add", ring, acc, b, basis, add_limb)
     }
 
     fn sub_assign(
@@ -657,9 +686,7 @@ impl Backend for CpuBackend {
         b: &Buffer,
         basis: &[usize],
     ) -> Result<()> {
-        self.each_limb_pair("sub", ring, acc, b, basis, |m, a, b| {
-            a.iter_mut().zip(b).for_each(|(x, &y)| *x = m.sub(*x, y))
-        })
+        self.each_limb_pair("sub", ring, acc, b, basis, sub_limb)
     }
 
     fn neg_assign(&self, ring: &RingContext, acc: &mut Buffer, basis: &[usize]) -> Result<()> {
