@@ -221,7 +221,7 @@ impl CpuBackend {
                     .par_iter_mut()
                     .zip(acc0.par_chunks_mut(n).zip(acc1.par_chunks_mut(n)))
                     .for_each(|(p, (a0, a1))| {
-                        self.inner_product_at(ring, p, input, &keys, addend, a0, a1)
+                        self.inner_product_at(ring, p, [None, None], input, &keys, addend, a0, a1)
                     });
             }
 
@@ -237,10 +237,18 @@ impl CpuBackend {
                 None => ([out0, out1], None),
             };
             let [d0, d1] = divided;
-            for (a, out) in acc.iter_mut().zip([&mut *d0, &mut *d1]) {
-                a.par_chunks_mut(n)
+            {
+                // Both accumulators' limbs of one prime one after the other.
+                let [acc0, acc1] = &mut acc;
+                acc0.par_chunks_mut(n)
+                    .zip(acc1.par_chunks_mut(n))
                     .zip(conv.source.par_iter().zip(&conv.source_hat_inv))
-                    .for_each(|(limb, (&g, &w))| inverse_ntt_times(ring, g, limb, w));
+                    .for_each(|((l0, l1), (&g, &w))| {
+                        inverse_ntt_times(ring, g, l0, w);
+                        inverse_ntt_times(ring, g, l1, w);
+                    });
+            }
+            for (a, out) in acc.iter_mut().zip([&mut *d0, &mut *d1]) {
                 let overflows = centered_overflows(ring, conv, a, n);
                 convert_limbs(
                     ring,
@@ -273,11 +281,11 @@ impl CpuBackend {
                     let i = p.modulus;
                     let mut a0 = Scratch::take(n);
                     let mut a1 = Scratch::take(n);
-                    self.inner_product_at(ring, p, input, &keys, addend, &mut a0, &mut a1);
+                    let more = [Some(&mut **t0), Some(&mut **t1)];
+                    self.inner_product_at(ring, p, more, input, &keys, addend, &mut a0, &mut a1);
                     let m = ring.moduli()[i];
                     for (k, (t, a)) in [(&mut **t0, &a0), (&mut **t1, &a1)].into_iter().enumerate()
                     {
-                        ring.ntt(i).forward(t);
                         subtract_then_scale(&m, a, inverses[i], t);
                         if let (Some((perm, addend)), Some(out)) = (&finish, permuted.as_mut()) {
                             if k == 0 {
@@ -291,7 +299,9 @@ impl CpuBackend {
         Ok(())
     }
 
-    /// At one position: NTTs of the converted digit limbs, then
+    /// At one position: NTTs of the converted digit limbs and of the `more`
+    /// limbs (same prime, one after the other while its twiddles are in
+    /// cache: the key limbs read next would evict them), then
     /// `a0 = Σ_j d_j·b_j`, `a1 = Σ_j d_j·a_j` (key limbs at the position's
     /// modulus), plus `P·addend` on a Q prime when rescaling.
     #[allow(clippy::too_many_arguments)]
@@ -299,6 +309,7 @@ impl CpuBackend {
         &self,
         ring: &RingContext,
         p: &mut Position<'_>,
+        more: [Option<&mut [u64]>; 2],
         input: &[u64],
         keys: &[(&[u64], &[u64])],
         addend: Option<[&[u64]; 2]>,
@@ -309,6 +320,9 @@ impl CpuBackend {
         let g = p.modulus;
         let ntt = ring.ntt(g);
         for limb in p.converted.iter_mut().flatten() {
+            ntt.forward(limb);
+        }
+        for limb in more.into_iter().flatten() {
             ntt.forward(limb);
         }
         // Only a Q position has an owning digit, whose limb is the input's.
