@@ -42,7 +42,7 @@ use std::fmt::Display;
 use std::sync::{Arc, Mutex};
 
 use cudarc::driver::{
-    sys as cu, CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchArgs,
+    result as cu_result, sys as cu, CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchArgs,
     LaunchConfig, PushKernelArg,
 };
 
@@ -67,23 +67,32 @@ pub(crate) fn driver_error(context: &str, e: impl Display) -> Error {
 }
 
 /// Device memory behind a CUDA [`Buffer`].
+///
+/// `len` is the buffer's length in words; the allocation holds at least one
+/// word more than nothing (`max(len, 1)`), because the driver refuses
+/// zero-byte allocations (`cuMemAlloc`: `CUDA_ERROR_INVALID_VALUE`; cudarc's
+/// `CudaStream::null` allocates zero bytes).
 #[derive(Debug)]
 pub(crate) struct DeviceWords {
     slice: CudaSlice<u64>,
+    len: usize,
 }
 
 impl DeviceWords {
+    fn new(slice: CudaSlice<u64>, len: usize) -> Self {
+        debug_assert!(slice.len() >= len);
+        Self { slice, len }
+    }
+
     pub(crate) fn len(&self) -> usize {
-        self.slice.len()
+        self.len
     }
 
     /// Zeroes the words (enqueued before the memory can be freed, on the
     /// buffer's own stream); a failure is recorded by cudarc, not raised.
     pub(crate) fn wipe(&mut self) {
         let stream = self.slice.stream().clone();
-        if !self.slice.is_empty() {
-            let _ = stream.memset_zeros(&mut self.slice);
-        }
+        let _ = stream.memset_zeros(&mut self.slice);
     }
 
     pub(crate) fn try_clone(&self) -> Result<DeviceWords> {
@@ -91,7 +100,32 @@ impl DeviceWords {
             .slice
             .try_clone()
             .map_err(|e| driver_error("cloning a buffer", e))?;
-        Ok(DeviceWords { slice })
+        Ok(DeviceWords::new(slice, self.len))
+    }
+}
+
+impl Drop for DeviceWords {
+    /// cudarc frees a `CudaSlice` (`cuMemFreeAsync` on its stream, so after
+    /// every kernel already queued there) without making its context current
+    /// first, unlike every other cudarc call; a buffer dropped on a thread
+    /// that never used the backend would fail to free (the error is stored
+    /// in the context and returned by its next call). Bind it here; the
+    /// slice is dropped right after.
+    fn drop(&mut self) {
+        make_current(self.slice.context());
+    }
+}
+
+/// Makes `ctx` the calling thread's current context if it is not already,
+/// without touching cudarc's stored error (`CudaContext::bind_to_thread`
+/// would return and clear it). Failures are ignored: the driver call that
+/// follows reports them.
+fn make_current(ctx: &CudaContext) {
+    let want = ctx.cu_ctx();
+    if cu_result::ctx::get_current().ok().flatten() != Some(want) {
+        // SAFETY: `want` is the context of a live `CudaContext` (the caller
+        // holds it through an `Arc`), so it was created and not yet released.
+        let _ = unsafe { cu_result::ctx::set_current(want) };
     }
 }
 
@@ -114,6 +148,14 @@ pub struct CudaBackend {
     ntt_strategy: NttStrategy,
     tables: Mutex<HashMap<u64, Arc<RingTables>>>,
     permutations: Mutex<PermutationCache>,
+}
+
+impl Drop for CudaBackend {
+    /// The tables and permutations are `CudaSlice`s freed right after this
+    /// (see [`DeviceWords`]'s `Drop`): make the context current for them.
+    fn drop(&mut self) {
+        make_current(&self.ctx);
+    }
 }
 
 /// Device permutations by `(parameter id, Galois element)`.
@@ -200,16 +242,15 @@ impl CudaBackend {
         slice.stream().cu_stream() == self.stream.cu_stream()
     }
 
-    /// A device temporary of `words` words with unspecified contents.
+    /// A device temporary of `words` words with unspecified contents (at
+    /// least one word is allocated: see [`DeviceWords`]).
     fn temp(&self, words: usize) -> Result<CudaSlice<u64>> {
-        let slice = if words == 0 {
-            self.stream.null()
-        } else {
-            // SAFETY: any bit pattern is a valid u64; every caller overwrites
-            // the temporary before reading it.
-            unsafe { self.stream.alloc::<u64>(words) }
-        };
-        slice.map_err(|e| driver_error("allocating", e))
+        // SAFETY: the memory is uninitialised device memory, never read on
+        // the host before a device write except through `download` of an
+        // `alloc` buffer, which copies whatever words are there; every bit
+        // pattern is a valid u64.
+        unsafe { self.stream.alloc::<u64>(words.max(1)) }
+            .map_err(|e| driver_error("allocating", e))
     }
 
     /// Copies limbs `from..from + count` of `src` to limbs `to..` of `dst`.
@@ -652,17 +693,19 @@ impl Backend for CudaBackend {
 
     fn alloc(&self, words: usize) -> Result<Buffer> {
         let slice = self.temp(words)?;
-        Ok(Buffer::from_storage(Storage::Cuda(DeviceWords { slice })))
+        Ok(Buffer::from_storage(Storage::Cuda(DeviceWords::new(
+            slice, words,
+        ))))
     }
 
     fn alloc_zeroed(&self, words: usize) -> Result<Buffer> {
         let mut slice = self.temp(words)?;
-        if words > 0 {
-            self.stream
-                .memset_zeros(&mut slice)
-                .map_err(|e| driver_error("zeroing", e))?;
-        }
-        Ok(Buffer::from_storage(Storage::Cuda(DeviceWords { slice })))
+        self.stream
+            .memset_zeros(&mut slice)
+            .map_err(|e| driver_error("zeroing", e))?;
+        Ok(Buffer::from_storage(Storage::Cuda(DeviceWords::new(
+            slice, words,
+        ))))
     }
 
     fn upload(&self, host: &[u64]) -> Result<Buffer> {
@@ -673,7 +716,10 @@ impl Backend for CudaBackend {
                 .clone_htod(host)
                 .map_err(|e| driver_error("upload", e))?
         };
-        Ok(Buffer::from_storage(Storage::Cuda(DeviceWords { slice })))
+        Ok(Buffer::from_storage(Storage::Cuda(DeviceWords::new(
+            slice,
+            host.len(),
+        ))))
     }
 
     fn download(&self, buffer: &Buffer, words: usize) -> Result<Vec<u64>> {
@@ -1009,6 +1055,8 @@ impl Backend for CudaBackend {
                 ),
             });
         }
+        // The same error as the CPU oracle and wgpu (more than 64 digits
+        // would overflow the 128-bit accumulators of inner_product).
         if digits.len() > keys.len() || digits.len() > MAX_DIGITS {
             return Err(Error::LengthMismatch {
                 op,
