@@ -171,6 +171,43 @@ fn pair(device: &Device, words: &[u64]) -> (Buffer, Buffer) {
     )
 }
 
+/// The same words uploaded to the device (index 0) and to the oracle (1).
+fn both(device: &Device, words: &[u64]) -> [Buffer; 2] {
+    let (d, c) = pair(device, words);
+    [d, c]
+}
+
+/// [`both`] for several polynomials: one vector of buffers per side.
+fn both_all(device: &Device, polys: &[Vec<u64>]) -> [Vec<Buffer>; 2] {
+    let (d, c) = polys.iter().map(|p| pair(device, p)).unzip();
+    [d, c]
+}
+
+/// Runs `op(backend, side, outputs)` on the device (side 0) and on the
+/// oracle (side 1), each with `count` fresh outputs of `words` words, and
+/// compares every output word for word.
+fn compare(
+    what: &str,
+    device: &Device,
+    count: usize,
+    words: usize,
+    op: impl Fn(&dyn Backend, usize, &mut [Buffer]) -> heformer::Result<()>,
+) {
+    let sides: [&dyn Backend; 2] = [device.backend.as_ref(), oracle()];
+    let outs: Vec<Vec<Buffer>> = sides
+        .iter()
+        .enumerate()
+        .map(|(side, backend)| {
+            let mut out: Vec<Buffer> = (0..count).map(|_| backend.alloc(words).unwrap()).collect();
+            op(*backend, side, &mut out).unwrap_or_else(|e| panic!("{what} (side {side}): {e}"));
+            out
+        })
+        .collect();
+    for (k, (got, expected)) in outs[0].iter().zip(&outs[1]).enumerate() {
+        assert_same(&format!("{what}, output {k}"), device, got, expected, words);
+    }
+}
+
 /// Runs `body` for every device and ring.
 fn for_each_case(large: bool, body: impl Fn(&Device, &str, &RingContext, &mut ChaCha20Rng)) {
     for device in devices() {
@@ -329,26 +366,17 @@ fn tensor_product() {
     for_each_case(true, |device, name, ring, rng| {
         let basis = ring.q_basis(ring.num_q() - 1);
         let parts: Vec<Vec<u64>> = (0..4).map(|_| random_poly(ring, &basis, rng)).collect();
-        let len = parts[0].len();
-        let (d, c): (Vec<Buffer>, Vec<Buffer>) = parts.iter().map(|p| pair(device, p)).unzip();
-        let mut d_out: Vec<Buffer> = (0..3).map(|_| device.backend.alloc(len).unwrap()).collect();
-        let mut c_out: Vec<Buffer> = (0..3).map(|_| oracle().alloc(len).unwrap()).collect();
-        device
-            .backend
-            .tensor(ring, &d[..2], &d[2..], &mut d_out, &basis)
-            .unwrap();
-        oracle()
-            .tensor(ring, &c[..2], &c[2..], &mut c_out, &basis)
-            .unwrap();
-        for k in 0..3 {
-            assert_same(
-                &format!("tensor part {k} {name}"),
-                device,
-                &d_out[k],
-                &c_out[k],
-                len,
-            );
-        }
+        let inputs = both_all(device, &parts);
+        compare(
+            &format!("tensor {name}"),
+            device,
+            3,
+            parts[0].len(),
+            |b, side, out| {
+                let x = &inputs[side];
+                b.tensor(ring, &x[..2], &x[2..], out, &basis)
+            },
+        );
     });
 }
 
@@ -358,23 +386,14 @@ fn automorphisms() {
         let basis = ring.full_basis();
         let words = random_poly(ring, &basis, rng);
         let two_n = 2 * ring.n() as u64;
-        let (d, c) = pair(device, &words);
+        let x = both(device, &words);
         for g in [1, 5, 25 % two_n, two_n - 1, two_n - 5] {
-            let mut d_out = device.backend.alloc(words.len()).unwrap();
-            let mut c_out = oracle().alloc(words.len()).unwrap();
-            device
-                .backend
-                .automorphism(ring, &d, g, &mut d_out, &basis)
-                .unwrap();
-            oracle()
-                .automorphism(ring, &c, g, &mut c_out, &basis)
-                .unwrap();
-            assert_same(
+            compare(
                 &format!("automorphism g={g} {name}"),
                 device,
-                &d_out,
-                &c_out,
+                1,
                 words.len(),
+                |b, side, out| b.automorphism(ring, &x[side], g, &mut out[0], &basis),
             );
         }
     });
@@ -397,29 +416,16 @@ fn mod_up_every_digit() {
             let mut eval = oracle().upload(&coeff).unwrap();
             oracle().ntt_forward(ring, &mut eval, &basis).unwrap();
             let eval = oracle().download(&eval, coeff.len()).unwrap();
+            let (c, e) = (both(device, &coeff), both(device, &eval));
             let digits = ring.params().digits_at_level(level);
             let ext = ring.n() * ring.extended_basis(level).len();
-            let (dc, cc) = pair(device, &coeff);
-            let (de, ce) = pair(device, &eval);
-            let mut d_out: Vec<Buffer> = (0..digits)
-                .map(|_| device.backend.alloc(ext).unwrap())
-                .collect();
-            let mut c_out: Vec<Buffer> =
-                (0..digits).map(|_| oracle().alloc(ext).unwrap()).collect();
-            device
-                .backend
-                .mod_up(ring, &dc, &de, level, &mut d_out)
-                .unwrap();
-            oracle().mod_up(ring, &cc, &ce, level, &mut c_out).unwrap();
-            for j in 0..digits {
-                assert_same(
-                    &format!("mod_up digit {j} level {level} {name}"),
-                    device,
-                    &d_out[j],
-                    &c_out[j],
-                    ext,
-                );
-            }
+            compare(
+                &format!("mod_up level {level} {name}"),
+                device,
+                digits,
+                ext,
+                |b, side, out| b.mod_up(ring, &c[side], &e[side], level, out),
+            );
         }
     });
 }
@@ -429,52 +435,21 @@ fn mod_down_and_mod_down_rescale() {
     for_each_case(true, |device, name, ring, rng| {
         for level in levels(ring) {
             let ext_basis = ring.extended_basis(level);
-            let inputs: Vec<Vec<u64>> =
-                (0..2).map(|_| random_poly(ring, &ext_basis, rng)).collect();
-            let (d_in, c_in): (Vec<Buffer>, Vec<Buffer>) =
-                inputs.iter().map(|p| pair(device, p)).unzip();
+            let polys: Vec<Vec<u64>> = (0..2).map(|_| random_poly(ring, &ext_basis, rng)).collect();
+            let x = both_all(device, &polys);
             let words = ring.n() * (level + 1);
-            let mut d_out: Vec<Buffer> = (0..2)
-                .map(|_| device.backend.alloc(words).unwrap())
-                .collect();
-            let mut c_out: Vec<Buffer> = (0..2).map(|_| oracle().alloc(words).unwrap()).collect();
-            device
-                .backend
-                .mod_down(ring, &d_in, level, &mut d_out)
-                .unwrap();
-            oracle().mod_down(ring, &c_in, level, &mut c_out).unwrap();
-            for k in 0..2 {
-                assert_same(
-                    &format!("mod_down {k} level {level} {name}"),
-                    device,
-                    &d_out[k],
-                    &c_out[k],
-                    words,
-                );
-            }
-            if level == 0 {
-                continue;
-            }
-            let words = ring.n() * level;
-            let mut d_out: Vec<Buffer> = (0..2)
-                .map(|_| device.backend.alloc(words).unwrap())
-                .collect();
-            let mut c_out: Vec<Buffer> = (0..2).map(|_| oracle().alloc(words).unwrap()).collect();
-            device
-                .backend
-                .mod_down_rescale(ring, &d_in, level, &mut d_out)
-                .unwrap();
-            oracle()
-                .mod_down_rescale(ring, &c_in, level, &mut c_out)
-                .unwrap();
-            for k in 0..2 {
-                assert_same(
-                    &format!("mod_down_rescale {k} level {level} {name}"),
-                    device,
-                    &d_out[k],
-                    &c_out[k],
-                    words,
-                );
+            compare(
+                &format!("mod_down level {level} {name}"),
+                device,
+                2,
+                words,
+                |b, side, out| b.mod_down(ring, &x[side], level, out),
+            );
+            if level > 0 {
+                let what = format!("mod_down_rescale level {level} {name}");
+                compare(&what, device, 2, ring.n() * level, |b, side, out| {
+                    b.mod_down_rescale(ring, &x[side], level, out)
+                });
             }
         }
     });
@@ -486,51 +461,30 @@ fn key_switch_inner_product() {
         for level in levels(ring) {
             let digits = ring.params().digits_at_level(level);
             let ext_basis = ring.extended_basis(level);
-            let ext = ring.n() * ext_basis.len();
             let full = ring.full_basis();
             let digit_words: Vec<Vec<u64>> = (0..digits)
                 .map(|_| random_poly(ring, &ext_basis, rng))
                 .collect();
-            let key_words: Vec<(Vec<u64>, Vec<u64>)> = (0..ring.params().dnum())
-                .map(|_| (random_poly(ring, &full, rng), random_poly(ring, &full, rng)))
+            let key_words: Vec<Vec<u64>> = (0..2 * ring.params().dnum())
+                .map(|_| random_poly(ring, &full, rng))
                 .collect();
-            let (dd, cd): (Vec<Buffer>, Vec<Buffer>) =
-                digit_words.iter().map(|p| pair(device, p)).unzip();
-            let dk: Vec<(Buffer, Buffer)> = key_words
-                .iter()
-                .map(|(b, a)| {
-                    (
-                        device.backend.upload(b).unwrap(),
-                        device.backend.upload(a).unwrap(),
-                    )
-                })
-                .collect();
-            let ck: Vec<(Buffer, Buffer)> = key_words
-                .iter()
-                .map(|(b, a)| (oracle().upload(b).unwrap(), oracle().upload(a).unwrap()))
-                .collect();
-            let [mut d0, mut d1] = [0, 1].map(|_| device.backend.alloc(ext).unwrap());
-            let [mut c0, mut c1] = [0, 1].map(|_| oracle().alloc(ext).unwrap());
-            device
-                .backend
-                .key_switch_inner_product(ring, &dd, &dk, level, &mut d0, &mut d1)
-                .unwrap();
-            oracle()
-                .key_switch_inner_product(ring, &cd, &ck, level, &mut c0, &mut c1)
-                .unwrap();
-            assert_same(
-                &format!("inner product 0 level {level} {name}"),
+            let d = both_all(device, &digit_words);
+            let [dk, ck] = both_all(device, &key_words);
+            let pairs = |k: Vec<Buffer>| -> Vec<(Buffer, Buffer)> {
+                let mut it = k.into_iter();
+                std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
+            };
+            let keys = [pairs(dk), pairs(ck)];
+            let ext = ring.n() * ext_basis.len();
+            compare(
+                &format!("inner product level {level} {name}"),
                 device,
-                &d0,
-                &c0,
+                2,
                 ext,
-            );
-            assert_same(
-                &format!("inner product 1 level {level} {name}"),
-                device,
-                &d1,
-                &c1,
-                ext,
+                |b, side, out| {
+                    let (o0, rest) = out.split_first_mut().expect("two outputs");
+                    b.key_switch_inner_product(ring, &d[side], &keys[side], level, o0, &mut rest[0])
+                },
             );
         }
     });
@@ -541,19 +495,13 @@ fn rescale_by_last_prime() {
     for_each_case(true, |device, name, ring, rng| {
         for level in levels(ring).into_iter().filter(|&l| l > 0) {
             let basis = ring.q_basis(level);
-            let words = random_poly(ring, &basis, rng);
-            let (d, c) = pair(device, &words);
-            let out_words = ring.n() * level;
-            let mut d_out = device.backend.alloc(out_words).unwrap();
-            let mut c_out = oracle().alloc(out_words).unwrap();
-            device.backend.rescale(ring, &d, level, &mut d_out).unwrap();
-            oracle().rescale(ring, &c, level, &mut c_out).unwrap();
-            assert_same(
+            let x = both(device, &random_poly(ring, &basis, rng));
+            compare(
                 &format!("rescale level {level} {name}"),
                 device,
-                &d_out,
-                &c_out,
-                out_words,
+                1,
+                ring.n() * level,
+                |b, side, out| b.rescale(ring, &x[side], level, &mut out[0]),
             );
         }
     });

@@ -13,8 +13,8 @@ use super::ciphertext::{Ciphertext, Plaintext};
 use super::context::CkksContext;
 use super::embedding::{galois_element_for_conjugation, galois_element_for_rotation};
 use super::keys::{GaloisKeys, RelinearizationKey, SwitchingKey};
-use super::keyswitch::{apply, decompose, switch, switch_and_permute, switch_and_rescale};
-use crate::backend::Buffer;
+use super::keyswitch::{apply, decompose, switch};
+use crate::backend::{Buffer, KeySwitchTail};
 use crate::error::{Error, Result};
 use crate::math::Complex;
 
@@ -554,7 +554,13 @@ impl Evaluator {
             .relinearization
             .as_ref()
             .ok_or(Error::MissingRelinearizationKey { op: "relinearize" })?;
-        let (k0, k1) = switch(&self.ctx, &ct.parts[2], ct.level, &rlk.0)?;
+        let (k0, k1) = switch(
+            &self.ctx,
+            &ct.parts[2],
+            ct.level,
+            &rlk.0,
+            KeySwitchTail::ModDown,
+        )?;
         let basis = self.basis(ct.level);
         let ring = self.ctx.ring();
         self.ctx
@@ -593,14 +599,9 @@ impl Evaluator {
             .ok_or(Error::MissingRelinearizationKey {
                 op: "relinearize_rescale",
             })?;
-        let (c0, c1) = switch_and_rescale(
-            &self.ctx,
-            &ct.parts[2],
-            ct.level,
-            &rlk.0,
-            &ct.parts[0],
-            &ct.parts[1],
-        )?;
+        let addend = [&ct.parts[0], &ct.parts[1]];
+        let tail = KeySwitchTail::ModDownRescale { addend };
+        let (c0, c1) = switch(&self.ctx, &ct.parts[2], ct.level, &rlk.0, tail)?;
         ct.parts = vec![c0, c1];
         ct.scale /= self.ctx.params().q()[ct.level] as f64;
         ct.level -= 1;
@@ -670,7 +671,11 @@ impl Evaluator {
         self.check(op, ct)?;
         Self::check_degree_one(op, ct)?;
         let key = self.galois_key(op, g, what)?;
-        let (c0, c1) = switch_and_permute(&self.ctx, &ct.parts[1], ct.level, key, g, &ct.parts[0])?;
+        let tail = KeySwitchTail::ModDownAutomorphism {
+            galois_element: g,
+            addend: &ct.parts[0],
+        };
+        let (c0, c1) = switch(&self.ctx, &ct.parts[1], ct.level, key, tail)?;
         Ok(Ciphertext {
             parts: vec![c0, c1],
             ..ct.clone_meta()

@@ -4,8 +4,9 @@
 //! primes) to the extended basis Q_l ∪ P (ModUp, approximate fast base
 //! conversion). `apply` takes the inner product with the key and divides by
 //! P (ModDown), returning `(k0, k1)` on Q_l with `k0 + k1·s_to ≈ c·s_from`.
-//! `switch` and `switch_and_rescale` run the whole key switch as one backend
-//! primitive (fused on the backends that can). Hoisted rotations share one
+//! `switch` runs the whole key switch as one backend primitive (fused on the
+//! backends that can), with the tail that ends a relinearization, a
+//! relinearization with rescale, or a rotation. Hoisted rotations share one
 //! decomposition: Galois keys are stored
 //! pre-permuted (see `KeyGenerator::gen_galois_key`), so no digit is ever
 //! permuted.
@@ -96,83 +97,34 @@ fn check_key(ctx: &CkksContext, key: &SwitchingKey, level: usize) -> Result<()> 
     Ok(())
 }
 
-/// `(k0, k1)` at `level` with `k0 + k1·s_to ≈ poly·s_from`: one whole key
-/// switch on the backend (no decomposition kept).
+/// One whole key switch of `poly` (at `level`) with `key` on the backend,
+/// finished by `tail`:
+/// - `ModDown`: `(k0, k1)` at `level` with `k0 + k1·s_to ≈ poly·s_from`;
+/// - `ModDownRescale { addend: [c0, c1] }`: `((c0 + k0)/q_l, (c1 + k1)/q_l)`
+///   rounded, at level l − 1, in one division by `P·q_l` of `P·c + acc`
+///   instead of a ModDown followed by a rescale;
+/// - `ModDownAutomorphism { galois_element: g, addend: c0 }`:
+///   `(σ_g(c0 + k0), σ_g(k1))` at `level` (a whole rotation or conjugation).
 pub(crate) fn switch(
     ctx: &CkksContext,
     poly: &Buffer,
     level: usize,
     key: &SwitchingKey,
+    tail: KeySwitchTail<'_>,
 ) -> Result<(Buffer, Buffer)> {
     check_key(ctx, key, level)?;
-    let words = ctx.words_at(level);
+    let out_level = match tail {
+        KeySwitchTail::ModDownRescale { .. } => level.checked_sub(1).ok_or(Error::OutOfLevels {
+            op: "key_switch",
+            level,
+            needed: 1,
+        })?,
+        KeySwitchTail::ModDown | KeySwitchTail::ModDownAutomorphism { .. } => level,
+    };
+    let words = ctx.words_at(out_level);
     let backend = ctx.backend();
     let mut outs = [backend.alloc(words)?, backend.alloc(words)?];
-    backend.key_switch(
-        ctx.ring(),
-        poly,
-        &key.digits,
-        level,
-        KeySwitchTail::ModDown,
-        &mut outs,
-    )?;
-    let [k0, k1] = outs;
-    Ok((k0, k1))
-}
-
-/// `((c0 + k0)/q_l, (c1 + k1)/q_l)` rounded, at level l − 1, with `(k0, k1)`
-/// the key switch of `poly`: one division by `P·q_l` of `P·c + acc` instead
-/// of a ModDown followed by a rescale.
-pub(crate) fn switch_and_rescale(
-    ctx: &CkksContext,
-    poly: &Buffer,
-    level: usize,
-    key: &SwitchingKey,
-    c0: &Buffer,
-    c1: &Buffer,
-) -> Result<(Buffer, Buffer)> {
-    check_key(ctx, key, level)?;
-    let words = ctx.words_at(level - 1);
-    let backend = ctx.backend();
-    let mut outs = [backend.alloc(words)?, backend.alloc(words)?];
-    backend.key_switch(
-        ctx.ring(),
-        poly,
-        &key.digits,
-        level,
-        KeySwitchTail::ModDownRescale { addend: [c0, c1] },
-        &mut outs,
-    )?;
-    let [r0, r1] = outs;
-    Ok((r0, r1))
-}
-
-/// `(σ_g(c0 + k0), σ_g(k1))` at `level`, with `(k0, k1)` the key switch of
-/// `poly` (c1) by the Galois key of g: a whole rotation or conjugation in one
-/// backend call.
-pub(crate) fn switch_and_permute(
-    ctx: &CkksContext,
-    poly: &Buffer,
-    level: usize,
-    key: &SwitchingKey,
-    galois_element: u64,
-    c0: &Buffer,
-) -> Result<(Buffer, Buffer)> {
-    check_key(ctx, key, level)?;
-    let words = ctx.words_at(level);
-    let backend = ctx.backend();
-    let mut outs = [backend.alloc(words)?, backend.alloc(words)?];
-    backend.key_switch(
-        ctx.ring(),
-        poly,
-        &key.digits,
-        level,
-        KeySwitchTail::ModDownAutomorphism {
-            galois_element,
-            addend: c0,
-        },
-        &mut outs,
-    )?;
+    backend.key_switch(ctx.ring(), poly, &key.digits, level, tail, &mut outs)?;
     let [r0, r1] = outs;
     Ok((r0, r1))
 }
