@@ -273,90 +273,67 @@ fn ntt_forward_and_inverse() {
 
 #[test]
 fn elementwise_operations() {
-    type Binary =
-        fn(&dyn Backend, &RingContext, &mut Buffer, &Buffer, &[usize]) -> heformer::Result<()>;
-    let binary: [(&str, Binary); 4] = [
-        ("add_assign", |b, r, x, y, s| b.add_assign(r, x, y, s)),
-        ("sub_assign", |b, r, x, y, s| b.sub_assign(r, x, y, s)),
-        ("mul_assign", |b, r, x, y, s| b.mul_assign(r, x, y, s)),
-        ("neg_assign", |b, r, x, _, s| b.neg_assign(r, x, s)),
+    /// An in-place primitive: `(backend, ring, acc, [b, c], scalars, basis)`.
+    type InPlace = fn(
+        &dyn Backend,
+        &RingContext,
+        &mut Buffer,
+        [&Buffer; 2],
+        &[u64],
+        &[usize],
+    ) -> heformer::Result<()>;
+    let ops: [(&str, InPlace); 8] = [
+        ("add_assign", |b, r, x, [y, _], _, s| {
+            b.add_assign(r, x, y, s)
+        }),
+        ("sub_assign", |b, r, x, [y, _], _, s| {
+            b.sub_assign(r, x, y, s)
+        }),
+        ("mul_assign", |b, r, x, [y, _], _, s| {
+            b.mul_assign(r, x, y, s)
+        }),
+        ("neg_assign", |b, r, x, _, _, s| b.neg_assign(r, x, s)),
+        ("mul_add_assign", |b, r, x, [y, z], _, s| {
+            b.mul_add_assign(r, x, y, z, s)
+        }),
+        ("mul_scalar_add_assign", |b, r, x, [y, _], c, s| {
+            b.mul_scalar_add_assign(r, x, y, c, s)
+        }),
+        ("mul_scalar_assign", |b, r, x, _, c, s| {
+            b.mul_scalar_assign(r, x, c, s)
+        }),
+        ("add_scalar_assign", |b, r, x, _, c, s| {
+            b.add_scalar_assign(r, x, c, s)
+        }),
     ];
     for_each_case(true, |device, name, ring, rng| {
         for basis in bases(ring) {
             let x = random_poly(ring, &basis, rng);
-            let y = random_poly(ring, &basis, rng);
-            let z = random_poly(ring, &basis, rng);
-            for (op, f) in binary {
-                let (mut dx, mut cx) = pair(device, &x);
-                let (dy, cy) = pair(device, &y);
-                f(device.backend.as_ref(), ring, &mut dx, &dy, &basis).unwrap();
-                f(oracle(), ring, &mut cx, &cy, &basis).unwrap();
-                assert_same(&format!("{op} {name}"), device, &dx, &cx, x.len());
-            }
-            let (mut dx, mut cx) = pair(device, &x);
-            let (dy, cy) = pair(device, &y);
-            let (dz, cz) = pair(device, &z);
-            device
-                .backend
-                .mul_add_assign(ring, &mut dx, &dy, &dz, &basis)
-                .unwrap();
-            oracle()
-                .mul_add_assign(ring, &mut cx, &cy, &cz, &basis)
-                .unwrap();
-            assert_same(&format!("mul_add_assign {name}"), device, &dx, &cx, x.len());
-
-            // One scalar per limb, edges included.
+            let [y, z] = [0, 1].map(|_| both(device, &random_poly(ring, &basis, rng)));
+            // One scalar per limb: 0, 1, q − 1 and random ones.
             let scalars: Vec<u64> = basis
                 .iter()
                 .enumerate()
                 .map(|(k, &g)| {
                     let q = ring.moduli()[g].value();
-                    [0, 1, q - 1][k % 3].max(rng.random_range(0..q) * u64::from(k % 3 == 2))
+                    [0, 1, q - 1, rng.random_range(0..q)][k % 4]
                 })
                 .collect();
-            let (mut dx, mut cx) = pair(device, &x);
-            device
-                .backend
-                .mul_scalar_add_assign(ring, &mut dx, &dy, &scalars, &basis)
-                .unwrap();
-            oracle()
-                .mul_scalar_add_assign(ring, &mut cx, &cy, &scalars, &basis)
-                .unwrap();
-            assert_same(
-                &format!("mul_scalar_add_assign {name}"),
-                device,
-                &dx,
-                &cx,
-                x.len(),
-            );
-            device
-                .backend
-                .mul_scalar_assign(ring, &mut dx, &scalars, &basis)
-                .unwrap();
-            oracle()
-                .mul_scalar_assign(ring, &mut cx, &scalars, &basis)
-                .unwrap();
-            assert_same(
-                &format!("mul_scalar_assign {name}"),
-                device,
-                &dx,
-                &cx,
-                x.len(),
-            );
-            device
-                .backend
-                .add_scalar_assign(ring, &mut dx, &scalars, &basis)
-                .unwrap();
-            oracle()
-                .add_scalar_assign(ring, &mut cx, &scalars, &basis)
-                .unwrap();
-            assert_same(
-                &format!("add_scalar_assign {name}"),
-                device,
-                &dx,
-                &cx,
-                x.len(),
-            );
+            for (op, f) in ops {
+                compare(
+                    &format!("{op} {name}"),
+                    device,
+                    1,
+                    x.len(),
+                    |b, side, out| {
+                        // The output starts as x: these primitives work in place.
+                        let mut acc = b.upload(&x)?;
+                        f(b, ring, &mut acc, [&y[side], &z[side]], &scalars, &basis)?;
+                        out[0] = acc;
+                        Ok(())
+                    },
+                );
+            }
         }
     });
 }
