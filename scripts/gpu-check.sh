@@ -23,18 +23,24 @@ mkdir -p "$RESULTS"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 0700 "$XDG_RUNTIME_DIR"
 
-# cudarc loads libnvrtc by name (libnvrtc.so, .so.12, ...): point it at the
-# toolkit's copy when the loader does not already know one.
-if ! ldconfig -p 2>/dev/null | grep -q 'libnvrtc\.so'; then
-    for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu; do
-        lib=$(ls "$dir"/libnvrtc.so* 2>/dev/null | head -1)
-        if [[ -n "$lib" ]]; then
-            mkdir -p "$RESULTS/lib"
-            ln -sf "$lib" "$RESULTS/lib/libnvrtc.so"
-            export LD_LIBRARY_PATH="$RESULTS/lib:$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-            break
-        fi
+# cudarc (built for CUDA 12.8) loads libnvrtc by name: libnvrtc.so, .so.12,
+# .so.11, ... but never .so.13, which is what a CUDA 13 toolkit has. Point
+# an unversioned libnvrtc.so at the first toolkit library found (in each folder
+# a 12.x one before a newer one), and put its folder on the path for the builtins.
+nvrtc=""
+for dir in ${LD_LIBRARY_PATH//:/ } /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
+    /usr/local/cuda-*/lib64 /usr/lib/x86_64-linux-gnu; do
+    for lib in "$dir"/libnvrtc.so.12* "$dir"/libnvrtc.so.1[3-9]*; do
+        if [[ -e "$lib" && -z "$nvrtc" && "$lib" != *builtins* ]]; then nvrtc="$lib"; fi
     done
+done
+if [[ -n "$nvrtc" ]]; then
+    mkdir -p "$RESULTS/lib"
+    ln -sf "$nvrtc" "$RESULTS/lib/libnvrtc.so"
+    export LD_LIBRARY_PATH="$RESULTS/lib:$(dirname "$nvrtc")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    echo "nvrtc: $nvrtc"
+else
+    echo "nvrtc: not found (the CUDA steps will say SKIPPED or fail)"
 fi
 
 device=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)

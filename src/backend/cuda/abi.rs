@@ -213,6 +213,161 @@ mod tests {
         assert!(KEY_SWITCH.contains("struct DigitOperands"));
     }
 
+    /// The fields of `struct NAME { ... };` in `source` as (type, name,
+    /// array length), array lengths given by number or by a `#define` of
+    /// the header.
+    fn cuda_fields(source: &str, name: &str) -> Vec<(String, String, usize)> {
+        let body = source
+            .split(&format!("struct {name} {{"))
+            .nth(1)
+            .and_then(|s| s.split("};").next())
+            .unwrap_or_else(|| panic!("struct {name} missing"));
+        body.lines()
+            .map(|l| l.split("//").next().unwrap().trim())
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let l = l.strip_suffix(';').unwrap_or_else(|| panic!("`{l}`"));
+                let (ty, rest) = l.split_once(' ').unwrap();
+                let (field, count) = match rest.split_once('[') {
+                    Some((f, c)) => {
+                        let c = c.strip_suffix(']').unwrap();
+                        (f, c.parse().unwrap_or_else(|_| define(HEADER, c)))
+                    }
+                    None => (rest, 1),
+                };
+                (ty.to_string(), field.trim().to_string(), count)
+            })
+            .collect()
+    }
+
+    /// Checks the C layout (natural alignment, no packing) of `fields`
+    /// against the Rust `(name, offset)` pairs and size.
+    fn assert_layout(
+        name: &str,
+        fields: &[(String, String, usize)],
+        rust: &[(&str, usize)],
+        size: usize,
+    ) {
+        assert_eq!(fields.len(), rust.len(), "{name}: field count");
+        let mut offset = 0usize;
+        let mut align = 1usize;
+        for ((ty, field, count), &(rust_field, rust_offset)) in fields.iter().zip(rust) {
+            let width: usize = match ty.as_str() {
+                "u16" => 2,
+                "u32" => 4,
+                "u64" => 8,
+                other => panic!("{name}.{field}: unexpected type {other}"),
+            };
+            offset = offset.next_multiple_of(width);
+            align = align.max(width);
+            assert_eq!(field, rust_field, "{name}: field order");
+            assert_eq!(offset, rust_offset, "{name}.{field}: offset");
+            offset += width * count;
+        }
+        assert_eq!(offset.next_multiple_of(align), size, "{name}: size");
+    }
+
+    #[test]
+    fn every_parameter_block_matches_its_cuda_struct_field_by_field() {
+        use std::mem::{offset_of, size_of};
+        assert_layout(
+            "LimbMap",
+            &cuda_fields(HEADER, "LimbMap"),
+            &[
+                ("modulus", offset_of!(LimbMap, modulus)),
+                ("position", offset_of!(LimbMap, position)),
+            ],
+            size_of::<LimbMap>(),
+        );
+        assert_layout(
+            "LimbScalars",
+            &cuda_fields(HEADER, "LimbScalars"),
+            &[
+                ("value", offset_of!(LimbScalars, value)),
+                ("shoup", offset_of!(LimbScalars, shoup)),
+            ],
+            size_of::<LimbScalars>(),
+        );
+        assert_layout(
+            "DigitOperands",
+            &cuda_fields(KEY_SWITCH, "DigitOperands"),
+            &[
+                ("digit", offset_of!(DigitOperands, digit)),
+                ("key_b", offset_of!(DigitOperands, key_b)),
+                ("key_a", offset_of!(DigitOperands, key_a)),
+            ],
+            size_of::<DigitOperands>(),
+        );
+        // `struct Prime` is read from the prime table (device memory): the
+        // record of `prime_records`, PRIME_WORDS words in this order.
+        assert_layout(
+            "Prime",
+            &cuda_fields(HEADER, "Prime"),
+            &[
+                ("q", 0),
+                ("ratio_lo", 8),
+                ("ratio_hi", 16),
+                ("n_inv", 24),
+                ("n_inv_shoup", 32),
+            ],
+            8 * PRIME_WORDS,
+        );
+    }
+
+    #[test]
+    fn prime_records_follow_struct_prime() {
+        let params = crate::params::Parameters::preset("TEST_INSECURE_N12").unwrap();
+        let ring = RingContext::new(&params).unwrap();
+        let records = prime_records(&ring);
+        assert_eq!(records.len(), PRIME_WORDS * ring.moduli().len());
+        for (g, (m, r)) in ring
+            .moduli()
+            .iter()
+            .zip(records.chunks(PRIME_WORDS))
+            .enumerate()
+        {
+            let q = m.value();
+            let ratio = (r[2] as u128) << 64 | r[1] as u128;
+            assert_eq!(r[0], q);
+            // floor(2^128 / q): ratio·q <= 2^128 - 1 < (ratio + 1)·q.
+            assert!(ratio.checked_mul(q as u128).is_some());
+            assert!((ratio + 1).checked_mul(q as u128).is_none());
+            let n = ring.n() as u128;
+            assert_eq!(r[3] as u128 * n % q as u128, 1, "N^-1 of modulus {g}");
+            assert_eq!(r[4], m.shoup(r[3]));
+        }
+    }
+
+    #[test]
+    fn launches_beyond_the_parameter_blocks_are_errors() {
+        let params = crate::params::Parameters::preset("TEST_INSECURE_N12").unwrap();
+        let ring = RingContext::new(&params).unwrap();
+        let count = ring.moduli().len();
+        assert!(Limbs::new("t", &ring, (0..MAX_LIMBS).map(|k| (k % count, k))).is_ok());
+        assert!(matches!(
+            Limbs::new("t", &ring, (0..=MAX_LIMBS).map(|k| (k % count, k))),
+            Err(Error::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            Limbs::new("t", &ring, [(count, 0)]),
+            Err(Error::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            Limbs::new("t", &ring, [(0, 1 << 16)]),
+            Err(Error::OutOfRange { .. })
+        ));
+        let moduli = vec![ring.moduli()[0]; MAX_LIMBS + 1];
+        assert!(LimbScalars::new("t", &moduli[..MAX_LIMBS], &[0; MAX_LIMBS]).is_ok());
+        assert!(matches!(
+            LimbScalars::new("t", &moduli, &[0; MAX_LIMBS + 1]),
+            Err(Error::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            LimbScalars::new("t", &moduli[..1], &[0, 0]),
+            Err(Error::LengthMismatch { .. })
+        ));
+    }
+
     #[test]
     fn parameter_blocks_have_the_cuda_layout() {
         assert_eq!(std::mem::size_of::<LimbMap>(), 4 * MAX_LIMBS);

@@ -87,3 +87,124 @@ impl Kernels {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::FILES;
+
+    /// One kernel parameter as the host passes it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Arg {
+        /// A device address (`&CudaSlice`, `&CudaView`, or a `u64` 0 for a
+        /// null pointer).
+        Ptr,
+        U32,
+        U64,
+        LimbMap,
+        LimbScalars,
+        DigitOperands,
+    }
+    use Arg::*;
+
+    /// The argument lists `mod.rs` pushes to `LaunchArgs`, in order (desk
+    /// checked launch by launch; keep in step with both sides).
+    const HOST_ARGS: &[(&str, &[Arg])] = &[
+        ("add_assign", &[Ptr, Ptr, Ptr, LimbMap, U32]),
+        ("sub_assign", &[Ptr, Ptr, Ptr, LimbMap, U32]),
+        ("neg_assign", &[Ptr, Ptr, LimbMap, U32]),
+        ("mul_assign", &[Ptr, Ptr, Ptr, LimbMap, U32]),
+        ("mul_add_assign", &[Ptr, Ptr, Ptr, Ptr, LimbMap, U32]),
+        (
+            "tensor",
+            &[Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, Ptr, LimbMap, U32],
+        ),
+        (
+            "mul_scalar_add_assign",
+            &[Ptr, Ptr, Ptr, LimbMap, LimbScalars, U32],
+        ),
+        ("mul_scalar_assign", &[Ptr, Ptr, LimbMap, LimbScalars, U32]),
+        ("add_scalar_assign", &[Ptr, Ptr, LimbMap, LimbScalars, U32]),
+        (
+            "ntt_forward_stage",
+            &[Ptr, Ptr, Ptr, Ptr, LimbMap, U32, U32],
+        ),
+        (
+            "ntt_inverse_stage",
+            &[Ptr, Ptr, Ptr, Ptr, LimbMap, U32, U32],
+        ),
+        ("ntt_inverse_scale", &[Ptr, Ptr, LimbMap, U32]),
+        (
+            "ntt_forward_phase",
+            &[Ptr, Ptr, Ptr, Ptr, LimbMap, U32, U32, U32, U32, U32],
+        ),
+        (
+            "ntt_inverse_phase",
+            &[Ptr, Ptr, Ptr, Ptr, LimbMap, U32, U32, U32, U32, U32],
+        ),
+        ("automorphism", &[Ptr, Ptr, Ptr, U32]),
+        ("scale_sources", &[Ptr, Ptr, Ptr, LimbMap, LimbScalars, U32]),
+        ("centered_overflows", &[Ptr, Ptr, Ptr, U32, U32]),
+        (
+            "convert",
+            &[Ptr, Ptr, Ptr, Ptr, LimbMap, Ptr, Ptr, U32, U32, U32],
+        ),
+        (
+            "subtract_then_scale",
+            &[Ptr, Ptr, Ptr, LimbMap, LimbScalars, U32],
+        ),
+        ("rescale_center", &[Ptr, Ptr, Ptr, LimbMap, U64, U32]),
+        (
+            "inner_product",
+            &[Ptr, Ptr, DigitOperands, Ptr, LimbMap, U32, U32],
+        ),
+    ];
+
+    /// Every `extern "C" __global__` entry point of `source` with its
+    /// parameters classified.
+    fn entry_points(source: &str) -> Vec<(String, Vec<Arg>)> {
+        source
+            .split("extern \"C\" __global__")
+            .skip(1)
+            .map(|rest| {
+                let rest = match rest.split_once("__launch_bounds__(") {
+                    Some((_, after)) => after.split_once(')').unwrap().1,
+                    None => rest,
+                };
+                let (head, params) = rest.split_once('(').unwrap();
+                let name = head.split_whitespace().last().unwrap().to_string();
+                let params = params.split_once(')').unwrap().0;
+                let args = params
+                    .split(',')
+                    .map(|p| {
+                        let p = p.trim();
+                        if p.contains('*') {
+                            return Ptr;
+                        }
+                        match p.split_whitespace().next().unwrap() {
+                            "u32" => U32,
+                            "u64" => U64,
+                            "LimbMap" => LimbMap,
+                            "LimbScalars" => LimbScalars,
+                            "DigitOperands" => DigitOperands,
+                            other => panic!("{name}: parameter type `{other}` not expected"),
+                        }
+                    })
+                    .collect();
+                (name, args)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn host_argument_lists_match_the_kernel_signatures() {
+        let kernels: Vec<_> = FILES.iter().flat_map(|f| entry_points(f.source)).collect();
+        assert_eq!(kernels.len(), HOST_ARGS.len(), "{kernels:?}");
+        for (name, args) in &kernels {
+            let host = HOST_ARGS
+                .iter()
+                .find(|(n, _)| n == name)
+                .unwrap_or_else(|| panic!("no host argument list for `{name}`"));
+            assert_eq!(host.1, &args[..], "`{name}`");
+        }
+    }
+}

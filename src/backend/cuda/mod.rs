@@ -42,8 +42,8 @@ use std::fmt::Display;
 use std::sync::{Arc, Mutex};
 
 use cudarc::driver::{
-    result as cu_result, sys as cu, CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchArgs,
-    LaunchConfig, PushKernelArg,
+    result as cu_result, sys as cu, CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr,
+    LaunchArgs, LaunchConfig, PushKernelArg,
 };
 
 use super::{check_buffer, Backend, BackendKind, Buffer, Storage};
@@ -68,10 +68,10 @@ pub(crate) fn driver_error(context: &str, e: impl Display) -> Error {
 
 /// Device memory behind a CUDA [`Buffer`].
 ///
-/// `len` is the buffer's length in words; the allocation holds at least one
-/// word more than nothing (`max(len, 1)`), because the driver refuses
-/// zero-byte allocations (`cuMemAlloc`: `CUDA_ERROR_INVALID_VALUE`; cudarc's
-/// `CudaStream::null` allocates zero bytes).
+/// `len` is the buffer's length in words; the allocation holds `max(len, 1)`
+/// words, because the driver refuses zero-byte allocations (`cuMemAlloc`:
+/// `CUDA_ERROR_INVALID_VALUE`; cudarc's `CudaStream::null` asks for zero
+/// bytes).
 #[derive(Debug)]
 pub(crate) struct DeviceWords {
     slice: CudaSlice<u64>,
@@ -249,8 +249,7 @@ impl CudaBackend {
         // the host before a device write except through `download` of an
         // `alloc` buffer, which copies whatever words are there; every bit
         // pattern is a valid u64.
-        unsafe { self.stream.alloc::<u64>(words.max(1)) }
-            .map_err(|e| driver_error("allocating", e))
+        unsafe { self.stream.alloc::<u64>(words.max(1)) }.map_err(|e| driver_error("allocating", e))
     }
 
     /// Copies limbs `from..from + count` of `src` to limbs `to..` of `dst`.
