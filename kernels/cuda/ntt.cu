@@ -30,34 +30,13 @@
 
 #include "modarith.cuh"
 
-// One forward butterfly on reduced words.
-extern "C" __global__ void __launch_bounds__(HEFORMER_BLOCK)
-ntt_forward_stage(u64 *__restrict__ data, const u64 *__restrict__ tw,
-                  const u64 *__restrict__ tw_shoup, const Prime *__restrict__ primes,
-                  LimbMap map, u32 n, u32 m) {
-    u32 b = word_index();
-    if (b >= n / 2) {
-        return;
-    }
-    u32 k = blockIdx.y;
-    u32 g = map.modulus[k];
-    u64 q = primes[g].q;
-    u64 *poly = data + (u64)map.position[k] * n;
-    u32 t = n / (2 * m);
-    u32 i = b / t;
-    u32 j = 2 * i * t + b % t;
-    u64 w_at = (u64)g * n + m + i;
-    u64 x = poly[j];
-    u64 v = mul_shoup(poly[j + t], tw[w_at], tw_shoup[w_at], q);
-    poly[j] = add_mod(x, v, q);
-    poly[j + t] = sub_mod(x, v, q);
-}
-
-// One inverse butterfly on reduced words.
-extern "C" __global__ void __launch_bounds__(HEFORMER_BLOCK)
-ntt_inverse_stage(u64 *__restrict__ data, const u64 *__restrict__ tw,
-                  const u64 *__restrict__ tw_shoup, const Prime *__restrict__ primes,
-                  LimbMap map, u32 n, u32 m) {
+// One radix-2 butterfly of stage m (t = n/(2m)) of either direction, on
+// reduced words: Cooley–Tukey forward, Gentleman–Sande inverse.
+template <bool INVERSE>
+__device__ __forceinline__ void ntt_stage(u64 *__restrict__ data, const u64 *__restrict__ tw,
+                                          const u64 *__restrict__ tw_shoup,
+                                          const Prime *__restrict__ primes, const LimbMap &map,
+                                          u32 n, u32 m) {
     u32 b = word_index();
     if (b >= n / 2) {
         return;
@@ -72,8 +51,28 @@ ntt_inverse_stage(u64 *__restrict__ data, const u64 *__restrict__ tw,
     u64 w_at = (u64)g * n + m + i;
     u64 x = poly[j];
     u64 y = poly[j + t];
-    poly[j] = add_mod(x, y, q);
-    poly[j + t] = mul_shoup(sub_mod(x, y, q), tw[w_at], tw_shoup[w_at], q);
+    if (INVERSE) {
+        poly[j] = add_mod(x, y, q);
+        poly[j + t] = mul_shoup(sub_mod(x, y, q), tw[w_at], tw_shoup[w_at], q);
+    } else {
+        u64 v = mul_shoup(y, tw[w_at], tw_shoup[w_at], q);
+        poly[j] = add_mod(x, v, q);
+        poly[j + t] = sub_mod(x, v, q);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(HEFORMER_BLOCK)
+ntt_forward_stage(u64 *__restrict__ data, const u64 *__restrict__ tw,
+                  const u64 *__restrict__ tw_shoup, const Prime *__restrict__ primes,
+                  LimbMap map, u32 n, u32 m) {
+    ntt_stage<false>(data, tw, tw_shoup, primes, map, n, m);
+}
+
+extern "C" __global__ void __launch_bounds__(HEFORMER_BLOCK)
+ntt_inverse_stage(u64 *__restrict__ data, const u64 *__restrict__ tw,
+                  const u64 *__restrict__ tw_shoup, const Prime *__restrict__ primes,
+                  LimbMap map, u32 n, u32 m) {
+    ntt_stage<true>(data, tw, tw_shoup, primes, map, n, m);
 }
 
 extern "C" __global__ void __launch_bounds__(HEFORMER_BLOCK)

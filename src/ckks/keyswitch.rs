@@ -43,14 +43,7 @@ fn inner_product(
     dec: &Decomposition,
     key: &SwitchingKey,
 ) -> Result<[Buffer; 2]> {
-    ctx.check_params("key_switch", key.params_id)?;
-    if key.digits.len() < dec.digits.len() {
-        return Err(Error::LengthMismatch {
-            op: "key_switch",
-            got: key.digits.len(),
-            expected: dec.digits.len(),
-        });
-    }
+    check_key(ctx, key, dec.level)?;
     let ring = ctx.ring();
     let backend = ctx.backend();
     let ext_words = ctx.n() * ring.extended_basis(dec.level).len();

@@ -26,12 +26,13 @@
 use rayon::prelude::*;
 
 use super::{
-    add_limb, centered_overflows, convert_limbs, dot2_limb, host, host_mut, inverse_ntt_times,
-    permute_limb, scale_and_add, subtract_then_scale, CpuBackend, Scratch,
+    add_limb, centered_overflows, convert_limbs, dot2_limb, extended_modulus, extended_position,
+    host, host_mut, inverse_ntt_times, permute_limb, scale_and_add, subtract_then_scale,
+    CpuBackend, Division, Scratch,
 };
 use crate::backend::{Buffer, KeySwitchTail};
 use crate::error::{Error, Result};
-use crate::ring::{BaseConversion, RingContext};
+use crate::ring::RingContext;
 
 /// One position of the extended basis at the key switch's level: its global
 /// modulus index and, per digit, the digit's limb there (converted words in
@@ -56,12 +57,12 @@ impl CpuBackend {
         outs: &mut [Buffer],
     ) -> Result<()> {
         const OP: &str = "key_switch";
-        if level >= ring.num_q() {
-            return Err(Error::LevelMismatch {
-                op: OP,
-                detail: format!("level {level} beyond the chain"),
-            });
-        }
+        let rescale = matches!(tail, KeySwitchTail::ModDownRescale { .. });
+        let Division {
+            conv,
+            sources,
+            inverses,
+        } = Division::new(OP, ring, level, rescale)?;
         let n = ring.n();
         let digits = ring.params().digits_at_level(level);
         if keys.len() < digits || outs.len() != 2 {
@@ -72,50 +73,23 @@ impl CpuBackend {
             });
         }
         let q_words = n * (level + 1);
-        // The division: its conversion, source positions, inverses, addend;
-        // and the automorphism applied at the end, with its addend.
-        let mod_down = || -> (&BaseConversion, Vec<usize>, Vec<u64>) {
-            (
-                ring.mod_down(),
-                (level + 1..level + 1 + ring.num_p()).collect(),
-                (0..=level).map(|i| ring.p_inv_mod_q(i).0).collect(),
-            )
-        };
+        // What is added before the division (rescale) or after it, with the
+        // automorphism applied at the end.
+        let mut addend = None;
         let mut finish = None;
-        let (conv, sources, inverses, addend): (&BaseConversion, Vec<usize>, Vec<u64>, _) =
-            match tail {
-                KeySwitchTail::ModDown => {
-                    let (conv, sources, inverses) = mod_down();
-                    (conv, sources, inverses, None)
-                }
-                KeySwitchTail::ModDownAutomorphism {
-                    galois_element,
-                    addend,
-                } => {
-                    let perm = ring.automorphism_permutation(galois_element)?;
-                    finish = Some((perm, host(OP, addend, q_words)?));
-                    let (conv, sources, inverses) = mod_down();
-                    (conv, sources, inverses, None)
-                }
-                KeySwitchTail::ModDownRescale { addend } => {
-                    if level == 0 {
-                        return Err(Error::OutOfLevels {
-                            op: OP,
-                            level,
-                            needed: 1,
-                        });
-                    }
-                    let (conv, inverses) = ring.mod_down_rescale(level)?;
-                    let sources = std::iter::once(level)
-                        .chain(level + 1..level + 1 + ring.num_p())
-                        .collect();
-                    let addend = [
-                        host(OP, addend[0], n * (level + 1))?,
-                        host(OP, addend[1], n * (level + 1))?,
-                    ];
-                    (conv, sources, inverses.to_vec(), Some(addend))
-                }
-            };
+        match tail {
+            KeySwitchTail::ModDown => {}
+            KeySwitchTail::ModDownRescale { addend: [c0, c1] } => {
+                addend = Some([host(OP, c0, q_words)?, host(OP, c1, q_words)?]);
+            }
+            KeySwitchTail::ModDownAutomorphism {
+                galois_element,
+                addend: c0,
+            } => {
+                let perm = ring.automorphism_permutation(galois_element)?;
+                finish = Some((perm, host(OP, c0, q_words)?));
+            }
+        }
         let full_words = n * ring.moduli().len();
         let input = host(OP, poly, q_words)?;
         let keys = keys[..digits]
@@ -131,21 +105,6 @@ impl CpuBackend {
             .map(|j| ring.mod_up(level, j))
             .collect::<Result<Vec<_>>>()?;
         let ext = level + 1 + ring.num_p();
-        // Extended-basis position <-> global modulus index (Q_l, then P).
-        let global = |pos: usize| {
-            if pos <= level {
-                pos
-            } else {
-                ring.num_q() + (pos - level - 1)
-            }
-        };
-        let position = |g: usize| {
-            if g <= level {
-                g
-            } else {
-                level + 1 + (g - ring.num_q())
-            }
-        };
 
         self.pool.install(|| {
             // 1. The input in coefficient form, each limb already scaled by
@@ -181,7 +140,9 @@ impl CpuBackend {
                         .map(|(row, &g)| {
                             (
                                 row,
-                                limbs[position(g)].take().expect("targets are distinct"),
+                                limbs[extended_position(ring, level, g)]
+                                    .take()
+                                    .expect("targets are distinct"),
                             )
                         })
                         .collect();
@@ -192,7 +153,7 @@ impl CpuBackend {
             let mut positions: Vec<Position<'_>> = (0..ext)
                 .map(|index| Position {
                     index,
-                    modulus: global(index),
+                    modulus: extended_modulus(ring, level, index),
                     converted: Vec::with_capacity(digits),
                 })
                 .collect();

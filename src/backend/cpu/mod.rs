@@ -242,10 +242,6 @@ fn tensor_limb(m: &Modulus, a: [&[u64]; 2], b: [&[u64]; 2], d: [&mut [u64]; 3]) 
 
 /// `out[i] = src[perm[i]]`.
 fn permute_limb(src: &[u64], perm: &[u32], out: &mut [u64]) {
-    // One sequential read per cache line first: the hardware prefetcher
-    // brings the limb into cache, so the gather below does not wait on
-    // memory line by line.
-    std::hint::black_box(src.iter().step_by(8).fold(0, |a, &x| a ^ x));
     #[cfg(target_arch = "x86_64")]
     if let Some(simd) = ifma::detect() {
         return ifma::permute(simd, src, perm, out);
@@ -481,6 +477,68 @@ fn centered_overflows(
     v
 }
 
+/// The position of global modulus `g` in the extended basis at `level`
+/// (Q_0..Q_level, then P).
+fn extended_position(ring: &RingContext, level: usize, g: usize) -> usize {
+    if g <= level {
+        g
+    } else {
+        level + 1 + (g - ring.num_q())
+    }
+}
+
+/// The global modulus at position `pos` of the extended basis at `level`.
+fn extended_modulus(ring: &RingContext, level: usize, pos: usize) -> usize {
+    if pos <= level {
+        pos
+    } else {
+        ring.num_q() + (pos - level - 1)
+    }
+}
+
+/// The division that ends a key switch at `level`: its centered base
+/// conversion, the extended-basis positions of its source limbs (in the
+/// conversion's source order) and the inverse each output limb is multiplied
+/// by. ModDown divides by P (outputs at `level`); with the rescale, by
+/// `P·q_level` from the sources `{q_level} ∪ P` (outputs at `level − 1`).
+struct Division<'a> {
+    conv: &'a BaseConversion,
+    sources: Vec<usize>,
+    inverses: Vec<u64>,
+}
+
+impl<'a> Division<'a> {
+    fn new(op: &'static str, ring: &'a RingContext, level: usize, rescale: bool) -> Result<Self> {
+        let special = level + 1..level + 1 + ring.num_p();
+        if !rescale {
+            if level >= ring.num_q() {
+                return Err(Error::LevelMismatch {
+                    op,
+                    detail: format!("level {level} beyond the chain"),
+                });
+            }
+            return Ok(Self {
+                conv: ring.mod_down(),
+                sources: special.collect(),
+                inverses: (0..=level).map(|i| ring.p_inv_mod_q(i).0).collect(),
+            });
+        }
+        if level == 0 || level >= ring.num_q() {
+            return Err(Error::OutOfLevels {
+                op,
+                level,
+                needed: 1,
+            });
+        }
+        let (conv, inverses) = ring.mod_down_rescale(level)?;
+        Ok(Self {
+            conv,
+            sources: std::iter::once(level).chain(special).collect(),
+            inverses: inverses.to_vec(),
+        })
+    }
+}
+
 impl CpuBackend {
     /// Checks `poly` and `basis`, then runs `f(position, modulus_index, limb)`
     /// on every limb in parallel.
@@ -529,21 +587,24 @@ impl CpuBackend {
     }
 
     /// For each input on the extended basis at `level` (evaluation domain):
-    /// `out_i = (x_i − [x]_S) · inverses[i]` on the targets of `conv`
-    /// (`inverses.len()` of them), where S is the conversion's source basis,
-    /// found at `positions` in the input, and `[x]_S` its centered residue.
-    #[allow(clippy::too_many_arguments)]
+    /// `out_i = (x_i − [x]_S) · inverses[i]` on the targets of the division's
+    /// conversion (`inverses.len()` of them), where S is its source basis,
+    /// found at `division.sources` in the input, and `[x]_S` its centered
+    /// residue.
     fn divide_by_sources(
         &self,
         op: &'static str,
         ring: &RingContext,
-        conv: &BaseConversion,
-        positions: &[usize],
-        inverses: &[u64],
+        division: &Division<'_>,
         extended: &[Buffer],
         level: usize,
         outs: &mut [Buffer],
     ) -> Result<()> {
+        let Division {
+            conv,
+            sources: positions,
+            inverses,
+        } = division;
         let n = ring.n();
         if outs.len() != extended.len() {
             return Err(Error::LengthMismatch {
@@ -834,7 +895,13 @@ impl Backend for CpuBackend {
         self.pool.install(|| {
             out.par_chunks_mut(n)
                 .zip(src.par_chunks(n))
-                .for_each(|(o, s)| permute_limb(s, &perm, o))
+                .for_each(|(o, s)| {
+                    // One sequential read per cache line first: the hardware
+                    // prefetcher brings the limb (written long ago, out of
+                    // cache) in, so the gather does not wait line by line.
+                    std::hint::black_box(s.iter().step_by(8).fold(0, |a, &x| a ^ x));
+                    permute_limb(s, &perm, o)
+                })
         });
         Ok(())
     }
@@ -867,13 +934,6 @@ impl Backend for CpuBackend {
             .iter_mut()
             .map(|b| host_mut("mod_up", b, n * ext))
             .collect::<Result<Vec<_>>>()?;
-        let position = |g: usize| {
-            if g <= level {
-                g
-            } else {
-                level + 1 + (g - ring.num_q())
-            }
-        };
         self.pool.install(|| {
             let mut ntt_jobs = Vec::new();
             for (conv, out) in convs.iter().zip(outs) {
@@ -881,7 +941,7 @@ impl Backend for CpuBackend {
                 // Each output limb is either a copy (digit limb) or a conversion target.
                 let mut row_of_position = vec![None; ext];
                 for (row, &g) in conv.target.iter().enumerate() {
-                    row_of_position[position(g)] = Some(row);
+                    row_of_position[extended_position(ring, level, g)] = Some(row);
                 }
                 let mut limbs: Vec<&mut [u64]> = out.chunks_mut(n).collect();
                 let targets = limbs
@@ -909,24 +969,8 @@ impl Backend for CpuBackend {
         level: usize,
         outs: &mut [Buffer],
     ) -> Result<()> {
-        if level >= ring.num_q() {
-            return Err(Error::LevelMismatch {
-                op: "mod_down",
-                detail: format!("level {level} beyond the chain"),
-            });
-        }
-        let positions: Vec<usize> = (level + 1..level + 1 + ring.num_p()).collect();
-        let inverses: Vec<u64> = (0..=level).map(|i| ring.p_inv_mod_q(i).0).collect();
-        self.divide_by_sources(
-            "mod_down",
-            ring,
-            ring.mod_down(),
-            &positions,
-            &inverses,
-            extended,
-            level,
-            outs,
-        )
+        let division = Division::new("mod_down", ring, level, false)?;
+        self.divide_by_sources("mod_down", ring, &division, extended, level, outs)
     }
 
     fn mod_down_rescale(
@@ -936,27 +980,8 @@ impl Backend for CpuBackend {
         level: usize,
         outs: &mut [Buffer],
     ) -> Result<()> {
-        if level == 0 || level >= ring.num_q() {
-            return Err(Error::OutOfLevels {
-                op: "mod_down_rescale",
-                level,
-                needed: 1,
-            });
-        }
-        let (conv, inverses) = ring.mod_down_rescale(level)?;
-        let positions: Vec<usize> = std::iter::once(level)
-            .chain(level + 1..level + 1 + ring.num_p())
-            .collect();
-        self.divide_by_sources(
-            "mod_down_rescale",
-            ring,
-            conv,
-            &positions,
-            inverses,
-            extended,
-            level,
-            outs,
-        )
+        let division = Division::new("mod_down_rescale", ring, level, true)?;
+        self.divide_by_sources("mod_down_rescale", ring, &division, extended, level, outs)
     }
 
     fn key_switch_inner_product(
