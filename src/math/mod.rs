@@ -8,6 +8,8 @@
 //! unless its name says `lazy`.
 
 mod complex;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod ifma;
 mod modulus;
 mod primes;
 

@@ -7,5 +7,7 @@
 
 mod context;
 pub mod ntt;
+#[cfg(target_arch = "x86_64")]
+mod ntt_ifma;
 
 pub use context::{BaseConversion, RingContext};

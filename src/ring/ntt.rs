@@ -38,11 +38,14 @@
 //!
 //! # Implementations
 //!
-//! * [`NttTable::forward`] / [`NttTable::inverse`]: the fast path. For
-//!   `N >= 16` it calls tfhe-ntt's `prime64::Plan` (SIMD, Harvey butterflies);
-//!   at construction the plan is checked to use the same `psi`, and is
-//!   dropped otherwise. Without a plan it runs [`NttTable::forward_shoup`] /
-//!   [`NttTable::inverse_shoup`].
+//! * [`NttTable::forward`] / [`NttTable::inverse`]: the fast path
+//!   ([`NttTable::fast_path`] names it). For `N >= 16` and `q < 2^50` on a
+//!   CPU with AVX-512 IFMA it runs our own transform (`ntt_ifma`: radix-8
+//!   groups in registers, a shuffled tail for the in-vector stages). For
+//!   other primes with `N >= 16` it calls tfhe-ntt's `prime64::Plan` (SIMD,
+//!   Harvey butterflies); at construction the plan is checked to use the
+//!   same `psi`, and is dropped otherwise. Otherwise it runs
+//!   [`NttTable::forward_shoup`] / [`NttTable::inverse_shoup`].
 //! * [`NttTable::forward_shoup`] / [`NttTable::inverse_shoup`]: our own
 //!   radix-2 transforms with Shoup multiplication and lazy reduction
 //!   (values kept below `4q`, reduced at the end).
@@ -56,7 +59,11 @@
 //! checks buffer sizes and returns errors first. Words not reduced modulo q
 //! give unspecified (but non-panicking) results.
 
+#[cfg(target_arch = "x86_64")]
+use super::ntt_ifma;
 use crate::error::{Error, Result};
+#[cfg(target_arch = "x86_64")]
+use crate::math::ifma::{self, Ifma};
 use crate::math::{is_ntt_friendly, primitive_root_2n, Modulus};
 
 /// Smallest supported `log_n`.
@@ -91,7 +98,24 @@ pub struct NttTable {
     inv_twiddles_shoup: Vec<u64>,
     n_inv: u64,
     n_inv_shoup: u64,
-    plan: Option<tfhe_ntt::prime64::Plan>,
+    fast: FastPath,
+}
+
+/// Which implementation [`NttTable::forward`] and [`NttTable::inverse`] run.
+#[derive(Clone, Debug)]
+enum FastPath {
+    /// Our AVX-512 IFMA transform ([`super::ntt_ifma`]), for `q < 2^50`,
+    /// with the 52-bit Shoup companions of both twiddle tables.
+    #[cfg(target_arch = "x86_64")]
+    Ifma {
+        simd: Ifma,
+        forward_shoup52: Vec<u64>,
+        inverse_shoup52: Vec<u64>,
+    },
+    /// tfhe-ntt's plan, checked to use the convention's `psi`.
+    TfheNtt(Box<tfhe_ntt::prime64::Plan>),
+    /// [`NttTable::forward_shoup`] / [`NttTable::inverse_shoup`].
+    Shoup,
 }
 
 impl NttTable {
@@ -148,8 +172,18 @@ impl NttTable {
             inv_twiddles_shoup,
             n_inv,
             n_inv_shoup: modulus.shoup(n_inv),
-            plan: None,
+            fast: FastPath::Shoup,
         };
+        #[cfg(target_arch = "x86_64")]
+        if let Some(simd) = ifma::detect().filter(|_| ifma::fits(&modulus) && n >= ntt_ifma::MIN_N)
+        {
+            table.fast = FastPath::Ifma {
+                simd,
+                forward_shoup52: ntt_ifma::shoup52(&modulus, &table.twiddles),
+                inverse_shoup52: ntt_ifma::shoup52(&modulus, &table.inv_twiddles),
+            };
+            return Ok(table);
+        }
         if n >= TFHE_NTT_MIN_N {
             if let Some(plan) = tfhe_ntt::prime64::Plan::try_new(n, q) {
                 // The transform of the monomial X holds, at index 0, the
@@ -158,7 +192,7 @@ impl NttTable {
                 probe[1] = 1;
                 plan.fwd(&mut probe);
                 if probe[0] == psi {
-                    table.plan = Some(plan);
+                    table.fast = FastPath::TfheNtt(Box::new(plan));
                 }
             }
         }
@@ -196,11 +230,16 @@ impl NttTable {
         2 * bit_reverse(index, self.log_n) + 1
     }
 
-    /// Whether [`forward`](Self::forward)/[`inverse`](Self::inverse) run
-    /// tfhe-ntt (otherwise they run our Shoup implementation).
-    #[inline]
-    pub fn uses_tfhe_ntt(&self) -> bool {
-        self.plan.is_some()
+    /// The implementation [`forward`](Self::forward) and
+    /// [`inverse`](Self::inverse) run: `"ifma"` (ours, AVX-512 IFMA, primes
+    /// below 2^50), `"tfhe-ntt"` or `"shoup"` (ours, scalar).
+    pub fn fast_path(&self) -> &'static str {
+        match self.fast {
+            #[cfg(target_arch = "x86_64")]
+            FastPath::Ifma { .. } => "ifma",
+            FastPath::TfheNtt(_) => "tfhe-ntt",
+            FastPath::Shoup => "shoup",
+        }
     }
 
     /// `psi^bitrev(k)` for `0 <= k < N`.
@@ -243,10 +282,16 @@ impl NttTable {
     /// `[0, q)`; output: the evaluations of the module convention, in `[0, q)`.
     pub fn forward(&self, a: &mut [u64]) {
         assert_eq!(a.len(), self.n(), "NTT input length");
-        match &self.plan {
+        match &self.fast {
+            #[cfg(target_arch = "x86_64")]
+            FastPath::Ifma {
+                simd,
+                forward_shoup52,
+                ..
+            } => ntt_ifma::forward(*simd, &self.modulus, a, &self.twiddles, forward_shoup52),
             // tfhe-ntt's last butterfly layer reduces fully into [0, q).
-            Some(plan) => plan.fwd(a),
-            None => self.forward_shoup(a),
+            FastPath::TfheNtt(plan) => plan.fwd(a),
+            FastPath::Shoup => self.forward_shoup(a),
         }
     }
 
@@ -254,13 +299,25 @@ impl NttTable {
     /// Input: evaluations in `[0, q)`; output: coefficients in `[0, q)`.
     pub fn inverse(&self, a: &mut [u64]) {
         assert_eq!(a.len(), self.n(), "NTT input length");
-        match &self.plan {
-            Some(plan) => {
+        match &self.fast {
+            #[cfg(target_arch = "x86_64")]
+            FastPath::Ifma {
+                simd,
+                inverse_shoup52,
+                ..
+            } => ntt_ifma::inverse(
+                *simd,
+                &self.modulus,
+                a,
+                (&self.inv_twiddles, inverse_shoup52),
+                Some(self.n_inv),
+            ),
+            FastPath::TfheNtt(plan) => {
                 plan.inv(a);
                 // Shoup multiplication by N^{-1} with a final correction: [0, q).
                 plan.normalize(a);
             }
-            None => self.inverse_shoup(a),
+            FastPath::Shoup => self.inverse_shoup(a),
         }
     }
 
@@ -271,12 +328,22 @@ impl NttTable {
     /// stay below `4q` (and below 2^52 when `q < 2^50`).
     pub fn inverse_deferred(&self, a: &mut [u64]) -> u64 {
         assert_eq!(a.len(), self.n(), "NTT input length");
-        match &self.plan {
-            Some(plan) => {
+        match &self.fast {
+            #[cfg(target_arch = "x86_64")]
+            FastPath::Ifma {
+                simd,
+                inverse_shoup52,
+                ..
+            } => {
+                let twiddles = (self.inv_twiddles.as_slice(), inverse_shoup52.as_slice());
+                ntt_ifma::inverse(*simd, &self.modulus, a, twiddles, None);
+                self.n_inv
+            }
+            FastPath::TfheNtt(plan) => {
                 plan.inv(a);
                 self.n_inv
             }
-            None => {
+            FastPath::Shoup => {
                 self.inverse_shoup(a);
                 1
             }
@@ -404,6 +471,16 @@ mod tests {
     use crate::math::generate_ntt_primes;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha20Rng;
+
+    #[cfg(target_arch = "x86_64")]
+    fn ifma_detected() -> bool {
+        ifma::detect().is_some()
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn ifma_detected() -> bool {
+        false
+    }
 
     fn table(q: u64, log_n: u32) -> NttTable {
         NttTable::new(Modulus::new(q).unwrap(), log_n).unwrap()
@@ -575,6 +652,10 @@ mod tests {
     fn fast_and_shoup_paths_equal_reference() {
         let mut rng = ChaCha20Rng::seed_from_u64(12);
         let mut cases: Vec<(u32, u32)> = vec![(1, 50), (2, 61), (3, 30), (4, 50), (4, 61)];
+        // Every grouping of the IFMA transform's vector stages (1, 2, 3
+        // left over; one or more chunks).
+        cases.extend((5..10).map(|log_n| (log_n, 49)));
+        cases.push((17, 50));
         for log_n in 10..=16u32 {
             cases.push((log_n, 50));
             cases.push((log_n, if log_n % 2 == 0 { 60 } else { 36 }));
@@ -584,11 +665,14 @@ mod tests {
             let q = generate_ntt_primes(bits, log_n, 1, &[]).unwrap()[0];
             let t = table(q, log_n);
             let n = t.n();
-            assert_eq!(
-                t.uses_tfhe_ntt(),
-                n >= TFHE_NTT_MIN_N,
-                "log_n={log_n} q={q}"
-            );
+            let expected_path = if n < TFHE_NTT_MIN_N {
+                "shoup"
+            } else if bits <= 50 && ifma_detected() {
+                "ifma"
+            } else {
+                "tfhe-ntt"
+            };
+            assert_eq!(t.fast_path(), expected_path, "log_n={log_n} q={q}");
             let random = if log_n >= 15 { 1 } else { 3 };
             for a in inputs(&mut rng, q, n, random) {
                 let mut reference = a.clone();
