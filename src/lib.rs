@@ -2,11 +2,15 @@
 //! encryption-friendly transformers.
 //!
 //! Layers (each may use only the ones listed before it):
-//! [`math`] → [`params`] → [`ring`] → [`backend`] → [`ckks`] → `cli`.
+//! [`math`] → [`params`] → [`ring`] → [`backend`] → [`ckks`] → [`circuits`]
+//! → `cli`; [`approx`] (plain `f64` fitting) uses only [`error`] and is used
+//! by [`circuits`].
 //! See `ARCHITECTURE.md` for the invariants each layer keeps.
 
+pub mod approx;
 pub mod backend;
 pub mod ckks;
+pub mod circuits;
 pub mod cli;
 pub mod error;
 pub mod math;

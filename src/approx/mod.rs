@@ -1,0 +1,13 @@
+//! Approximation fitting in plain `f64`: the polynomials that stand in for
+//! non-linear functions under encryption (Chebyshev interpolation, Remez
+//! minimax, composite sign, inverse square root and reciprocal with Newton
+//! steps, exp). Nothing here touches ciphertexts: [`crate::circuits`]
+//! evaluates what this module fits.
+//!
+//! Every polynomial is a [`ChebyshevSeries`] on an interval `[a, b]`: the
+//! coefficients `c_k` of `p(x) = Σ_k c_k T_k(y)` with `y = (2x − a − b)/(b − a)`
+//! mapping the interval onto `[−1, 1]`.
+
+mod chebyshev;
+
+pub use chebyshev::ChebyshevSeries;

@@ -1,0 +1,1 @@
+//! Homomorphic linear transforms (see the module docs once written).

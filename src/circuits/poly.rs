@@ -1,0 +1,1 @@
+//! Homomorphic polynomial evaluation (see the module docs once written).
