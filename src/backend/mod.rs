@@ -447,6 +447,46 @@ pub trait Backend: Send + Sync + Debug {
         key_switch_composed(self, ring, poly, keys, level, tail, outs)
     }
 
+    /// Bootstrapping's ModRaise: from `src`, one limb modulo `q_0` in the
+    /// coefficient domain (words in `[0, q_0)`), to `out` on the basis of
+    /// `level` in the coefficient domain: every word's centered
+    /// representative (`x − q_0` when `x > q_0/2`) reduced modulo each prime.
+    /// The default goes through the host (one limb down, `level + 1` up);
+    /// backends may override it with a kernel.
+    fn mod_raise(
+        &self,
+        ring: &RingContext,
+        src: &Buffer,
+        level: usize,
+        out: &mut Buffer,
+    ) -> Result<()> {
+        if level >= ring.num_q() {
+            return Err(Error::OutOfRange {
+                op: "mod_raise",
+                detail: format!("level {level} beyond the chain's {} primes", ring.num_q()),
+            });
+        }
+        let n = ring.n();
+        let basis = ring.q_basis(level);
+        let words = self.download(src, n)?;
+        let q0 = ring.moduli()[0].value();
+        let mut host = vec![0u64; n * basis.len()];
+        for (limb, &index) in host.chunks_exact_mut(n).zip(&basis) {
+            let m = &ring.moduli()[index];
+            let minus_q0 = m.neg(q0 % m.value());
+            for (y, &x) in limb.iter_mut().zip(&words) {
+                let x = x % q0;
+                *y = if x > q0 / 2 {
+                    m.add(x % m.value(), minus_q0)
+                } else {
+                    x % m.value()
+                };
+            }
+        }
+        *out = self.upload(&host)?;
+        Ok(())
+    }
+
     /// Divides by the last prime with rounding: from `poly` at `level`
     /// (evaluation domain) to `out` at `level - 1` (evaluation domain).
     fn rescale(

@@ -110,6 +110,35 @@ impl Evaluator {
         Ok(())
     }
 
+    /// Bootstrapping's ModRaise: `ct` at level 0 (a higher level is dropped
+    /// to 0 first) raised to the top level by lifting every coefficient of
+    /// every part to its centered representative modulo `q_0`. The result
+    /// decrypts to `m + q_0·I` for a small integer polynomial `I` (bounded by
+    /// the secret's Hamming weight); scale and slots are unchanged.
+    pub fn mod_raise_new(&self, ct: &Ciphertext) -> Result<Ciphertext> {
+        self.check("mod_raise", ct)?;
+        let backend = self.ctx.backend();
+        let ring = self.ctx.ring();
+        let top = self.ctx.params().max_level();
+        let n = self.ctx.n();
+        let mut parts = Vec::with_capacity(ct.parts.len());
+        for part in &ct.parts {
+            let mut low = self.ctx.duplicate(part, n)?;
+            backend.ntt_inverse(ring, &mut low, &self.basis(0))?;
+            let mut raised = backend.alloc(self.ctx.words_at(top))?;
+            backend.mod_raise(ring, &low, top, &mut raised)?;
+            backend.ntt_forward(ring, &mut raised, &self.basis(top))?;
+            parts.push(raised);
+        }
+        Ok(Ciphertext {
+            parts,
+            level: top,
+            scale: ct.scale,
+            slots: ct.slots,
+            params_id: ct.params_id,
+        })
+    }
+
     /// Rescales by the last prime: level − 1, scale / q_level.
     pub fn rescale_assign(&self, ct: &mut Ciphertext) -> Result<()> {
         self.check("rescale", ct)?;
@@ -757,5 +786,99 @@ impl Evaluator {
         (0..count.max(1).trailing_zeros())
             .map(|t| stride << t)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{create_backend, BackendChoice};
+    use crate::ckks::{Decryptor, Encoder, EncryptionKey, Encryptor, KeyGenerator, Prng};
+    use crate::params::Parameters;
+
+    /// The centered coefficients of a ciphertext's decryption at its level
+    /// (at most two limbs, combined by CRT).
+    fn centered_coefficients(ctx: &CkksContext, dec: &Decryptor, ct: &Ciphertext) -> Vec<i128> {
+        let pt = dec.decrypt(ct).unwrap();
+        let ring = ctx.ring();
+        let basis = ring.q_basis(pt.level);
+        let mut poly = ctx.duplicate(&pt.poly, ctx.words_at(pt.level)).unwrap();
+        ctx.backend().ntt_inverse(ring, &mut poly, &basis).unwrap();
+        let words = ctx
+            .backend()
+            .download(&poly, ctx.words_at(pt.level))
+            .unwrap();
+        let n = ctx.n();
+        let q: Vec<i128> = basis
+            .iter()
+            .map(|&i| ring.moduli()[i].value() as i128)
+            .collect();
+        (0..n)
+            .map(|c| {
+                let x0 = words[c] as i128;
+                let (value, modulus) = if q.len() == 1 {
+                    (x0, q[0])
+                } else {
+                    // x = x0 + q0·((x1 − x0)·q0^{-1} mod q1).
+                    let m1 = &ring.moduli()[basis[1]];
+                    let inv = m1.inv((q[0] % q[1]) as u64).unwrap() as i128;
+                    let t = ((words[n + c] as i128 - x0).rem_euclid(q[1]) * inv).rem_euclid(q[1]);
+                    (x0 + q[0] * t, q[0] * q[1])
+                };
+                if value > modulus / 2 {
+                    value - modulus
+                } else {
+                    value
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn mod_raise_adds_a_small_multiple_of_q0() {
+        let params = Parameters::preset("TEST_INSECURE_N10").unwrap();
+        let ctx =
+            CkksContext::new(&params, create_backend(BackendChoice::Cpu, 1).unwrap()).unwrap();
+        let mut keygen = KeyGenerator::new(ctx.clone(), Prng::from_seed(5));
+        let sk = keygen.gen_secret_key().unwrap();
+        let hamming_weight = sk.coefficients().iter().filter(|&&s| s != 0).count() as i128;
+        let ev = Evaluator::new(ctx.clone(), EvaluationKeys::default()).unwrap();
+        let dec = Decryptor::new(ctx.clone(), sk.clone()).unwrap();
+        let mut enc =
+            Encryptor::new(ctx.clone(), EncryptionKey::Secret(sk), Prng::from_seed(6)).unwrap();
+        let values: Vec<Complex> = (0..params.max_slots())
+            .map(|i| Complex::new((i as f64 * 0.37).sin(), 0.0))
+            .collect();
+        let pt = Encoder::new(ctx.clone())
+            .encode_complex(&values, 0, params.default_scale())
+            .unwrap();
+        let ct = enc.encrypt(&pt).unwrap();
+        let raised = ev.mod_raise_new(&ct).unwrap();
+        assert_eq!(raised.level(), params.max_level());
+        let mut two_limbs = raised.clone();
+        ev.drop_level_assign(&mut two_limbs, params.max_level() - 1)
+            .unwrap();
+        let before = centered_coefficients(&ctx, &dec, &ct);
+        let after = centered_coefficients(&ctx, &dec, &two_limbs);
+        let q0 = params.q()[0] as i128;
+        let mut largest = 0;
+        for (b, a) in before.iter().zip(&after) {
+            assert_eq!((a - b) % q0, 0, "not a multiple of q0");
+            largest = largest.max(((a - b) / q0).abs());
+        }
+        eprintln!("ModRaise: largest |I| = {largest} (h = {hamming_weight})");
+        // c0 + c1·s with c0, c1 centered below q0/2 in each coefficient: |I| <= (h + 1)/2.
+        assert!(
+            largest <= (hamming_weight + 1) / 2,
+            "|I| = {largest}, h = {hamming_weight}"
+        );
+        assert!(
+            largest > 0,
+            "ModRaise added nothing: the test cannot see it"
+        );
+        // Dropped back to level 0 it is the same ciphertext.
+        let mut back = raised;
+        ev.drop_level_assign(&mut back, params.max_level()).unwrap();
+        assert_eq!(centered_coefficients(&ctx, &dec, &back), before);
     }
 }
