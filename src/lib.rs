@@ -9,8 +9,8 @@
 
 pub mod approx;
 pub mod backend;
-pub mod ckks;
 pub mod circuits;
+pub mod ckks;
 pub mod cli;
 pub mod error;
 pub mod math;
