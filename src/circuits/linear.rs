@@ -382,8 +382,10 @@ fn check_slots(op: &'static str, slots: usize) -> Result<()> {
     Ok(())
 }
 
-/// The diagonals sharing one giant offset: `(input copy, diagonal)` pairs,
-/// the input copy indexing `[input, rot(input, baby_steps[0]), ..]`.
+/// The diagonals sharing one giant offset `j` (rotation `step`): pairs of
+/// the input copy they multiply, an index into
+/// `[input, rot(input, baby_steps[0]), rot(input, baby_steps[1]), ..]`, and
+/// the diagonal rotated by `−j`, encoded.
 #[derive(Debug, Clone)]
 struct GiantGroup {
     step: i64,
@@ -398,7 +400,9 @@ pub struct EncodedLinearTransform {
     level: usize,
     scale: f64,
     params_id: u64,
+    /// The hoisted rotations of the input, ascending baby offsets.
     baby_steps: Vec<i64>,
+    /// Ascending giant offsets (offset 0, unrotated, first when present).
     groups: Vec<GiantGroup>,
     rotations: Vec<i64>,
 }
@@ -416,7 +420,7 @@ fn check_key(ev: &Evaluator, g: u64, what: impl FnOnce() -> String) -> Result<()
 }
 
 /// `ct` dropped to `level` when it is above it (`None`: already there).
-fn lowered(ev: &Evaluator, ct: &Ciphertext, level: usize) -> Result<Option<Ciphertext>> {
+fn at_level(ev: &Evaluator, ct: &Ciphertext, level: usize) -> Result<Option<Ciphertext>> {
     if ct.level() <= level {
         return Ok(None);
     }
@@ -516,7 +520,7 @@ impl EncodedLinearTransform {
 
     /// The BSGS evaluation (checks done by the caller).
     fn product(&self, ev: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
-        let lowered = lowered(ev, ct, self.level)?;
+        let lowered = at_level(ev, ct, self.level)?;
         let input = lowered.as_ref().unwrap_or(ct);
         let rotated = if self.baby_steps.is_empty() {
             Vec::new()
@@ -623,7 +627,7 @@ pub fn evaluate_with_conjugate(
     check_key(ev, galois_element_for_conjugation(log_n), || {
         "conjugation".into()
     })?;
-    let lowered = lowered(ev, ct, direct.level)?;
+    let lowered = at_level(ev, ct, direct.level)?;
     let input = lowered.as_ref().unwrap_or(ct);
     let mut out = direct.product(ev, input)?;
     ev.add_assign(&mut out, &conjugate.product(ev, &ev.conjugate_new(input)?)?)?;
