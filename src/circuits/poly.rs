@@ -49,7 +49,9 @@
 //! their own). With the map: `D` when it folds, `D + 1` when it needs its
 //! level. Quotients along the leading chain are split further than the baby
 //! steps when their top coefficients would be too deep (`T_3` in a budget of
-//! one level, say), which costs a product or two at most.
+//! one level, say): about `l − 1` products more than the classical
+//! baby-step giant-step, which loses a level (18 instead of 16 products at
+//! degree 63, 36 instead of 33 at degree 255, all coefficients non-zero).
 //!
 //! # Scales (top-down targets)
 //!
@@ -447,7 +449,7 @@ impl PolyPlan {
             })
             .min_by_key(|(cost, _)| *cost)
             .map(|(_, plan)| plan)
-            .ok_or_else(|| out_of_levels(depth))?;
+            .ok_or_else(|| internal("there is a baby-step bound to choose"))?;
         let map = if depth == 0 {
             None
         } else {
