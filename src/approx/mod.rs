@@ -9,5 +9,7 @@
 //! mapping the interval onto `[−1, 1]`.
 
 mod chebyshev;
+mod grid;
+mod linear_solve;
 
-pub use chebyshev::ChebyshevSeries;
+pub use chebyshev::{polynomial_depth, ChebyshevSeries, Fitted, Parity, MAX_INTERPOLATION_DEGREE};
