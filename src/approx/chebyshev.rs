@@ -401,9 +401,10 @@ mod tests {
         for n in [8, 16, 32, 64, 128, 255] {
             let p = ChebyshevSeries::interpolate(runge, (-1.0, 1.0), n).unwrap();
             let error = p.max_error(runge, MEASURE_SAMPLES).unwrap();
-            let bound =
-                4.0 * ellipse_max * rho.powi(-(n as i32)) / (rho - 1.0) + rounding(n, 1.0);
-            eprintln!("interpolate 1/(1+25x²), degree {n}: max error {error:.3e} (bound {bound:.3e})");
+            let bound = 4.0 * ellipse_max * rho.powi(-(n as i32)) / (rho - 1.0) + rounding(n, 1.0);
+            eprintln!(
+                "interpolate 1/(1+25x²), degree {n}: max error {error:.3e} (bound {bound:.3e})"
+            );
             assert!(error <= bound, "degree {n}: {error:e} > {bound:e}");
             assert!(error < previous, "no convergence at degree {n}");
             previous = error;
@@ -419,11 +420,16 @@ mod tests {
                     .unwrap();
             let degree = fit.series.degree();
             let below = ChebyshevSeries::interpolate(f64::exp, (-2.0, 1.0), degree - 1).unwrap();
-            eprintln!("exp on [-2, 1] to {tolerance:e}: degree {degree}, max error {:.3e}", fit.max_error);
+            eprintln!(
+                "exp on [-2, 1] to {tolerance:e}: degree {degree}, max error {:.3e}",
+                fit.max_error
+            );
             assert!(fit.max_error <= tolerance);
             assert!(below.max_error(f64::exp, MEASURE_SAMPLES).unwrap() > tolerance);
         }
-        assert!(ChebyshevSeries::interpolate_to_tolerance(f64::exp, (-2.0, 1.0), 1e-20, 30).is_err());
+        assert!(
+            ChebyshevSeries::interpolate_to_tolerance(f64::exp, (-2.0, 1.0), 1e-20, 30).is_err()
+        );
         assert!(ChebyshevSeries::interpolate_to_tolerance(f64::exp, (-2.0, 1.0), 0.0, 30).is_err());
     }
 
@@ -432,7 +438,10 @@ mod tests {
         assert!(ChebyshevSeries::interpolate(f64::exp, (1.0, -1.0), 4).is_err());
         assert!(ChebyshevSeries::interpolate(f64::exp, (f64::NAN, 1.0), 4).is_err());
         assert!(ChebyshevSeries::interpolate(f64::ln, (-1.0, 1.0), 4).is_err());
-        assert!(ChebyshevSeries::interpolate(f64::exp, (0.0, 1.0), MAX_INTERPOLATION_DEGREE + 1).is_err());
+        assert!(
+            ChebyshevSeries::interpolate(f64::exp, (0.0, 1.0), MAX_INTERPOLATION_DEGREE + 1)
+                .is_err()
+        );
         let p = ChebyshevSeries::interpolate(f64::exp, (0.0, 1.0), 3).unwrap();
         assert!(p.max_error(f64::exp, 1).is_err());
         assert!(p.max_error(f64::recip, 3).is_err());

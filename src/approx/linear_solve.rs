@@ -47,7 +47,10 @@ mod tests {
 
     #[test]
     fn solves_a_system_that_needs_pivoting() {
-        let x = solve(vec![0.0, 2.0, 1.0, 3.0, 1.0, 0.0, 1.0, 1.0, 1.0], vec![7.0, 5.0, 6.0]);
+        let x = solve(
+            vec![0.0, 2.0, 1.0, 3.0, 1.0, 0.0, 1.0, 1.0, 1.0],
+            vec![7.0, 5.0, 6.0],
+        );
         let x = x.unwrap();
         for (got, want) in x.iter().zip([1.0, 2.0, 3.0]) {
             assert!((got - want).abs() < 1e-14, "{x:?}");

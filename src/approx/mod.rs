@@ -11,5 +11,7 @@
 mod chebyshev;
 mod grid;
 mod linear_solve;
+mod remez;
 
 pub use chebyshev::{polynomial_depth, ChebyshevSeries, Fitted, Parity, MAX_INTERPOLATION_DEGREE};
+pub use remez::{remez, remez_odd, Minimax, RemezOptions, Weight, MAX_REMEZ_DEGREE};
