@@ -193,10 +193,11 @@ impl ChebyshevSeries {
         polynomial_depth(self.degree())
     }
 
-    /// `x` mapped from `[a, b]` onto `[−1, 1]`.
+    /// `x` mapped from `[a, b]` onto `[−1, 1]`; exactly odd in `x` on a
+    /// symmetric interval (`a + b` is then exactly zero).
     pub fn to_unit(&self, x: f64) -> f64 {
         let (a, b) = self.interval;
-        (2.0 * x - a - b) / (b - a)
+        (2.0 * x - (a + b)) / (b - a)
     }
 
     /// `p(x)` by Clenshaw's recurrence.

@@ -14,12 +14,14 @@
 //! of each run by golden-section search; among them `m + 1` alternating
 //! extrema that keep the global maximum become the next reference (multiple
 //! exchange). Initial reference: the Chebyshev extrema of the domain, or for
-//! the odd problem with `a = 0` the positive extrema of `T_{2m+1}`.
+//! the odd problem those of `[a², b²]` in `t = x²` (see
+//! `Problem::initial_reference`).
 //!
 //! Convergence: the extrema of the new reference agree with the global
-//! maximum of `|e|` within the relative `tolerance`, or that maximum is at
-//! the `f64` noise floor (`64 ε · max|w f|`), below which no polynomial can be
-//! told apart from another. Otherwise, after `max_iterations`, or when `e`
+//! maximum of `|e|` within the relative `tolerance` plus the `f64` noise of
+//! evaluating `e` (`8 ε·(max w·Σ_k |c_k| + max|w f|)`), or that maximum is
+//! itself at the noise level, where no polynomial can be told apart from
+//! another. Otherwise, after `max_iterations`, or when `e`
 //! does not alternate often enough, the result is an error.
 //!
 //! The odd problem uses the series interval `[−b, b]` and measures the error
@@ -38,6 +40,11 @@ pub const MAX_REMEZ_DEGREE: usize = 255;
 /// Golden-section steps in the refinement of one extremum (the bracket
 /// shrinks by 0.618 per step, to below `f64` resolution well before this).
 const GOLDEN_STEPS: usize = 80;
+
+/// Rounding allowance, in units of `ε·(max w·Σ|c_k| + max|w f|)`, for the
+/// weighted error as evaluated in `f64` (Clenshaw's error is about `ε·Σ|c_k|`
+/// per evaluation, times a small factor).
+const NOISE_ULPS: f64 = 8.0;
 
 /// The weight `w` of the error `w(x)·(f(x) − p(x))`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -81,7 +88,8 @@ pub struct Minimax {
     /// `|E|` of the last linear solve: the equioscillation level.
     pub levelled_error: f64,
     /// The final reference: points of the domain where the weighted error
-    /// alternates in sign with magnitude within `tolerance` of `max_error`.
+    /// alternates in sign with magnitude within `tolerance` of `max_error`
+    /// (the last solve's reference when the error is at the noise level).
     pub reference: Vec<f64>,
     /// Exchanges performed.
     pub iterations: usize,
@@ -187,46 +195,43 @@ impl Problem<'_> {
         let samples = chebyshev_grid(self.domain, MEASURE_SAMPLES.max(64 * count))
             .map(|x| self.sample(x))
             .collect::<Result<Vec<Sample>>>()?;
-        let floor = 64.0
-            * f64::EPSILON
-            * samples
-                .iter()
-                .fold(0.0_f64, |m, s| m.max((s.w * s.f).abs()));
+        let max_weight = samples.iter().fold(0.0_f64, |m, s| m.max(s.w));
+        let max_weighted_f = samples
+            .iter()
+            .fold(0.0_f64, |m, s| m.max((s.w * s.f).abs()));
         let mut reference = self.initial_reference(count);
         for iteration in 1..=options.max_iterations {
             let (series, levelled_error) = self.solve(&basis, &reference)?;
             let extrema = self.extrema(&series, &samples)?;
             let max_error = extrema.iter().fold(0.0_f64, |m, e| m.max(e.error.abs()));
-            if max_error <= floor {
-                return Ok(Minimax {
-                    series,
-                    max_error,
-                    levelled_error: levelled_error.abs(),
-                    reference,
-                    iterations: iteration,
-                });
+            let noise = NOISE_ULPS
+                * f64::EPSILON
+                * (max_weight * series.coeffs().iter().map(|c| c.abs()).sum::<f64>()
+                    + max_weighted_f);
+            if max_error > noise {
+                if extrema.len() < count {
+                    return Err(self.failure(format!(
+                        "the error alternates {} times, {count} needed (iteration {iteration}, \
+                         max error {max_error:e})",
+                        extrema.len()
+                    )));
+                }
+                let chosen = select_alternating(extrema, count);
+                let min_error = chosen
+                    .iter()
+                    .fold(f64::INFINITY, |m, e| m.min(e.error.abs()));
+                reference = chosen.iter().map(|e| e.x).collect();
+                if max_error - min_error > options.tolerance * max_error + noise {
+                    continue;
+                }
             }
-            if extrema.len() < count {
-                return Err(self.failure(format!(
-                    "the error alternates {} times, {count} needed (iteration {iteration}, \
-                     max error {max_error:e})",
-                    extrema.len()
-                )));
-            }
-            let chosen = select_alternating(extrema, count);
-            let min_error = chosen
-                .iter()
-                .fold(f64::INFINITY, |m, e| m.min(e.error.abs()));
-            reference = chosen.iter().map(|e| e.x).collect();
-            if max_error - min_error <= options.tolerance * max_error {
-                return Ok(Minimax {
-                    series,
-                    max_error,
-                    levelled_error: levelled_error.abs(),
-                    reference,
-                    iterations: iteration,
-                });
-            }
+            return Ok(Minimax {
+                series,
+                max_error,
+                levelled_error: levelled_error.abs(),
+                reference,
+                iterations: iteration,
+            });
         }
         Err(self.failure(format!(
             "no convergence in {} iterations",
@@ -263,17 +268,25 @@ impl Problem<'_> {
         }
     }
 
+    /// The Chebyshev extrema of the domain; for the odd problem the
+    /// Chebyshev extrema in `t = x²` of `[a², b²]` (odd polynomials are
+    /// `x·q(x²)`), or for `a = 0` the positive extrema of `T_{2m+1}(x/b)`,
+    /// which avoid `x = 0` where every odd basis function vanishes.
     fn initial_reference(&self, count: usize) -> Vec<f64> {
-        let (a, b) = self.domain;
-        if self.parity.is_some() && a == 0.0 {
-            let denominator = (2 * count - 1) as f64;
-            (0..count)
-                .rev()
-                .map(|j| b * (PI * j as f64 / denominator).cos())
-                .collect()
-        } else {
-            chebyshev_grid(self.domain, count).collect()
+        if self.parity.is_none() {
+            return chebyshev_grid(self.domain, count).collect();
         }
+        let (a, b) = self.domain;
+        let (mid, half) = (0.5 * (b * b + a * a), 0.5 * (b * b - a * a));
+        let step = if a == 0.0 {
+            2.0 * PI / (2 * count - 1) as f64
+        } else {
+            PI / (count - 1) as f64
+        };
+        (0..count)
+            .rev()
+            .map(|j| (mid + half * (step * j as f64).cos()).sqrt().clamp(a, b))
+            .collect()
     }
 
     /// The polynomial and the signed levelled error `E` on `reference`.
