@@ -11,10 +11,12 @@
 mod chebyshev;
 mod grid;
 mod linear_solve;
+mod newton;
 mod remez;
 mod sign;
 
 pub use chebyshev::{polynomial_depth, ChebyshevSeries, Fitted, Parity, MAX_INTERPOLATION_DEGREE};
+pub use newton::{NewtonApproximation, NewtonTarget, MAX_NEWTON_STEPS, NEWTON_STEP_DEPTH};
 pub use remez::{remez, remez_odd, Minimax, RemezOptions, Weight, MAX_REMEZ_DEGREE};
 pub use sign::{
     CompositeRelu, CompositeSign, DEFAULT_SIGN_SCHEDULES, MAX_SIGN_PRECISION_BITS, MAX_SIGN_STAGES,
