@@ -360,24 +360,31 @@ mod tests {
 
     /// Taylor-type bound `max|f^(n+1)| · half^(n+1) / (2^n (n+1)!)` for the
     /// interpolant in Chebyshev nodes of the first kind.
+    /// Checks the interpolants of `f` on `interval` against the remainder
+    /// bound `max|f^(n+1)| · half^(n+1) / (2^n (n+1)!)` for Chebyshev nodes
+    /// of the first kind, with `derivative_bound` ≥ every `|f^(n+1)|`.
+    fn check_remainder_bound(
+        name: &str,
+        f: fn(f64) -> f64,
+        interval: (f64, f64),
+        derivative_bound: f64,
+    ) {
+        let half = 0.5 * (interval.1 - interval.0);
+        for n in [2, 4, 8, 12, 16, 24] {
+            let p = ChebyshevSeries::interpolate(f, interval, n).unwrap();
+            let error = p.max_error(f, MEASURE_SAMPLES).unwrap();
+            let bound = derivative_bound * half.powi(n as i32 + 1)
+                / (2.0_f64.powi(n as i32) * factorial(n + 1))
+                + rounding(n, 20.0);
+            eprintln!("interpolate {name} on {interval:?}, degree {n}: max error {error:.3e} (bound {bound:.3e})");
+            assert!(error <= bound, "{name} degree {n}: {error:e} > {bound:e}");
+        }
+    }
+
     #[test]
     fn exp_and_cos_interpolants_meet_the_remainder_bound() {
-        let cases: [(&str, fn(f64) -> f64, (f64, f64), f64); 2] = [
-            ("exp", f64::exp, (-1.0, 1.0), 1.0_f64.exp()),
-            ("cos", f64::cos, (0.0, 3.0), 1.0),
-        ];
-        for (name, f, interval, derivative_bound) in cases {
-            let half = 0.5 * (interval.1 - interval.0);
-            for n in [2, 4, 8, 12, 16, 24] {
-                let p = ChebyshevSeries::interpolate(f, interval, n).unwrap();
-                let error = p.max_error(f, MEASURE_SAMPLES).unwrap();
-                let bound = derivative_bound * half.powi(n as i32 + 1)
-                    / (2.0_f64.powi(n as i32) * factorial(n + 1))
-                    + rounding(n, 20.0);
-                eprintln!("interpolate {name} on {interval:?}, degree {n}: max error {error:.3e} (bound {bound:.3e})");
-                assert!(error <= bound, "{name} degree {n}: {error:e} > {bound:e}");
-            }
-        }
+        check_remainder_bound("exp", f64::exp, (-1.0, 1.0), 1.0_f64.exp());
+        check_remainder_bound("cos", f64::cos, (0.0, 3.0), 1.0);
     }
 
     /// `4M ρ^(−n)/(ρ − 1)` with `M = max |f|` on the Bernstein ellipse of

@@ -52,6 +52,34 @@ pub(crate) fn max_deviation(
     })
 }
 
+/// Test support: the number of alternations of `error` on `interval` (runs
+/// of constant sign on a fine grid whose peak is within 1e-3 of the global
+/// maximum, merged when consecutive ones share a sign).
+#[cfg(test)]
+pub(crate) fn alternations(interval: (f64, f64), error: impl Fn(f64) -> f64) -> usize {
+    let mut peaks: Vec<f64> = Vec::new();
+    for x in chebyshev_grid(interval, 200_001) {
+        let e = error(x);
+        match peaks.last_mut() {
+            Some(p) if (*p > 0.0) == (e > 0.0) => {
+                if e.abs() > p.abs() {
+                    *p = e;
+                }
+            }
+            _ => peaks.push(e),
+        }
+    }
+    let max = peaks.iter().fold(0.0_f64, |m, p| m.max(p.abs()));
+    let big: Vec<f64> = peaks
+        .into_iter()
+        .filter(|p| p.abs() >= (1.0 - 1e-3) * max)
+        .collect();
+    1 + big
+        .windows(2)
+        .filter(|w| (w[0] > 0.0) != (w[1] > 0.0))
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -437,33 +437,7 @@ fn chebyshev_values(y: f64, degree: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The number of alternations of `error` on `interval`: runs of constant
-    /// sign whose peak is within 1e-3 of the global maximum, counted along
-    /// with the sign changes between consecutive such runs.
-    fn alternations(interval: (f64, f64), error: impl Fn(f64) -> f64) -> usize {
-        let mut peaks: Vec<f64> = Vec::new();
-        for x in chebyshev_grid(interval, 200_001) {
-            let e = error(x);
-            match peaks.last_mut() {
-                Some(p) if (*p > 0.0) == (e > 0.0) => {
-                    if e.abs() > p.abs() {
-                        *p = e;
-                    }
-                }
-                _ => peaks.push(e),
-            }
-        }
-        let max = peaks.iter().fold(0.0_f64, |m, p| m.max(p.abs()));
-        let big: Vec<f64> = peaks
-            .into_iter()
-            .filter(|p| p.abs() >= (1.0 - 1e-3) * max)
-            .collect();
-        1 + big
-            .windows(2)
-            .filter(|w| (w[0] > 0.0) != (w[1] > 0.0))
-            .count()
-    }
+    use crate::approx::grid::alternations;
 
     #[test]
     fn the_minimax_error_of_x_to_the_n_plus_1_is_2_to_the_minus_n() {
@@ -547,7 +521,7 @@ mod tests {
             eprintln!("remez_odd sign on ±[0.1, 1] degree {degree}: max error {:.3e}, {count} alternations per side", m.max_error);
             assert_eq!(
                 (count, negative),
-                ((degree + 1) / 2 + 1, (degree + 1) / 2 + 1)
+                (degree.div_ceil(2) + 1, degree.div_ceil(2) + 1)
             );
             assert!(m.max_error < 1.0);
         }

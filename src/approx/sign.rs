@@ -60,11 +60,12 @@ impl CompositeSign {
     /// progress (degree too low for `ε`), more than [`MAX_SIGN_STAGES`]
     /// stages, or a Remez failure.
     pub fn fit(epsilon: f64, alpha_bits: u32, degrees: &[usize]) -> Result<Self> {
-        if !(epsilon > 0.0 && epsilon < 1.0)
-            || !(1..=MAX_SIGN_PRECISION_BITS).contains(&alpha_bits)
-            || degrees.is_empty()
-            || degrees.iter().any(|&d| d < 3 || d % 2 == 0)
-        {
+        let valid = epsilon > 0.0
+            && epsilon < 1.0
+            && (1..=MAX_SIGN_PRECISION_BITS).contains(&alpha_bits)
+            && !degrees.is_empty()
+            && degrees.iter().all(|&d| d >= 3 && d % 2 == 1);
+        if !valid {
             return Err(Error::InvalidParameters(format!(
                 "composite sign: needs 0 < epsilon < 1 (got {epsilon}), 1 <= alpha <= \
                  {MAX_SIGN_PRECISION_BITS} (got {alpha_bits}) and odd degrees >= 3 (got {degrees:?})"
