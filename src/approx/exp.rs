@@ -67,25 +67,18 @@ impl ExpBySquaring {
                 "exp by squaring: relative error bound {max_relative_error} must be positive"
             )));
         }
-        let mut last_error = None;
-        for squarings in 0..=max_squarings.min(MAX_EXP_SQUARINGS) {
-            match Self::new(interval, squarings) {
-                Ok(exp) if exp.max_relative_error() <= max_relative_error => return Ok(exp),
-                Ok(_) => {}
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(match last_error {
-            Some(e) if max_squarings == 0 => e,
-            _ => Error::OutOfRange {
+        Self::new(interval, MAX_EXP_SQUARINGS)?;
+        (0..=max_squarings.min(MAX_EXP_SQUARINGS))
+            .filter_map(|squarings| Self::new(interval, squarings).ok())
+            .find(|exp| exp.max_relative_error() <= max_relative_error)
+            .ok_or_else(|| Error::OutOfRange {
                 op: "exp by squaring",
                 detail: format!(
                     "no r <= {max_squarings} reaches relative error {max_relative_error:e} on \
                      [{}, {}]",
                     interval.0, interval.1
                 ),
-            },
-        })
+            })
     }
 
     /// `r`.

@@ -23,27 +23,27 @@ use super::tanh::fit_tanh;
 use crate::error::{Error, Result};
 
 /// `ε = 2^−SIGN_EPSILON_BITS` of the default sign and ReLU.
-pub const SIGN_EPSILON_BITS: i32 = 8;
+const SIGN_EPSILON_BITS: i32 = 8;
 /// Precision in bits of the default sign.
-pub const SIGN_PRECISION_BITS: u32 = 12;
+const SIGN_PRECISION_BITS: u32 = 12;
 /// Domain of the default inverse square root.
-pub const INV_SQRT_INTERVAL: (f64, f64) = (1.0 / 256.0, 1.0);
+const INV_SQRT_INTERVAL: (f64, f64) = (1.0 / 256.0, 1.0);
 /// Domain of the default reciprocal.
-pub const RECIPROCAL_INTERVAL: (f64, f64) = (1.0, 64.0);
+const RECIPROCAL_INTERVAL: (f64, f64) = (1.0, 64.0);
 /// Relative error requested of the default inverse square root and reciprocal.
-pub const NEWTON_RELATIVE_ERROR: f64 = 1.0 / 65536.0;
+const NEWTON_RELATIVE_ERROR: f64 = 1.0 / 65536.0;
 /// Depth searched for them.
-pub const NEWTON_MAX_DEPTH: usize = 24;
+const NEWTON_MAX_DEPTH: usize = 24;
 /// Domain of both default exps.
-pub const EXP_INTERVAL: (f64, f64) = (-8.0, 0.0);
+const EXP_INTERVAL: (f64, f64) = (-8.0, 0.0);
 /// Absolute error requested of the default exp polynomial.
-pub const EXP_POLYNOMIAL_ERROR: f64 = 1.0 / 1048576.0;
+const EXP_POLYNOMIAL_ERROR: f64 = 1.0 / 1048576.0;
 /// Relative error requested of the default exp by squaring.
-pub const EXP_SQUARING_RELATIVE_ERROR: f64 = 1.0 / 1024.0;
+const EXP_SQUARING_RELATIVE_ERROR: f64 = 1.0 / 1024.0;
 /// `B` of the default tanh on `[−B, B]`.
-pub const TANH_BOUND: f64 = 4.0;
+const TANH_BOUND: f64 = 4.0;
 /// Degree of the default tanh.
-pub const TANH_DEGREE: usize = 31;
+const TANH_DEGREE: usize = 31;
 
 /// A function `heformer bench poly` knows by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

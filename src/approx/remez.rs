@@ -255,7 +255,9 @@ impl Problem<'_> {
         if f.is_finite() && w.is_finite() {
             Ok(Sample { x, f, w })
         } else {
-            Err(self.failure(format!("f({x}) = {f} (the relative weight needs f != 0)")))
+            Err(self.failure(format!(
+                "f({x}) = {f}: not finite, or zero under the relative weight"
+            )))
         }
     }
 
