@@ -1,5 +1,305 @@
-//! CKKS bootstrapping: ModRaise, CoeffToSlot, EvalMod and SlotToCoeff.
-//! Under construction (issue 4): so far the plain factorization of the
-//! homomorphic DFT ([`dft`]).
+//! CKKS bootstrapping: a ciphertext at level 0 back to a high level with
+//! the same message, through ModRaise, CoeffToSlot, EvalMod and SlotToCoeff.
+//!
+//! # The pipeline (n slots, `gap = N/(2n)`)
+//!
+//! 1. **ModRaise** ([`Evaluator::mod_raise_new`]): the level-0 plaintext `m`
+//!    (the message times its scale `Δ_in`) becomes `t = m + q_0·I` at the top
+//!    level, `I` a small integer polynomial (`|I| <= K` with overwhelming
+//!    probability; `K` grows with the square root of the secret's Hamming
+//!    weight). The scale is relabelled to `q_0`, so the slots now hold the
+//!    values of `t/q_0 = I + m/q_0`.
+//! 2. **SubSum** (sparse packing only): `log2(gap)` rotate-and-adds by `n`,
+//!    `2n`, .. slots sum the automorphisms fixing `X^gap`, which keeps the
+//!    coefficients at multiples of the gap times `gap` and cancels the
+//!    others; the scale is relabelled by `gap`.
+//! 3. **CoeffToSlot** ([`dft`], one level per group of stages): the slots
+//!    become the packed coefficients `u_i = t_(i·gap) + i·t_((i+n)·gap)`
+//!    over `q_0`, in bit-reversed order. Their real and imaginary parts are
+//!    separated with one conjugation: `w + conj(w)` and `−i·(w − conj(w))`,
+//!    relabelled by 2.
+//! 4. **EvalMod** on each part (values `x = I_k + ε_k`, `ε_k = m_k/q_0`):
+//!    `c(x) = cos(2π(x − 1/4)/2^r)` as a Chebyshev interpolant on
+//!    `[−K−1, K+1]` ([`crate::circuits::poly`]), then `r` double angles
+//!    `c <- 2c² − 1`, giving `sin(2πx) = sin(2πε_k) ≈ 2πε_k`. The factor
+//!    `q_0/(2π·Δ_in)` that turns this into `m_k/Δ_in` is a relabelling of
+//!    the scale, not a product. The cubic term of the sine costs a relative
+//!    error of about `(2πε)²/6`: negligible while `|m| <= q_0/2^10`, i.e.
+//!    for slot values up to `q_0/(2^10·Δ_in)` in magnitude.
+//! 5. **SlotToCoeff** ([`dft`]): the parts recombined as `re + i·im`, the
+//!    forward stages put the coefficients back; the output has the scale
+//!    asked for (default: the parameter set's default scale) exactly.
+//!
+//! # Levels
+//!
+//! CoeffToSlot uses the top `cts_levels` levels, EvalMod the next
+//! `depth(cosine) + r` (plus one when the polynomial's affine map cannot be
+//! folded), SlotToCoeff the next `stc_levels`; what remains is
+//! [`Bootstrapper::output_level`].
+//!
+//! # Keys
+//!
+//! [`Bootstrapper::rotations`] lists the rotation steps (the DFT factors'
+//! and, for sparse packing, the SubSum's); the conjugation key is needed as
+//! well ([`Bootstrapper::needs_conjugation`]), and the relinearization key.
 
 pub mod dft;
+
+use std::sync::Arc;
+
+use crate::approx::ChebyshevSeries;
+use crate::circuits::linear::{encode_sequence, evaluate_sequence, EncodedLinearTransform};
+use crate::circuits::poly::PolyPlan;
+use crate::ckks::{Ciphertext, CkksContext, Encoder, Evaluator};
+use crate::error::{Error, Result};
+use crate::math::Complex;
+
+const OP: &str = "bootstrap";
+
+/// How to bootstrap (see the module docs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BootstrapConfig {
+    /// Slots of the ciphertexts bootstrapped: a power of two, `2..=N/2`.
+    pub slots: usize,
+    /// Levels (groups of DFT stages) of CoeffToSlot.
+    pub cts_levels: usize,
+    /// Levels of SlotToCoeff.
+    pub stc_levels: usize,
+    /// The bound `K` on the integer part `|I|` after ModRaise.
+    pub k: f64,
+    /// Double-angle steps `r`.
+    pub double_angle: u32,
+    /// Degree of the Chebyshev interpolant of the scaled cosine.
+    pub cosine_degree: usize,
+    /// The output scale; `None` is the parameter set's default scale.
+    pub output_scale: Option<f64>,
+}
+
+/// A bootstrapping circuit for one parameter set and configuration, its
+/// transforms encoded once.
+pub struct Bootstrapper {
+    ctx: Arc<CkksContext>,
+    config: BootstrapConfig,
+    coeff_to_slot: Vec<EncodedLinearTransform>,
+    slot_to_coeff: Vec<EncodedLinearTransform>,
+    cosine: ChebyshevSeries,
+    /// The EvalMod polynomial's plan for an input at the CoeffToSlot
+    /// output's level and scale.
+    cosine_plan: PolyPlan,
+    output_level: usize,
+}
+
+impl Bootstrapper {
+    /// Plans and encodes the circuit. Errors: a bad slot count or level
+    /// split, or a chain too short for the levels it needs (`OutOfLevels`).
+    pub fn new(ctx: Arc<CkksContext>, config: BootstrapConfig) -> Result<Self> {
+        let params = ctx.params().clone();
+        let slots = config.slots;
+        if slots < 2 || !slots.is_power_of_two() || slots > params.max_slots() {
+            return Err(Error::OutOfRange {
+                op: OP,
+                detail: format!(
+                    "slot count {slots} must be a power of two in 2..={}",
+                    params.max_slots()
+                ),
+            });
+        }
+        if !(config.k.is_finite() && config.k >= 1.0) {
+            return Err(Error::InvalidParameters(format!(
+                "bootstrapping: K = {} must be at least 1",
+                config.k
+            )));
+        }
+        let top = params.max_level();
+        let needed = config.cts_levels + config.stc_levels + config.double_angle as usize + 1;
+        if needed > top {
+            return Err(Error::OutOfLevels {
+                op: OP,
+                level: top,
+                needed,
+            });
+        }
+        let encoder = Encoder::new(ctx.clone());
+        let cts = dft::group(&dft::coeff_to_slot_stages(slots)?, config.cts_levels)?;
+        let coeff_to_slot = encode_sequence(&cts, &encoder, top)?;
+        let eval_mod_level = top - config.cts_levels;
+        // After SubSum, CoeffToSlot and the split the scale is q_0·gap·2.
+        let gap = params.max_slots() / slots;
+        let eval_mod_scale = params.q()[0] as f64 * gap as f64 * 2.0;
+        let range = config.k + 1.0;
+        let two_pi = 2.0 * std::f64::consts::PI;
+        let r = config.double_angle;
+        let cosine = ChebyshevSeries::interpolate(
+            |x| (two_pi * (x - 0.25) / f64::from(1u32 << r)).cos(),
+            (-range, range),
+            config.cosine_degree,
+        )?;
+        let cosine_plan = PolyPlan::new(
+            &params,
+            std::slice::from_ref(&cosine),
+            eval_mod_level,
+            eval_mod_scale,
+        )?;
+        let after_poly = *cosine_plan
+            .output_levels()
+            .first()
+            .ok_or_else(|| internal("a plan of one series has one output level"))?;
+        let stc_level = after_poly
+            .checked_sub(r as usize)
+            .ok_or(Error::OutOfLevels {
+                op: OP,
+                level: after_poly,
+                needed: r as usize,
+            })?;
+        let output_level = stc_level
+            .checked_sub(config.stc_levels)
+            .ok_or(Error::OutOfLevels {
+                op: OP,
+                level: stc_level,
+                needed: config.stc_levels,
+            })?;
+        let stc = dft::group(&dft::slot_to_coeff_stages(slots)?, config.stc_levels)?;
+        let slot_to_coeff = encode_sequence(&stc, &encoder, stc_level)?;
+        Ok(Self {
+            ctx,
+            config,
+            coeff_to_slot,
+            slot_to_coeff,
+            cosine,
+            cosine_plan,
+            output_level,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BootstrapConfig {
+        &self.config
+    }
+
+    /// The level of every bootstrapped ciphertext.
+    pub fn output_level(&self) -> usize {
+        self.output_level
+    }
+
+    /// The rotation steps the circuit uses (pass them to
+    /// `KeyGenerator::gen_galois_keys` with conjugation).
+    pub fn rotations(&self) -> Vec<i64> {
+        let mut steps: Vec<i64> = self
+            .coeff_to_slot
+            .iter()
+            .chain(&self.slot_to_coeff)
+            .flat_map(|t| t.rotations().iter().copied())
+            .chain(self.sub_sum_steps())
+            .collect();
+        steps.sort_unstable();
+        steps.dedup();
+        steps
+    }
+
+    /// Whether the circuit conjugates (always: the real/imaginary split).
+    pub fn needs_conjugation(&self) -> bool {
+        true
+    }
+
+    /// The SubSum's rotations: `n, 2n, .., N/4` for `n < N/2` slots.
+    fn sub_sum_steps(&self) -> Vec<i64> {
+        let half = self.ctx.params().max_slots();
+        std::iter::successors(Some(self.config.slots), |&s| Some(2 * s))
+            .take_while(|&s| s < half)
+            .map(|s| s as i64)
+            .collect()
+    }
+
+    /// Bootstraps `ct` (any level: it is dropped to 0 first; degree 1; the
+    /// configured slot count). The result has the same message at
+    /// [`output_level`](Self::output_level) and the configured output scale.
+    pub fn bootstrap(&self, ev: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
+        let params = self.ctx.params();
+        self.ctx.check_params(OP, ct.params_id())?;
+        if ct.slots() != self.config.slots {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: ct.slots(),
+                expected: self.config.slots,
+            });
+        }
+        if ct.degree() != 1 {
+            return Err(Error::DegreeMismatch {
+                op: OP,
+                degree: ct.degree(),
+                expected: 1,
+            });
+        }
+        let input_scale = ct.scale();
+        let q0 = params.q()[0] as f64;
+        let mut raised = ev.mod_raise_new(ct)?;
+        raised.scale = q0;
+        for step in self.sub_sum_steps() {
+            let rotated = ev.rotate_new(&raised, step)?;
+            ev.add_assign(&mut raised, &rotated)?;
+        }
+        raised.scale *= (params.max_slots() / self.config.slots) as f64;
+        let w = evaluate_sequence(ev, &raised, &self.coeff_to_slot)?;
+        let conj = ev.conjugate_new(&w)?;
+        let mut real = ev.add_new(&w, &conj)?;
+        let mut imag = ev.sub_new(&w, &conj)?;
+        ev.mul_i_assign(&mut imag)?;
+        ev.neg_assign(&mut imag)?;
+        real.scale *= 2.0;
+        imag.scale *= 2.0;
+        // EvalMod's output scale S such that relabelling S·2πΔ_in/q_0 gives the
+        // output scale.
+        let output_scale = self.config.output_scale.unwrap_or(params.default_scale());
+        let two_pi = 2.0 * std::f64::consts::PI;
+        let eval_mod_scale = output_scale * q0 / (two_pi * input_scale);
+        let mut real = self.eval_mod(ev, &real, eval_mod_scale)?;
+        let mut imag = self.eval_mod(ev, &imag, eval_mod_scale)?;
+        real.scale = output_scale;
+        imag.scale = output_scale;
+        ev.mul_i_assign(&mut imag)?;
+        ev.add_assign(&mut real, &imag)?;
+        evaluate_sequence(ev, &real, &self.slot_to_coeff)
+    }
+
+    /// `sin(2πx)` at scale `target` (see the module docs): the cosine
+    /// polynomial at the scale that the double angles square into `target`.
+    fn eval_mod(&self, ev: &Evaluator, x: &Ciphertext, target: f64) -> Result<Ciphertext> {
+        let q = self.ctx.params().q();
+        let r = self.config.double_angle as usize;
+        let poly_level = *self
+            .cosine_plan
+            .output_levels()
+            .first()
+            .ok_or_else(|| internal("a plan of one series has one output level"))?;
+        // Squaring at level l and rescaling maps scale s to s²/q_l.
+        let mut scale = target;
+        for step in (0..r).rev() {
+            scale = (scale * q[poly_level - step] as f64).sqrt();
+        }
+        let mut c = self
+            .cosine_plan
+            .evaluate(ev, x, Some(scale))?
+            .pop()
+            .ok_or_else(|| internal("a plan of one series has one output"))?;
+        for _ in 0..r {
+            let mut square = ev.mul_relin_rescale_new(&c, &c)?;
+            ev.mul_integer_assign(&mut square, 2)?;
+            ev.sub_const_assign(&mut square, Complex::new(1.0, 0.0))?;
+            c = square;
+        }
+        Ok(c)
+    }
+
+    /// The cosine interpolant EvalMod evaluates.
+    pub fn cosine(&self) -> &ChebyshevSeries {
+        &self.cosine
+    }
+}
+
+/// An internal invariant failed (a bug, reported rather than panicking).
+fn internal(what: &str) -> Error {
+    Error::OutOfRange {
+        op: OP,
+        detail: format!("internal: {what}"),
+    }
+}
