@@ -12,20 +12,26 @@
 //! 2. **SubSum** (sparse packing only): `log2(gap)` rotate-and-adds by `n`,
 //!    `2n`, .. slots sum the automorphisms fixing `X^gap`, which keeps the
 //!    coefficients at multiples of the gap times `gap` and cancels the
-//!    others; the scale is relabelled by `gap`.
+//!    others (CoeffToSlot's first factor divides by `gap` again).
 //! 3. **CoeffToSlot** ([`dft`], one level per group of stages): the slots
 //!    become the packed coefficients `u_i = t_(i·gap) + i·t_((i+n)·gap)`
 //!    over `q_0`, in bit-reversed order. Their real and imaginary parts are
 //!    separated with one conjugation: `w + conj(w)` and `−i·(w − conj(w))`,
-//!    relabelled by 2.
+//!    relabelled by 2 (scale `2q_0`).
 //! 4. **EvalMod** on each part (values `x = I_k + ε_k`, `ε_k = m_k/q_0`):
 //!    `c(x) = cos(2π(x − 1/4)/2^r)` as a Chebyshev interpolant on
 //!    `[−K−1, K+1]` ([`crate::circuits::poly`]), then `r` double angles
 //!    `c <- 2c² − 1`, giving `sin(2πx) = sin(2πε_k) ≈ 2πε_k`. The factor
 //!    `q_0/(2π·Δ_in)` that turns this into `m_k/Δ_in` is a relabelling of
 //!    the scale, not a product. The cubic term of the sine costs a relative
-//!    error of about `(2πε)²/6`: negligible while `|m| <= q_0/2^10`, i.e.
-//!    for slot values up to `q_0/(2^10·Δ_in)` in magnitude.
+//!    error of about `(2πε)²/6`: negligible while the coefficients stay
+//!    below about `q_0/2^10`. Slot values of magnitude `B` give coefficients
+//!    of about `B/√n`, so with `q_0/Δ_in = 2^20` (the test preset) inputs up
+//!    to `|x| < 256` at 1024 slots bootstrap at full precision, `|x| < 4096`
+//!    loses 9 bits. Wider inputs set [`BootstrapConfig::range_divisor`] `d`:
+//!    the input is multiplied by `1/d` first (one level) and the output
+//!    scale restores it exactly, at the price of `log2(d)` bits of absolute
+//!    precision.
 //! 5. **SlotToCoeff** ([`dft`]): the parts recombined as `re + i·im`, the
 //!    forward stages put the coefficients back; the output has the scale
 //!    asked for (default: the parameter set's default scale) exactly.
@@ -47,8 +53,10 @@ pub mod dft;
 
 use std::sync::Arc;
 
-use crate::approx::ChebyshevSeries;
-use crate::circuits::linear::{encode_sequence, evaluate_sequence, EncodedLinearTransform};
+use crate::approx::{polynomial_depth, ChebyshevSeries};
+use crate::circuits::linear::{
+    encode_sequence, evaluate_sequence, EncodedLinearTransform, LinearTransform,
+};
 use crate::circuits::poly::PolyPlan;
 use crate::ckks::{Ciphertext, CkksContext, Encoder, Evaluator};
 use crate::error::{Error, Result};
@@ -61,9 +69,11 @@ const OP: &str = "bootstrap";
 pub struct BootstrapConfig {
     /// Slots of the ciphertexts bootstrapped: a power of two, `2..=N/2`.
     pub slots: usize,
-    /// Levels (groups of DFT stages) of CoeffToSlot.
+    /// Levels (groups of DFT stages) of CoeffToSlot; with fewer than that
+    /// many stages (few slots) the spare levels are dropped, so that EvalMod
+    /// always starts at the same level.
     pub cts_levels: usize,
-    /// Levels of SlotToCoeff.
+    /// Levels of SlotToCoeff; at most `log2(slots)` are used.
     pub stc_levels: usize,
     /// The bound `K` on the integer part `|I|` after ModRaise.
     pub k: f64,
@@ -73,6 +83,12 @@ pub struct BootstrapConfig {
     pub cosine_degree: usize,
     /// The output scale; `None` is the parameter set's default scale.
     pub output_scale: Option<f64>,
+    /// Inputs are divided by this (at least 1) before ModRaise and the
+    /// output scale restores them exactly: one level below the input (which
+    /// must then be at level 1 or more) and `log2(range_divisor)` bits of
+    /// absolute precision buy a range that many times wider (see the module
+    /// docs). 1 skips the division.
+    pub range_divisor: f64,
 }
 
 /// A bootstrapping circuit for one parameter set and configuration, its
@@ -104,6 +120,12 @@ impl Bootstrapper {
                 ),
             });
         }
+        if !(config.range_divisor.is_finite() && config.range_divisor >= 1.0) {
+            return Err(Error::InvalidParameters(format!(
+                "bootstrapping: range divisor {} must be at least 1",
+                config.range_divisor
+            )));
+        }
         if !(config.k.is_finite() && config.k >= 1.0) {
             return Err(Error::InvalidParameters(format!(
                 "bootstrapping: K = {} must be at least 1",
@@ -120,12 +142,20 @@ impl Bootstrapper {
             });
         }
         let encoder = Encoder::new(ctx.clone());
-        let cts = dft::group(&dft::coeff_to_slot_stages(slots)?, config.cts_levels)?;
-        let coeff_to_slot = encode_sequence(&cts, &encoder, top)?;
-        let eval_mod_level = top - config.cts_levels;
-        // After SubSum, CoeffToSlot and the split the scale is q_0·gap·2.
+        // Fewer stages than levels (very few slots): one stage per level.
+        let cts_stages = dft::coeff_to_slot_stages(slots)?;
+        let mut cts = dft::group(&cts_stages, config.cts_levels.min(cts_stages.len()))?;
+        // SubSum multiplies the coefficients by the gap: the first factor
+        // divides by it, so that EvalMod's input stays at scale 2q_0 (the
+        // split's relabelling) whatever the slot count.
         let gap = params.max_slots() / slots;
-        let eval_mod_scale = params.q()[0] as f64 * gap as f64 * 2.0;
+        let undo = vec![Complex::new(1.0 / gap as f64, 0.0); slots];
+        cts[0] = cts[0].compose(&LinearTransform::from_diagonals(slots, [(0, undo)])?)?;
+        let coeff_to_slot = encode_sequence(&cts, &encoder, top)?;
+        // EvalMod starts on its own primes even when there are fewer DFT
+        // stages than CoeffToSlot levels (the ciphertext is dropped to it).
+        let eval_mod_level = top - config.cts_levels;
+        let eval_mod_scale = 2.0 * params.q()[0] as f64;
         let range = config.k + 1.0;
         let two_pi = 2.0 * std::f64::consts::PI;
         let r = config.double_angle;
@@ -134,6 +164,23 @@ impl Bootstrapper {
             (-range, range),
             config.cosine_degree,
         )?;
+        // The powers of the cosine keep their scales only if the primes they
+        // are rescaled by match the input's scale (about q_0).
+        let q = params.q();
+        let log_q0 = (q[0] as f64).log2();
+        // Rescaled by: the affine map's level (at most one), the cosine's
+        // depth, the double angles.
+        let used = 1 + polynomial_depth(config.cosine_degree) + config.double_angle as usize;
+        let eval_mod_primes = (eval_mod_level + 1).saturating_sub(used)..=eval_mod_level;
+        if let Some(level) = eval_mod_primes
+            .clone()
+            .find(|&l| ((q[l] as f64).log2() - log_q0).abs() > 1.0)
+        {
+            return Err(Error::InvalidParameters(format!(
+                "bootstrapping: EvalMod runs on levels {eval_mod_primes:?}, whose primes must be within a bit of q_0 (2^{log_q0:.1}); q_{level} has {:.1} bits (check cts_levels against the parameter set)",
+                (q[level] as f64).log2()
+            )));
+        }
         let cosine_plan = PolyPlan::new(
             &params,
             std::slice::from_ref(&cosine),
@@ -151,14 +198,13 @@ impl Bootstrapper {
                 level: after_poly,
                 needed: r as usize,
             })?;
-        let output_level = stc_level
-            .checked_sub(config.stc_levels)
-            .ok_or(Error::OutOfLevels {
-                op: OP,
-                level: stc_level,
-                needed: config.stc_levels,
-            })?;
-        let stc = dft::group(&dft::slot_to_coeff_stages(slots)?, config.stc_levels)?;
+        let stc_stages = dft::slot_to_coeff_stages(slots)?;
+        let stc = dft::group(&stc_stages, config.stc_levels.min(stc_stages.len()))?;
+        let output_level = stc_level.checked_sub(stc.len()).ok_or(Error::OutOfLevels {
+            op: OP,
+            level: stc_level,
+            needed: stc.len(),
+        })?;
         let slot_to_coeff = encode_sequence(&stc, &encoder, stc_level)?;
         Ok(Self {
             ctx,
@@ -215,6 +261,18 @@ impl Bootstrapper {
     /// [`output_level`](Self::output_level) and the configured output scale.
     pub fn bootstrap(&self, ev: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
         let params = self.ctx.params();
+        let output_scale = self.config.output_scale.unwrap_or(params.default_scale());
+        self.bootstrap_to_scale(ev, ct, output_scale)
+    }
+
+    /// [`bootstrap`](Self::bootstrap) with the output at `output_scale`.
+    fn bootstrap_to_scale(
+        &self,
+        ev: &Evaluator,
+        ct: &Ciphertext,
+        output_scale: f64,
+    ) -> Result<Ciphertext> {
+        let params = self.ctx.params();
         self.ctx.check_params(OP, ct.params_id())?;
         if ct.slots() != self.config.slots {
             return Err(Error::LengthMismatch {
@@ -230,6 +288,17 @@ impl Bootstrapper {
                 expected: 1,
             });
         }
+        let divisor = self.config.range_divisor;
+        let divided;
+        let ct = if divisor == 1.0 {
+            ct
+        } else {
+            let mut scaled = ct.try_clone()?;
+            ev.mul_const_assign(&mut scaled, Complex::new(1.0 / divisor, 0.0))?;
+            ev.rescale_assign(&mut scaled)?;
+            divided = scaled;
+            &divided
+        };
         let input_scale = ct.scale();
         let q0 = params.q()[0] as f64;
         let mut raised = ev.mod_raise_new(ct)?;
@@ -238,20 +307,16 @@ impl Bootstrapper {
             let rotated = ev.rotate_new(&raised, step)?;
             ev.add_assign(&mut raised, &rotated)?;
         }
-        raised.scale *= (params.max_slots() / self.config.slots) as f64;
         let w = evaluate_sequence(ev, &raised, &self.coeff_to_slot)?;
-        let conj = ev.conjugate_new(&w)?;
-        let mut real = ev.add_new(&w, &conj)?;
-        let mut imag = ev.sub_new(&w, &conj)?;
-        ev.mul_i_assign(&mut imag)?;
-        ev.neg_assign(&mut imag)?;
-        real.scale *= 2.0;
-        imag.scale *= 2.0;
+        let (mut real, mut imag) = split(ev, &w)?;
+        let eval_mod_level = self.cosine_plan.input_level();
+        for part in [&mut real, &mut imag] {
+            ev.drop_level_assign(part, part.level() - eval_mod_level)?;
+        }
         // EvalMod's output scale S such that relabelling S·2πΔ_in/q_0 gives the
         // output scale.
-        let output_scale = self.config.output_scale.unwrap_or(params.default_scale());
         let two_pi = 2.0 * std::f64::consts::PI;
-        let eval_mod_scale = output_scale * q0 / (two_pi * input_scale);
+        let eval_mod_scale = output_scale * divisor * q0 / (two_pi * input_scale);
         let mut real = self.eval_mod(ev, &real, eval_mod_scale)?;
         let mut imag = self.eval_mod(ev, &imag, eval_mod_scale)?;
         real.scale = output_scale;
@@ -259,6 +324,32 @@ impl Bootstrapper {
         ev.mul_i_assign(&mut imag)?;
         ev.add_assign(&mut real, &imag)?;
         evaluate_sequence(ev, &real, &self.slot_to_coeff)
+    }
+
+    /// Bootstraps two ciphertexts of real messages with one complex
+    /// bootstrap: `a + i·b` is bootstrapped, then split with one
+    /// conjugation into `(z + conj(z))/2` and `−i·(z − conj(z))/2` (the
+    /// halving is a relabelling of the scale). Both outputs are at
+    /// [`output_level`](Self::output_level) and the configured output scale;
+    /// imaginary parts of the inputs are not preserved.
+    pub fn bootstrap_two_real(
+        &self,
+        ev: &Evaluator,
+        a: &Ciphertext,
+        b: &Ciphertext,
+    ) -> Result<(Ciphertext, Ciphertext)> {
+        let mut packed = b.try_clone()?;
+        ev.mul_i_assign(&mut packed)?;
+        ev.add_assign(&mut packed, a)?;
+        // The split doubles the scale: bootstrap to half of it.
+        let output_scale = self
+            .config
+            .output_scale
+            .unwrap_or(self.ctx.params().default_scale());
+        split(
+            ev,
+            &self.bootstrap_to_scale(ev, &packed, output_scale / 2.0)?,
+        )
     }
 
     /// `sin(2πx)` at scale `target` (see the module docs): the cosine
@@ -294,6 +385,20 @@ impl Bootstrapper {
     pub fn cosine(&self) -> &ChebyshevSeries {
         &self.cosine
     }
+}
+
+/// The real and imaginary parts of the slots of `z` as two ciphertexts
+/// with real slots: `z + conj(z)` and `−i·(z − conj(z))`, each with its
+/// scale doubled (one conjugation, no level).
+fn split(ev: &Evaluator, z: &Ciphertext) -> Result<(Ciphertext, Ciphertext)> {
+    let conj = ev.conjugate_new(z)?;
+    let mut real = ev.add_new(z, &conj)?;
+    let mut imag = ev.sub_new(z, &conj)?;
+    ev.mul_i_assign(&mut imag)?;
+    ev.neg_assign(&mut imag)?;
+    real.scale *= 2.0;
+    imag.scale *= 2.0;
+    Ok((real, imag))
 }
 
 /// An internal invariant failed (a bug, reported rather than panicking).
