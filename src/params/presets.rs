@@ -64,14 +64,14 @@ const PRESETS: &[PresetSpec] = &[
         security: SecurityLevel::Insecure,
     },
     // Bootstrapping at a small ring (insecure): q_0, two levels for
-    // computation, then from the top: CoeffToSlot (3 × 55), EvalMod (10 × 60:
+    // computation, then from the top: CoeffToSlot (3 × 55), EvalMod (9 × 60:
     // the cosine of degree up to 63 and three double angles), SlotToCoeff
     // (3 × 45). Sparse secret (h = 32) so that |I| <= 16 after ModRaise.
-    // 19 limbs, dnum 5, alpha = 4: largest digit 4·60 = 240 <= P = 4·61.
+    // 18 limbs, dnum 5, alpha = 4: largest digit 4·60 = 240 <= P = 4·61.
     PresetSpec {
         name: "TEST_INSECURE_BOOT_N11",
         log_n: 11,
-        log_q: &[(60, 1), (40, 2), (45, 3), (60, 10), (55, 3)],
+        log_q: &[(60, 1), (40, 2), (45, 3), (60, 9), (55, 3)],
         log_p: &[(61, 4)],
         dnum: 5,
         secret: SecretDistribution::SparseTernary { hamming_weight: 32 },

@@ -15,23 +15,18 @@
 //!    others (CoeffToSlot's first factor divides by `gap` again).
 //! 3. **CoeffToSlot** ([`dft`], one level per group of stages): the slots
 //!    become the packed coefficients `u_i = t_(i·gap) + i·t_((i+n)·gap)`
-//!    over `q_0`, in bit-reversed order. Their real and imaginary parts are
-//!    separated with one conjugation: `w + conj(w)` and `−i·(w − conj(w))`,
-//!    relabelled by 2 (scale `2q_0`).
-//! 4. **EvalMod** on each part (values `x = I_k + ε_k`, `ε_k = m_k/q_0`):
-//!    `c(x) = cos(2π(x − 1/4)/2^r)` as a Chebyshev interpolant on
-//!    `[−K−1, K+1]` ([`crate::circuits::poly`]), then `r` double angles
-//!    `c <- 2c² − 1`, giving `sin(2πx) = sin(2πε_k) ≈ 2πε_k`. The factor
-//!    `q_0/(2π·Δ_in)` that turns this into `m_k/Δ_in` is a relabelling of
-//!    the scale, not a product. The cubic term of the sine costs a relative
-//!    error of about `(2πε)²/6`: negligible while the coefficients stay
-//!    below about `q_0/2^10`. Slot values of magnitude `B` give coefficients
-//!    of about `B/√n`, so with `q_0/Δ_in = 2^20` (the test preset) inputs up
-//!    to `|x| < 256` at 1024 slots bootstrap at full precision, `|x| < 4096`
-//!    loses 9 bits. Wider inputs set [`BootstrapConfig::range_divisor`] `d`:
-//!    the input is multiplied by `1/d` first (one level) and the output
-//!    scale restores it exactly, at the price of `log2(d)` bits of absolute
-//!    precision.
+//!    over `2(K+1)·q_0`, in bit-reversed order: the first factor also
+//!    divides by `gap` (undoing SubSum), by 2 and by `K + 1`. Their real and
+//!    imaginary parts are separated with one conjugation, `w + conj(w)` and
+//!    `−i·(w − conj(w))`: the values `y = (I_k + ε_k)/(K+1)` in `[−1, 1]`
+//!    at scale `q_0`, `ε_k = m_k/q_0`.
+//! 4. **EvalMod** on each part: `c(y) = cos(2π((K+1)y − 1/4)/2^r)` as a
+//!    Chebyshev interpolant on `[−1, 1]` ([`crate::circuits::poly`]; its
+//!    affine map is the identity, so it costs no level), then `r` double
+//!    angles `c <- 2c² − 1`, giving `sin(2π(I_k + ε_k)) = sin(2πε_k) ≈
+//!    2πε_k`. The factor `q_0/(2π·Δ_in)` that turns this into `m_k/Δ_in` is
+//!    a relabelling of the scale, not a product. The cubic term of the sine
+//!    costs a relative
 //! 5. **SlotToCoeff** ([`dft`]): the parts recombined as `re + i·im`, the
 //!    forward stages put the coefficients back; the output has the scale
 //!    asked for (default: the parameter set's default scale) exactly.
@@ -39,8 +34,8 @@
 //! # Levels
 //!
 //! CoeffToSlot uses the top `cts_levels` levels, EvalMod the next
-//! `depth(cosine) + r` (plus one when the polynomial's affine map cannot be
-//! folded), SlotToCoeff the next `stc_levels`; what remains is
+//! `⌈log2(cosine_degree + 1)⌉ + r`, whose primes must match `q_0` (checked),
+//! SlotToCoeff the next `stc_levels`; what remains is
 //! [`Bootstrapper::output_level`].
 //!
 //! # Keys
@@ -53,7 +48,7 @@ pub mod dft;
 
 use std::sync::Arc;
 
-use crate::approx::{polynomial_depth, ChebyshevSeries};
+use crate::approx::ChebyshevSeries;
 use crate::circuits::linear::{
     encode_sequence, evaluate_sequence, EncodedLinearTransform, LinearTransform,
 };
@@ -145,32 +140,42 @@ impl Bootstrapper {
         // Fewer stages than levels (very few slots): one stage per level.
         let cts_stages = dft::coeff_to_slot_stages(slots)?;
         let mut cts = dft::group(&cts_stages, config.cts_levels.min(cts_stages.len()))?;
-        // SubSum multiplies the coefficients by the gap: the first factor
-        // divides by it, so that EvalMod's input stays at scale 2q_0 (the
-        // split's relabelling) whatever the slot count.
+        // The first factor also divides by the gap (SubSum multiplied the
+        // coefficients by it), the last by 2 (the split doubles them) and by
+        // K + 1, so that EvalMod's input lies in [−1, 1] at scale q_0
+        // whatever the slot count: the cosine's affine map is then free. The
+        // values shrink only at the last factor, so the noise of the earlier
+        // ones stays small next to them.
         let gap = params.max_slots() / slots;
-        let undo = vec![Complex::new(1.0 / gap as f64, 0.0); slots];
-        cts[0] = cts[0].compose(&LinearTransform::from_diagonals(slots, [(0, undo)])?)?;
+        let range = config.k + 1.0;
+        let constant = |c: f64| {
+            LinearTransform::from_diagonals(slots, [(0, vec![Complex::new(c, 0.0); slots])])
+        };
+        cts[0] = cts[0].compose(&constant(1.0 / gap as f64)?)?;
+        let last = cts.len() - 1;
+        cts[last] = constant(1.0 / (2.0 * range))?.compose(&cts[last])?;
         let coeff_to_slot = encode_sequence(&cts, &encoder, top)?;
         // EvalMod starts on its own primes even when there are fewer DFT
         // stages than CoeffToSlot levels (the ciphertext is dropped to it).
         let eval_mod_level = top - config.cts_levels;
-        let eval_mod_scale = 2.0 * params.q()[0] as f64;
-        let range = config.k + 1.0;
         let two_pi = 2.0 * std::f64::consts::PI;
         let r = config.double_angle;
         let cosine = ChebyshevSeries::interpolate(
-            |x| (two_pi * (x - 0.25) / f64::from(1u32 << r)).cos(),
-            (-range, range),
+            |y| (two_pi * (range * y - 0.25) / f64::from(1u32 << r)).cos(),
+            (-1.0, 1.0),
             config.cosine_degree,
         )?;
-        // The powers of the cosine keep their scales only if the primes they
-        // are rescaled by match the input's scale (about q_0).
         let q = params.q();
+        let cosine_plan = PolyPlan::new(
+            &params,
+            std::slice::from_ref(&cosine),
+            eval_mod_level,
+            q[0] as f64,
+        )?;
+        // The powers of the cosine keep their scales only if the primes they
+        // are rescaled by match the input's scale (q_0).
         let log_q0 = (q[0] as f64).log2();
-        // Rescaled by: the affine map's level (at most one), the cosine's
-        // depth, the double angles.
-        let used = 1 + polynomial_depth(config.cosine_degree) + config.double_angle as usize;
+        let used = cosine_plan.affine_levels() + cosine_plan.depth() + r as usize;
         let eval_mod_primes = (eval_mod_level + 1).saturating_sub(used)..=eval_mod_level;
         if let Some(level) = eval_mod_primes
             .clone()
@@ -181,12 +186,6 @@ impl Bootstrapper {
                 (q[level] as f64).log2()
             )));
         }
-        let cosine_plan = PolyPlan::new(
-            &params,
-            std::slice::from_ref(&cosine),
-            eval_mod_level,
-            eval_mod_scale,
-        )?;
         let after_poly = *cosine_plan
             .output_levels()
             .first()
@@ -341,15 +340,16 @@ impl Bootstrapper {
         let mut packed = b.try_clone()?;
         ev.mul_i_assign(&mut packed)?;
         ev.add_assign(&mut packed, a)?;
-        // The split doubles the scale: bootstrap to half of it.
+        // The split doubles the values: relabelling the scale by 2 halves them.
         let output_scale = self
             .config
             .output_scale
             .unwrap_or(self.ctx.params().default_scale());
-        split(
-            ev,
-            &self.bootstrap_to_scale(ev, &packed, output_scale / 2.0)?,
-        )
+        let z = self.bootstrap_to_scale(ev, &packed, output_scale / 2.0)?;
+        let (mut real, mut imag) = split(ev, &z)?;
+        real.scale *= 2.0;
+        imag.scale *= 2.0;
+        Ok((real, imag))
     }
 
     /// `sin(2πx)` at scale `target` (see the module docs): the cosine
@@ -387,17 +387,15 @@ impl Bootstrapper {
     }
 }
 
-/// The real and imaginary parts of the slots of `z` as two ciphertexts
-/// with real slots: `z + conj(z)` and `−i·(z − conj(z))`, each with its
-/// scale doubled (one conjugation, no level).
+/// Twice the real and imaginary parts of the slots of `z` as two
+/// ciphertexts with real slots, `z + conj(z)` and `−i·(z − conj(z))` (one
+/// conjugation, no level).
 fn split(ev: &Evaluator, z: &Ciphertext) -> Result<(Ciphertext, Ciphertext)> {
     let conj = ev.conjugate_new(z)?;
-    let mut real = ev.add_new(z, &conj)?;
+    let real = ev.add_new(z, &conj)?;
     let mut imag = ev.sub_new(z, &conj)?;
     ev.mul_i_assign(&mut imag)?;
     ev.neg_assign(&mut imag)?;
-    real.scale *= 2.0;
-    imag.scale *= 2.0;
     Ok((real, imag))
 }
 
