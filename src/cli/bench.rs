@@ -61,7 +61,71 @@ pub struct Measurement {
     /// Bytes moved (see the op) per second of the median, in GB/s.
     #[serde(skip_serializing_if = "Option::is_none")]
     gb_per_s: Option<f64>,
+    /// Levels left on the output (bootstrapping).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    levels_left: Option<usize>,
+    /// The secret distribution (bootstrapping).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
     commit: &'static str,
+}
+
+impl Measurement {
+    /// A record of `op` in `suite` on `backend` and `params` with the
+    /// median/min/max times `t` of `reps` runs over `limbs` limbs.
+    pub(super) fn new(
+        suite: &'static str,
+        op: &'static str,
+        backend: &dyn Backend,
+        params: &crate::params::Parameters,
+        limbs: usize,
+        reps: usize,
+        t: (f64, f64, f64),
+    ) -> Self {
+        Self {
+            suite,
+            op,
+            backend: backend.kind().to_string(),
+            device: backend.device_name(),
+            params: params.name().to_string(),
+            log_n: params.log_n(),
+            limbs,
+            dnum: params.dnum(),
+            threads: backend.threads(),
+            median_ms: t.0,
+            min_ms: t.1,
+            max_ms: t.2,
+            reps: reps.max(1),
+            precision_bits: None,
+            precision_min_bits: None,
+            gb_per_s: None,
+            levels_left: None,
+            secret: None,
+            commit: env!("HEFORMER_GIT_COMMIT"),
+        }
+    }
+
+    /// With the precision of its output.
+    pub(super) fn with_precision(mut self, p: Option<PrecisionStats>) -> Self {
+        self.precision_bits = p.map(|p| p.mean_bits);
+        self.precision_min_bits = p.map(|p| p.min_bits);
+        self
+    }
+
+    /// With the levels left and the secret distribution (bootstrapping).
+    pub(super) fn with_levels_left(mut self, levels: usize, secret: String) -> Self {
+        self.levels_left = Some(levels);
+        self.secret = Some(secret);
+        self
+    }
+
+    /// As one JSON line.
+    pub(super) fn print_json(&self) -> Result<()> {
+        super::print_line(format_args!(
+            "{}",
+            serde_json::to_string(self).unwrap_or_default()
+        ))
+    }
 }
 
 /// Runs `f` once untimed (warm-up: first-touch page faults, cold tables),
@@ -69,7 +133,7 @@ pub struct Measurement {
 /// last output.
 /// Median, min and max milliseconds of `reps` runs of `f` after one warm-up
 /// run; the clock stops after the backend has finished the work.
-fn time<T>(
+pub(super) fn time<T>(
     backend: &dyn Backend,
     reps: usize,
     mut f: impl FnMut() -> Result<T>,
@@ -93,7 +157,7 @@ fn time<T>(
     })
 }
 
-fn prng(seed: Option<u64>, stream: u64) -> Result<Prng> {
+pub(super) fn prng(seed: Option<u64>, stream: u64) -> Result<Prng> {
     match seed {
         Some(s) => Ok(Prng::from_seed(s.wrapping_add(stream))),
         None => Prng::from_os(),
@@ -171,33 +235,10 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
                       limbs: usize,
                       p: Option<PrecisionStats>,
                       bytes: Option<f64>| {
-        let m = Measurement {
-            suite: "ckks",
-            op,
-            backend: backend.kind().to_string(),
-            device: backend.device_name(),
-            params: params.name().to_string(),
-            log_n: params.log_n(),
-            limbs,
-            dnum: params.dnum(),
-            threads: backend.threads(),
-            median_ms: t.0,
-            min_ms: t.1,
-            max_ms: t.2,
-            reps: args.reps.max(1),
-            precision_bits: p.map(|p| p.mean_bits),
-            precision_min_bits: p.map(|p| p.min_bits),
-            gb_per_s: bytes.map(|b| b / (t.0 * 1e6)),
-            commit: env!("HEFORMER_GIT_COMMIT"),
-        };
-        let printed = if args.json {
-            super::print_line(format_args!(
-                "{}",
-                serde_json::to_string(&m).unwrap_or_default()
-            ))
-        } else {
-            Ok(())
-        };
+        let mut m = Measurement::new("ckks", op, backend.as_ref(), &params, limbs, args.reps, t)
+            .with_precision(p);
+        m.gb_per_s = bytes.map(|b| b / (t.0 * 1e6));
+        let printed = if args.json { m.print_json() } else { Ok(()) };
         records.push(m);
         printed
     };

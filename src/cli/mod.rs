@@ -1,6 +1,8 @@
-//! The command-line front end: `heformer params`, `heformer bench ckks`.
+//! The command-line front end: `heformer params`, `heformer devices`,
+//! `heformer bench ckks`, `heformer bench boot`.
 
 mod bench;
+mod bench_boot;
 mod devices;
 mod params;
 
@@ -45,6 +47,8 @@ enum Command {
 enum BenchSuite {
     /// Times the CKKS operations and measures their precision.
     Ckks(bench::CkksBenchArgs),
+    /// Times a full-slot bootstrap and measures its precision and levels left.
+    Boot(bench_boot::BootBenchArgs),
 }
 
 /// Common options of commands that compute.
@@ -100,5 +104,8 @@ pub fn run() -> Result<()> {
         Command::Bench {
             suite: BenchSuite::Ckks(args),
         } => bench::run_ckks(&args),
+        Command::Bench {
+            suite: BenchSuite::Boot(args),
+        } => bench_boot::run_boot(&args),
     }
 }

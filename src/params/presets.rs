@@ -103,6 +103,23 @@ const PRESETS: &[PresetSpec] = &[
         log_scale: 50,
         security: SecurityLevel::Bits128,
     },
+    // Bootstrapping at 128-bit security (sparse estimate for h = 192, log QP
+    // <= 1546): q_0 and 9 levels of 40 bits for computation, then from the
+    // top CoeffToSlot (3 × 55), EvalMod (9 × 60: a degree-63 cosine and
+    // three double angles, K = 28), SlotToCoeff (3 × 38). 25 limbs, dnum 5,
+    // alpha = 5: largest digit 5·60 = 300 <= P = 5·61; log QP ≈ 1544.
+    PresetSpec {
+        name: "PN16_BOOT_128_SPARSE_H192",
+        log_n: 16,
+        log_q: &[(60, 1), (40, 9), (38, 3), (60, 9), (55, 3)],
+        log_p: &[(61, 5)],
+        dnum: 5,
+        secret: SecretDistribution::SparseTernary {
+            hamming_weight: 192,
+        },
+        log_scale: 40,
+        security: SecurityLevel::Bits128,
+    },
     // 25 limbs, dnum 4, alpha = 7: largest digit 60 + 6·45 = 330 bits <= P =
     // 7·50 = 350 bits; log QP ≈ 1490 <= 1546 (sparse estimate for h = 192).
     PresetSpec {

@@ -56,6 +56,7 @@ use crate::circuits::poly::PolyPlan;
 use crate::ckks::{Ciphertext, CkksContext, Encoder, Evaluator};
 use crate::error::{Error, Result};
 use crate::math::Complex;
+use crate::params::Parameters;
 
 const OP: &str = "bootstrap";
 
@@ -78,12 +79,42 @@ pub struct BootstrapConfig {
     pub cosine_degree: usize,
     /// The output scale; `None` is the parameter set's default scale.
     pub output_scale: Option<f64>,
+    /// The ratio `q_0/Δ` at ModRaise: an input whose scale leaves a larger
+    /// ratio is first multiplied by the integer `⌊q_0/(Δ_in·ratio)⌋`
+    /// (exact, no level; its scale follows). The output's absolute error is
+    /// about EvalMod's error times this ratio, and the sine's cubic term
+    /// limits the coefficients to about `q_0/2^10`: a smaller ratio gives
+    /// more precision and a narrower input range (see the module docs).
+    pub message_ratio: f64,
     /// Inputs are divided by this (at least 1) before ModRaise and the
     /// output scale restores them exactly: one level below the input (which
     /// must then be at level 1 or more) and `log2(range_divisor)` bits of
     /// absolute precision buy a range that many times wider (see the module
     /// docs). 1 skips the division.
     pub range_divisor: f64,
+}
+
+impl BootstrapConfig {
+    /// The configuration a preset was designed for (full slots), or `None`
+    /// for presets without the levels to bootstrap.
+    pub fn for_preset(params: &Parameters) -> Option<Self> {
+        let k = match params.name() {
+            "TEST_INSECURE_BOOT_N11" => 16.0,
+            "PN16_BOOT_128_SPARSE_H192" => 28.0,
+            _ => return None,
+        };
+        Some(Self {
+            slots: params.max_slots(),
+            cts_levels: 3,
+            stc_levels: 3,
+            k,
+            double_angle: 3,
+            cosine_degree: 63,
+            output_scale: None,
+            message_ratio: 4096.0,
+            range_divisor: 1.0,
+        })
+    }
 }
 
 /// A bootstrapping circuit for one parameter set and configuration, its
@@ -119,6 +150,12 @@ impl Bootstrapper {
             return Err(Error::InvalidParameters(format!(
                 "bootstrapping: range divisor {} must be at least 1",
                 config.range_divisor
+            )));
+        }
+        if !(config.message_ratio.is_finite() && config.message_ratio >= 1.0) {
+            return Err(Error::InvalidParameters(format!(
+                "bootstrapping: message ratio {} must be at least 1",
+                config.message_ratio
             )));
         }
         if !(config.k.is_finite() && config.k >= 1.0) {
@@ -298,8 +335,20 @@ impl Bootstrapper {
             divided = scaled;
             &divided
         };
-        let input_scale = ct.scale();
         let q0 = params.q()[0] as f64;
+        let lift = (q0 / (ct.scale() * self.config.message_ratio)).floor();
+        let lifted;
+        let ct = if lift >= 2.0 {
+            let mut scaled = ct.try_clone()?;
+            // Below 2^62 (q_0 < 2^62 and the ratio is at least 1).
+            ev.mul_integer_assign(&mut scaled, lift as i64)?;
+            scaled.scale *= lift;
+            lifted = scaled;
+            &lifted
+        } else {
+            ct
+        };
+        let input_scale = ct.scale();
         let mut raised = ev.mod_raise_new(ct)?;
         raised.scale = q0;
         for step in self.sub_sum_steps() {
