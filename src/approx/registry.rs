@@ -45,6 +45,26 @@ const TANH_BOUND: f64 = 4.0;
 /// Degree of the default tanh.
 const TANH_DEGREE: usize = 31;
 
+impl Domain {
+    /// The point of the domain at fraction `u` of its length (`u` in
+    /// `[0, 1)`; for a symmetric pair the first half of `u` is the negative
+    /// side): uniform samples from uniform `u`.
+    pub fn point(self, u: f64) -> f64 {
+        match self {
+            Domain::Interval(a, b) => a + (b - a) * u,
+            Domain::SymmetricPair { inner, outer } => {
+                let t = (2.0 * u).fract();
+                let magnitude = inner + (outer - inner) * t;
+                if u < 0.5 {
+                    -magnitude
+                } else {
+                    magnitude
+                }
+            }
+        }
+    }
+}
+
 /// A function `heformer bench poly` knows by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NamedFunction {

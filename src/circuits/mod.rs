@@ -1,7 +1,9 @@
 //! Circuits built from evaluator operations, on every backend: polynomial
-//! evaluation in the Chebyshev basis ([`poly`]) and linear transforms by the
-//! diagonal method ([`linear`]).
+//! evaluation in the Chebyshev basis ([`poly`]), the fitted approximations
+//! of [`crate::approx`] ([`functions`]), linear transforms by the diagonal
+//! method ([`linear`]) and bootstrapping ([`boot`]).
 
 pub mod boot;
+pub mod functions;
 pub mod linear;
 pub mod poly;

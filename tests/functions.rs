@@ -1,0 +1,99 @@
+//! The named fitted functions (sign, ReLU, inverse square root, reciprocal,
+//! exp two ways, tanh) under encryption against their plain twins (the same
+//! circuit in f64): the difference is CKKS noise only, and the depth used is
+//! the approximation's plus at most one level per polynomial (an affine map
+//! that does not fold).
+
+mod common;
+
+use heformer::approx::NamedFunction;
+use heformer::backend::{create_backend, BackendChoice};
+use heformer::circuits::functions;
+use heformer::ckks::*;
+use heformer::math::Complex;
+use heformer::params::{ParametersLiteral, SecretDistribution, SecurityLevel};
+use rand::{Rng, SeedableRng};
+
+#[test]
+fn named_functions_match_their_twins() {
+    // 17 levels of 45 bits at the scale 2^45: deep enough for the default
+    // sign (depth 12) and Newton fits, primes matching the scale.
+    let mut log_q = vec![60];
+    log_q.extend(std::iter::repeat_n(45, 17));
+    let params = ParametersLiteral::with_bit_sizes(
+        "TEST_INSECURE_FUNCTIONS",
+        11,
+        &log_q,
+        &[61, 61, 61, 61],
+        5,
+        SecretDistribution::Ternary,
+        45,
+        SecurityLevel::Insecure,
+    )
+    .unwrap()
+    .validate()
+    .unwrap();
+    let ctx = CkksContext::new(&params, create_backend(BackendChoice::Cpu, 0).unwrap()).unwrap();
+    let mut keygen = KeyGenerator::new(ctx.clone(), Prng::from_seed(71));
+    let sk = keygen.gen_secret_key().unwrap();
+    let relinearization = Some(keygen.gen_relinearization_key(&sk).unwrap());
+    let ev = Evaluator::new(
+        ctx.clone(),
+        EvaluationKeys {
+            relinearization,
+            galois: GaloisKeys::default(),
+        },
+    )
+    .unwrap();
+    let encoder = Encoder::new(ctx.clone());
+    let mut enc = Encryptor::new(
+        ctx.clone(),
+        EncryptionKey::Secret(sk.clone()),
+        Prng::from_seed(72),
+    )
+    .unwrap();
+    let dec = Decryptor::new(ctx.clone(), sk).unwrap();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(73);
+    let top = params.max_level();
+    for function in NamedFunction::ALL {
+        let fitted = function.fit_default().unwrap();
+        let xs: Vec<f64> = (0..params.max_slots())
+            .map(|_| fitted.domain.point(rng.random_range(0.0..1.0)))
+            .collect();
+        let values: Vec<Complex> = xs.iter().map(|&x| Complex::new(x, 0.0)).collect();
+        let ct = enc
+            .encrypt(
+                &encoder
+                    .encode_complex(&values, top, params.default_scale())
+                    .unwrap(),
+            )
+            .unwrap();
+        let out = functions::evaluate(&ev, &ct, &fitted.approximation).unwrap();
+        let got = encoder.decode(&dec.decrypt(&out).unwrap()).unwrap();
+        let (mut noise, mut error) = (0.0f64, 0.0f64);
+        for (x, g) in xs.iter().zip(&got) {
+            noise = noise.max((g.re - fitted.approximation.eval(*x)).abs());
+            error = error.max((g.re - function.exact(*x)).abs());
+        }
+        let used = top - out.level();
+        eprintln!(
+            "{}: depth {used} (fit {}), against the twin {:.1} bits, against the function {:.1} bits (fit error {:.2e})",
+            function.name(),
+            fitted.depth(),
+            -noise.log2(),
+            -error.log2(),
+            fitted.max_error
+        );
+        // The fit counts ⌈log2(d+1)⌉ per polynomial; the circuit adds a level
+        // for each polynomial whose affine map does not fold.
+        let pieces = fitted.approximation.pieces().len().max(1);
+        assert!(
+            used >= fitted.depth() && used <= fitted.depth() + pieces,
+            "{}: depth {used}",
+            function.name()
+        );
+        // CKKS noise at scale 2^45 after up to 17 levels; sign and ReLU
+        // amplify it through their steep compositions.
+        assert!(-noise.log2() >= 10.0, "{}", function.name());
+    }
+}
