@@ -67,6 +67,9 @@ pub struct Measurement {
     /// The secret distribution (bootstrapping).
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
+    /// Levels consumed (polynomial circuits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    depth: Option<usize>,
     commit: &'static str,
 }
 
@@ -101,6 +104,7 @@ impl Measurement {
             gb_per_s: None,
             levels_left: None,
             secret: None,
+            depth: None,
             commit: env!("HEFORMER_GIT_COMMIT"),
         }
     }
@@ -116,6 +120,12 @@ impl Measurement {
     pub(super) fn with_levels_left(mut self, levels: usize, secret: String) -> Self {
         self.levels_left = Some(levels);
         self.secret = Some(secret);
+        self
+    }
+
+    /// With the levels a circuit consumed.
+    pub(super) fn with_depth(mut self, depth: usize) -> Self {
+        self.depth = Some(depth);
         self
     }
 

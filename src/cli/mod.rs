@@ -1,8 +1,9 @@
 //! The command-line front end: `heformer params`, `heformer devices`,
-//! `heformer bench ckks`, `heformer bench boot`.
+//! `heformer bench ckks`, `heformer bench boot`, `heformer bench poly`.
 
 mod bench;
 mod bench_boot;
+mod bench_poly;
 mod devices;
 mod params;
 
@@ -49,6 +50,8 @@ enum BenchSuite {
     Ckks(bench::CkksBenchArgs),
     /// Times a full-slot bootstrap and measures its precision and levels left.
     Boot(bench_boot::BootBenchArgs),
+    /// Times the named fitted functions under encryption, with their depth.
+    Poly(bench_poly::PolyBenchArgs),
 }
 
 /// Common options of commands that compute.
@@ -107,5 +110,8 @@ pub fn run() -> Result<()> {
         Command::Bench {
             suite: BenchSuite::Boot(args),
         } => bench_boot::run_boot(&args),
+        Command::Bench {
+            suite: BenchSuite::Poly(args),
+        } => bench_poly::run_poly(&args),
     }
 }
