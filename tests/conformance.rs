@@ -588,3 +588,70 @@ fn ckks_operations_same_seed_same_bits() {
         cpu.assert_close("device product decrypted on the CPU", &moved, &expected);
     }
 }
+
+/// The circuits of issue 4 (a polynomial, a bootstrap with its ModRaise and
+/// linear transforms) on a device and on the CPU from the same seeds give
+/// the same words.
+#[test]
+fn circuits_same_seed_same_bits() {
+    use heformer::approx::ChebyshevSeries;
+    use heformer::circuits::boot::{BootstrapConfig, Bootstrapper};
+    use heformer::circuits::poly;
+    use heformer::params::Parameters;
+    const PRESET: &str = "TEST_INSECURE_BOOT_N11";
+    let params = Parameters::preset(PRESET).unwrap();
+    let Some(config) = BootstrapConfig::for_preset(&params) else {
+        panic!("{PRESET} has a bootstrapping configuration");
+    };
+    for device in devices() {
+        let gpu_ctx = heformer::ckks::CkksContext::new(&params, device.backend.clone()).unwrap();
+        let rotations = Bootstrapper::new(gpu_ctx, config.clone())
+            .unwrap()
+            .rotations();
+        let mut gpu = common::Fixture::with_backend(PRESET, &rotations, 9, device.backend.clone());
+        let mut cpu = common::Fixture::with_backend(
+            PRESET,
+            &rotations,
+            9,
+            Arc::new(CpuBackend::new(0).unwrap()),
+        );
+        let (n, oracle) = (params.n(), cpu.ctx.backend_arc());
+        let same = |what: &str, g: &heformer::ckks::Ciphertext, c: &heformer::ckks::Ciphertext| {
+            let words = n * (g.level() + 1);
+            for k in 0..=g.degree() {
+                let gw = device.backend.download(g.part(k).unwrap(), words).unwrap();
+                let cw = oracle.download(c.part(k).unwrap(), words).unwrap();
+                assert!(gw == cw, "{what} part {k} differs on {}", device.label);
+            }
+        };
+        let values = cpu.random_values(cpu.slots(), 1.0);
+        let (ga, ca) = (gpu.encrypt(&values), cpu.encrypt(&values));
+        let series =
+            ChebyshevSeries::new((0..16).map(|k| 1.0 / (k + 1) as f64).collect(), (-2.0, 2.0))
+                .unwrap();
+        same(
+            "polynomial",
+            &poly::evaluate(&gpu.evaluator, &ga, &series, None).unwrap(),
+            &poly::evaluate(&cpu.evaluator, &ca, &series, None).unwrap(),
+        );
+        let encode0 = |f: &common::Fixture| {
+            f.encoder
+                .encode_complex(&values, 0, f.params.default_scale())
+                .unwrap()
+        };
+        let (g0, c0) = (
+            gpu.encryptor.encrypt(&encode0(&gpu)).unwrap(),
+            cpu.encryptor.encrypt(&encode0(&cpu)).unwrap(),
+        );
+        same("encrypt at level 0", &g0, &c0);
+        let (gboot, cboot) = (
+            Bootstrapper::new(gpu.ctx.clone(), config.clone()).unwrap(),
+            Bootstrapper::new(cpu.ctx.clone(), config.clone()).unwrap(),
+        );
+        same(
+            "bootstrap",
+            &gboot.bootstrap(&gpu.evaluator, &g0).unwrap(),
+            &cboot.bootstrap(&cpu.evaluator, &c0).unwrap(),
+        );
+    }
+}
