@@ -177,7 +177,7 @@ fn production_log_n_16() {
         double_angle: 3,
         cosine_degree: 63,
         output_scale: None,
-        message_ratio: 4096.0,
+        message_ratio: 256.0,
         range_divisor: 1.0,
     };
     let params = Parameters::preset(PRODUCTION).unwrap();

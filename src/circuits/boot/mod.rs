@@ -95,8 +95,9 @@ pub struct BootstrapConfig {
 }
 
 impl BootstrapConfig {
-    /// The configuration a preset was designed for (full slots), or `None`
-    /// for presets without the levels to bootstrap.
+    /// The configuration a preset was designed for (full slots, message
+    /// ratio 2^8 as Lattigo's default), or `None` for presets without the
+    /// levels to bootstrap.
     pub fn for_preset(params: &Parameters) -> Option<Self> {
         let k = match params.name() {
             "TEST_INSECURE_BOOT_N11" => 16.0,
@@ -111,7 +112,7 @@ impl BootstrapConfig {
             double_angle: 3,
             cosine_degree: 63,
             output_scale: None,
-            message_ratio: 4096.0,
+            message_ratio: 256.0,
             range_divisor: 1.0,
         })
     }
