@@ -28,8 +28,12 @@
 //!    a relabelling of the scale, not a product. The cubic term of the sine
 //!    costs a relative
 //! 5. **SlotToCoeff** ([`dft`]): the parts recombined as `re + i·im`, the
-//!    forward stages put the coefficients back; the output has the scale
-//!    asked for (default: the parameter set's default scale) exactly.
+//!    forward stages put the coefficients back. It works at `√n` times the
+//!    output scale (its inputs are coefficients, about `1/√n` of the slot
+//!    values they become; EvalMod's target scale carries the factor) and its
+//!    last factor, encoded at `q_level/√n`, brings the scale down: the
+//!    output has the scale asked for (default: the parameter set's default
+//!    scale) exactly.
 //!
 //! # Levels
 //!
@@ -242,7 +246,21 @@ impl Bootstrapper {
             level: stc_level,
             needed: stc.len(),
         })?;
-        let slot_to_coeff = encode_sequence(&stc, &encoder, stc_level)?;
+        // SlotToCoeff runs at `gain` times the output scale: its inputs are
+        // coefficients, about 1/√n of the slot values they become, and at the
+        // output scale its rescales' rounding would cost those bits. The last
+        // factor is encoded at q_level/gain, which brings the scale back.
+        let gain = stc_gain(slots);
+        let last = stc.len() - 1;
+        let slot_to_coeff = stc
+            .iter()
+            .enumerate()
+            .map(|(t, transform)| {
+                let level = stc_level - t;
+                let divisor = if t == last { gain } else { 1.0 };
+                transform.encode_with_scale(&encoder, level, q[level] as f64 / divisor)
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             ctx,
             config,
@@ -365,11 +383,12 @@ impl Bootstrapper {
         // EvalMod's output scale S such that relabelling S·2πΔ_in/q_0 gives the
         // output scale.
         let two_pi = 2.0 * std::f64::consts::PI;
-        let eval_mod_scale = output_scale * divisor * q0 / (two_pi * input_scale);
+        let gain = stc_gain(self.config.slots);
+        let eval_mod_scale = gain * output_scale * divisor * q0 / (two_pi * input_scale);
         let mut real = self.eval_mod(ev, &real, eval_mod_scale)?;
         let mut imag = self.eval_mod(ev, &imag, eval_mod_scale)?;
-        real.scale = output_scale;
-        imag.scale = output_scale;
+        real.scale = gain * output_scale;
+        imag.scale = gain * output_scale;
         ev.mul_i_assign(&mut imag)?;
         ev.add_assign(&mut real, &imag)?;
         evaluate_sequence(ev, &real, &self.slot_to_coeff)
@@ -435,6 +454,12 @@ impl Bootstrapper {
     pub fn cosine(&self) -> &ChebyshevSeries {
         &self.cosine
     }
+}
+
+/// The factor by which SlotToCoeff's working scale exceeds the output
+/// scale: `√n` for `n` slots, a power of two.
+fn stc_gain(slots: usize) -> f64 {
+    2f64.powi((slots.trailing_zeros() / 2) as i32)
 }
 
 /// Twice the real and imaginary parts of the slots of `z` as two
