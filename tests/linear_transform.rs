@@ -85,21 +85,7 @@ fn required_bits(f: &Fixture, growth: f64, scale: f64, x: &[Complex]) -> f64 {
 }
 
 fn check(f: &Fixture, what: &str, ct: &Ciphertext, want: &[Complex], required: f64) {
-    let got = f.decrypt(ct);
-    let stats = PrecisionStats::compare(want, &got[..want.len()]);
-    eprintln!(
-        "{what}: level {} scale 2^{:.2}: min {:.1} bits, mean {:.1} bits (required {:.1})",
-        ct.level(),
-        ct.scale().log2(),
-        stats.min_bits,
-        stats.mean_bits,
-        required
-    );
-    assert!(
-        stats.min_bits >= required,
-        "{what}: {:.1} bits < {required:.1}",
-        stats.min_bits
-    );
+    f.assert_close_within(what, ct, want, required);
 }
 
 fn describe(what: &str, t: &LinearTransform) {

@@ -4,6 +4,7 @@
 //! With `--json`, each measurement is one JSON object per line (see
 //! [`Measurement`]); otherwise a readable table.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
@@ -36,6 +37,22 @@ pub struct CkksBenchArgs {
     seed: Option<u64>,
     #[command(flatten)]
     backend: BackendArgs,
+}
+
+/// The options `heformer bench boot` and `heformer bench poly` share.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub(super) json: bool,
+    /// Timed repetitions (after one warm-up run).
+    #[arg(long, default_value_t = 3)]
+    pub(super) reps: usize,
+    /// Fixed seed for keys and inputs (default: fresh OS randomness).
+    #[arg(long)]
+    pub(super) seed: Option<u64>,
+    #[command(flatten)]
+    pub(super) backend: BackendArgs,
 }
 
 /// One benchmark record (one JSON line).
@@ -167,6 +184,73 @@ pub(super) fn time<T>(
     })
 }
 
+/// What a benchmark needs besides the context: an evaluator with the
+/// relinearization key and the Galois keys for `rotations` (and conjugation
+/// when asked), an encoder, a public-key encryptor, a decryptor and the
+/// input generator, all seeded from `seed` when one is given.
+pub(super) struct Session {
+    pub(super) evaluator: Evaluator,
+    pub(super) encoder: Encoder,
+    pub(super) encryptor: Encryptor,
+    pub(super) decryptor: Decryptor,
+    rng: rand_chacha::ChaCha20Rng,
+}
+
+impl Session {
+    pub(super) fn new(
+        ctx: &Arc<CkksContext>,
+        seed: Option<u64>,
+        rotations: &[i64],
+        conjugation: bool,
+    ) -> Result<Self> {
+        let mut keygen = KeyGenerator::new(ctx.clone(), prng(seed, 0)?);
+        let sk = keygen.gen_secret_key()?;
+        let pk = keygen.gen_public_key(&sk)?;
+        let relinearization = Some(keygen.gen_relinearization_key(&sk)?);
+        let galois = keygen.gen_galois_keys(&sk, rotations, conjugation)?;
+        Ok(Self {
+            evaluator: Evaluator::new(
+                ctx.clone(),
+                EvaluationKeys {
+                    relinearization,
+                    galois,
+                },
+            )?,
+            encoder: Encoder::new(ctx.clone()),
+            encryptor: Encryptor::new(ctx.clone(), EncryptionKey::Public(pk), prng(seed, 1)?)?,
+            decryptor: Decryptor::new(ctx.clone(), sk)?,
+            rng: match seed {
+                Some(s) => rand_chacha::ChaCha20Rng::seed_from_u64(s.wrapping_add(2)),
+                None => rand_chacha::ChaCha20Rng::from_os_rng(),
+            },
+        })
+    }
+
+    /// `count` complex values with real and imaginary parts uniform in [−1, 1).
+    pub(super) fn random_values(&mut self, count: usize) -> Vec<Complex> {
+        (0..count)
+            .map(|_| {
+                Complex::new(
+                    self.rng.random_range(-1.0..1.0),
+                    self.rng.random_range(-1.0..1.0),
+                )
+            })
+            .collect()
+    }
+
+    /// `count` reals uniform in [0, 1).
+    pub(super) fn random_fractions(&mut self, count: usize) -> Vec<f64> {
+        (0..count)
+            .map(|_| self.rng.random_range(0.0..1.0))
+            .collect()
+    }
+
+    /// The decrypted, decoded slots of `ct`.
+    pub(super) fn decrypt(&self, ct: &Ciphertext) -> Result<Vec<Complex>> {
+        self.encoder.decode(&self.decryptor.decrypt(ct)?)
+    }
+}
+
 pub(super) fn prng(seed: Option<u64>, stream: u64) -> Result<Prng> {
     match seed {
         Some(s) => Ok(Prng::from_seed(s.wrapping_add(stream))),
@@ -205,34 +289,16 @@ pub(super) fn run_ckks(args: &CkksBenchArgs) -> Result<()> {
             hoisted_steps.len()
         );
     }
-    let mut keygen = KeyGenerator::new(ctx.clone(), prng(args.seed, 0)?);
-    let sk = keygen.gen_secret_key()?;
-    let pk = keygen.gen_public_key(&sk)?;
-    let relinearization = Some(keygen.gen_relinearization_key(&sk)?);
-    let galois = keygen.gen_galois_keys(&sk, &hoisted_steps, false)?;
-    let evaluator = Evaluator::new(
-        ctx.clone(),
-        EvaluationKeys {
-            relinearization,
-            galois,
-        },
-    )?;
-    let encoder = Encoder::new(ctx.clone());
-    let mut encryptor =
-        Encryptor::new(ctx.clone(), EncryptionKey::Public(pk), prng(args.seed, 1)?)?;
-    let decryptor = Decryptor::new(ctx.clone(), sk)?;
-
-    let mut rng = match args.seed {
-        Some(s) => rand_chacha::ChaCha20Rng::seed_from_u64(s.wrapping_add(2)),
-        None => rand_chacha::ChaCha20Rng::from_os_rng(),
-    };
-    let mut random_values = || -> Vec<Complex> {
-        (0..slots)
-            .map(|_| Complex::new(rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)))
-            .collect()
-    };
-    let a = random_values();
-    let b = random_values();
+    let mut session = Session::new(&ctx, args.seed, &hoisted_steps, false)?;
+    let a = session.random_values(slots);
+    let b = session.random_values(slots);
+    let Session {
+        evaluator,
+        encoder,
+        mut encryptor,
+        decryptor,
+        ..
+    } = session;
     let decrypt_values =
         |ct: &Ciphertext| -> Result<Vec<Complex>> { encoder.decode(&decryptor.decrypt(ct)?) };
     let precision = |want: &[Complex], ct: &Ciphertext| -> Result<PrecisionStats> {

@@ -4,18 +4,12 @@
 //! precision against the exact function (`op` = the function's name, suite
 //! `poly`).
 
-use rand::{Rng, SeedableRng};
-
-use super::bench::{prng, time, Measurement};
-use super::BackendArgs;
+use super::bench::{time, Measurement, RunArgs, Session};
 use crate::approx::NamedFunction;
 use crate::backend::create_backend;
 use crate::circuits::functions;
 use crate::ckks::precision::PrecisionStats;
-use crate::ckks::{
-    CkksContext, Decryptor, Encoder, EncryptionKey, Encryptor, EvaluationKeys, Evaluator,
-    GaloisKeys, KeyGenerator,
-};
+use crate::ckks::CkksContext;
 use crate::error::{Error, Result};
 use crate::math::Complex;
 
@@ -28,17 +22,8 @@ pub struct PolyBenchArgs {
     /// Functions to run (default: all); names as `heformer bench poly` prints.
     #[arg(long, value_delimiter = ',')]
     functions: Vec<String>,
-    /// Print JSON lines instead of a table.
-    #[arg(long)]
-    json: bool,
-    /// Timed repetitions (after one warm-up run).
-    #[arg(long, default_value_t = 3)]
-    reps: usize,
-    /// Fixed seed for keys and inputs (default: fresh OS randomness).
-    #[arg(long)]
-    seed: Option<u64>,
     #[command(flatten)]
-    backend: BackendArgs,
+    run: RunArgs,
 }
 
 pub(super) fn run_poly(args: &PolyBenchArgs) -> Result<()> {
@@ -51,7 +36,7 @@ pub(super) fn run_poly(args: &PolyBenchArgs) -> Result<()> {
             .collect::<Result<Vec<_>>>()?
     };
     let params = super::load_parameters(&args.params)?;
-    let backend = create_backend(args.backend.backend, args.backend.threads)?;
+    let backend = create_backend(args.run.backend.backend, args.run.backend.threads)?;
     let ctx = CkksContext::new(&params, backend.clone())?;
     eprintln!(
         "heformer bench poly: {} (N = 2^{}, {} levels), backend {} on {}, {} threads",
@@ -62,29 +47,9 @@ pub(super) fn run_poly(args: &PolyBenchArgs) -> Result<()> {
         backend.device_name(),
         backend.threads()
     );
-    let mut keygen = KeyGenerator::new(ctx.clone(), prng(args.seed, 0)?);
-    let sk = keygen.gen_secret_key()?;
-    let relinearization = Some(keygen.gen_relinearization_key(&sk)?);
-    let evaluator = Evaluator::new(
-        ctx.clone(),
-        EvaluationKeys {
-            relinearization,
-            galois: GaloisKeys::default(),
-        },
-    )?;
-    let encoder = Encoder::new(ctx.clone());
-    let mut encryptor = Encryptor::new(
-        ctx.clone(),
-        EncryptionKey::Secret(sk.clone()),
-        prng(args.seed, 1)?,
-    )?;
-    let decryptor = Decryptor::new(ctx.clone(), sk)?;
-    let mut rng = match args.seed {
-        Some(s) => rand_chacha::ChaCha20Rng::seed_from_u64(s.wrapping_add(2)),
-        None => rand_chacha::ChaCha20Rng::from_os_rng(),
-    };
+    let mut session = Session::new(&ctx, args.run.seed, &[], false)?;
     let top = params.max_level();
-    if !args.json {
+    if !args.run.json {
         super::print_line(format_args!(
             "{:<14} {:>11} {:>8} {:>6} {:>10} {:>9} {:>10}",
             "function", "median ms", "min ms", "depth", "prec bits", "min bits", "fit error"
@@ -92,16 +57,20 @@ pub(super) fn run_poly(args: &PolyBenchArgs) -> Result<()> {
     }
     for function in functions {
         let fitted = function.fit_default()?;
-        let xs: Vec<f64> = (0..params.max_slots())
-            .map(|_| fitted.domain.point(rng.random_range(0.0..1.0)))
+        let xs: Vec<f64> = session
+            .random_fractions(params.max_slots())
+            .into_iter()
+            .map(|u| fitted.domain.point(u))
             .collect();
         let values: Vec<Complex> = xs.iter().map(|&x| Complex::new(x, 0.0)).collect();
-        let ct =
-            encryptor.encrypt(&encoder.encode_complex(&values, top, params.default_scale())?)?;
-        let (t, out) = time(backend.as_ref(), args.reps, || {
-            functions::evaluate(&evaluator, &ct, &fitted.approximation)
+        let pt = session
+            .encoder
+            .encode_complex(&values, top, params.default_scale())?;
+        let ct = session.encryptor.encrypt(&pt)?;
+        let (t, out) = time(backend.as_ref(), args.run.reps, || {
+            functions::evaluate(&session.evaluator, &ct, &fitted.approximation)
         })?;
-        let got = encoder.decode(&decryptor.decrypt(&out)?)?;
+        let got = session.decrypt(&out)?;
         let want: Vec<Complex> = xs
             .iter()
             .map(|&x| Complex::new(function.exact(x), 0.0))
@@ -117,12 +86,12 @@ pub(super) fn run_poly(args: &PolyBenchArgs) -> Result<()> {
             backend.as_ref(),
             &params,
             top + 1,
-            args.reps,
+            args.run.reps,
             t,
         )
         .with_precision(Some(precision))
         .with_depth(depth);
-        if args.json {
+        if args.run.json {
             record.print_json()?;
         } else {
             super::print_line(format_args!(

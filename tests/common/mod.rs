@@ -114,9 +114,21 @@ impl Fixture {
 
     /// Asserts slot-wise agreement within `required_bits(ct.scale())`, and returns the precision.
     pub fn assert_close(&self, what: &str, ct: &Ciphertext, want: &[Complex]) -> PrecisionStats {
+        let required = self.required_bits(ct.scale().min(self.params.default_scale()));
+        self.assert_close_within(what, ct, want, required)
+    }
+
+    /// Asserts that every slot agrees with `want` to `required` bits, and
+    /// returns the precision.
+    pub fn assert_close_within(
+        &self,
+        what: &str,
+        ct: &Ciphertext,
+        want: &[Complex],
+        required: f64,
+    ) -> PrecisionStats {
         let got = self.decrypt(ct);
         let stats = PrecisionStats::compare(want, &got[..want.len()]);
-        let required = self.required_bits(ct.scale().min(self.params.default_scale()));
         println!(
             "{what}: level {} scale 2^{:.2}: min {:.1} bits, mean {:.1} bits (required {:.1})",
             ct.level(),
