@@ -22,12 +22,13 @@ import argparse
 import ctypes
 import importlib.util
 import json
-import math
 import os
 import random
 import statistics
 import sys
 import time
+
+from records import cpu_model, precision
 
 
 class FloatArray(ctypes.Structure):
@@ -101,15 +102,14 @@ def main() -> None:
     res = lib.Decode(lib.Decrypt(out))
     got = [res.Data[i] for i in range(min(res.Length, slots))]
     lib.FreeCArray(ctypes.cast(res.Data, ctypes.c_void_p))
-    errors = [abs(w - g) for w, g in zip(values, got)]
-    bits = lambda e: -math.log2(max(e, sys.float_info.min))
+    mean_bits, min_bits, _ = precision(values, got)
     print(json.dumps({
-        "suite": "boot", "op": "bootstrap", "backend": "lattigo-cpu",
+        "suite": "boot", "op": "bootstrap", "backend": "lattigo-cpu", "device": cpu_model(),
         "params": f"lattigo (orion-fhe) N=2^{args.log_n} residual 60+9x40 scale 2^40 h=192",
         "log_n": args.log_n, "threads": 1,
         "median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times),
         "reps": len(times),
-        "precision_bits": bits(sum(errors) / len(errors)), "precision_min_bits": bits(max(errors)),
+        "precision_bits": mean_bits, "precision_min_bits": min_bits,
         "levels_left": lib.GetCiphertextLevel(out), "secret": "lattigo ternary h=192 (defaults)",
         "input": "real, float32 I/O",
     }))

@@ -24,8 +24,6 @@ Run it single-threaded (OMP_NUM_THREADS=1, and `taskset -c 0` to pin).
 
 import argparse
 import json
-import math
-import os
 import random
 import statistics
 import sys
@@ -33,16 +31,7 @@ import time
 
 import openfhe as fhe
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return os.uname().machine
+from records import cpu_model, precision
 
 
 def main() -> None:
@@ -103,8 +92,7 @@ def main() -> None:
     got = cc.Decrypt(out, keys.secretKey)
     got.SetLength(slots)
     decoded = got.GetCKKSPackedValue()
-    errors = [abs(w - g) for w, g in zip(values, decoded)]
-    bits = lambda e: -math.log2(max(e, sys.float_info.min))
+    mean_bits, min_bits, _ = precision(values, decoded[:slots])
     levels_left = depth - out.GetLevel()
     record = {
         "suite": "boot", "op": "bootstrap", "backend": "openfhe-cpu", "device": cpu_model(),
@@ -112,7 +100,7 @@ def main() -> None:
         "log_n": args.log_n, "threads": 1,
         "median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times),
         "reps": len(times),
-        "precision_bits": bits(sum(errors) / len(errors)), "precision_min_bits": bits(max(errors)),
+        "precision_bits": mean_bits, "precision_min_bits": min_bits,
         "levels_left": levels_left, "secret": "openfhe SPARSE_TERNARY",
         "security": "HEStd_128_classic" if secure else "HEStd_NotSet",
         "library": f"openfhe {fhe.__version__ if hasattr(fhe, '__version__') else '1.x'}",

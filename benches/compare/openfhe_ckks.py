@@ -28,7 +28,6 @@ OpenMP) and, to pin it, under `taskset -c 0` (benches/compare/run.sh does both).
 
 import argparse
 import json
-import math
 import os
 import random
 import statistics
@@ -37,27 +36,7 @@ import time
 
 import openfhe as fhe
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return os.uname().machine
-
-
-def precision(want, got):
-    """(mean bits, min bits, max abs error): -log2 of the mean / max complex slot error."""
-    errors = [abs(w - g) for w, g in zip(want, got)]
-    if len(errors) != len(want):
-        raise SystemExit(f"decrypted {len(got)} slots, expected {len(want)}")
-    bits = lambda e: -math.log2(max(e, sys.float_info.min))
-    max_err = max(errors)
-    mean_err = sum(errors) / len(errors)
-    return bits(mean_err), bits(max_err), max_err
+from records import cpu_model, precision
 
 
 def time_op(reps, f):

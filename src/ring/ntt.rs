@@ -323,9 +323,10 @@ impl NttTable {
 
     /// The inverse transform with its final factor left to the caller:
     /// afterwards `a[i]·f mod q` is what [`NttTable::inverse`] would give,
-    /// for the returned `f` (N^{-1} on the tfhe-ntt path, 1 otherwise), so a
-    /// caller that multiplies by a constant anyway folds `f` into it. Words
-    /// stay below `4q` (and below 2^52 when `q < 2^50`).
+    /// for the returned `f` (N^{-1} on the IFMA and tfhe-ntt paths, 1 on the
+    /// Shoup path), so a caller that multiplies by a constant anyway folds
+    /// `f` into it. Words stay below `4q` (below `2q`, so below 2^51, on the
+    /// IFMA path).
     pub fn inverse_deferred(&self, a: &mut [u64]) -> u64 {
         assert_eq!(a.len(), self.n(), "NTT input length");
         match &self.fast {

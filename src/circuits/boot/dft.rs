@@ -84,7 +84,7 @@ fn butterfly_matrix(
 
 /// The butterfly stage `S_len` on `slots` slots (see the module docs).
 pub fn stage(slots: usize, len: usize) -> Result<LinearTransform> {
-    let w = stage_twiddles(len.max(2));
+    let w = stage_twiddles(len);
     let one = Complex::new(1.0, 0.0);
     let half = len / 2;
     butterfly_matrix(slots, len, |p| {
@@ -99,7 +99,7 @@ pub fn stage(slots: usize, len: usize) -> Result<LinearTransform> {
 /// The inverse stage `S_len^{-1}`: `in[b+j] = (out[b+j] + out[b+j+len/2])/2`,
 /// `in[b+j+len/2] = (out[b+j] − out[b+j+len/2])·conj(w_j)/2`.
 pub fn inverse_stage(slots: usize, len: usize) -> Result<LinearTransform> {
-    let w = stage_twiddles(len.max(2));
+    let w = stage_twiddles(len);
     let half_one = Complex::new(0.5, 0.0);
     let half = len / 2;
     butterfly_matrix(slots, len, |p| {
