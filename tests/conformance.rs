@@ -484,6 +484,86 @@ fn rescale_by_last_prime() {
     });
 }
 
+/// Words of limb 0 (modulo q_0) for ModRaise: the edges 0, 1, q_0 − 1, the
+/// words around q_0/2 where the centering flips (floor(q_0/2) stays
+/// positive, floor(q_0/2) + 1 becomes negative), then random words.
+fn mod_raise_source(ring: &RingContext, rng: &mut ChaCha20Rng) -> Vec<u64> {
+    let q0 = ring.moduli()[0].value();
+    let half = q0 / 2;
+    let edges = [0, 1, q0 - 1, half - 1, half, half + 1, half + 2];
+    (0..ring.n())
+        .map(|i| match edges.get(i) {
+            Some(&e) => e,
+            None => rng.random_range(0..q0),
+        })
+        .collect()
+}
+
+/// ModRaise at the top, a middle and the lowest level: every target limb,
+/// q_0's own included, word for word.
+#[test]
+fn mod_raise_every_level() {
+    for_each_case(true, |device, name, ring, rng| {
+        let src = both(device, &mod_raise_source(ring, rng));
+        for level in levels(ring) {
+            compare(
+                &format!("mod_raise level {level} {name}"),
+                device,
+                1,
+                ring.n() * (level + 1),
+                |b, side, out| b.mod_raise(ring, &src[side], level, &mut out[0]),
+            );
+        }
+    });
+}
+
+/// ModRaise refuses a level beyond the chain and short buffers with the
+/// oracle's error, word for word, and leaves the output untouched.
+#[test]
+fn mod_raise_errors_match_the_oracle() {
+    for_each_case(false, |device, name, ring, rng| {
+        let n = ring.n();
+        let top = ring.num_q() - 1;
+        let words = mod_raise_source(ring, rng);
+        let [src, src_cpu] = both(device, &words);
+        let [short, short_cpu] = both(device, &words[..n - 1]);
+        let filler = random_poly(ring, &ring.q_basis(top), rng);
+        let cases: [(&str, usize, usize, bool); 4] = [
+            ("level beyond the chain", top + 1, n * (top + 1), false),
+            ("short source", top, n * (top + 1), true),
+            ("short output", top, n * (top + 1) - 1, false),
+            ("short output at level 0", 0, n - 1, false),
+        ];
+        for (what, level, out_words, short_src) in cases {
+            let [mut out, mut out_cpu] = both(device, &filler[..out_words]);
+            let (s, s_cpu) = if short_src {
+                (&short, &short_cpu)
+            } else {
+                (&src, &src_cpu)
+            };
+            let got = device
+                .backend
+                .mod_raise(ring, s, level, &mut out)
+                .expect_err(what);
+            let expected = oracle()
+                .mod_raise(ring, s_cpu, level, &mut out_cpu)
+                .expect_err(what);
+            assert_eq!(got.to_string(), expected.to_string(), "{what} {name}");
+            assert_eq!(
+                device.backend.download(&out, out_words).unwrap(),
+                filler[..out_words],
+                "{what} {name}: the refused call wrote its output"
+            );
+        }
+        let mut out = device.backend.alloc(n * (top + 1)).unwrap();
+        let err = device
+            .backend
+            .mod_raise(ring, &src_cpu, top, &mut out)
+            .unwrap_err();
+        assert!(matches!(err, Error::DeviceMismatch { .. }), "{name}: {err}");
+    });
+}
+
 #[test]
 fn foreign_and_short_buffers_are_errors() {
     for_each_case(false, |device, name, ring, rng| {

@@ -40,7 +40,7 @@ const BASELINE: &[(&str, &[&str])] = &[
             "convert",
             "centered_overflows",
             "subtract_then_scale",
-            "rescale_center",
+            "lift_centered",
         ],
     ),
     ("key_switch.cu", &["inner_product"]),

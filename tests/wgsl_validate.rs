@@ -40,7 +40,7 @@ const ENTRY_POINTS: [(&str, &[&str]); 5] = [
             "convert",
             "centered_overflows",
             "subtract_then_scale",
-            "rescale_center",
+            "lift_centered",
         ],
     ),
     ("key_switch", &["inner_product"]),

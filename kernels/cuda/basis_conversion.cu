@@ -1,4 +1,5 @@
-// basis_conversion.cu: the pieces of ModUp, ModDown and rescale.
+// basis_conversion.cu: the pieces of ModUp, ModDown and rescale, and
+// bootstrapping's ModRaise.
 //
 // Notation (BaseConversion in src/ring/context.rs): sources s < S with
 // primes q_s, targets r < T. `scaled` holds y_s = x_s·(Q_S/q_s)^{-1} mod q_s
@@ -22,9 +23,11 @@
 //   (approximate conversion otherwise).
 // * subtract_then_scale(out, x, primes, map, inverse, n): at position
 //   p = map.position[k], out[p·n + c] = (x[p·n + c] - out[p·n + c])·inverse_k.
-// * rescale_center(out, last, primes, map, q_last, n): out[map.position[k]·n
-//   + c] = the centered residue of last[c] modulo q_last (in
-//   (-q_last/2, q_last/2]) reduced modulo q_k.
+// * lift_centered(out, src, primes, map, q_src, n): out[map.position[k]·n
+//   + c] = the centered residue of src[c] modulo q_src (in
+//   (-q_src/2, q_src/2]) reduced modulo q_k, for src[c] < q_src. Rescale
+//   lifts the last limb (q_src = q_level) to the limbs below it; ModRaise
+//   lifts limb 0 (q_src = q_0) to every limb of a level, q_0 included.
 
 #include "modarith.cuh"
 
@@ -112,16 +115,16 @@ subtract_then_scale(u64 *__restrict__ out, const u64 *__restrict__ x,
 }
 
 extern "C" __global__ void __launch_bounds__(HEFORMER_BLOCK)
-rescale_center(u64 *__restrict__ out, const u64 *__restrict__ last,
-               const Prime *__restrict__ primes, LimbMap map, u64 q_last, u32 n) {
+lift_centered(u64 *__restrict__ out, const u64 *__restrict__ src,
+              const Prime *__restrict__ primes, LimbMap map, u64 q_src, u32 n) {
     u64 at;
     u32 g;
     if (limb_word(map, n, at, g)) {
         const Prime p = primes[g];
-        u64 a = last[word_index()];
-        // Centered: a > q_last/2 stands for the negative a - q_last.
-        if (a > q_last / 2) {
-            out[at] = neg_mod(reduce_word(q_last - a, p), p.q);
+        u64 a = src[word_index()];
+        // Centered: a > q_src/2 stands for the negative a - q_src.
+        if (a > q_src / 2) {
+            out[at] = neg_mod(reduce_word(q_src - a, p), p.q);
         } else {
             out[at] = reduce_word(a, p);
         }

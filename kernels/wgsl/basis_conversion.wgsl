@@ -1,9 +1,10 @@
-// basis_conversion.wgsl — fast base conversion and the steps of ModUp,
-// ModDown and rescale (conventions: ARCHITECTURE.md, "Base conversion" and
-// "Rescale"; the CPU oracle is src/backend/cpu/mod.rs).
+// basis_conversion.wgsl — fast base conversion, the steps of ModUp,
+// ModDown and rescale, and bootstrapping's ModRaise (conventions:
+// ARCHITECTURE.md, "Base conversion" and "Rescale"; the CPU oracle is
+// src/backend/cpu/mod.rs).
 //
 // Entry points: scale_sources, convert, centered_overflows,
-//   subtract_then_scale, rescale_center.
+//   subtract_then_scale, lift_centered.
 // Workgroup size: WORKGROUP × 1; dispatch (ceil(N / WORKGROUP), records, 1),
 //   one thread per coefficient (centered_overflows: one record row, y = 1).
 // Bindings: 0 args, 1 read `table` (the parameter set's conversion
@@ -20,9 +21,11 @@
 //                       with f_s = floor(2^128/q_s) at table[p2 + 2s] (low
 //                       word) and table[p2 + 2s + 1] (high word), p1 = |S|
 //   subtract_then_scale dst[i] = (src[i] - dst[i]) · c_k mod q_k, i = pos·N + c
-//   rescale_center      dst[pos·N + c] = r mod q_k, r the centered residue of
-//                       src[c] modulo q_l = args[1] in (-q_l/2, q_l/2]
-//                       (args[2] = floor(q_l/2))
+//   lift_centered       dst[pos·N + c] = r mod q_k, r the centered residue of
+//                       src[c] < q_s modulo q_s = args[1] in (-q_s/2, q_s/2]
+//                       (args[2] = floor(q_s/2)); rescale lifts the last
+//                       limb to the limbs below it, ModRaise limb 0 to every
+//                       limb of a level, q_0 included
 
 @group(0) @binding(1) var<storage, read> table: array<W>;
 @group(0) @binding(2) var<storage, read> src: array<W>;
@@ -92,16 +95,16 @@ fn subtract_then_scale(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 @compute @workgroup_size(WORKGROUP)
-fn rescale_center(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn lift_centered(@builtin(global_invocation_id) gid: vec3<u32>) {
     let n = ring_n();
     if gid.x >= n {
         return;
     }
     let k = gid.y;
     let x = src[gid.x];
-    let q_last = param_word(1u);
+    let q_src = param_word(1u);
     let negative = w_lt(param_word(2u), x);
-    let magnitude = select(x, w_sub(q_last, x), negative);
+    let magnitude = select(x, w_sub(q_src, x), negative);
     let q = record_q(k);
     let r = mod_reduce_wide(wide_from(magnitude), record_modulus(k));
     dst[record_pos(k) * n + gid.x] = select(r, mod_neg(r, q), negative);

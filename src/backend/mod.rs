@@ -451,8 +451,12 @@ pub trait Backend: Send + Sync + Debug {
     /// coefficient domain (words in `[0, q_0)`), to `out` on the basis of
     /// `level` in the coefficient domain: every word's centered
     /// representative (`x − q_0` when `x > q_0/2`) reduced modulo each prime.
-    /// The default goes through the host (one limb down, `level + 1` up);
-    /// backends may override it with a kernel.
+    /// Errors (every backend the same, see [`check_mod_raise`]): a level
+    /// beyond the chain is [`Error::OutOfRange`], a `src` shorter than N
+    /// words or an `out` shorter than `(level + 1)·N` a
+    /// [`Error::LengthMismatch`]. The default goes through the host (one
+    /// limb down, `level + 1` up); the device backends override it with
+    /// a kernel.
     fn mod_raise(
         &self,
         ring: &RingContext,
@@ -460,14 +464,8 @@ pub trait Backend: Send + Sync + Debug {
         level: usize,
         out: &mut Buffer,
     ) -> Result<()> {
-        if level >= ring.num_q() {
-            return Err(Error::OutOfRange {
-                op: "mod_raise",
-                detail: format!("level {level} beyond the chain's {} primes", ring.num_q()),
-            });
-        }
+        let basis = check_mod_raise(self.kind(), ring, src, level, out)?;
         let n = ring.n();
-        let basis = ring.q_basis(level);
         let words = self.download(src, n)?;
         let q0 = ring.moduli()[0].value();
         let mut host = vec![0u64; n * basis.len()];
@@ -483,8 +481,7 @@ pub trait Backend: Send + Sync + Debug {
                 };
             }
         }
-        *out = self.upload(&host)?;
-        Ok(())
+        self.copy(&self.upload(&host)?, out, host.len())
     }
 
     /// Divides by the last prime with rounding: from `poly` at `level`
@@ -580,6 +577,31 @@ pub enum KeySwitchTail<'a> {
         /// Added to k0 before the automorphism (level `level`).
         addend: &'a Buffer,
     },
+}
+
+/// The basis [`Backend::mod_raise`] writes at `level` (`0..=level`), after
+/// checking its arguments for a backend of `kind`: the level lies on the
+/// chain ([`Error::OutOfRange`]), `src` holds one limb and `out` every limb
+/// of that basis ([`check_buffer`]). Every backend checks in this order, so
+/// all report the same error for the same call.
+pub(crate) fn check_mod_raise(
+    kind: BackendKind,
+    ring: &RingContext,
+    src: &Buffer,
+    level: usize,
+    out: &Buffer,
+) -> Result<Vec<usize>> {
+    const OP: &str = "mod_raise";
+    if level >= ring.num_q() {
+        return Err(Error::OutOfRange {
+            op: OP,
+            detail: format!("level {level} beyond the chain's {} primes", ring.num_q()),
+        });
+    }
+    let basis = ring.q_basis(level);
+    check_buffer(OP, kind, src, ring.n())?;
+    check_buffer(OP, kind, out, ring.n() * basis.len())?;
+    Ok(basis)
 }
 
 /// Fails unless every modulus index of `basis` exists in the ring.

@@ -36,7 +36,8 @@
 // * automorphism.cu, key_switch.cu (inner_product, up to 64 digits of q-1).
 // * basis_conversion.cu: scale_sources (also in place), centered_overflows,
 //   convert (approximate and centered, a target count that is not a multiple
-//   of 4, rows beyond it untouched), subtract_then_scale, rescale_center;
+//   of 4, rows beyond it untouched), subtract_then_scale, lift_centered
+//   (source prime above, between, below and equal to a target: ModRaise);
 //   once against the formulas with 58..61-bit primes and once against exact
 //   CRT arithmetic with 30-bit sources (Q_S < 2^128).
 
@@ -993,25 +994,26 @@ static void test_rescale_kernels() {
     }
     expect_buffer("subtract_then_scale", out, want);
 
-    // rescale_center: the centered residue of last[c] mod q_last, mod q_k;
-    // q_last above, between and below the targets.
-    for (u64 q_last : {moduli[3], ntt_prime(40), ntt_prime(30, 1)}) {
-        Buffer last(n);
+    // lift_centered: the centered residue of src[c] mod q_src, mod q_k;
+    // q_src above, between and below the targets (rescale) and equal to the
+    // first (ModRaise lifts limb 0 to a basis holding q_0).
+    for (u64 q_src : {moduli[3], ntt_prime(40), ntt_prime(30, 1), moduli[0]}) {
+        Buffer src(n);
         for (unsigned c = 0; c < n; ++c) {
-            last[c] = c == 0 ? 0 : c == 1 ? 1 : c == 2 ? q_last / 2 : c == 3 ? q_last / 2 + 1
-                    : c == 4 ? q_last - 1 : random_below(q_last);
+            src[c] = c == 0 ? 0 : c == 1 ? 1 : c == 2 ? q_src / 2 : c == 3 ? q_src / 2 + 1
+                   : c == 4 ? q_src - 1 : random_below(q_src);
         }
         Buffer out(L * n);
-        launch(grid, [&] { rescale_center(out.data(), last.data(), primes.data(), map, q_last, n); });
+        launch(grid, [&] { lift_centered(out.data(), src.data(), primes.data(), map, q_src, n); });
         for (unsigned k = 0; k < L; ++k) {
             for (unsigned c = 0; c < n; ++c) {
-                i128 centered = last[c] > q_last / 2 ? (i128)last[c] - (i128)q_last : (i128)last[c];
+                i128 centered = src[c] > q_src / 2 ? (i128)src[c] - (i128)q_src : (i128)src[c];
                 want[map.position[k] * n + c] = mod_signed(centered, limb_q[k]);
             }
         }
-        expect_buffer("rescale_center (q_last " + std::to_string(q_last) + ")", out, want);
+        expect_buffer("lift_centered (q_src " + std::to_string(q_src) + ")", out, want);
     }
-    printf("ok   basis_conversion.cu subtract_then_scale, rescale_center\n");
+    printf("ok   basis_conversion.cu subtract_then_scale, lift_centered\n");
 }
 
 // ------------------------------------------------------------------ main --

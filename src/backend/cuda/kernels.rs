@@ -33,7 +33,7 @@ pub(crate) struct Kernels {
     pub convert: CudaFunction,
     pub centered_overflows: CudaFunction,
     pub subtract_then_scale: CudaFunction,
-    pub rescale_center: CudaFunction,
+    pub lift_centered: CudaFunction,
     pub inner_product: CudaFunction,
 }
 
@@ -82,7 +82,7 @@ impl Kernels {
             convert: conversion("convert")?,
             centered_overflows: conversion("centered_overflows")?,
             subtract_then_scale: conversion("subtract_then_scale")?,
-            rescale_center: conversion("rescale_center")?,
+            lift_centered: conversion("lift_centered")?,
             inner_product: get("key_switch.cu", "inner_product")?,
         })
     }
@@ -152,7 +152,7 @@ mod tests {
             "subtract_then_scale",
             &[Ptr, Ptr, Ptr, LimbMap, LimbScalars, U32],
         ),
-        ("rescale_center", &[Ptr, Ptr, Ptr, LimbMap, U64, U32]),
+        ("lift_centered", &[Ptr, Ptr, Ptr, LimbMap, U64, U32]),
         (
             "inner_product",
             &[Ptr, Ptr, DigitOperands, Ptr, LimbMap, U32, U32],

@@ -46,7 +46,7 @@ use cudarc::driver::{
     LaunchArgs, LaunchConfig, PushKernelArg,
 };
 
-use super::{check_buffer, Backend, BackendKind, Buffer, Storage};
+use super::{check_buffer, check_mod_raise, Backend, BackendKind, Buffer, Storage};
 use crate::error::{Error, Result};
 use crate::ring::{BaseConversion, RingContext};
 use abi::{DigitOperands, LimbScalars, Limbs, BLOCK, CONVERT_TARGETS, MAX_DIGITS};
@@ -621,6 +621,35 @@ impl CudaBackend {
         }
         Ok(())
     }
+
+    /// `out[target limb] = [src]_{q_source} mod q_target` on every limb of
+    /// `targets`, `[·]` the centered residue of `src` (one limb of N words
+    /// modulo global modulus `source`, coefficient domain, reduced) in
+    /// `(−q/2, q/2]`: rescale's last limb, ModRaise's limb 0.
+    #[allow(clippy::too_many_arguments)]
+    fn lift_centered(
+        &self,
+        op: &'static str,
+        ring: &RingContext,
+        t: &RingTables,
+        src: &CudaSlice<u64>,
+        source: usize,
+        targets: &Limbs,
+        out: &mut CudaSlice<u64>,
+    ) -> Result<()> {
+        let (q_src, n32) = (ring.moduli()[source].value(), ring.n() as u32);
+        let mut a = self.stream.launch_builder(&self.kernels.lift_centered);
+        a.arg(out)
+            .arg(src)
+            .arg(&t.primes)
+            .arg(&targets.map)
+            .arg(&q_src)
+            .arg(&n32);
+        // SAFETY: lift_centered(u64*, const u64*, const Prime*, LimbMap, u64,
+        // u32); the callers check that `src` holds N words and `out` every
+        // target position.
+        unsafe { self.launch(op, &mut a, words_grid(ring.n(), targets.grid())) }
+    }
 }
 
 /// The launch geometry of word-parallel kernels: `words` per limb, `limbs`
@@ -1123,18 +1152,9 @@ impl Backend for CudaBackend {
         let mut coeff = self.temp(n)?;
         self.copy_limbs(n, input, level, &mut coeff, 0, 1)?;
         self.ntt(ring, &t, &mut coeff, &last, true)?;
-        let (q_last, n32) = (ring.moduli()[level].value(), n as u32);
-        let mut a = self.stream.launch_builder(&self.kernels.rescale_center);
-        a.arg(&mut *out)
-            .arg(&coeff)
-            .arg(&t.primes)
-            .arg(&targets.map)
-            .arg(&q_last)
-            .arg(&n32);
-        // SAFETY: rescale_center(u64*, const u64*, const Prime*, LimbMap,
-        // u64, u32); `coeff` holds N words, `out` `level` limbs.
-        unsafe { self.launch(op, &mut a, words_grid(n, targets.grid()))? };
+        self.lift_centered(op, ring, &t, &coeff, level, &targets, out)?;
         self.ntt(ring, &t, out, &targets, false)?;
+        let n32 = n as u32;
         let mut a = self
             .stream
             .launch_builder(&self.kernels.subtract_then_scale);
@@ -1147,5 +1167,22 @@ impl Backend for CudaBackend {
         // SAFETY: subtract_then_scale(u64*, const u64*, const Prime*, LimbMap,
         // LimbScalars, u32); limb i at position i of `out` and `input`.
         unsafe { self.launch(op, &mut a, words_grid(n, targets.grid())) }
+    }
+
+    fn mod_raise(
+        &self,
+        ring: &RingContext,
+        src: &Buffer,
+        level: usize,
+        out: &mut Buffer,
+    ) -> Result<()> {
+        let op = "mod_raise";
+        let basis = check_mod_raise(BackendKind::Cuda, ring, src, level, out)?;
+        let n = ring.n();
+        let src = self.words(op, src, n)?;
+        let out = self.words_mut(op, out, n * basis.len())?;
+        let t = self.tables(ring)?;
+        let targets = Limbs::of_basis(op, ring, &basis)?;
+        self.lift_centered(op, ring, &t, src, 0, &targets, out)
     }
 }

@@ -31,7 +31,10 @@ use self::device::Gpu;
 use self::recorder::{Binding, Record, Recorder};
 use self::shaders::{Kernel, Pipelines};
 use self::tables::TableCache;
-use super::{check_basis, check_buffer, check_scalars, Backend, BackendKind, Buffer, Storage};
+use super::{
+    check_basis, check_buffer, check_mod_raise, check_scalars, Backend, BackendKind, Buffer,
+    Storage,
+};
 use crate::error::{Error, Result};
 use crate::ring::{BaseConversion, RingContext};
 
@@ -731,9 +734,26 @@ impl Backend for WgpuBackend {
         let mut rec = self.recorder(ring);
         rec.copy(input, level * n, &last, 0, n);
         rns::ntt(&mut rec, ring, &tables, &last, &[(0, level)], false)?;
-        rns::rescale_center(&mut rec, ring, level, &last, out)?;
+        rns::lift_centered(&mut rec, ring, level, &last, level, out)?;
         rns::ntt(&mut rec, ring, &tables, out, &limbs, true)?;
         rns::subtract_then_scale(&mut rec, ring, input, out, &inverses)?;
+        rec.submit(OP)
+    }
+
+    fn mod_raise(
+        &self,
+        ring: &RingContext,
+        src: &Buffer,
+        level: usize,
+        out: &mut Buffer,
+    ) -> Result<()> {
+        const OP: &str = "mod_raise";
+        let basis = check_mod_raise(BackendKind::Wgpu, ring, src, level, out)?;
+        let n = ring.n();
+        let src = self.device_buffer(OP, src, n)?;
+        let out = self.device_buffer(OP, out, n * basis.len())?;
+        let mut rec = self.recorder(ring);
+        rns::lift_centered(&mut rec, ring, 0, src, basis.len(), out)?;
         rec.submit(OP)
     }
 }

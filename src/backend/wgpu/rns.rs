@@ -1,7 +1,8 @@
 //! Recording the RNS building blocks shared by several primitives: batched
 //! NTTs of chosen limbs, and the steps of base conversion (source scaling,
 //! the centered overflow, the conversion itself, the final
-//! subtract-and-scale, the centering of rescale's last limb).
+//! subtract-and-scale, the centered lift of one limb to others: rescale's
+//! last limb, ModRaise's limb 0).
 //!
 //! Each function records dispatches into a [`Recorder`]; none submits.
 //! Limbs are named by `(position, global modulus index)` pairs: the limb at
@@ -192,26 +193,28 @@ pub(crate) fn subtract_then_scale(
     )
 }
 
-/// `out[i] = r mod q_i` for limbs `i < level`, r the centered residue of
-/// `last` (coefficient domain, modulo q_level) in (−q_level/2, q_level/2].
-pub(crate) fn rescale_center(
+/// `out[i] = r mod q_i` for limbs `i < targets` (limb i reduced modulo
+/// global modulus i), r the centered residue of `src` (one limb,
+/// coefficient domain, reduced modulo q_source) in (−q_source/2, q_source/2].
+pub(crate) fn lift_centered(
     rec: &mut Recorder<'_>,
     ring: &RingContext,
-    level: usize,
-    last: &wgpu::Buffer,
+    source: usize,
+    src: &wgpu::Buffer,
+    targets: usize,
     out: &wgpu::Buffer,
 ) -> Result<()> {
-    let q_last = ring.moduli()[level].value();
-    let records: Vec<Record> = (0..level)
+    let q_src = ring.moduli()[source].value();
+    let records: Vec<Record> = (0..targets)
         .map(|i| Record::modulus(&ring.moduli()[i]).pos(i))
         .collect();
     let n = rec.n();
     rec.dispatch(
-        Kernel::RescaleCenter,
-        &[q_last, q_last / 2],
+        Kernel::LiftCentered,
+        &[q_src, q_src / 2],
         &records,
-        level,
+        targets,
         n,
-        &[(2, last), (4, out)],
+        &[(2, src), (4, out)],
     )
 }

@@ -80,7 +80,7 @@ pub(crate) enum Kernel {
     Convert,
     CenteredOverflows,
     SubtractThenScale,
-    RescaleCenter,
+    LiftCentered,
     InnerProduct,
 }
 
@@ -106,7 +106,7 @@ impl Kernel {
             Convert => ("basis_conversion", "convert"),
             CenteredOverflows => ("basis_conversion", "centered_overflows"),
             SubtractThenScale => ("basis_conversion", "subtract_then_scale"),
-            RescaleCenter => ("basis_conversion", "rescale_center"),
+            LiftCentered => ("basis_conversion", "lift_centered"),
             InnerProduct => ("key_switch", "inner_product"),
         }
     }

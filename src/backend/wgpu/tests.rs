@@ -366,6 +366,26 @@ impl<'a> Check<'a> {
         }
     }
 
+    /// ModRaise at every level from limb-0 words with 0, 1, q_0 − 1 and the
+    /// words around q_0/2 (where the centering flips) at the start.
+    fn mod_raise(&mut self) {
+        let shared = Arc::clone(&self.ring);
+        let ring: &RingContext = &shared;
+        let n = ring.n();
+        let q0 = ring.moduli()[0].value();
+        let mut src = self.random(&[0]);
+        src[3..7].copy_from_slice(&[q0 / 2 - 1, q0 / 2, q0 / 2 + 1, q0 / 2 + 2]);
+        let (src_c, src_g) = self.pair(&src);
+        for level in 0..ring.num_q() {
+            let words = n * (level + 1);
+            let mut out_c = self.cpu.alloc(words).unwrap();
+            let mut out_g = self.gpu.alloc(words).unwrap();
+            self.cpu.mod_raise(ring, &src_c, level, &mut out_c).unwrap();
+            self.gpu.mod_raise(ring, &src_g, level, &mut out_g).unwrap();
+            self.assert_same(&format!("mod_raise level {level}"), &out_c, &out_g, words);
+        }
+    }
+
     fn buffers_and_errors(&mut self) {
         let shared = Arc::clone(&self.ring);
         let ring: &RingContext = &shared;
@@ -418,6 +438,18 @@ impl<'a> Check<'a> {
             .automorphism(ring, &copy, 4, &mut out, &basis)
             .is_err());
         assert!(self.gpu.rescale(ring, &copy, 0, &mut out).is_err());
+        assert!(matches!(
+            self.gpu.mod_raise(ring, &copy, ring.num_q(), &mut out),
+            Err(Error::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            self.gpu.mod_raise(ring, &copy, 2, &mut out),
+            Err(Error::LengthMismatch { .. })
+        ));
+        assert!(matches!(
+            self.gpu.mod_raise(ring, &host_buffer, 1, &mut out),
+            Err(Error::DeviceMismatch { .. })
+        ));
         assert!(self.gpu.download(&copy, host.len() + 1).is_err());
         assert!(self.gpu.alloc(usize::MAX / 4).is_err());
     }
@@ -437,6 +469,7 @@ fn conformance(int64: Int64Mode) {
         check.ntt_and_automorphism();
         check.key_switching();
         check.rounding_boundaries();
+        check.mod_raise();
     }
 }
 
