@@ -39,19 +39,34 @@ fn encrypt_decrypt_public_and_secret_key() {
     let mut f = Fixture::new(PRESET, &[], 2);
     let v = f.random_values(f.slots(), 1.0);
     let ct = f.encrypt(&v);
-    f.assert_close("public-key encryption", &ct, &v);
+    let public = f.assert_close("public-key encryption", &ct, &v);
     let mut sk_enc = heformer::ckks::Encryptor::new(
         f.ctx.clone(),
         heformer::ckks::EncryptionKey::Secret(f.sk.clone()),
         heformer::ckks::Prng::from_seed(9),
     )
     .unwrap();
-    let pt = f
-        .encoder
-        .encode_complex(&v, 1, f.params.default_scale())
-        .unwrap();
-    let ct = sk_enc.encrypt(&pt).unwrap();
-    f.assert_close("secret-key encryption at level 1", &ct, &v);
+    let scale = f.params.default_scale();
+    for level in [1, f.params.max_level()] {
+        let pt = f.encoder.encode_complex(&v, level, scale).unwrap();
+        let ct = sk_enc.encrypt(&pt).unwrap();
+        let secret = f.assert_close("secret-key encryption", &ct, &v);
+        // The public-key noise u·e + e0 + e1·s is divided by P: what is left
+        // is ModDown's rounding r0 + r1·s, √(h/12) for a secret of weight h
+        // against σ for a secret-key encryption (1.7 bits more for this
+        // dense secret, h ≈ 2N/3); undivided it would cost about
+        // log2(σ·√(4N/3)/σ) = 5.7 bits more.
+        println!(
+            "level {level}: public key {:.1} bits, secret key {:.1} bits (mean)",
+            public.mean_bits, secret.mean_bits
+        );
+        assert!(
+            public.mean_bits > secret.mean_bits - 2.5,
+            "public-key encryption {:.1} bits, secret-key {:.1} bits",
+            public.mean_bits,
+            secret.mean_bits
+        );
+    }
 }
 
 #[test]

@@ -176,7 +176,10 @@ fn parameters_round_trip() {
         let params = Parameters::preset(name).unwrap();
         let bytes = serialize::parameters_to_bytes(params.literal()).unwrap();
         assert_eq!(&bytes[0..4], b"HEFM");
-        assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), 1);
+        assert_eq!(
+            u16::from_le_bytes([bytes[4], bytes[5]]),
+            serialize::FORMAT_VERSION
+        );
         assert_eq!(u16::from_le_bytes([bytes[6], bytes[7]]), 1);
         assert_eq!(get_u64(&bytes, 8), 0, "a parameter set carries id 0");
         assert_eq!(
@@ -518,7 +521,7 @@ fn header_fields_are_checked() {
         "magic",
     );
 
-    for version in [0u16, 2, u16::MAX] {
+    for version in [0u16, 1, 3, u16::MAX] {
         let mut bad = ct.clone();
         bad[4..6].copy_from_slice(&version.to_le_bytes());
         reseal(&mut bad);
@@ -707,14 +710,14 @@ fn sealed_but_invalid_payloads_are_rejected() {
         "degree",
     );
 
-    // Public key: level must be the maximum level.
+    // Public key: the limb count must be the full basis' (version 1 stored Q only).
     let pk = serialize::public_key_to_bytes(ctx, &o.f.pk).unwrap();
     let mut p = payload(&pk).to_vec();
-    set_u64(&mut p, 0, max_level - 1);
+    set_u64(&mut p, 0, max_level + 1);
     assert_format_err(
         serialize::public_key_from_bytes(ctx, &with_payload(&pk, &p)),
         "public key",
-        "level",
+        "limbs",
     );
     let mut p = payload(&pk).to_vec();
     set_u64(&mut p, 8, q0 + 1);

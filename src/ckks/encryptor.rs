@@ -1,7 +1,12 @@
 //! Encryption (public or secret key) and decryption.
 //!
-//! Public key: `(c0, c1) = (b·u + e0 + m, a·u + e1)` with ternary `u` and
-//! Gaussian `e0, e1`. Secret key: `(c0, c1) = (-a·s + e + m, a)`.
+//! Public key (on the full basis Q·P): `(c0, c1) = (round((b·u + e0)/P) + m,
+//! round((a·u + e1)/P))` with ternary `u` and Gaussian `e0, e1`, computed on
+//! the extended basis `Q_l ∪ P` and divided by P with the key switch's
+//! ModDown. The division takes the noise `u·e + e0 + e1·s` (about
+//! `σ·√(2N/3)` per coefficient) down to ModDown's rounding, `r0 + r1·s`, as
+//! small as a secret-key encryption's. Secret key: `(c0, c1) = (-a·s + e + m,
+//! a)`.
 //! Decryption: `m' = Σ_k c_k · s^k`.
 
 use std::sync::Arc;
@@ -50,12 +55,21 @@ impl Encryptor {
         let words = ctx.words_at(pt.level);
         let (c0, c1) = match key {
             EncryptionKey::Public(pk) => {
+                let extended = ring.extended_basis(pt.level);
                 let u_coeffs = prng.ternary(ctx.n());
-                let u = ctx.upload_coefficients(&ctx.signed_to_limbs(&u_coeffs, &basis), &basis)?;
-                let mut c0 = gaussian_poly(ctx, prng, &basis)?;
-                let mut c1 = gaussian_poly(ctx, prng, &basis)?;
-                backend.mul_add_assign(ring, &mut c0, &pk.b, &u, &basis)?;
-                backend.mul_add_assign(ring, &mut c1, &pk.a, &u, &basis)?;
+                let u =
+                    ctx.upload_coefficients(&ctx.signed_to_limbs(&u_coeffs, &extended), &extended)?;
+                let mut noisy = [
+                    gaussian_poly(ctx, prng, &extended)?,
+                    gaussian_poly(ctx, prng, &extended)?,
+                ];
+                for (acc, key) in noisy.iter_mut().zip([&pk.b, &pk.a]) {
+                    let key = restrict_to(ctx, key, &extended)?;
+                    backend.mul_add_assign(ring, acc, &key, &u, &extended)?;
+                }
+                let mut out = [backend.alloc(words)?, backend.alloc(words)?];
+                backend.mod_down(ring, &noisy, pt.level, &mut out)?;
+                let [c0, c1] = out;
                 (c0, c1)
             }
             EncryptionKey::Secret(sk) => {
@@ -82,6 +96,18 @@ impl Encryptor {
             params_id: pt.params_id,
         })
     }
+}
+
+/// The limbs of `poly` (on the full basis) at the global indices `basis`.
+fn restrict_to(ctx: &CkksContext, poly: &Buffer, basis: &[usize]) -> Result<Buffer> {
+    let n = ctx.n();
+    let full = ctx.ring().full_basis().len();
+    let words = ctx.backend().download(poly, n * full)?;
+    let limbs: Vec<u64> = basis
+        .iter()
+        .flat_map(|&g| words[g * n..(g + 1) * n].iter().copied())
+        .collect();
+    ctx.backend().upload(&limbs)
 }
 
 /// A fresh Gaussian error polynomial on `basis`, evaluation domain.

@@ -26,7 +26,8 @@ pub struct SecretKey {
     pub(crate) params_id: u64,
 }
 
-/// The public encryption key (b, a) = (-a·s + e, a) on the ciphertext basis.
+/// The public encryption key (b, a) = (-a·s + e, a) on the full basis Q·P
+/// (encryption divides its noise by P, see [`crate::ckks::Encryptor`]).
 #[derive(Debug, Clone)]
 pub struct PublicKey {
     pub(crate) b: Buffer,
@@ -155,7 +156,7 @@ impl KeyGenerator {
     /// The public key for `sk`.
     pub fn gen_public_key(&mut self, sk: &SecretKey) -> Result<PublicKey> {
         self.ctx.check_params("gen_public_key", sk.params_id)?;
-        let basis = self.ctx.ring().q_basis(self.ctx.params().max_level());
+        let basis = self.ctx.ring().full_basis();
         let (b, a) = self.rlwe_sample(&sk.eval, &basis)?;
         Ok(PublicKey {
             b,

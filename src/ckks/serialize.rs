@@ -1,7 +1,7 @@
 //! A versioned binary format for parameter sets, keys, plaintexts and
 //! ciphertexts.
 //!
-//! # Format, version 1
+//! # Format, version 2
 //!
 //! Every object is one self-contained *frame*. All integers are unsigned
 //! little-endian; `f64` values are stored as the little-endian `u64` of their
@@ -10,7 +10,7 @@
 //! ```text
 //! offset  size  field
 //!      0     4  magic, the bytes "HEFM"
-//!      4     2  u16 format version (1)
+//!      4     2  u16 format version (2; version 1 stored public keys on Q only)
 //!      6     2  u16 object kind (see below)
 //!      8     8  u64 parameter id (Parameters::id(); 0 for a parameter set)
 //!     16     8  u64 payload length in bytes (P)
@@ -33,7 +33,7 @@
 //! | kind | object | payload |
 //! |------|--------|---------|
 //! | 1 | parameters | `u64` id of the validated set, then the UTF-8 JSON of its [`ParametersLiteral`] |
-//! | 2 | public key | `u64` level (= L), then b then a, each `n·(L+1)` words |
+//! | 2 | public key | `u64` limb count (= L+1+K, the full basis), then b then a, each `n·(L+1+K)` words |
 //! | 3 | relinearization key | a switching key |
 //! | 4 | Galois keys | `u64` count, then per key (strictly increasing elements): `u64` Galois element, a switching key |
 //! | 5 | plaintext | `u64` level l, `u64` scale bits, `u64` slots, `u64` degree (= 0), then one polynomial of `n·(l+1)` words |
@@ -54,7 +54,7 @@
 //! Every failure is an [`Error::Format`] whose `what` names the object kind
 //! (`"ciphertext"`, `"galois keys"`, ...), except a parameter id other than
 //! the context's, which is an [`Error::ParameterMismatch`]. In order:
-//! the header must be complete; the magic, the version (1) and the kind must
+//! the header must be complete; the magic, the version (2) and the kind must
 //! match; the parameter id must be the context's (0 for a parameter set); the
 //! payload length must not exceed the largest payload of that kind the
 //! context allows (checked before anything is allocated; the payload is then
@@ -92,7 +92,7 @@ use crate::params::ParametersLiteral;
 /// The first four bytes of every frame.
 pub const MAGIC: [u8; 4] = *b"HEFM";
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Bytes of the fixed header (magic, version, kind, parameter id, payload length).
 pub const HEADER_LEN: usize = 24;
 /// Bytes of the trailing checksum.
@@ -949,30 +949,32 @@ impl Object for PublicKey {
         ctx: &CkksContext,
         sink: &mut Sink<'_, W>,
     ) -> Result<()> {
-        let limbs = max_level(ctx) + 1;
-        sink.put_u64(max_level(ctx) as u64)?;
+        let limbs = ctx.ring().full_basis().len();
+        sink.put_u64(limbs as u64)?;
         sink.put_words(&download(ctx, &self.b, limbs)?)?;
         sink.put_words(&download(ctx, &self.a, limbs)?)
     }
 
     fn max_payload_len(ctx: &CkksContext) -> u64 {
-        8 + 2 * poly_bytes(ctx, max_level(ctx) + 1)
+        8 + 2 * poly_bytes(ctx, ctx.ring().full_basis().len())
     }
 
     fn parse(ctx: &CkksContext, payload: &[u8]) -> Result<Self> {
         let mut c = Cursor::new(payload, Self::KIND);
-        let level = c.u64("level")?;
-        let max = max_level(ctx);
-        if level != max as u64 {
+        let limbs = c.u64("limb count")?;
+        let basis = ctx.ring().full_basis();
+        if limbs != basis.len() as u64 {
             return Err(format_err(
                 Self::KIND,
-                format!("level {level}, a public key is at the maximum level {max}"),
+                format!(
+                    "{limbs} limbs, a public key has the full basis' {}",
+                    basis.len()
+                ),
             ));
         }
         check_payload_len(Self::KIND, payload, Self::max_payload_len(ctx), || {
             "a public key".into()
         })?;
-        let basis = ctx.ring().q_basis(max);
         let b = c.poly(ctx, &basis, "b")?;
         let a = c.poly(ctx, &basis, "a")?;
         c.finish()?;

@@ -87,6 +87,9 @@ pub struct Measurement {
     /// Levels consumed (polynomial circuits).
     #[serde(skip_serializing_if = "Option::is_none")]
     depth: Option<usize>,
+    /// What the inputs were (bootstrapping: `complex` or `real`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input: Option<&'static str>,
     commit: &'static str,
 }
 
@@ -122,6 +125,7 @@ impl Measurement {
             levels_left: None,
             secret: None,
             depth: None,
+            input: None,
             commit: env!("HEFORMER_GIT_COMMIT"),
         }
     }
@@ -130,6 +134,12 @@ impl Measurement {
     pub(super) fn with_precision(mut self, p: Option<PrecisionStats>) -> Self {
         self.precision_bits = p.map(|p| p.mean_bits);
         self.precision_min_bits = p.map(|p| p.min_bits);
+        self
+    }
+
+    /// With a description of the inputs.
+    pub(super) fn with_input(mut self, input: &'static str) -> Self {
+        self.input = Some(input);
         self
     }
 

@@ -1,7 +1,8 @@
 //! `heformer bench boot`: times a full-slot bootstrap on a preset that can
 //! bootstrap and measures its precision, with the levels left and the
 //! secret distribution (one JSON line with `op` = `bootstrap` under
-//! `--json`, otherwise a short report).
+//! `--json`, otherwise a short report). Inputs are complex, uniform in the
+//! unit square, or real with `--real`.
 
 use super::bench::{time, Measurement, RunArgs, Session};
 use crate::backend::create_backend;
@@ -16,6 +17,11 @@ pub struct BootBenchArgs {
     /// A preset that can bootstrap (`heformer params` marks them).
     #[arg(long, default_value = "PN16_BOOT_128_SPARSE_H192")]
     params: String,
+    /// Real inputs (imaginary parts zero) instead of complex ones: the
+    /// setting of `benches/compare/lattigo_boot.py`, whose library takes
+    /// real values only. Precision is still measured on the whole slots.
+    #[arg(long)]
+    real: bool,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -47,7 +53,10 @@ pub(super) fn run_boot(args: &BootBenchArgs) -> Result<()> {
         rotations.len()
     );
     let mut session = Session::new(&ctx, args.run.seed, &rotations, boot.needs_conjugation())?;
-    let values = session.random_values(boot.config().slots);
+    let mut values = session.random_values(boot.config().slots);
+    if args.real {
+        values.iter_mut().for_each(|v| v.im = 0.0);
+    }
     let pt = session
         .encoder
         .encode_complex(&values, 0, params.default_scale())?;
@@ -70,7 +79,8 @@ pub(super) fn run_boot(args: &BootBenchArgs) -> Result<()> {
         t,
     )
     .with_precision(Some(precision))
-    .with_levels_left(out.level(), params.secret().to_string());
+    .with_levels_left(out.level(), params.secret().to_string())
+    .with_input(if args.real { "real" } else { "complex" });
     if args.run.json {
         return record.print_json();
     }
