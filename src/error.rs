@@ -90,6 +90,15 @@ pub enum Error {
     /// A serialized object is malformed, truncated, corrupt or of the wrong kind.
     #[error("decoding {what}: {detail}")]
     Format { what: &'static str, detail: String },
+    /// A dataset file is malformed or does not fit the request (a missing
+    /// column, a bad line, no examples, an unknown label). `line` is the
+    /// 1-based line where the offending record starts, when there is one.
+    #[error("reading dataset {path}{}: {detail}", line_suffix(*.line))]
+    Dataset {
+        path: String,
+        line: Option<u64>,
+        detail: String,
+    },
     /// An I/O error, with the path or stream it concerns.
     #[error("{context}: {source}")]
     Io {
@@ -97,4 +106,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// `:line` for an error message, or nothing when the error has no line.
+fn line_suffix(line: Option<u64>) -> String {
+    line.map(|line| format!(":{line}")).unwrap_or_default()
 }

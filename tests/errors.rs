@@ -1312,6 +1312,24 @@ fn io_missing_file() {
     );
 }
 
+/// A user's dataset with a bad line: the message names the file and line.
+#[test]
+fn dataset_bad_line() {
+    let path = std::env::temp_dir().join(format!("heformer-dataset-{}.jsonl", std::process::id()));
+    std::fs::write(
+        &path,
+        "{\"text\": \"fine\", \"label\": 1}\n{\"text\": \"no label\"}\n",
+    )
+    .unwrap();
+    let file = format!("{}:2", path.display());
+    assert_error!(
+        heformer::data::read::read_labeled(&path, "text", "label"),
+        Error::Dataset { line: Some(2), .. },
+        ["reading dataset", file.as_str(), "no key `label`"]
+    );
+    std::fs::remove_file(&path).ok();
+}
+
 // ------------------------------------------------------------------ CLI --
 
 #[test]
