@@ -4,8 +4,14 @@
 //!
 //! Each circuit follows the order of operations of the `f64` evaluation
 //! ([`Approximation::eval`]), so the plain evaluation is its twin. Scales stay
-//! exact: the halving of the inverse square root's `h = x/2` is a
-//! relabelling of the scale, the one sum of two ciphertexts (the inverse square root's
+//! exact and never fall below the input's, whatever the sizes of the primes
+//! they rescale by: exp by squaring encodes its first constant at the scale
+//! that its squarings bring back to the input's exactly; a Newton step
+//! relabels `x` (as `x/2` for the inverse square root) when that keeps its
+//! output at or above the input's scale, and otherwise takes its copy of `x`
+//! through a constant product one level above the step that lands the
+//! output at the input's scale;
+//! the one sum of two ciphertexts (the inverse square root's
 //! `1.5·y − (h·y)·(y·y)`) is formed before its rescale with the constant
 //! encoded at the scale that makes both terms equal.
 //!
@@ -17,7 +23,7 @@
 use crate::approx::{Approximation, ChebyshevSeries, NewtonApproximation, NewtonTarget};
 use crate::circuits::poly;
 use crate::ckks::{Ciphertext, Evaluator};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::math::Complex;
 
 /// `approximation` applied to the slots of `x` (which must lie in its
@@ -36,21 +42,41 @@ pub fn evaluate(
             ev.mul_relin_rescale_new(&at_level(ev, x, s.level())?, &s)
         }
         Approximation::Newton(n) => newton(ev, x, n),
-        Approximation::ExpBySquaring(e) => {
-            // 1 + x/2^r: a constant product (one level; relabelling the scale
-            // instead would leave it 2^r above the primes, and the squarings
-            // would square that).
-            let mut t = x.try_clone()?;
-            let factor = 2f64.powi(-(e.squarings() as i32));
-            ev.mul_const_assign(&mut t, Complex::new(factor, 0.0))?;
-            ev.rescale_assign(&mut t)?;
-            ev.add_const_assign(&mut t, Complex::new(1.0, 0.0))?;
-            for _ in 0..e.squarings() {
-                t = ev.mul_relin_rescale_new(&t, &t)?;
-            }
-            Ok(t)
-        }
+        Approximation::ExpBySquaring(e) => exp_by_squaring(ev, x, e.squarings()),
     }
+}
+
+/// `(1 + x/2^r)^(2^r)`: a constant product (one level; relabelling the scale
+/// instead would leave it 2^r above the primes, and the squarings would
+/// square that), then `r` squarings. The constant's encoding scale is chosen
+/// backwards from the output so that each squaring's scale `s²/q_l` ends at
+/// `x`'s scale exactly, whatever the sizes of the primes.
+fn exp_by_squaring(ev: &Evaluator, x: &Ciphertext, squarings: u32) -> Result<Ciphertext> {
+    let q = ev.context().params().q();
+    let top = x.level();
+    let rounds = squarings as usize;
+    if top < rounds + 1 {
+        return Err(Error::OutOfLevels {
+            op: "exp_by_squaring",
+            level: top,
+            needed: rounds + 1,
+        });
+    }
+    // The scale before the squaring at level l is √(scale after · q_l).
+    // The last squaring rescales by q_(top − r), the first by q_(top − 1).
+    let scale = q[top - rounds..top]
+        .iter()
+        .fold(x.scale(), |after, &prime| (after * prime as f64).sqrt());
+    let mut t = x.try_clone()?;
+    let factor = 2f64.powi(-(squarings as i32));
+    let const_scale = scale * q[top] as f64 / x.scale();
+    ev.mul_const_with_scale_assign(&mut t, Complex::new(factor, 0.0), const_scale)?;
+    ev.rescale_assign(&mut t)?;
+    ev.add_const_assign(&mut t, Complex::new(1.0, 0.0))?;
+    for _ in 0..squarings {
+        t = ev.mul_relin_rescale_new(&t, &t)?;
+    }
+    Ok(t)
 }
 
 /// The stages applied in turn, first stage first.
@@ -63,15 +89,12 @@ fn compose(ev: &Evaluator, x: &Ciphertext, stages: &[ChebyshevSeries]) -> Result
 }
 
 /// The initial polynomial, then the Newton steps in the order of
-/// [`NewtonApproximation::eval`].
+/// [`NewtonApproximation::eval`]; every step ends at `x`'s scale.
 fn newton(ev: &Evaluator, x: &Ciphertext, n: &NewtonApproximation) -> Result<Ciphertext> {
     let mut y = poly::evaluate(ev, x, n.initial(), None)?;
-    // h = x/2 (inverse square root only): a relabelling.
-    let mut half_x = x.try_clone()?;
-    half_x.scale *= 2.0;
     for _ in 0..n.steps() {
         y = match n.target() {
-            NewtonTarget::InverseSqrt => inverse_sqrt_step(ev, &half_x, &y)?,
+            NewtonTarget::InverseSqrt => inverse_sqrt_step(ev, x, &y)?,
             NewtonTarget::Reciprocal => reciprocal_step(ev, x, &y)?,
         };
     }
@@ -85,11 +108,46 @@ fn at_level(ev: &Evaluator, x: &Ciphertext, level: usize) -> Result<Ciphertext> 
     Ok(out)
 }
 
-/// `1.5·y − (h·y)·(y·y)`, two levels: the product's tensor and `1.5·y`
-/// (its constant encoded at the tensor's scale over `y`'s) are summed before
-/// one relinearize-and-rescale.
-fn inverse_sqrt_step(ev: &Evaluator, half_x: &Ciphertext, y: &Ciphertext) -> Result<Ciphertext> {
-    let hy = ev.mul_relin_rescale_new(&at_level(ev, half_x, y.level())?, y)?;
+/// `value·x` at `level`, for a Newton step whose output scale is
+/// `natural_scale·s` when this copy has the scale `s`. With the scale
+/// `value·…` relabelled (`x`'s own integers, no operation) the output would
+/// be at `natural_scale·x.scale()/value`; that is kept when it is at least
+/// `x`'s scale (equal primes: the scales then grow a little, which only
+/// helps). Otherwise (primes larger than the scale) it would shrink step by
+/// step, so the copy is taken through a constant product at `level + 1`
+/// instead, encoded at the scale that lands the step's output at `x`'s
+/// scale exactly.
+fn newton_copy(
+    ev: &Evaluator,
+    x: &Ciphertext,
+    value: f64,
+    level: usize,
+    natural_scale: f64,
+) -> Result<Ciphertext> {
+    let relabelled = x.scale() / value;
+    if natural_scale * relabelled >= x.scale() {
+        let mut out = at_level(ev, x, level)?;
+        out.scale = relabelled;
+        return Ok(out);
+    }
+    let mut out = at_level(ev, x, level + 1)?;
+    let q = ev.context().params().q()[level + 1] as f64;
+    let target = x.scale() / natural_scale;
+    ev.mul_const_with_scale_assign(&mut out, Complex::new(value, 0.0), target * q / x.scale())?;
+    ev.rescale_assign(&mut out)?;
+    Ok(out)
+}
+
+/// `1.5·y − (h·y)·(y·y)` with `h = x/2`, two levels: the product's tensor and
+/// `1.5·y` (its constant encoded at the tensor's scale over `y`'s) are summed
+/// before one relinearize-and-rescale. The output's scale is
+/// `s_h·s_y³/(q_1²·q_2)` (`q_1` the prime of `y`'s level, `q_2` the next);
+/// see [`newton_copy`] for `s_h`.
+fn inverse_sqrt_step(ev: &Evaluator, x: &Ciphertext, y: &Ciphertext) -> Result<Ciphertext> {
+    let (q1, q2) = step_primes(ev, y)?;
+    let natural = y.scale().powi(3) / (q1 * q1 * q2);
+    let half_x = newton_copy(ev, x, 0.5, y.level(), natural)?;
+    let hy = ev.mul_relin_rescale_new(&half_x, y)?;
     let yy = ev.mul_relin_rescale_new(y, y)?;
     let mut sum = ev.tensor_new(&hy, &yy)?;
     ev.neg_assign(&mut sum)?;
@@ -101,10 +159,28 @@ fn inverse_sqrt_step(ev: &Evaluator, half_x: &Ciphertext, y: &Ciphertext) -> Res
     Ok(sum)
 }
 
-/// `y·(2 − x·y)`, two levels.
+/// `y·(2 − x·y)`, two levels; the output's scale is `s_x'·s_y²/(q_1·q_2)`
+/// for the copy `x'` of [`newton_copy`].
 fn reciprocal_step(ev: &Evaluator, x: &Ciphertext, y: &Ciphertext) -> Result<Ciphertext> {
-    let mut e = ev.mul_relin_rescale_new(&at_level(ev, x, y.level())?, y)?;
+    let (q1, q2) = step_primes(ev, y)?;
+    let natural = y.scale() * y.scale() / (q1 * q2);
+    let x_copy = newton_copy(ev, x, 1.0, y.level(), natural)?;
+    let mut e = ev.mul_relin_rescale_new(&x_copy, y)?;
     ev.neg_assign(&mut e)?;
     ev.add_const_assign(&mut e, Complex::new(2.0, 0.0))?;
     ev.mul_relin_rescale_new(&at_level(ev, y, e.level())?, &e)
+}
+
+/// The primes a Newton step on `y` rescales by: `q` at `y`'s level and the
+/// one below (a step needs two levels).
+fn step_primes(ev: &Evaluator, y: &Ciphertext) -> Result<(f64, f64)> {
+    if y.level() < 2 {
+        return Err(Error::OutOfLevels {
+            op: "newton_step",
+            level: y.level(),
+            needed: 2,
+        });
+    }
+    let q = ev.context().params().q();
+    Ok((q[y.level()] as f64, q[y.level() - 1] as f64))
 }
