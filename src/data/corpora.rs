@@ -30,21 +30,16 @@ pub const POSITIVE: &str = "positive";
 pub fn load_rotten_tomatoes(path: &Path) -> Result<Dataset> {
     let mut dataset = read_csv(path, &Columns::named("text", "category"), true)?;
     let mut reviews = Vec::with_capacity(dataset.len());
+    let table = [
+        ("fresh", Some(POSITIVE)),
+        ("rotten", Some(NEGATIVE)),
+        ("plot", None),
+    ];
     for mut example in dataset.examples {
-        let polarity = match example.label.as_str() {
-            "plot" => continue,
-            "fresh" => POSITIVE,
-            "rotten" => NEGATIVE,
-            other => {
-                return Err(dataset_error(
-                    path,
-                    Some(example.line),
-                    format!("unknown category `{other}` (expected fresh, rotten or plot)"),
-                ))
-            }
-        };
-        example.label = polarity.to_owned();
-        reviews.push(example);
+        if let Some(polarity) = polarity(path, example.line, &example.label, &table)? {
+            example.label = polarity.to_owned();
+            reviews.push(example);
+        }
     }
     if reviews.is_empty() {
         return Err(dataset_error(path, None, "no reviews".into()));
@@ -60,22 +55,35 @@ pub fn load_mr_polarity(path: &Path) -> Result<Dataset> {
         label: Column::Index(0),
     };
     let mut dataset = read_csv(path, &columns, false)?;
+    let table = [("1", Some(POSITIVE)), ("-1", Some(NEGATIVE))];
     for example in &mut dataset.examples {
-        let polarity = match example.label.as_str() {
-            "1" => POSITIVE,
-            "-1" => NEGATIVE,
-            other => {
-                return Err(dataset_error(
-                    path,
-                    Some(example.line),
-                    format!("unknown label `{other}` (expected 1 or -1)"),
-                ))
-            }
-        };
-        example.label = polarity.to_owned();
+        if let Some(polarity) = polarity(path, example.line, &example.label, &table)? {
+            example.label = polarity.to_owned();
+        }
         example.text = example.text.trim().to_owned();
     }
     Ok(dataset)
+}
+
+/// The polarity `table` maps a corpus label to (`None`: drop the example),
+/// or an error naming the file, the line and the labels expected.
+fn polarity(
+    path: &Path,
+    line: u64,
+    label: &str,
+    table: &[(&str, Option<&'static str>)],
+) -> Result<Option<&'static str>> {
+    match table.iter().find(|(name, _)| *name == label) {
+        Some(&(_, polarity)) => Ok(polarity),
+        None => {
+            let expected: Vec<&str> = table.iter().map(|(name, _)| *name).collect();
+            Err(dataset_error(
+                path,
+                Some(line),
+                format!("unknown label `{label}` (expected {})", expected.join(", ")),
+            ))
+        }
+    }
 }
 
 #[cfg(test)]
