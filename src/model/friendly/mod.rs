@@ -26,3 +26,6 @@ pub use config::{ApproximationRanges, FriendlyConfig, LoraTarget};
 pub use forward::{FriendlyModel, FriendlyTrace, LayerTrace};
 pub use nonlinear::{ApproximationErrors, FittedNonLinearities, RangeViolations, Variant};
 pub use weights::{Dense, FriendlyHead, FriendlyLayer, FriendlyWeights, Lora, Projection};
+
+#[cfg(test)]
+mod tests;
