@@ -85,13 +85,15 @@ pub struct FittedNonLinearities {
 const EXP_NEGLIGIBLE_BELOW: f64 = -64.0;
 /// Grid points for the exp error.
 const EXP_ERROR_SAMPLES: usize = 20_001;
+/// The deepest inverse square root searched (polynomial and Newton steps).
+const INV_SQRT_MAX_DEPTH: usize = 24;
 
 impl FittedNonLinearities {
     /// Fits every polynomial (tens of milliseconds).
     ///
     /// Errors: a range the fits refuse (see [`ExpBySquaring::new`],
     /// [`CompositeSign::fit_default`], [`NewtonApproximation::fit_to_error`]
-    /// with depth up to 24, [`fit_tanh`]).
+    /// with depth up to `INV_SQRT_MAX_DEPTH` = 24, [`fit_tanh`]).
     pub fn fit(ranges: &ApproximationRanges) -> Result<Self> {
         let exp = ExpBySquaring::new(ranges.exp_argument, ranges.exp_squarings)?;
         let epsilon = 2.0_f64.powi(-(ranges.sign_epsilon_bits as i32));
@@ -101,7 +103,7 @@ impl FittedNonLinearities {
             NewtonTarget::InverseSqrt,
             ranges.variance,
             ranges.inv_sqrt_relative_error,
-            24,
+            INV_SQRT_MAX_DEPTH,
         )?;
         let tanh = fit_tanh(ranges.tanh_bound, ranges.tanh_degree)?;
         let errors = ApproximationErrors {

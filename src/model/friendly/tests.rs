@@ -2,7 +2,7 @@
 //! against the exact forward per layer (in bits), the exact forward against
 //! a naive loop implementation, input and config errors, range guards.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array1, Array2, ArrayView2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
@@ -402,4 +402,86 @@ fn config_round_trips_through_json() {
     let text = serde_json::to_string(&config).unwrap();
     let back: FriendlyConfig = serde_json::from_str(&text).unwrap();
     assert_eq!(back, config);
+}
+
+#[test]
+fn mapping_from_a_bert() {
+    use crate::model::config::tests::tiny_config;
+    use crate::model::weights::tests::random_weights;
+    let bert = random_weights(&tiny_config(), 9);
+    let config = FriendlyConfig {
+        hidden: 8,
+        heads: 2,
+        ffn: 12,
+        ..FriendlyConfig::tiny()
+    };
+    let weights = FriendlyWeights::from_bert(&bert, &config, 1).unwrap();
+    let (first, second) = (&weights.layers[0], &weights.layers[1]);
+    assert_eq!(first.query.dense.weight, bert.layers[0].query.weight.t());
+    assert_eq!(first.attention_norm.gamma, Array1::<f64>::ones(8));
+    assert_eq!(second.attention_norm, bert.layers[0].output_layer_norm);
+    assert_eq!(first.ffn_norm, bert.layers[0].attention_layer_norm);
+    assert_eq!(first.gate.weight, bert.layers[0].intermediate.weight.t());
+    assert_eq!(first.down.bias, bert.layers[0].output.bias);
+    assert!(first.up.weight.iter().all(|&w| w == 0.0) && first.up.bias.iter().all(|&b| b == 1.0));
+    assert_eq!(
+        weights.final_norm.as_ref(),
+        Some(&bert.layers[1].output_layer_norm)
+    );
+    // LoRA starts with B = 0: the adapters change nothing.
+    let model = FriendlyModel::new(config.clone(), weights.clone()).unwrap();
+    let without_lora = FriendlyConfig {
+        lora_targets: vec![],
+        ..config.clone()
+    };
+    let mut stripped = weights;
+    for layer in &mut stripped.layers {
+        for projection in [&mut layer.query, &mut layer.key, &mut layer.value] {
+            assert!(projection.lora.take().unwrap().b.iter().all(|&b| b == 0.0));
+        }
+    }
+    let plain = FriendlyModel::new(without_lora, stripped).unwrap();
+    let input = embeddings(4, 8, 2);
+    let mask = [true; 4];
+    assert_eq!(
+        model
+            .forward(input.view(), &mask, Variant::Exact)
+            .unwrap()
+            .logits,
+        plain
+            .forward(input.view(), &mask, Variant::Exact)
+            .unwrap()
+            .logits
+    );
+    // Shapes BERT does not have.
+    for (bad, expected) in [
+        (
+            FriendlyConfig {
+                ffn: 16,
+                ..config.clone()
+            },
+            "ffn is 16",
+        ),
+        (
+            FriendlyConfig {
+                layers: 3,
+                ..config.clone()
+            },
+            "3 layers",
+        ),
+        (
+            FriendlyConfig {
+                layer_norm_eps: 1e-5,
+                ..config
+            },
+            "layer_norm_eps",
+        ),
+    ] {
+        match FriendlyWeights::from_bert(&bert, &bad, 1) {
+            Err(Error::InvalidParameters(message)) => {
+                assert!(message.contains(expected), "{message}")
+            }
+            other => panic!("{expected}: {other:?}"),
+        }
+    }
 }
