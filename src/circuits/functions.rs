@@ -89,13 +89,47 @@ fn compose(ev: &Evaluator, x: &Ciphertext, stages: &[ChebyshevSeries]) -> Result
 }
 
 /// The initial polynomial, then the Newton steps in the order of
-/// [`NewtonApproximation::eval`]; every step ends at `x`'s scale.
+/// [`NewtonApproximation::eval`]. The iterates sit at scales near the primes
+/// they are rescaled by (the polynomial's output at least at its level's
+/// prime, each step but the last aimed at its output level's prime), so that
+/// `y·y` keeps its precision whatever the input's scale; the last step lands
+/// at or above `x`'s scale.
 fn newton(ev: &Evaluator, x: &Ciphertext, n: &NewtonApproximation) -> Result<Ciphertext> {
-    let mut y = poly::evaluate(ev, x, n.initial(), None)?;
-    for _ in 0..n.steps() {
+    let params = ev.context().params();
+    let q = params.q();
+    let plan = poly::PolyPlan::new(
+        params,
+        std::slice::from_ref(n.initial()),
+        x.level(),
+        x.scale(),
+    )?;
+    let initial_level = *plan
+        .output_levels()
+        .first()
+        .ok_or_else(|| Error::OutOfRange {
+            op: "newton",
+            detail: "internal: a plan of one series has one output level".into(),
+        })?;
+    let initial_scale = x.scale().max(q[initial_level] as f64);
+    let mut y = plan
+        .evaluate(ev, x, Some(initial_scale))?
+        .pop()
+        .ok_or_else(|| Error::OutOfRange {
+            op: "newton",
+            detail: "internal: a plan of one series has one output".into(),
+        })?;
+    for step in 0..n.steps() {
+        let target = if step + 1 == n.steps() {
+            x.scale()
+        } else {
+            // The output level's prime (checked by the step itself).
+            y.level()
+                .checked_sub(2)
+                .map_or(x.scale(), |level| q[level] as f64)
+        };
         y = match n.target() {
-            NewtonTarget::InverseSqrt => inverse_sqrt_step(ev, x, &y)?,
-            NewtonTarget::Reciprocal => reciprocal_step(ev, x, &y)?,
+            NewtonTarget::InverseSqrt => inverse_sqrt_step(ev, x, &y, target)?,
+            NewtonTarget::Reciprocal => reciprocal_step(ev, x, &y, target)?,
         };
     }
     Ok(y)
@@ -109,31 +143,33 @@ fn at_level(ev: &Evaluator, x: &Ciphertext, level: usize) -> Result<Ciphertext> 
 }
 
 /// `value·x` at `level`, for a Newton step whose output scale is
-/// `natural_scale·s` when this copy has the scale `s`. With the scale
-/// `value·…` relabelled (`x`'s own integers, no operation) the output would
-/// be at `natural_scale·x.scale()/value`; that is kept when it is at least
-/// `x`'s scale (equal primes: the scales then grow a little, which only
-/// helps). Otherwise (primes larger than the scale) it would shrink step by
-/// step, so the copy is taken through a constant product at `level + 1`
-/// instead, encoded at the scale that lands the step's output at `x`'s
-/// scale exactly.
+/// `natural_scale·s` when this copy has the scale `s`. Relabelled (`x`'s own
+/// integers at the scale `x.scale()/value`, no operation) when that puts
+/// the output at or above `target`; otherwise through a constant product at
+/// `level + 1` (`x` must be at least there) encoded at the scale that puts
+/// the output at `target` exactly.
 fn newton_copy(
     ev: &Evaluator,
     x: &Ciphertext,
     value: f64,
     level: usize,
     natural_scale: f64,
+    target: f64,
 ) -> Result<Ciphertext> {
     let relabelled = x.scale() / value;
-    if natural_scale * relabelled >= x.scale() {
+    if natural_scale * relabelled >= target {
         let mut out = at_level(ev, x, level)?;
         out.scale = relabelled;
         return Ok(out);
     }
     let mut out = at_level(ev, x, level + 1)?;
     let q = ev.context().params().q()[level + 1] as f64;
-    let target = x.scale() / natural_scale;
-    ev.mul_const_with_scale_assign(&mut out, Complex::new(value, 0.0), target * q / x.scale())?;
+    let copy_scale = target / natural_scale;
+    ev.mul_const_with_scale_assign(
+        &mut out,
+        Complex::new(value, 0.0),
+        copy_scale * q / x.scale(),
+    )?;
     ev.rescale_assign(&mut out)?;
     Ok(out)
 }
@@ -141,12 +177,17 @@ fn newton_copy(
 /// `1.5·y − (h·y)·(y·y)` with `h = x/2`, two levels: the product's tensor and
 /// `1.5·y` (its constant encoded at the tensor's scale over `y`'s) are summed
 /// before one relinearize-and-rescale. The output's scale is
-/// `s_h·s_y³/(q_1²·q_2)` (`q_1` the prime of `y`'s level, `q_2` the next);
-/// see [`newton_copy`] for `s_h`.
-fn inverse_sqrt_step(ev: &Evaluator, x: &Ciphertext, y: &Ciphertext) -> Result<Ciphertext> {
+/// `s_h·s_y³/(q_1²·q_2)` (`q_1` the prime of `y`'s level, `q_2` the next),
+/// at least `target` (see [`newton_copy`] for `s_h`).
+fn inverse_sqrt_step(
+    ev: &Evaluator,
+    x: &Ciphertext,
+    y: &Ciphertext,
+    target: f64,
+) -> Result<Ciphertext> {
     let (q1, q2) = step_primes(ev, y)?;
     let natural = y.scale().powi(3) / (q1 * q1 * q2);
-    let half_x = newton_copy(ev, x, 0.5, y.level(), natural)?;
+    let half_x = newton_copy(ev, x, 0.5, y.level(), natural, target)?;
     let hy = ev.mul_relin_rescale_new(&half_x, y)?;
     let yy = ev.mul_relin_rescale_new(y, y)?;
     let mut sum = ev.tensor_new(&hy, &yy)?;
@@ -160,11 +201,16 @@ fn inverse_sqrt_step(ev: &Evaluator, x: &Ciphertext, y: &Ciphertext) -> Result<C
 }
 
 /// `y·(2 − x·y)`, two levels; the output's scale is `s_x'·s_y²/(q_1·q_2)`
-/// for the copy `x'` of [`newton_copy`].
-fn reciprocal_step(ev: &Evaluator, x: &Ciphertext, y: &Ciphertext) -> Result<Ciphertext> {
+/// for the copy `x'` of [`newton_copy`], at least `target`.
+fn reciprocal_step(
+    ev: &Evaluator,
+    x: &Ciphertext,
+    y: &Ciphertext,
+    target: f64,
+) -> Result<Ciphertext> {
     let (q1, q2) = step_primes(ev, y)?;
     let natural = y.scale() * y.scale() / (q1 * q2);
-    let x_copy = newton_copy(ev, x, 1.0, y.level(), natural)?;
+    let x_copy = newton_copy(ev, x, 1.0, y.level(), natural, target)?;
     let mut e = ev.mul_relin_rescale_new(&x_copy, y)?;
     ev.neg_assign(&mut e)?;
     ev.add_const_assign(&mut e, Complex::new(2.0, 0.0))?;
