@@ -170,12 +170,30 @@ fn constant_and_plaintext_products() {
         .unwrap();
     let mut mp = ca.clone();
     ev.mul_plain_assign(&mut mp, &pt).unwrap();
+    let unrescaled = mp.clone();
     ev.rescale_assign(&mut mp).unwrap();
     f.assert_close(
         "mul_plain",
         &mp,
         &a.iter().zip(&b).map(|(x, y)| *x * *y).collect::<Vec<_>>(),
     );
+    // The fused acc += ct ⊙ pt gives the words of a product and an addition.
+    let mut fused = unrescaled.clone();
+    ev.mul_plain_add_assign(&mut fused, &ca, &pt).unwrap();
+    let separate = ev.add_new(&unrescaled, &unrescaled).unwrap();
+    assert_eq!(
+        f.decrypt(&fused),
+        f.decrypt(&separate),
+        "mul_plain_add against mul_plain + add"
+    );
+    // A product at another scale is refused and the accumulator kept.
+    let mut acc = unrescaled.clone();
+    let other = f
+        .encoder
+        .encode_complex(&b, f.params.max_level(), 2.0 * f.params.default_scale())
+        .unwrap();
+    assert!(ev.mul_plain_add_assign(&mut acc, &ca, &other).is_err());
+    assert_eq!(f.decrypt(&acc), f.decrypt(&unrescaled));
 }
 
 #[test]

@@ -531,14 +531,16 @@ impl EncodedLinearTransform {
         sum(
             ev,
             self.groups.iter().map(|group| {
-                let partial = sum(
-                    ev,
-                    group.terms.iter().map(|(copy, pt)| {
-                        let mut term = copies[*copy].try_clone()?;
-                        ev.mul_plain_assign(&mut term, pt)?;
-                        Ok(term)
-                    }),
-                )?;
+                let ((first, first_pt), rest) =
+                    group.terms.split_first().ok_or_else(|| Error::OutOfRange {
+                        op: OP,
+                        detail: "internal: an empty giant-step group".into(),
+                    })?;
+                let mut partial = copies[*first].try_clone()?;
+                ev.mul_plain_assign(&mut partial, first_pt)?;
+                for (copy, pt) in rest {
+                    ev.mul_plain_add_assign(&mut partial, copies[*copy], pt)?;
+                }
                 if group.step == 0 {
                     Ok(partial)
                 } else {

@@ -520,6 +520,53 @@ impl Evaluator {
         Ok(())
     }
 
+    /// `acc += ct ⊙ pt` without a temporary (one fused pass per part): `ct`
+    /// at `acc`'s level, slot count and degree, the product's scale
+    /// `scale(ct)·scale(pt)` equal to `acc`'s. The sums of plaintext products
+    /// of the linear transforms use it. Errors leave `acc` untouched.
+    pub fn mul_plain_add_assign(
+        &self,
+        acc: &mut Ciphertext,
+        ct: &Ciphertext,
+        pt: &Plaintext,
+    ) -> Result<()> {
+        const OP: &str = "mul_plain_add";
+        self.check(OP, acc)?;
+        self.check_plain(OP, ct, pt)?;
+        if ct.level != acc.level {
+            return Err(Error::LevelMismatch {
+                op: OP,
+                detail: format!(
+                    "ciphertext at level {}, accumulator at level {}",
+                    ct.level, acc.level
+                ),
+            });
+        }
+        if ct.slots != acc.slots {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: ct.slots,
+                expected: acc.slots,
+            });
+        }
+        if ct.parts.len() != acc.parts.len() {
+            return Err(Error::DegreeMismatch {
+                op: OP,
+                degree: ct.degree(),
+                expected: acc.degree(),
+            });
+        }
+        let scale = self.product_scale(OP, ct.scale, pt.scale, ct.level)?;
+        Self::check_same_scale(OP, acc.scale, scale)?;
+        let basis = self.basis(ct.level);
+        for (part, term) in acc.parts.iter_mut().zip(&ct.parts) {
+            self.ctx
+                .backend()
+                .mul_add_assign(self.ctx.ring(), part, term, &pt.poly, &basis)?;
+        }
+        Ok(())
+    }
+
     // ----- ciphertext products ----------------------------------------------------
 
     /// The tensor product (degree 2, not relinearized); scales multiply.
