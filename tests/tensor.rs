@@ -203,7 +203,17 @@ fn errors_are_reported() {
         product.prepare(&f.evaluator, &low),
         Err(Error::OutOfLevels { .. })
     ));
+    // σ's keys but not those of the φ^k rotations: the evaluator's error.
+    let sigma_keys = heformer::tensor::permutations::sigma(&shape)
+        .unwrap()
+        .rotations();
+    let g = Fixture::new(PRESET, &sigma_keys, 7);
+    assert!(matches!(
+        product.prepare(&g.evaluator, &ca),
+        Err(Error::MissingGaloisKey { op: "rotate", .. })
+    ));
     // A ciphertext of another shape.
+
     let other = MatrixShape::new(4, &params).unwrap();
     let small = encrypt(&mut f, &other, &random_matrix(&mut rng, 4));
     assert!(matches!(
