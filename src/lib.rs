@@ -3,7 +3,7 @@
 //!
 //! Layers (each may use only the ones listed before it):
 //! [`math`] → [`params`] → [`ring`] → [`backend`] → [`ckks`] → [`circuits`]
-//! → `cli`; [`approx`] (plain `f64` fitting) uses only [`error`] and is used
+//! → [`tensor`] → `cli`; [`approx`] (plain `f64` fitting) uses only [`error`] and is used
 //! by [`circuits`]. The model side: [`assets`] (where the fetched files
 //! live) → [`data`] (datasets, labels, splits, tokenizer) → [`model`]
 //! (config, weights, the exact `f64` forward); they use only [`error`].
@@ -21,5 +21,6 @@ pub mod math;
 pub mod model;
 pub mod params;
 pub mod ring;
+pub mod tensor;
 
 pub use error::{Error, Result};

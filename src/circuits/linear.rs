@@ -110,7 +110,7 @@ fn offsets(indices: impl Iterator<Item = usize>, n1: usize) -> (BTreeSet<usize>,
 }
 
 /// The representative of `k mod n` in `(−n/2, n/2]`, as a rotation step.
-fn step(k: usize, n: usize) -> i64 {
+pub(crate) fn step(k: usize, n: usize) -> i64 {
     if 2 * k > n {
         k as i64 - n as i64
     } else {

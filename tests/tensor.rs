@@ -1,0 +1,228 @@
+//! Encrypted `d × d` matrices (`heformer::tensor`): CCMM, CPMM with the
+//! prepared left copies shared by two weight matrices, and the transpose,
+//! against ndarray's products on the plaintext inputs; error paths.
+
+mod common;
+
+use common::Fixture;
+use heformer::ckks::Ciphertext;
+use heformer::tensor::{
+    decrypt_matrix, encrypt_matrix, MatrixProduct, MatrixShape, Transpose, PRODUCT_DEPTH,
+};
+use heformer::Error;
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+
+/// A `d × d` matrix with entries uniform in (−1, 1).
+fn random_matrix(rng: &mut ChaCha20Rng, d: usize) -> Array2<f64> {
+    Array2::from_shape_fn((d, d), |_| rng.random_range(-1.0..1.0))
+}
+
+fn encrypt(f: &mut Fixture, shape: &MatrixShape, m: &Array2<f64>) -> Ciphertext {
+    let (level, scale) = (f.params.max_level(), f.params.default_scale());
+    encrypt_matrix(shape, &f.encoder, &mut f.encryptor, m, level, scale).unwrap()
+}
+
+/// The bits a product of two matrices with entries in (−1, 1) must reach: a
+/// fresh encryption's at `scale` ([`Fixture::required_bits`]) less
+/// `log2(2d)`, since every output entry sums `d` products, each carrying the
+/// error of both factors (entries below 1 do not amplify it).
+fn product_bits(f: &Fixture, scale: f64, d: usize) -> f64 {
+    f.required_bits(scale.min(f.params.default_scale())) - ((2 * d) as f64).log2()
+}
+
+/// Decrypts `ct` and checks it against `want` to `required` bits (printed).
+fn check(
+    f: &Fixture,
+    shape: &MatrixShape,
+    what: &str,
+    ct: &Ciphertext,
+    want: &Array2<f64>,
+    required: f64,
+) {
+    let got = decrypt_matrix(shape, &f.encoder, &f.decryptor, ct).unwrap();
+    let max_error = (&got - want).iter().fold(0f64, |m, e| m.max(e.abs()));
+    let bits = -max_error.log2();
+    println!(
+        "{what}: level {} scale 2^{:.2}: {bits:.1} bits (max error {max_error:.2e}, required {required:.1})",
+        ct.level(),
+        ct.scale().log2()
+    );
+    assert!(bits >= required, "{what}: {bits:.1} bits < {required:.1}");
+}
+
+fn ccmm(preset: &str, d: usize, seed: u64) {
+    let params = heformer::params::Parameters::preset(preset).unwrap();
+    let shape = MatrixShape::new(d, &params).unwrap();
+    let rotations = MatrixProduct::ccmm_rotations(&shape).unwrap();
+    println!("CCMM d = {d}: {} rotation keys", rotations.len());
+    let mut f = Fixture::new(preset, &rotations, seed);
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let (a, b) = (random_matrix(&mut rng, d), random_matrix(&mut rng, d));
+    let (ca, cb) = (encrypt(&mut f, &shape, &a), encrypt(&mut f, &shape, &b));
+    let product = MatrixProduct::new(shape, &f.encoder, ca.level()).unwrap();
+    let out = product.multiply(&f.evaluator, &ca, &cb).unwrap();
+    assert_eq!(out.level(), ca.level() - PRODUCT_DEPTH);
+    let q = f.params.q()[ca.level() - 2] as f64;
+    assert!((out.scale() / (ca.scale() * cb.scale() / q) - 1.0).abs() < 1e-12);
+    let required = product_bits(&f, out.scale(), d);
+    check(
+        &f,
+        &shape,
+        &format!("CCMM {preset} d = {d}"),
+        &out,
+        &a.dot(&b),
+        required,
+    );
+}
+
+#[test]
+fn ccmm_matches_the_plain_product() {
+    ccmm("TEST_INSECURE_N11", 8, 1);
+    ccmm("TEST_INSECURE_N11", 16, 2);
+}
+
+#[test]
+fn ccmm_d32_full_slots() {
+    ccmm("TEST_INSECURE_N11", 32, 3);
+}
+
+#[test]
+fn cpmm_reuses_the_prepared_copies() {
+    const PRESET: &str = "TEST_INSECURE_N11";
+    let d = 16;
+    let params = heformer::params::Parameters::preset(PRESET).unwrap();
+    let shape = MatrixShape::new(d, &params).unwrap();
+    let rotations = MatrixProduct::cpmm_rotations(&shape).unwrap();
+    println!("CPMM d = {d}: {} rotation keys", rotations.len());
+    let mut f = Fixture::new(PRESET, &rotations, 4);
+    let mut rng = ChaCha20Rng::seed_from_u64(4);
+    let a = random_matrix(&mut rng, d);
+    let weights = [random_matrix(&mut rng, d), random_matrix(&mut rng, d)];
+    let ca = encrypt(&mut f, &shape, &a);
+    let product = MatrixProduct::new(shape, &f.encoder, ca.level()).unwrap();
+    let encoded: Vec<_> = weights
+        .iter()
+        .map(|w| product.encode_weights(&f.encoder, w).unwrap())
+        .collect();
+    let left = product.prepare(&f.evaluator, &ca).unwrap();
+    assert_eq!(left.level(), ca.level() - 2);
+    let outs = product
+        .multiply_plain(&f.evaluator, &left, &encoded)
+        .unwrap();
+    assert_eq!(outs.len(), 2);
+    for (t, (out, w)) in outs.iter().zip(&weights).enumerate() {
+        assert_eq!(out.level(), ca.level() - PRODUCT_DEPTH);
+        assert!((out.scale() / ca.scale() - 1.0).abs() < 1e-12);
+        let required = product_bits(&f, out.scale(), d);
+        check(
+            &f,
+            &shape,
+            &format!("CPMM {PRESET} d = {d} weight {t}"),
+            out,
+            &a.dot(w),
+            required,
+        );
+    }
+}
+
+#[test]
+fn transpose_matches() {
+    const PRESET: &str = "TEST_INSECURE_N11";
+    let d = 16;
+    let params = heformer::params::Parameters::preset(PRESET).unwrap();
+    let shape = MatrixShape::new(d, &params).unwrap();
+    let rotations = Transpose::rotations(&shape).unwrap();
+    println!("transpose d = {d}: {} rotation keys", rotations.len());
+    let mut f = Fixture::new(PRESET, &rotations, 5);
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let a = random_matrix(&mut rng, d);
+    let ca = encrypt(&mut f, &shape, &a);
+    let out = Transpose::new(&shape, &f.encoder, ca.level())
+        .unwrap()
+        .apply(&f.evaluator, &ca)
+        .unwrap();
+    assert_eq!(out.level(), ca.level() - 1);
+    assert!((out.scale() / ca.scale() - 1.0).abs() < 1e-12);
+    // A permutation moves each entry with the noise of one diagonal product
+    // and a share of the key-switching noise: a fresh encryption's bound.
+    let required = f.required_bits(out.scale());
+    check(
+        &f,
+        &shape,
+        &format!("transpose {PRESET} d = {d}"),
+        &out,
+        &a.t().to_owned(),
+        required,
+    );
+}
+
+#[test]
+fn errors_are_reported() {
+    const PRESET: &str = "TEST_INSECURE_N11";
+    let d = 8;
+    let params = heformer::params::Parameters::preset(PRESET).unwrap();
+    let shape = MatrixShape::new(d, &params).unwrap();
+    // Shapes: too large for the slots, not a power of two, wrong matrix.
+    assert!(matches!(
+        MatrixShape::new(64, &params),
+        Err(Error::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        MatrixShape::new(6, &params),
+        Err(Error::OutOfRange { .. })
+    ));
+    // No rotation key at all.
+    let mut f = Fixture::new(PRESET, &[], 6);
+    let (level, scale) = (f.params.max_level(), f.params.default_scale());
+    let wrong = Array2::zeros((d, d + 1));
+    assert!(matches!(
+        encrypt_matrix(&shape, &f.encoder, &mut f.encryptor, &wrong, level, scale),
+        Err(Error::OutOfRange { .. })
+    ));
+    let mut rng = ChaCha20Rng::seed_from_u64(6);
+    let a = random_matrix(&mut rng, d);
+    let ca = encrypt(&mut f, &shape, &a);
+    let product = MatrixProduct::new(shape, &f.encoder, level).unwrap();
+    assert!(matches!(
+        product.multiply(&f.evaluator, &ca, &ca),
+        Err(Error::MissingGaloisKey { .. })
+    ));
+    assert!(matches!(
+        MatrixProduct::new(shape, &f.encoder, PRODUCT_DEPTH - 1),
+        Err(Error::OutOfLevels { .. })
+    ));
+    // A ciphertext below the product's level.
+    let low = encrypt_matrix(&shape, &f.encoder, &mut f.encryptor, &a, 2, scale).unwrap();
+    assert!(matches!(
+        product.multiply(&f.evaluator, &low, &ca),
+        Err(Error::OutOfLevels { level: 2, .. })
+    ));
+    assert!(matches!(
+        product.prepare(&f.evaluator, &low),
+        Err(Error::OutOfLevels { .. })
+    ));
+    // σ's keys but not those of the φ^k rotations: the evaluator's error.
+    let sigma_keys = heformer::tensor::permutations::sigma(&shape)
+        .unwrap()
+        .rotations();
+    let g = Fixture::new(PRESET, &sigma_keys, 7);
+    assert!(matches!(
+        product.prepare(&g.evaluator, &ca),
+        Err(Error::MissingGaloisKey { op: "rotate", .. })
+    ));
+    // A ciphertext of another shape.
+
+    let other = MatrixShape::new(4, &params).unwrap();
+    let small = encrypt(&mut f, &other, &random_matrix(&mut rng, 4));
+    assert!(matches!(
+        product.multiply(&f.evaluator, &ca, &small),
+        Err(Error::LengthMismatch { .. })
+    ));
+    // Decrypting with the wrong shape.
+    assert!(matches!(
+        decrypt_matrix(&shape, &f.encoder, &f.decryptor, &small),
+        Err(Error::LengthMismatch { .. })
+    ));
+}
