@@ -23,19 +23,6 @@ use heformer::model::weights::BertWeights;
 const SEQ_LEN: usize = 32;
 const SENTENCE: &str = "a gripping, beautifully shot film that never loses its nerve.";
 
-/// `−log2(max|a − b| / max|b|)`.
-fn bits<'a>(
-    a: impl IntoIterator<Item = &'a f64>,
-    b: impl IntoIterator<Item = &'a f64> + Clone,
-) -> f64 {
-    let scale = b.clone().into_iter().fold(0.0_f64, |m, v| m.max(v.abs()));
-    let error = a
-        .into_iter()
-        .zip(b)
-        .fold(0.0_f64, |m, (x, y)| m.max((x - y).abs()));
-    -(error / scale).log2()
-}
-
 #[test]
 fn friendly_model_from_minilm_twin_against_exact() {
     let assets = AssetPaths::from_env();
@@ -83,19 +70,7 @@ fn friendly_model_from_minilm_twin_against_exact() {
         "range violations: exact {:?}, twin {:?}",
         exact.violations, twin.violations
     );
-    let mut stages = Vec::new();
-    for (index, (t, e)) in twin.layers.iter().zip(&exact.layers).enumerate() {
-        stages.push((
-            format!("layer {index} attention"),
-            bits(&t.attention, &e.attention),
-        ));
-        stages.push((format!("layer {index} ffn"), bits(&t.ffn, &e.ffn)));
-    }
-    stages.push((
-        "head input".into(),
-        bits(&twin.head_input, &exact.head_input),
-    ));
-    stages.push(("logits".into(), bits(&twin.logits, &exact.logits)));
+    let stages = twin.agreement_bits(&exact);
     // As in the unit test: the worst fitted error relative to its
     // function's scale, less 4 bits of amplification.
     let errors = model.polynomials().errors();

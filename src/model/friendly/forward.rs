@@ -56,6 +56,46 @@ pub struct FriendlyTrace {
     pub violations: RangeViolations,
 }
 
+impl FriendlyTrace {
+    /// Stage by stage (per layer: after attention, after the feed-forward;
+    /// then the head's input, its tanh output and the logits), the bits of
+    /// this trace that agree with `reference`: `−log2(max|a − b| / max|b|)`,
+    /// relative to the reference's largest magnitude at that stage.
+    pub fn agreement_bits(&self, reference: &FriendlyTrace) -> Vec<(String, f64)> {
+        let mut stages = Vec::new();
+        for (index, (a, b)) in self.layers.iter().zip(&reference.layers).enumerate() {
+            stages.push((
+                format!("layer {index} attention"),
+                agreement(&a.attention, &b.attention),
+            ));
+            stages.push((format!("layer {index} ffn"), agreement(&a.ffn, &b.ffn)));
+        }
+        stages.push((
+            "head input".into(),
+            agreement(&self.head_input, &reference.head_input),
+        ));
+        stages.push((
+            "head tanh".into(),
+            agreement(&self.head_hidden, &reference.head_hidden),
+        ));
+        stages.push(("logits".into(), agreement(&self.logits, &reference.logits)));
+        stages
+    }
+}
+
+/// `−log2(max|a − b| / max|b|)` over paired entries.
+pub(super) fn agreement<'a>(
+    a: impl IntoIterator<Item = &'a f64>,
+    b: impl IntoIterator<Item = &'a f64> + Clone,
+) -> f64 {
+    let scale = b.clone().into_iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+    let error = a
+        .into_iter()
+        .zip(b)
+        .fold(0.0_f64, |m, (x, y)| m.max((x - y).abs()));
+    -(error / scale).log2()
+}
+
 /// A checked config, its weights and its fitted polynomials.
 #[derive(Clone, Debug)]
 pub struct FriendlyModel {

@@ -24,42 +24,6 @@ fn tiny_model(seed: u64) -> FriendlyModel {
     FriendlyModel::new(config, weights).unwrap()
 }
 
-/// `−log2(max|a − b| / max|b|)`: the bits of `a` that agree with `b`,
-/// relative to `b`'s scale.
-fn bits<'a>(
-    a: impl IntoIterator<Item = &'a f64>,
-    b: impl IntoIterator<Item = &'a f64> + Clone,
-) -> f64 {
-    let scale = b.clone().into_iter().fold(0.0_f64, |m, v| m.max(v.abs()));
-    let error = a
-        .into_iter()
-        .zip(b)
-        .fold(0.0_f64, |m, (x, y)| m.max((x - y).abs()));
-    -(error / scale).log2()
-}
-
-/// Stage name and bits of twin against exact, layer by layer.
-fn per_stage_bits(twin: &FriendlyTrace, exact: &FriendlyTrace) -> Vec<(String, f64)> {
-    let mut stages = Vec::new();
-    for (index, (t, e)) in twin.layers.iter().zip(&exact.layers).enumerate() {
-        stages.push((
-            format!("layer {index} attention"),
-            bits(&t.attention, &e.attention),
-        ));
-        stages.push((format!("layer {index} ffn"), bits(&t.ffn, &e.ffn)));
-    }
-    stages.push((
-        "head input".into(),
-        bits(&twin.head_input, &exact.head_input),
-    ));
-    stages.push((
-        "head tanh".into(),
-        bits(&twin.head_hidden, &exact.head_hidden),
-    ));
-    stages.push(("logits".into(), bits(&twin.logits, &exact.logits)));
-    stages
-}
-
 #[test]
 fn polynomial_twin_tracks_the_exact_forward_layer_by_layer() {
     let model = tiny_model(7);
@@ -85,7 +49,7 @@ fn polynomial_twin_tracks_the_exact_forward_layer_by_layer() {
     .fold(0.0, f64::max);
     let fitted_bits = -worst.log2();
     eprintln!("fitted errors {errors:?}; worst {worst:.3e} = 2^-{fitted_bits:.1}");
-    for (stage, stage_bits) in per_stage_bits(&twin, &exact) {
+    for (stage, stage_bits) in twin.agreement_bits(&exact) {
         eprintln!("tiny twin vs exact, {stage:>17}: {stage_bits:5.1} bits");
         assert!(
             stage_bits >= fitted_bits - SLACK_BITS,
@@ -201,7 +165,7 @@ fn exact_forward_matches_naive_loops() {
     let input = embeddings(5, 16, 4);
     let trace = model.forward(input.view(), &mask, Variant::Exact).unwrap();
     let naive = naive_logits(&model, input.view(), &mask);
-    let difference = bits(&trace.logits, &naive);
+    let difference = super::forward::agreement(&trace.logits, &naive);
     eprintln!("exact forward vs naive loops: {difference:.1} bits");
     assert!(difference > 45.0, "{difference}");
 }
@@ -391,7 +355,7 @@ fn the_paper_model_runs_inside_its_ranges() {
         .unwrap();
     assert_eq!(exact.violations, RangeViolations::default());
     assert_eq!(exact.logits.len(), 2);
-    for (stage, stage_bits) in per_stage_bits(&twin, &exact) {
+    for (stage, stage_bits) in twin.agreement_bits(&exact) {
         eprintln!("paper shapes, twin vs exact, {stage:>17}: {stage_bits:5.1} bits");
     }
 }
