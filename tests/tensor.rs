@@ -7,7 +7,7 @@ mod common;
 use common::Fixture;
 use heformer::ckks::Ciphertext;
 use heformer::tensor::{
-    decrypt_matrix, encrypt_matrix, MatrixProduct, MatrixShape, Transpose, PRODUCT_DEPTH,
+    decrypt_matrix, encrypt_matrix, MatrixProduct, MatrixShape, Transpose, CCMM_DEPTH, CPMM_DEPTH,
 };
 use heformer::Error;
 use ndarray::Array2;
@@ -63,7 +63,7 @@ fn ccmm(preset: &str, d: usize, seed: u64) {
     let (ca, cb) = (encrypt(&mut f, &shape, &a), encrypt(&mut f, &shape, &b));
     let product = MatrixProduct::new(shape, &f.encoder, ca.level()).unwrap();
     let out = product.multiply(&f.evaluator, &ca, &cb).unwrap();
-    assert_eq!(out.level(), ca.level() - PRODUCT_DEPTH);
+    assert_eq!(out.level(), ca.level() - CCMM_DEPTH);
     let q = f.params.q()[ca.level() - 2] as f64;
     assert!((out.scale() / (ca.scale() * cb.scale() / q) - 1.0).abs() < 1e-12);
     let required = product_bits(&f, out.scale(), d);
@@ -107,13 +107,13 @@ fn cpmm_reuses_the_prepared_copies() {
         .map(|w| product.encode_weights(&f.encoder, w).unwrap())
         .collect();
     let left = product.prepare(&f.evaluator, &ca).unwrap();
-    assert_eq!(left.level(), ca.level() - 2);
+    assert_eq!(left.level(), ca.level() - 1);
     let outs = product
         .multiply_plain(&f.evaluator, &left, &encoded)
         .unwrap();
     assert_eq!(outs.len(), 2);
     for (t, (out, w)) in outs.iter().zip(&weights).enumerate() {
-        assert_eq!(out.level(), ca.level() - PRODUCT_DEPTH);
+        assert_eq!(out.level(), ca.level() - CPMM_DEPTH);
         assert!((out.scale() / ca.scale() - 1.0).abs() < 1e-12);
         let required = product_bits(&f, out.scale(), d);
         check(
@@ -190,7 +190,7 @@ fn errors_are_reported() {
         Err(Error::MissingGaloisKey { .. })
     ));
     assert!(matches!(
-        MatrixProduct::new(shape, &f.encoder, PRODUCT_DEPTH - 1),
+        MatrixProduct::new(shape, &f.encoder, CPMM_DEPTH - 1),
         Err(Error::OutOfLevels { .. })
     ));
     // A ciphertext below the product's level.

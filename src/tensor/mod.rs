@@ -33,18 +33,19 @@
 //! # Products
 //!
 //! [`MatrixProduct`] (in [`product`]) is built once for `d` and the level `l`
-//! of its inputs. Both products use three levels:
+//! of its inputs:
 //!
-//! 1. `σ(A)` (and `τ(B)` for CCMM) by the diagonal method, level `l → l − 1`;
-//! 2. `φ^k(σ(A))` for `k = 1..d−1`, two hoisted rotations and two mask
-//!    products each, level `l − 1 → l − 2` ([`PreparedLeft`], reusable for
-//!    any number of right factors);
-//! 3. the sum of the `d` slot-wise products, one rescale (CCMM: the `d`
-//!    tensor products are summed at degree 2 and relinearized and rescaled
-//!    once), level `l − 2 → l − 3`.
+//! 1. `σ(A)` (and `τ(B)` for CCMM) by the diagonal method, level `l → l − 1`,
+//!    and the hoisted rotations of `σ(A)` by `k` and `k − d`
+//!    ([`PreparedLeft`], reusable for any number of right factors);
+//! 2. CPMM: the sum of the `2d − 1` products of those copies with the masked
+//!    plaintext factors, one rescale, level `l − 2` ([`CPMM_DEPTH`] = 2);
+//! 3. CCMM: the masks form `φ^k(σ(A))` (level `l − 2`), then the sum of the
+//!    `d` tensor products, relinearized and rescaled once, level `l − 3`
+//!    ([`CCMM_DEPTH`] = 3).
 //!
-//! For CPMM the right factors `ψ^k(τ(W))` are computed in the clear and
-//! encoded once ([`EncodedWeights`]). [`Transpose`] is one diagonal-method
+//! For CPMM the right factors `ψ^k(τ(W))`, masked, are computed in the clear
+//! and encoded once ([`EncodedWeights`]). [`Transpose`] is one diagonal-method
 //! transform (one level). The rotation keys are listed by
 //! [`MatrixProduct::ccmm_rotations`], [`MatrixProduct::cpmm_rotations`] and
 //! [`Transpose::rotations`].
@@ -55,5 +56,5 @@ pub mod product;
 pub mod transpose;
 
 pub use packing::{decrypt_matrix, encrypt_matrix, MatrixShape};
-pub use product::{EncodedWeights, MatrixProduct, PreparedLeft, PRODUCT_DEPTH};
+pub use product::{EncodedWeights, MatrixProduct, PreparedLeft, CCMM_DEPTH, CPMM_DEPTH};
 pub use transpose::Transpose;

@@ -2,46 +2,58 @@
 //! matrix by plaintext ones (CPMM), after JKLS:
 //! `A·B = Σ_{k<d} φ^k(σ(A)) ⊙ ψ^k(τ(B))`.
 //!
+//! With `φ^k(x) = rot(x, k) ⊙ m_k + rot(x, k − d) ⊙ m'_k`, a plaintext right
+//! factor takes the masks: `A·W = σ(A) ⊙ W_0 + Σ_{k≥1} rot(σ(A), k) ⊙ (m_k ⊙
+//! W_k) + rot(σ(A), k − d) ⊙ (m'_k ⊙ W_k)` with `W_k = ψ^k(τ(W))`, all
+//! computed in the clear. CPMM therefore needs two levels, CCMM three.
+//!
 //! # Levels and scales
 //!
-//! A [`MatrixProduct`] is built for inputs at level `l >= 3`
-//! ([`PRODUCT_DEPTH`]); inputs above `l` are dropped to it, inputs below are
-//! `OutOfLevels`. Every plaintext factor is encoded at the scale of the
-//! prime it is rescaled by, so the scale is kept exactly through the first
-//! two levels:
+//! A [`MatrixProduct`] is built for inputs at level `l >= 2`
+//! ([`CPMM_DEPTH`]; CCMM needs `l >= 3`, [`CCMM_DEPTH`]); inputs above `l`
+//! are dropped to it, inputs below are `OutOfLevels`. Every plaintext factor
+//! is encoded at the scale of the prime it is rescaled by, so the scale is
+//! kept exactly through the levels before the last product:
 //!
 //! - `σ`, `τ`: diagonals at level `l`, scale `q_l`, then rescale (level `l − 1`);
-//! - `φ^k`: masks at level `l − 1`, scale `q_{l−1}`, then rescale; `φ^0(σ(A))`
-//!   is `σ(A)` dropped to `l − 2`. All `d` copies ([`PreparedLeft`]) are at
-//!   level `l − 2` with the scale `Δ_A` of `A`;
-//! - CPMM: `ψ^k(τ(W))` at level `l − 2`, scale `q_{l−2}`; the output is at
-//!   level `l − 3` with scale `Δ_A`;
-//! - CCMM: `τ(B)` is dropped to `l − 2` before its rotations (cheaper key
-//!   switches); the `d` tensor products are summed at degree 2 and
-//!   relinearized and rescaled once: level `l − 3`, scale `Δ_A·Δ_B / q_{l−2}`.
+//! - [`PreparedLeft`]: `σ(A)` and its rotations by `k` and `k − d`
+//!   (`k = 1..d−1`), all at level `l − 1` with the scale `Δ_A` of `A`,
+//!   reusable for any number of right factors;
+//! - CPMM: the `2d − 1` masked factors at level `l − 1`, scale `q_{l−1}`; the
+//!   output is at level `l − 2` with scale `Δ_A`;
+//! - CCMM: the masks at level `l − 1`, scale `q_{l−1}`, form `φ^k(σ(A))` at
+//!   level `l − 2`; `τ(B)` is dropped to `l − 2` before its rotations
+//!   (cheaper key switches); the `d` tensor products are summed at degree 2
+//!   and relinearized and rescaled once: level `l − 3`, scale
+//!   `Δ_A·Δ_B / q_{l−2}`.
 //!
 //! # Costs and keys
 //!
 //! Preparing `A`: the `σ` transform (`2d − 1` diagonals, BSGS), then
-//! `2(d − 1)` rotations hoisted from one decomposition (steps `k`, `k − d`)
-//! and `2(d − 1)` plaintext products. CPMM per weight matrix: `d` plaintext
-//! products and one rescale, no rotation. CCMM adds `τ` and `d − 1` hoisted
-//! rotations by `k·d` (its representative in `(−n/2, n/2]`), `d` tensor
-//! products and one relinearization.
+//! `2(d − 1)` rotations hoisted from one decomposition (steps `k`, `k − d`).
+//! CPMM per weight matrix: `2d − 1` fused plaintext products and one
+//! rescale, no rotation (and `2d − 1` plaintexts stored). CCMM adds the
+//! `2(d − 1)` mask products, `τ` and `d − 1` hoisted rotations by `k·d` (its
+//! representative in `(−n/2, n/2]`), `d` tensor products and one
+//! relinearization.
 
 use ndarray::Array2;
 
 use crate::circuits::linear::EncodedLinearTransform;
 use crate::ckks::{Ciphertext, Encoder, Evaluator, Plaintext};
 use crate::error::{Error, Result};
+use crate::math::Complex;
 
 use super::permutations::{
     column_shift, column_shift_steps, row_shift, row_shift_step, sigma, tau,
 };
 use super::MatrixShape;
 
-/// The levels a product consumes (`σ`/`τ`, the `φ^k` masks, the product).
-pub const PRODUCT_DEPTH: usize = 3;
+/// The levels CPMM consumes (`σ`, the product with the masked weights).
+pub const CPMM_DEPTH: usize = 2;
+
+/// The levels CCMM consumes (`σ`/`τ`, the `φ^k` masks, the product).
+pub const CCMM_DEPTH: usize = 3;
 
 const OP: &str = "tensor::product";
 
@@ -56,8 +68,8 @@ pub struct MatrixProduct {
     masks: Vec<[Plaintext; 2]>,
 }
 
-/// `φ^k(σ(A))` for `k = 0..d−1`, at level `l − 2`: the left factor of every
-/// product with `A`, computed once.
+/// `σ(A)`, then its rotations by `k` and `k − d` for `k = 1..d−1`, at level
+/// `l − 1`: the left factor of every product with `A`, computed once.
 #[derive(Debug)]
 pub struct PreparedLeft {
     dim: usize,
@@ -71,7 +83,9 @@ impl PreparedLeft {
     }
 }
 
-/// `ψ^k(τ(W))` for `k = 0..d−1`, encoded at level `l − 2` and scale `q_{l−2}`.
+/// `ψ^0(τ(W))`, then `m_k ⊙ ψ^k(τ(W))` and `m'_k ⊙ ψ^k(τ(W))` for
+/// `k = 1..d−1` (the order of [`PreparedLeft`]'s copies), encoded at level
+/// `l − 1` and scale `q_{l−1}`.
 #[derive(Debug, Clone)]
 pub struct EncodedWeights {
     factors: Vec<Plaintext>,
@@ -113,29 +127,24 @@ fn dropped_to(ev: &Evaluator, ct: &Ciphertext, level: usize) -> Result<Ciphertex
 
 impl MatrixProduct {
     /// Encodes `σ`, `τ` (level `level`) and the `φ^k` masks (level
-    /// `level − 1`) for inputs at `level` (at least [`PRODUCT_DEPTH`]).
+    /// `level − 1`) for inputs at `level` (at least [`CPMM_DEPTH`]).
     pub fn new(shape: MatrixShape, encoder: &Encoder, level: usize) -> Result<Self> {
         encoder.context().check_level("MatrixProduct::new", level)?;
-        if level < PRODUCT_DEPTH {
+        if level < CPMM_DEPTH {
             return Err(Error::OutOfLevels {
                 op: "MatrixProduct::new",
                 level,
-                needed: PRODUCT_DEPTH,
+                needed: CPMM_DEPTH,
             });
         }
-        let q = encoder.context().params().q();
-        let masks = (1..shape.dim())
-            .map(|k| {
-                let phi = column_shift(&shape, k)?;
-                let [near, far] = column_shift_steps(&shape, k);
-                let encode = |step: i64| -> Result<Plaintext> {
-                    let mask = phi.diagonal(step).ok_or_else(|| Error::OutOfRange {
-                        op: "MatrixProduct::new",
-                        detail: format!("φ^{k} has no diagonal {step}"),
-                    })?;
-                    encoder.encode_complex(mask, level - 1, q[level - 1] as f64)
-                };
-                Ok([encode(near)?, encode(far)?])
+        let scale = encoder.context().params().q()[level - 1] as f64;
+        let masks = column_masks(&shape)?
+            .iter()
+            .map(|[near, far]| {
+                Ok([
+                    encoder.encode_complex(near, level - 1, scale)?,
+                    encoder.encode_complex(far, level - 1, scale)?,
+                ])
             })
             .collect::<Result<_>>()?;
         Ok(Self {
@@ -152,7 +161,8 @@ impl MatrixProduct {
         self.shape
     }
 
-    /// The level the inputs are brought to; outputs are [`PRODUCT_DEPTH`] lower.
+    /// The level the inputs are brought to; outputs are [`CPMM_DEPTH`] or
+    /// [`CCMM_DEPTH`] lower.
     pub fn level(&self) -> usize {
         self.level
     }
@@ -191,40 +201,35 @@ impl MatrixProduct {
         Ok(())
     }
 
-    /// `φ^k(σ(A))` for `k = 0..d−1` (two levels), for any number of products.
+    /// `σ(A)` and its rotations by `k`, `k − d` (one level), for any number
+    /// of products.
     pub fn prepare(&self, ev: &Evaluator, a: &Ciphertext) -> Result<PreparedLeft> {
         self.check_input(a)?;
         let s = self.sigma.evaluate(ev, a, true)?;
         let rotated = hoisted(ev, &s, &column_steps(&self.shape))?;
-        let mut copies = Vec::with_capacity(self.shape.dim());
-        copies.push(dropped_to(ev, &s, self.level - 2)?);
-        for (pair, [near_mask, far_mask]) in rotated.chunks_exact(2).zip(&self.masks) {
-            let mut copy = pair[0].try_clone()?;
-            ev.mul_plain_assign(&mut copy, near_mask)?;
-            let mut far = pair[1].try_clone()?;
-            ev.mul_plain_assign(&mut far, far_mask)?;
-            ev.add_assign(&mut copy, &far)?;
-            ev.rescale_assign(&mut copy)?;
-            copies.push(copy);
-        }
+        let copies = std::iter::once(s).chain(rotated).collect();
         Ok(PreparedLeft {
             dim: self.shape.dim(),
             copies,
         })
     }
 
-    /// `ψ^k(τ(w))` for `k = 0..d−1` in the clear, encoded at level `l − 2`,
-    /// scale `q_{l−2}` (offline).
+    /// The factors of [`EncodedWeights`] for `w` in the clear, encoded at
+    /// level `l − 1`, scale `q_{l−1}` (offline).
     pub fn encode_weights(&self, encoder: &Encoder, w: &Array2<f64>) -> Result<EncodedWeights> {
-        let level = self.level - 2;
+        let level = self.level - 1;
         let scale = encoder.context().params().q()[level] as f64;
         let tw = tau(&self.shape)?.apply_plain(&self.shape.pack(w)?)?;
-        let factors = (0..self.shape.dim())
-            .map(|k| {
-                let shifted = row_shift(&self.shape, k)?.apply_plain(&tw)?;
-                encoder.encode_complex(&shifted, level, scale)
-            })
-            .collect::<Result<_>>()?;
+        let shifted = |k: usize| row_shift(&self.shape, k)?.apply_plain(&tw);
+        let masked = |mask: &[Complex], factor: &[Complex]| -> Vec<Complex> {
+            mask.iter().zip(factor).map(|(m, f)| *m * *f).collect()
+        };
+        let mut factors = vec![encoder.encode_complex(&shifted(0)?, level, scale)?];
+        for (k, [near, far]) in (1..self.shape.dim()).zip(column_masks(&self.shape)?) {
+            let w_k = shifted(k)?;
+            factors.push(encoder.encode_complex(&masked(&near, &w_k), level, scale)?);
+            factors.push(encoder.encode_complex(&masked(&far, &w_k), level, scale)?);
+        }
         Ok(EncodedWeights { factors })
     }
 
@@ -240,7 +245,7 @@ impl MatrixProduct {
     }
 
     /// CPMM: `A·W` for every `W` in `weights`, from the prepared copies of `A`
-    /// (one level each, no rotation).
+    /// (one level each, no rotation): level `l − 2`, scale `Δ_A`.
     pub fn multiply_plain(
         &self,
         ev: &Evaluator,
@@ -258,19 +263,15 @@ impl MatrixProduct {
                         expected: left.copies.len(),
                     });
                 }
-                let mut acc: Option<Ciphertext> = None;
-                for (copy, factor) in left.copies.iter().zip(&w.factors) {
-                    let mut term = copy.try_clone()?;
-                    ev.mul_plain_assign(&mut term, factor)?;
-                    match acc.as_mut() {
-                        Some(acc) => ev.add_assign(acc, &term)?,
-                        None => acc = Some(term),
-                    }
-                }
-                let mut out = acc.ok_or_else(|| Error::OutOfRange {
+                let (first, rest) = left.copies.split_first().ok_or_else(|| Error::OutOfRange {
                     op: OP,
-                    detail: "empty weight matrix".into(),
+                    detail: "no prepared copy".into(),
                 })?;
+                let mut out = first.try_clone()?;
+                ev.mul_plain_assign(&mut out, &w.factors[0])?;
+                for (copy, factor) in rest.iter().zip(&w.factors[1..]) {
+                    ev.mul_plain_add_assign(&mut out, copy, factor)?;
+                }
                 ev.rescale_assign(&mut out)?;
                 Ok(out)
             })
@@ -279,16 +280,55 @@ impl MatrixProduct {
 
     /// CCMM: `A·B` (three levels; see the module docs for the scale).
     pub fn multiply(&self, ev: &Evaluator, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        if self.level < CCMM_DEPTH {
+            return Err(Error::OutOfLevels {
+                op: OP,
+                level: self.level,
+                needed: CCMM_DEPTH,
+            });
+        }
         self.check_input(a)?;
         self.check_input(b)?;
         let left = self.prepare(ev, a)?;
+        let (sigma_a, rotated_a) = left.copies.split_first().ok_or_else(|| Error::OutOfRange {
+            op: OP,
+            detail: "no prepared copy".into(),
+        })?;
+        // φ^k(σ(A)) = rot(σ(A), k) ⊙ m_k + rot(σ(A), k − d) ⊙ m'_k.
+        let mut phis = vec![dropped_to(ev, sigma_a, self.level - 2)?];
+        for (pair, [near_mask, far_mask]) in rotated_a.chunks_exact(2).zip(&self.masks) {
+            let mut phi = pair[0].try_clone()?;
+            ev.mul_plain_assign(&mut phi, near_mask)?;
+            ev.mul_plain_add_assign(&mut phi, &pair[1], far_mask)?;
+            ev.rescale_assign(&mut phi)?;
+            phis.push(phi);
+        }
         let t = dropped_to(ev, &self.tau.evaluate(ev, b, true)?, self.level - 2)?;
         let rotated = hoisted(ev, &t, &row_steps(&self.shape))?;
-        let mut acc = ev.tensor_new(&left.copies[0], &t)?;
-        for (copy, right) in left.copies[1..].iter().zip(&rotated) {
-            ev.add_assign(&mut acc, &ev.tensor_new(copy, right)?)?;
+        let mut acc = ev.tensor_new(&phis[0], &t)?;
+        for (phi, right) in phis[1..].iter().zip(&rotated) {
+            ev.add_assign(&mut acc, &ev.tensor_new(phi, right)?)?;
         }
         ev.relinearize_rescale_assign(&mut acc)?;
         Ok(acc)
     }
+}
+
+/// The masks of `φ^k` for `k = 1..d−1`: its diagonals `k` (`m_k`) and `k − d`
+/// (`m'_k`).
+fn column_masks(shape: &MatrixShape) -> Result<Vec<[Vec<Complex>; 2]>> {
+    (1..shape.dim())
+        .map(|k| {
+            let phi = column_shift(shape, k)?;
+            let [near, far] = column_shift_steps(shape, k).map(|step| {
+                phi.diagonal(step)
+                    .map(<[Complex]>::to_vec)
+                    .ok_or_else(|| Error::OutOfRange {
+                        op: "MatrixProduct",
+                        detail: format!("φ^{k} has no diagonal {step}"),
+                    })
+            });
+            Ok([near?, far?])
+        })
+        .collect()
 }
