@@ -1,5 +1,6 @@
 //! Encrypted `d × d` matrices (`heformer::tensor`): CCMM, CPMM with the
-//! prepared left copies shared by two weight matrices, and the transpose,
+//! prepared left copies shared by two weight matrices, the transpose and the
+//! LoRA product X·A·B,
 //! against ndarray's products on the plaintext inputs; error paths.
 
 mod common;
@@ -7,7 +8,8 @@ mod common;
 use common::Fixture;
 use heformer::ckks::Ciphertext;
 use heformer::tensor::{
-    decrypt_matrix, encrypt_matrix, MatrixProduct, MatrixShape, Transpose, CCMM_DEPTH, CPMM_DEPTH,
+    decrypt_matrix, encrypt_matrix, replicated_rows, LoraProduct, MatrixProduct, MatrixShape,
+    Transpose, CCMM_DEPTH, CPMM_DEPTH, LORA_DEPTH,
 };
 use heformer::Error;
 use ndarray::Array2;
@@ -224,5 +226,69 @@ fn errors_are_reported() {
     assert!(matches!(
         decrypt_matrix(&shape, &f.encoder, &f.decryptor, &small),
         Err(Error::LengthMismatch { .. })
+    ));
+}
+
+#[test]
+fn lora_low_rank_product_against_ndarray() {
+    let (preset, d, rank) = ("TEST_INSECURE_N11", 16, 2);
+    let params = heformer::params::Parameters::preset(preset).unwrap();
+    let shape = MatrixShape::new(d, &params).unwrap();
+    let rotations = LoraProduct::rotations(&shape);
+    println!("LoRA d = {d}: {} rotation keys", rotations.len());
+    let mut f = Fixture::new(preset, &rotations, 21);
+    let mut rng = ChaCha20Rng::seed_from_u64(21);
+    let x = random_matrix(&mut rng, d);
+    let a = Array2::from_shape_fn((d, rank), |_| rng.random_range(-1.0..1.0));
+    let b = Array2::from_shape_fn((rank, d), |_| rng.random_range(-1.0..1.0));
+    let cx = encrypt(&mut f, &shape, &x);
+    let a_columns: Vec<Ciphertext> = (0..rank)
+        .map(|c| {
+            let packed = replicated_rows(&shape, &a.column(c).to_owned()).unwrap();
+            encrypt(&mut f, &shape, &packed)
+        })
+        .collect();
+    let b_rows: Vec<Ciphertext> = (0..rank)
+        .map(|c| {
+            let packed = replicated_rows(&shape, &b.row(c).to_owned()).unwrap();
+            encrypt(&mut f, &shape, &packed)
+        })
+        .collect();
+    let lora = LoraProduct::new(shape, &f.encoder, cx.level()).unwrap();
+    // The projection X·A, each column replicated across its row.
+    let xa = x.dot(&a);
+    for (c, projected) in lora
+        .project(&f.evaluator, &cx, &a_columns)
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(projected.level(), cx.level() - 2);
+        let want = replicated_rows(&shape, &xa.column(c).to_owned())
+            .unwrap()
+            .reversed_axes();
+        let required = product_bits(&f, projected.scale(), d);
+        check(
+            &f,
+            &shape,
+            &format!("LoRA X·A column {c}"),
+            projected,
+            &want,
+            required,
+        );
+    }
+    let out = lora.apply(&f.evaluator, &cx, &a_columns, &b_rows).unwrap();
+    assert_eq!(out.level(), cx.level() - LORA_DEPTH);
+    let want = xa.dot(&b);
+    let required = product_bits(&f, out.scale(), d) - (rank as f64).log2();
+    check(&f, &shape, "LoRA X·A·B", &out, &want, required);
+    // Mismatched ranks and a level too low are errors.
+    assert!(matches!(
+        lora.apply(&f.evaluator, &cx, &a_columns, &b_rows[..1]),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        LoraProduct::new(shape, &f.encoder, LORA_DEPTH - 1),
+        Err(Error::OutOfLevels { .. })
     ));
 }

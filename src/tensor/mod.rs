@@ -46,15 +46,19 @@
 //!
 //! For CPMM the right factors `ψ^k(τ(W))`, masked, are computed in the clear
 //! and encoded once ([`EncodedWeights`]). [`Transpose`] is one diagonal-method
-//! transform (one level). The rotation keys are listed by
+//! transform (one level). [`LoraProduct`] ([`lora`]) computes the rank-`r`
+//! products `X·A·B` of LoRA with masked replication and rotate-and-sum
+//! (three levels). The rotation keys are listed by
 //! [`MatrixProduct::ccmm_rotations`], [`MatrixProduct::cpmm_rotations`] and
 //! [`Transpose::rotations`].
 
+pub mod lora;
 pub mod packing;
 pub mod permutations;
 pub mod product;
 pub mod transpose;
 
+pub use lora::{replicated_rows, LoraProduct, LORA_DEPTH};
 pub use packing::{decrypt_matrix, encrypt_matrix, MatrixShape};
 pub use product::{EncodedWeights, MatrixProduct, PreparedLeft, CCMM_DEPTH, CPMM_DEPTH};
 pub use transpose::Transpose;
