@@ -292,3 +292,65 @@ fn lora_low_rank_product_against_ndarray() {
         Err(Error::OutOfLevels { .. })
     ));
 }
+
+#[test]
+fn cpmm_of_a_block_row_against_ndarray() {
+    // X: 16 x 32 (two blocks), W: 32 x 48 (2 x 3 blocks), d = 16.
+    let (preset, d) = ("TEST_INSECURE_N11", 16);
+    let params = heformer::params::Parameters::preset(preset).unwrap();
+    let shape = MatrixShape::new(d, &params).unwrap();
+    let mut f = Fixture::new(preset, &MatrixProduct::cpmm_rotations(&shape).unwrap(), 31);
+    let mut rng = ChaCha20Rng::seed_from_u64(31);
+    let x = Array2::from_shape_fn((d, 2 * d), |_| rng.random_range(-1.0..1.0));
+    let w = Array2::from_shape_fn((2 * d, 3 * d), |_| rng.random_range(-1.0..1.0));
+    let x_blocks = shape.split_blocks(&x).unwrap();
+    assert_eq!(shape.join_blocks(&x_blocks).unwrap(), x);
+    let w_blocks = shape.split_blocks(&w).unwrap();
+    let encrypted: Vec<Ciphertext> = x_blocks[0]
+        .iter()
+        .map(|b| encrypt(&mut f, &shape, b))
+        .collect();
+    let product = MatrixProduct::new(shape, &f.encoder, encrypted[0].level()).unwrap();
+    let prepared: Vec<_> = encrypted
+        .iter()
+        .map(|ct| product.prepare(&f.evaluator, ct).unwrap())
+        .collect();
+    let encoded: Vec<Vec<_>> = w_blocks
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|b| product.encode_weights(&f.encoder, b).unwrap())
+                .collect()
+        })
+        .collect();
+    let left: Vec<_> = prepared.iter().collect();
+    let rows: Vec<&[_]> = encoded.iter().map(Vec::as_slice).collect();
+    let outs = product
+        .multiply_plain_blocks(&f.evaluator, &left, &rows)
+        .unwrap();
+    assert_eq!(outs.len(), 3);
+    let want = shape.split_blocks(&x.dot(&w)).unwrap();
+    for (j, out) in outs.iter().enumerate() {
+        assert_eq!(out.level(), encrypted[0].level() - CPMM_DEPTH);
+        // Each entry sums 2d products.
+        let required = product_bits(&f, out.scale(), 2 * d);
+        check(
+            &f,
+            &shape,
+            &format!("CPMM block row, block {j}"),
+            out,
+            &want[0][j],
+            required,
+        );
+    }
+    // A ragged weight grid and a mismatched block count are errors.
+    assert!(matches!(
+        product.multiply_plain_blocks(&f.evaluator, &left, &[rows[0], &rows[1][..2]]),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        product.multiply_plain_blocks(&f.evaluator, &left[..1], &rows),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(shape.split_blocks(&Array2::zeros((d, d + 1))).is_err());
+}

@@ -75,6 +75,53 @@ impl MatrixShape {
         Ok(m.iter().map(|&v| Complex::from(v)).collect())
     }
 
+    /// `m` (`r·d × c·d`) as its `r × c` grid of `d × d` blocks, row by row:
+    /// block `(i, j)` holds rows `i·d..(i+1)·d`, columns `j·d..(j+1)·d`.
+    /// Pad with zeros first when a side is not a multiple of `d`.
+    pub fn split_blocks(&self, m: &Array2<f64>) -> Result<Vec<Vec<Array2<f64>>>> {
+        let d = self.dim;
+        let (rows, cols) = m.dim();
+        if rows == 0 || cols == 0 || rows % d != 0 || cols % d != 0 {
+            return Err(Error::OutOfRange {
+                op: "MatrixShape::split_blocks",
+                detail: format!("matrix is {rows} x {cols}, not a grid of {d} x {d} blocks"),
+            });
+        }
+        Ok((0..rows / d)
+            .map(|i| {
+                (0..cols / d)
+                    .map(|j| {
+                        m.slice(ndarray::s![i * d..(i + 1) * d, j * d..(j + 1) * d])
+                            .to_owned()
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// The matrix made of the grid `blocks` (rows of `d × d` blocks, every
+    /// row as long), the inverse of [`split_blocks`](Self::split_blocks).
+    pub fn join_blocks(&self, blocks: &[Vec<Array2<f64>>]) -> Result<Array2<f64>> {
+        let d = self.dim;
+        let columns = blocks.first().map_or(0, Vec::len);
+        if columns == 0 || blocks.iter().any(|row| row.len() != columns) {
+            return Err(Error::OutOfRange {
+                op: "MatrixShape::join_blocks",
+                detail: "the block rows must be non-empty and equally long".into(),
+            });
+        }
+        if blocks.iter().flatten().any(|b| b.dim() != (d, d)) {
+            return Err(Error::OutOfRange {
+                op: "MatrixShape::join_blocks",
+                detail: format!("every block must be {d} x {d}"),
+            });
+        }
+        Ok(Array2::from_shape_fn(
+            (blocks.len() * d, columns * d),
+            |(i, j)| blocks[i / d][j / d][[i % d, j % d]],
+        ))
+    }
+
     /// The matrix held by `slots` (`d²` values; real parts).
     pub fn unpack(&self, slots: &[Complex]) -> Result<Array2<f64>> {
         if slots.len() != self.slots() {

@@ -252,24 +252,59 @@ impl MatrixProduct {
         left: &PreparedLeft,
         weights: &[EncodedWeights],
     ) -> Result<Vec<Ciphertext>> {
-        self.check_prepared(left)?;
-        weights
-            .iter()
-            .map(|w| {
-                if w.factors.len() != left.copies.len() {
-                    return Err(Error::LengthMismatch {
-                        op: OP,
-                        got: w.factors.len(),
-                        expected: left.copies.len(),
-                    });
-                }
-                let (first, rest) = left.copies.split_first().ok_or_else(|| Error::OutOfRange {
+        self.multiply_plain_blocks(ev, &[left], &[weights])
+    }
+
+    /// CPMM of a row of blocks: from the prepared blocks `X_0 .. X_{k−1}` of
+    /// an `d × k·d` matrix and the blocks `W[i][j]` of a `k·d × m·d` weight
+    /// matrix (`weights[i]` the row of blocks `i`, `m` long), the `m` output
+    /// blocks `Σ_i X_i·W[i][j]`, each summed at one level and scale before
+    /// its single rescale: level `l − 2`, scale `Δ_A`. Every block of `X`
+    /// is prepared once, whatever `m`.
+    pub fn multiply_plain_blocks(
+        &self,
+        ev: &Evaluator,
+        left: &[&PreparedLeft],
+        weights: &[&[EncodedWeights]],
+    ) -> Result<Vec<Ciphertext>> {
+        if left.is_empty() || left.len() != weights.len() {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: weights.len(),
+                expected: left.len().max(1),
+            });
+        }
+        let outputs = weights[0].len();
+        for (block, row) in left.iter().zip(weights) {
+            self.check_prepared(block)?;
+            if row.len() != outputs {
+                return Err(Error::LengthMismatch {
+                    op: OP,
+                    got: row.len(),
+                    expected: outputs,
+                });
+            }
+            if let Some(w) = row.iter().find(|w| w.factors.len() != block.copies.len()) {
+                return Err(Error::LengthMismatch {
+                    op: OP,
+                    got: w.factors.len(),
+                    expected: block.copies.len(),
+                });
+            }
+        }
+        (0..outputs)
+            .map(|j| {
+                let mut terms = left
+                    .iter()
+                    .zip(weights)
+                    .flat_map(|(block, row)| block.copies.iter().zip(&row[j].factors));
+                let (first, first_factor) = terms.next().ok_or_else(|| Error::OutOfRange {
                     op: OP,
                     detail: "no prepared copy".into(),
                 })?;
                 let mut out = first.try_clone()?;
-                ev.mul_plain_assign(&mut out, &w.factors[0])?;
-                for (copy, factor) in rest.iter().zip(&w.factors[1..]) {
+                ev.mul_plain_assign(&mut out, first_factor)?;
+                for (copy, factor) in terms {
                     ev.mul_plain_add_assign(&mut out, copy, factor)?;
                 }
                 ev.rescale_assign(&mut out)?;
