@@ -95,20 +95,7 @@ impl LoraProduct {
 
     /// `X` and the factors at the product's level, checked.
     fn at_level(&self, ev: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
-        if ct.slots() != self.shape.slots() {
-            return Err(Error::LengthMismatch {
-                op: OP,
-                got: ct.slots(),
-                expected: self.shape.slots(),
-            });
-        }
-        if ct.level() < self.level {
-            return Err(Error::OutOfLevels {
-                op: OP,
-                level: ct.level(),
-                needed: self.level,
-            });
-        }
+        self.shape.check_operand(OP, ct, self.level)?;
         let mut out = ct.try_clone()?;
         ev.drop_level_assign(&mut out, ct.level() - self.level)?;
         Ok(out)

@@ -122,6 +122,31 @@ impl MatrixShape {
         ))
     }
 
+    /// Fails unless `ct` holds a matrix of this shape (`d²` slots) at
+    /// `level` or above.
+    pub(crate) fn check_operand(
+        &self,
+        op: &'static str,
+        ct: &Ciphertext,
+        level: usize,
+    ) -> Result<()> {
+        if ct.slots() != self.slots() {
+            return Err(Error::LengthMismatch {
+                op,
+                got: ct.slots(),
+                expected: self.slots(),
+            });
+        }
+        if ct.level() < level {
+            return Err(Error::OutOfLevels {
+                op,
+                level: ct.level(),
+                needed: level,
+            });
+        }
+        Ok(())
+    }
+
     /// The matrix held by `slots` (`d²` values; real parts).
     pub fn unpack(&self, slots: &[Complex]) -> Result<Array2<f64>> {
         if slots.len() != self.slots() {

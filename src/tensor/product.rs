@@ -184,21 +184,7 @@ impl MatrixProduct {
 
     /// Checks a matrix ciphertext's slot count and level.
     fn check_input(&self, ct: &Ciphertext) -> Result<()> {
-        if ct.slots() != self.shape.slots() {
-            return Err(Error::LengthMismatch {
-                op: OP,
-                got: ct.slots(),
-                expected: self.shape.slots(),
-            });
-        }
-        if ct.level() < self.level {
-            return Err(Error::OutOfLevels {
-                op: OP,
-                level: ct.level(),
-                needed: self.level,
-            });
-        }
-        Ok(())
+        self.shape.check_operand(OP, ct, self.level)
     }
 
     /// `σ(A)` and its rotations by `k`, `k − d` (one level), for any number
