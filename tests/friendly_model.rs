@@ -73,17 +73,7 @@ fn friendly_model_from_minilm_twin_against_exact() {
     let stages = twin.agreement_bits(&exact);
     // As in the unit test: the worst fitted error relative to its
     // function's scale, less 4 bits of amplification.
-    let errors = model.polynomials().errors();
-    let relu_bound = model.config().ranges.relu_bound;
-    let worst = [
-        errors.exp,
-        errors.relu / relu_bound,
-        errors.inv_sqrt,
-        errors.tanh,
-    ]
-    .into_iter()
-    .fold(0.0, f64::max);
-    let floor = -worst.log2() - 4.0;
+    let floor = -model.worst_relative_fit_error().log2() - 4.0;
     assert_eq!(exact.violations.total(), 0, "{:?}", exact.violations);
     assert_eq!(twin.violations.total(), 0, "{:?}", twin.violations);
     for (stage, stage_bits) in &stages {

@@ -89,7 +89,7 @@ fn polarity(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::TempFile;
+    use crate::data::{triples, TempFile};
     use crate::Error;
 
     #[test]
@@ -102,11 +102,7 @@ mod tests {
               rotten,\"Dull, long.\",m2,False\n",
         );
         let dataset = load_rotten_tomatoes(&file.0).unwrap();
-        let got: Vec<(&str, &str, u64)> = dataset
-            .examples
-            .iter()
-            .map(|e| (e.text.as_str(), e.label.as_str(), e.line))
-            .collect();
+        let got = triples(&dataset);
         assert_eq!(
             got,
             [("Loved it.", POSITIVE, 4), ("Dull, long.", NEGATIVE, 5)]
@@ -141,11 +137,7 @@ mod tests {
             "\u{feff}\"1\",\"a fine film . \n\"\n\"-1\",\"a \"\"bad\"\" one . \n\"\n".as_bytes(),
         );
         let dataset = load_mr_polarity(&file.0).unwrap();
-        let got: Vec<(&str, &str, u64)> = dataset
-            .examples
-            .iter()
-            .map(|e| (e.text.as_str(), e.label.as_str(), e.line))
-            .collect();
+        let got = triples(&dataset);
         assert_eq!(
             got,
             [

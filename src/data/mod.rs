@@ -85,6 +85,16 @@ impl Dataset {
     }
 }
 
+/// `(text, label, line)` of every example, for comparing with a literal.
+#[cfg(test)]
+pub(crate) fn triples(dataset: &Dataset) -> Vec<(&str, &str, u64)> {
+    dataset
+        .examples
+        .iter()
+        .map(|e| (e.text.as_str(), e.label.as_str(), e.line))
+        .collect()
+}
+
 /// A file under the system's temporary directory, removed when dropped.
 #[cfg(test)]
 pub(crate) struct TempFile(pub PathBuf);

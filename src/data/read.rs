@@ -287,7 +287,7 @@ pub(crate) fn dataset_error(path: &Path, line: Option<u64>, detail: String) -> E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::TempFile;
+    use crate::data::{triples, TempFile};
 
     /// The error's line and message, for files that must be refused.
     fn refused(result: Result<Dataset>) -> (Option<u64>, String) {
@@ -314,11 +314,7 @@ mod tests {
                 .as_bytes(),
         );
         let dataset = read_labeled(&file.0, "review", "stars").unwrap();
-        let got: Vec<(&str, &str, u64)> = dataset
-            .examples
-            .iter()
-            .map(|e| (e.text.as_str(), e.label.as_str(), e.line))
-            .collect();
+        let got = triples(&dataset);
         assert_eq!(
             got,
             [
@@ -411,11 +407,7 @@ mod tests {
             "{\"text\": \"a\", \"label\": \"pos\"}\n\n{\"text\": \"b\", \"label\": 1}\n{\"text\": \"c\", \"label\": true, \"extra\": [1]}\n",
         );
         let dataset = read_labeled(&file.0, "text", "label").unwrap();
-        let got: Vec<(&str, &str, u64)> = dataset
-            .examples
-            .iter()
-            .map(|e| (e.text.as_str(), e.label.as_str(), e.line))
-            .collect();
+        let got = triples(&dataset);
         assert_eq!(got, [("a", "pos", 1), ("b", "1", 3), ("c", "true", 4)]);
     }
 

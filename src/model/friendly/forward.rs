@@ -136,6 +136,21 @@ impl FriendlyModel {
         &self.polynomials
     }
 
+    /// The largest fitted error, each relative to its function's output
+    /// scale (exp ≤ 1, ReLU on `[−B, B]`, `1/√v` relative, tanh ≤ 1): what
+    /// one polynomial step may cost a stage, before amplification.
+    pub fn worst_relative_fit_error(&self) -> f64 {
+        let errors = self.polynomials.errors();
+        [
+            errors.exp,
+            errors.relu / self.config.ranges.relu_bound,
+            errors.inv_sqrt,
+            errors.tanh,
+        ]
+        .into_iter()
+        .fold(0.0, f64::max)
+    }
+
     /// The forward pass of `embeddings` (`n × hidden`) under `mask`.
     ///
     /// Errors: [`Error::OutOfRange`] for `n = 0` or `n > seq_len`,

@@ -36,17 +36,7 @@ fn polynomial_twin_tracks_the_exact_forward_layer_by_layer() {
         .unwrap();
     assert_eq!(exact.violations, RangeViolations::default());
     assert_eq!(twin.violations, RangeViolations::default());
-    // The worst fitted error, each relative to its function's output scale
-    // (exp ≤ 1, ReLU on [−B, B], 1/√v relative, tanh ≤ 1).
-    let relu_bound = model.config().ranges.relu_bound;
-    let worst = [
-        errors.exp,
-        errors.relu / relu_bound,
-        errors.inv_sqrt,
-        errors.tanh,
-    ]
-    .into_iter()
-    .fold(0.0, f64::max);
+    let worst = model.worst_relative_fit_error();
     let fitted_bits = -worst.log2();
     eprintln!("fitted errors {errors:?}; worst {worst:.3e} = 2^-{fitted_bits:.1}");
     for (stage, stage_bits) in twin.agreement_bits(&exact) {
