@@ -16,74 +16,146 @@
 //! encoded at the scale that makes both terms equal.
 //!
 //! Levels: a polynomial takes [`PolyPlan`]'s depth; a Newton step two levels;
-//! exp by squaring one for `x/2^r` and one per squaring. The output's level tells what a call consumed.
+//! exp by squaring one for `x/2^r` and one per squaring. The output's level
+//! tells what a call consumed. [`evaluate_refreshing`] runs the same
+//! circuits past the end of the chain, asking a
+//! [`Refresh`](crate::circuits::refresh::Refresh) for levels between stages.
 //!
 //! [`PolyPlan`]: crate::circuits::poly::PolyPlan
 
 use crate::approx::{Approximation, ChebyshevSeries, NewtonApproximation, NewtonTarget};
-use crate::circuits::poly;
+use crate::circuits::poly::PolyPlan;
+use crate::circuits::refresh::{ensure_levels, NoRefresh, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 use crate::math::Complex;
 
 /// `approximation` applied to the slots of `x` (which must lie in its
 /// domain), at `x`'s scale for polynomials and composites; the others end at
-/// whatever exact scale their products give.
+/// whatever exact scale their products give. `x` must have every level the
+/// circuit needs.
 pub fn evaluate(
     ev: &Evaluator,
     x: &Ciphertext,
     approximation: &Approximation,
 ) -> Result<Ciphertext> {
+    evaluate_refreshing(ev, x, approximation, 1.0, &mut NoRefresh)
+}
+
+/// [`evaluate`] for a circuit that may be longer than `x`'s levels: before
+/// each stage (a polynomial, a Newton step, the product that starts exp by
+/// squaring, a squaring, ReLU's last product) whose inputs lack levels,
+/// `refresher` supplies them. `bound` bounds `|x|`; the intermediate values
+/// are bounded by the approximation itself (sign stages and the squarings'
+/// bases by 1, Newton iterates by the target at the interval's low end).
+/// After a refresh, scales are the refreshed ones: the output's scale is
+/// exact but may differ from `x`'s.
+pub fn evaluate_refreshing(
+    ev: &Evaluator,
+    x: &Ciphertext,
+    approximation: &Approximation,
+    bound: f64,
+    refresher: &mut dyn Refresh,
+) -> Result<Ciphertext> {
     match approximation {
-        Approximation::Polynomial(p) => poly::evaluate(ev, x, p, None),
-        Approximation::CompositeSign(s) => compose(ev, x, s.stages()),
-        Approximation::CompositeRelu(r) => {
-            let s = compose(ev, x, r.stages())?;
-            ev.mul_relin_rescale_new(&at_level(ev, x, s.level())?, &s)
+        Approximation::Polynomial(p) => {
+            let mut input = x.try_clone()?;
+            let plan = plan_refreshing(ev, &mut input, p, bound, refresher)?;
+            single_output(plan.evaluate(ev, &input, None)?)
         }
-        Approximation::Newton(n) => newton(ev, x, n),
-        Approximation::ExpBySquaring(e) => exp_by_squaring(ev, x, e.squarings()),
+        Approximation::CompositeSign(s) => compose(ev, x, s.stages(), bound, refresher),
+        Approximation::CompositeRelu(r) => {
+            let mut s = compose(ev, x, r.stages(), bound, refresher)?;
+            let mut x = x.try_clone()?;
+            ensure_levels(refresher, ev, &mut s, STAGE_BOUND, 1)?;
+            ensure_levels(refresher, ev, &mut x, bound, 1)?;
+            let level = x.level().min(s.level());
+            ev.mul_relin_rescale_new(&at_level(ev, &x, level)?, &at_level(ev, &s, level)?)
+        }
+        Approximation::Newton(n) => newton(ev, x, n, bound, refresher),
+        Approximation::ExpBySquaring(e) => exp_by_squaring(ev, x, e.squarings(), bound, refresher),
     }
+}
+
+/// The bound of a sign stage's output and of exp's bases (`[−1, 1]`).
+const STAGE_BOUND: f64 = 1.0;
+
+/// Plans `series` for `x`, refreshed first when it lacks the plan's levels.
+fn plan_refreshing(
+    ev: &Evaluator,
+    x: &mut Ciphertext,
+    series: &ChebyshevSeries,
+    bound: f64,
+    refresher: &mut dyn Refresh,
+) -> Result<PolyPlan> {
+    let params = ev.context().params();
+    let series = std::slice::from_ref(series);
+    match PolyPlan::new(params, series, x.level(), x.scale()) {
+        Err(Error::OutOfLevels { needed, .. }) => {
+            ensure_levels(refresher, ev, x, bound, needed)?;
+            PolyPlan::new(params, series, x.level(), x.scale())
+        }
+        plan => plan,
+    }
+}
+
+/// The one output of a plan of one series.
+fn single_output(mut outputs: Vec<Ciphertext>) -> Result<Ciphertext> {
+    outputs.pop().ok_or_else(|| Error::OutOfRange {
+        op: "functions",
+        detail: "internal: a plan of one series has one output".into(),
+    })
 }
 
 /// `(1 + x/2^r)^(2^r)`: a constant product (one level; relabelling the scale
 /// instead would leave it 2^r above the primes, and the squarings would
 /// square that), then `r` squarings. The constant's encoding scale is chosen
-/// backwards from the output so that each squaring's scale `s²/q_l` ends at
-/// `x`'s scale exactly, whatever the sizes of the primes.
-fn exp_by_squaring(ev: &Evaluator, x: &Ciphertext, squarings: u32) -> Result<Ciphertext> {
+/// backwards from the output so that the squarings `x`'s levels allow end
+/// at `x`'s scale exactly, whatever the sizes of the primes; squarings
+/// after a refresh start from the refreshed scale.
+fn exp_by_squaring(
+    ev: &Evaluator,
+    x: &Ciphertext,
+    squarings: u32,
+    bound: f64,
+    refresher: &mut dyn Refresh,
+) -> Result<Ciphertext> {
     let q = ev.context().params().q();
-    let top = x.level();
-    let rounds = squarings as usize;
-    if top < rounds + 1 {
-        return Err(Error::OutOfLevels {
-            op: "exp_by_squaring",
-            level: top,
-            needed: rounds + 1,
-        });
-    }
+    let mut t = x.try_clone()?;
+    ensure_levels(refresher, ev, &mut t, bound, 1)?;
+    let top = t.level();
+    let rounds = (squarings as usize).min(top - 1);
     // The scale before the squaring at level l is √(scale after · q_l).
-    // The last squaring rescales by q_(top − r), the first by q_(top − 1).
+    // The last squaring here rescales by q_(top − rounds), the first by q_(top − 1).
     let scale = q[top - rounds..top]
         .iter()
-        .fold(x.scale(), |after, &prime| (after * prime as f64).sqrt());
-    let mut t = x.try_clone()?;
+        .fold(t.scale(), |after, &prime| (after * prime as f64).sqrt());
     let factor = 2f64.powi(-(squarings as i32));
-    let const_scale = scale * q[top] as f64 / x.scale();
+    let const_scale = scale * q[top] as f64 / t.scale();
     ev.mul_const_with_scale_assign(&mut t, Complex::new(factor, 0.0), const_scale)?;
     ev.rescale_assign(&mut t)?;
     ev.add_const_assign(&mut t, Complex::new(1.0, 0.0))?;
     for _ in 0..squarings {
+        ensure_levels(refresher, ev, &mut t, STAGE_BOUND, 1)?;
         t = ev.mul_relin_rescale_new(&t, &t)?;
     }
     Ok(t)
 }
 
 /// The stages applied in turn, first stage first.
-fn compose(ev: &Evaluator, x: &Ciphertext, stages: &[ChebyshevSeries]) -> Result<Ciphertext> {
+fn compose(
+    ev: &Evaluator,
+    x: &Ciphertext,
+    stages: &[ChebyshevSeries],
+    bound: f64,
+    refresher: &mut dyn Refresh,
+) -> Result<Ciphertext> {
     let mut y = x.try_clone()?;
+    let mut y_bound = bound;
     for stage in stages {
-        y = poly::evaluate(ev, &y, stage, None)?;
+        let plan = plan_refreshing(ev, &mut y, stage, y_bound, refresher)?;
+        y = single_output(plan.evaluate(ev, &y, None)?)?;
+        y_bound = STAGE_BOUND;
     }
     Ok(y)
 }
@@ -93,16 +165,19 @@ fn compose(ev: &Evaluator, x: &Ciphertext, stages: &[ChebyshevSeries]) -> Result
 /// they are rescaled by (the polynomial's output at least at its level's
 /// prime, each step but the last aimed at its output level's prime), so that
 /// `y·y` keeps its precision whatever the input's scale; the last step lands
-/// at or above `x`'s scale.
-fn newton(ev: &Evaluator, x: &Ciphertext, n: &NewtonApproximation) -> Result<Ciphertext> {
-    let params = ev.context().params();
-    let q = params.q();
-    let plan = poly::PolyPlan::new(
-        params,
-        std::slice::from_ref(n.initial()),
-        x.level(),
-        x.scale(),
-    )?;
+/// at or above `x`'s scale. A step whose `y` has fewer than two levels
+/// refreshes `y` (bounded by the target at the interval's low end, with the
+/// initial error), then `x` if it is below `y`.
+fn newton(
+    ev: &Evaluator,
+    x: &Ciphertext,
+    n: &NewtonApproximation,
+    bound: f64,
+    refresher: &mut dyn Refresh,
+) -> Result<Ciphertext> {
+    let q = ev.context().params().q();
+    let mut x = x.try_clone()?;
+    let plan = plan_refreshing(ev, &mut x, n.initial(), bound, refresher)?;
     let initial_level = *plan
         .output_levels()
         .first()
@@ -111,25 +186,24 @@ fn newton(ev: &Evaluator, x: &Ciphertext, n: &NewtonApproximation) -> Result<Cip
             detail: "internal: a plan of one series has one output level".into(),
         })?;
     let initial_scale = x.scale().max(q[initial_level] as f64);
-    let mut y = plan
-        .evaluate(ev, x, Some(initial_scale))?
-        .pop()
-        .ok_or_else(|| Error::OutOfRange {
-            op: "newton",
-            detail: "internal: a plan of one series has one output".into(),
-        })?;
+    let mut y = single_output(plan.evaluate(ev, &x, Some(initial_scale))?)?;
+    let y_bound = (n.target().exact(n.interval().0) * (1.0 + n.initial_relative_error())).max(1.0);
     for step in 0..n.steps() {
+        ensure_levels(refresher, ev, &mut y, y_bound, 2)?;
+        ensure_levels(refresher, ev, &mut x, bound, y.level())?;
         let target = if step + 1 == n.steps() {
             x.scale()
         } else {
-            // The output level's prime (checked by the step itself).
+            // The output level's prime when the next step runs there
+            // (otherwise it refreshes `y` first).
             y.level()
                 .checked_sub(2)
+                .filter(|&level| level >= 2)
                 .map_or(x.scale(), |level| q[level] as f64)
         };
         y = match n.target() {
-            NewtonTarget::InverseSqrt => inverse_sqrt_step(ev, x, &y, target)?,
-            NewtonTarget::Reciprocal => reciprocal_step(ev, x, &y, target)?,
+            NewtonTarget::InverseSqrt => inverse_sqrt_step(ev, &x, &y, target)?,
+            NewtonTarget::Reciprocal => reciprocal_step(ev, &x, &y, target)?,
         };
     }
     Ok(y)

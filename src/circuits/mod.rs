@@ -1,9 +1,11 @@
 //! Circuits built from evaluator operations, on every backend: polynomial
 //! evaluation in the Chebyshev basis ([`poly`]), the fitted approximations
 //! of [`crate::approx`] ([`functions`]), linear transforms by the diagonal
-//! method ([`linear`]) and bootstrapping ([`boot`]).
+//! method ([`linear`]), bootstrapping ([`boot`]) and levels on demand
+//! between the stages of long circuits ([`refresh`]).
 
 pub mod boot;
 pub mod functions;
 pub mod linear;
 pub mod poly;
+pub mod refresh;

@@ -78,6 +78,20 @@ const PRESETS: &[PresetSpec] = &[
         log_scale: 40,
         security: SecurityLevel::Insecure,
     },
+    // The production bootstrapping chain (PN16_BOOT_128_SPARSE_H192: nine
+    // 40-bit levels for computation between bootstraps) at a small ring, for
+    // tests of circuits that bootstrap many times (the encrypted model).
+    // Sparse secret (h = 32, |I| <= 16 after ModRaise).
+    PresetSpec {
+        name: "TEST_INSECURE_BOOT_N11_L9",
+        log_n: 11,
+        log_q: &[(60, 1), (40, 9), (42, 3), (60, 9), (60, 3)],
+        log_p: &[(61, 4)],
+        dnum: 7,
+        secret: SecretDistribution::SparseTernary { hamming_weight: 32 },
+        log_scale: 40,
+        security: SecurityLevel::Insecure,
+    },
     // 14 limbs, alpha = 5: largest digit 55 + 4·45 = 235 bits <= P = 240 bits;
     // log QP ≈ 880 <= 881.
     PresetSpec {

@@ -104,7 +104,7 @@ impl BootstrapConfig {
     /// levels to bootstrap.
     pub fn for_preset(params: &Parameters) -> Option<Self> {
         let k = match params.name() {
-            "TEST_INSECURE_BOOT_N11" => 16.0,
+            "TEST_INSECURE_BOOT_N11" | "TEST_INSECURE_BOOT_N11_L9" => 16.0,
             "PN16_BOOT_128_SPARSE_H192" => 28.0,
             _ => return None,
         };
@@ -315,9 +315,35 @@ impl Bootstrapper {
     /// configured slot count). The result has the same message at
     /// [`output_level`](Self::output_level) and the configured output scale.
     pub fn bootstrap(&self, ev: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
-        let params = self.ctx.params();
-        let output_scale = self.config.output_scale.unwrap_or(params.default_scale());
-        self.bootstrap_to_scale(ev, ct, output_scale)
+        self.bootstrap_bounded(ev, ct, 1.0)
+    }
+
+    /// [`bootstrap`](Self::bootstrap) of values up to `bound` in magnitude
+    /// (at least 1): the input's scale is relabelled `bound` times larger
+    /// (its values divided by `bound`, no operation), bootstrapped to
+    /// `bound` times the output scale, and relabelled back. The absolute
+    /// error grows with `bound`; the relative error stays that of a
+    /// bootstrap of values in `[−1, 1]`.
+    pub fn bootstrap_bounded(
+        &self,
+        ev: &Evaluator,
+        ct: &Ciphertext,
+        bound: f64,
+    ) -> Result<Ciphertext> {
+        check_bound(bound)?;
+        let output_scale = self.output_scale();
+        let mut relabelled = ct.try_clone()?;
+        relabelled.scale *= bound;
+        let mut out = self.bootstrap_to_scale(ev, &relabelled, output_scale * bound)?;
+        out.scale = output_scale;
+        Ok(out)
+    }
+
+    /// The configured output scale (default: the parameter set's).
+    fn output_scale(&self) -> f64 {
+        self.config
+            .output_scale
+            .unwrap_or(self.ctx.params().default_scale())
     }
 
     /// [`bootstrap`](Self::bootstrap) with the output at `output_scale`.
@@ -406,18 +432,30 @@ impl Bootstrapper {
         a: &Ciphertext,
         b: &Ciphertext,
     ) -> Result<(Ciphertext, Ciphertext)> {
+        self.bootstrap_two_real_bounded(ev, a, b, 1.0)
+    }
+
+    /// [`bootstrap_two_real`](Self::bootstrap_two_real) of values up to
+    /// `bound` in magnitude (see [`bootstrap_bounded`](Self::bootstrap_bounded)).
+    /// `a` and `b` must share their level and scale.
+    pub fn bootstrap_two_real_bounded(
+        &self,
+        ev: &Evaluator,
+        a: &Ciphertext,
+        b: &Ciphertext,
+        bound: f64,
+    ) -> Result<(Ciphertext, Ciphertext)> {
+        check_bound(bound)?;
         let mut packed = b.try_clone()?;
         ev.mul_i_assign(&mut packed)?;
         ev.add_assign(&mut packed, a)?;
+        packed.scale *= bound;
         // The split doubles the values: relabelling the scale by 2 halves them.
-        let output_scale = self
-            .config
-            .output_scale
-            .unwrap_or(self.ctx.params().default_scale());
-        let z = self.bootstrap_to_scale(ev, &packed, output_scale / 2.0)?;
+        let output_scale = self.output_scale();
+        let z = self.bootstrap_to_scale(ev, &packed, output_scale * bound / 2.0)?;
         let (mut real, mut imag) = split(ev, &z)?;
-        real.scale *= 2.0;
-        imag.scale *= 2.0;
+        real.scale = output_scale;
+        imag.scale = output_scale;
         Ok((real, imag))
     }
 
@@ -453,6 +491,18 @@ impl Bootstrapper {
     /// The cosine interpolant EvalMod evaluates.
     pub fn cosine(&self) -> &ChebyshevSeries {
         &self.cosine
+    }
+}
+
+/// A value bound must be finite and at least 1.
+fn check_bound(bound: f64) -> Result<()> {
+    if bound.is_finite() && bound >= 1.0 {
+        Ok(())
+    } else {
+        Err(Error::OutOfRange {
+            op: OP,
+            detail: format!("value bound {bound} must be finite and at least 1"),
+        })
     }
 }
 

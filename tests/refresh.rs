@@ -1,0 +1,138 @@
+//! Circuits longer than the chain (`TEST_INSECURE_BOOT_N11_L9`: nine levels
+//! between bootstraps), evaluated with levels refreshed by bootstrapping
+//! between their stages: the friendly transformer's exp by squaring with
+//! r = 14 (15 levels), its inverse square root (polynomial and Newton
+//! steps, from a low level) and its composite ReLU, each against the `f64` evaluation of the
+//! same approximation.
+
+mod common;
+
+use common::{Fixture, PrecisionStats};
+use heformer::approx::{
+    Approximation, CompositeRelu, CompositeSign, ExpBySquaring, NewtonApproximation, NewtonTarget,
+};
+use heformer::backend::{create_backend, BackendChoice};
+use heformer::circuits::boot::{BootstrapConfig, Bootstrapper};
+use heformer::circuits::functions::{evaluate, evaluate_refreshing};
+use heformer::circuits::refresh::Bootstrapping;
+use heformer::ckks::CkksContext;
+use heformer::error::Error;
+use heformer::math::Complex;
+use heformer::params::Parameters;
+use rand::Rng;
+
+const PRESET: &str = "TEST_INSECURE_BOOT_N11_L9";
+const SLOTS: usize = 256;
+
+fn setup(seed: u64) -> (Fixture, Bootstrapper) {
+    let params = Parameters::preset(PRESET).unwrap();
+    let config = BootstrapConfig {
+        slots: SLOTS,
+        ..BootstrapConfig::for_preset(&params).unwrap()
+    };
+    let planning =
+        CkksContext::new(&params, create_backend(BackendChoice::Cpu, 0).unwrap()).unwrap();
+    let rotations = Bootstrapper::new(planning, config.clone())
+        .unwrap()
+        .rotations();
+    let fixture = Fixture::new(PRESET, &rotations, seed);
+    let boot = Bootstrapper::new(fixture.ctx.clone(), config).unwrap();
+    (fixture, boot)
+}
+
+/// `approximation` on `inputs` (|x| <= bound) encrypted at `level`,
+/// refreshed as needed; its precision against the plain evaluation and the
+/// bootstraps it took.
+fn refreshed(
+    f: &mut Fixture,
+    boot: &Bootstrapper,
+    approximation: &Approximation,
+    inputs: &[f64],
+    (bound, level): (f64, usize),
+) -> (PrecisionStats, usize) {
+    let values: Vec<Complex> = inputs.iter().map(|&x| Complex::new(x, 0.0)).collect();
+    let pt = f
+        .encoder
+        .encode_complex(&values, level, f.params.default_scale())
+        .unwrap();
+    let ct = f.encryptor.encrypt(&pt).unwrap();
+    let too_short = evaluate(&f.evaluator, &ct, approximation);
+    assert!(
+        matches!(too_short, Err(Error::OutOfLevels { .. })),
+        "the circuit must not fit in {level} levels"
+    );
+    let mut refresher = Bootstrapping::new(boot);
+    let out = evaluate_refreshing(&f.evaluator, &ct, approximation, bound, &mut refresher).unwrap();
+    let want: Vec<Complex> = inputs
+        .iter()
+        .map(|&x| Complex::new(approximation.eval(x), 0.0))
+        .collect();
+    let got = f.decrypt(&out);
+    (
+        PrecisionStats::compare(&want, &got[..want.len()]),
+        refresher.count(),
+    )
+}
+
+fn report(what: &str, stats: &PrecisionStats, bootstraps: usize) {
+    println!(
+        "{what}: {bootstraps} bootstraps, min {:.1} bits, mean {:.1} bits",
+        stats.min_bits, stats.mean_bits
+    );
+}
+
+#[test]
+fn exp_by_squaring_past_the_chain() {
+    let (mut f, boot) = setup(71);
+    let exp = Approximation::ExpBySquaring(ExpBySquaring::new((-8192.0, 0.0), 14).unwrap());
+    let inputs: Vec<f64> = (0..SLOTS)
+        .map(|i| {
+            if i % 4 == 0 {
+                f.rng.random_range(-8192.0..0.0)
+            } else {
+                f.rng.random_range(-16.0..0.0)
+            }
+        })
+        .collect();
+    let (stats, bootstraps) =
+        refreshed(&mut f, &boot, &exp, &inputs, (8192.0, boot.output_level()));
+    report("exp r=14", &stats, bootstraps);
+    assert!(bootstraps >= 1);
+    assert!(stats.min_bits >= 14.0, "{stats:?}");
+}
+
+#[test]
+fn inverse_square_root_past_the_chain() {
+    let (mut f, boot) = setup(72);
+    let interval = (2f64.powi(-8), 256.0);
+    let newton =
+        NewtonApproximation::fit_to_error(NewtonTarget::InverseSqrt, interval, 2f64.powi(-16), 24)
+            .unwrap();
+    // From level 4 the input itself is refreshed (bootstrapped with the
+    // bound 256: its values above 1 keep their relative precision).
+    let inputs: Vec<f64> = (0..SLOTS)
+        .map(|_| 2f64.powf(f.rng.random_range(0.0..8.0)))
+        .collect();
+    let (stats, bootstraps) = refreshed(
+        &mut f,
+        &boot,
+        &Approximation::Newton(newton),
+        &inputs,
+        (interval.1, 4),
+    );
+    report("inverse square root", &stats, bootstraps);
+    assert!(bootstraps >= 1);
+    assert!(stats.min_bits >= 12.0, "{stats:?}");
+}
+
+#[test]
+fn composite_relu_past_the_chain() {
+    let (mut f, boot) = setup(73);
+    let sign = CompositeSign::fit_default(2f64.powi(-10), 12).unwrap();
+    let relu = Approximation::CompositeRelu(CompositeRelu::from_sign(&sign).unwrap());
+    let inputs: Vec<f64> = (0..SLOTS).map(|_| f.rng.random_range(-1.0..1.0)).collect();
+    let (stats, bootstraps) = refreshed(&mut f, &boot, &relu, &inputs, (1.0, boot.output_level()));
+    report("composite ReLU", &stats, bootstraps);
+    assert!(bootstraps >= 1);
+    assert!(stats.min_bits >= 14.0, "{stats:?}");
+}
