@@ -14,7 +14,7 @@ use heformer::approx::{
 use heformer::backend::{create_backend, BackendChoice};
 use heformer::circuits::boot::{BootstrapConfig, Bootstrapper};
 use heformer::circuits::functions::{evaluate, evaluate_refreshing};
-use heformer::circuits::refresh::Bootstrapping;
+use heformer::circuits::refresh::{Bootstrapping, Refresh};
 use heformer::ckks::CkksContext;
 use heformer::error::Error;
 use heformer::math::Complex;

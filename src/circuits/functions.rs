@@ -167,7 +167,8 @@ fn compose(
 /// `y·y` keeps its precision whatever the input's scale; the last step lands
 /// at or above `x`'s scale. A step whose `y` has fewer than two levels
 /// refreshes `y` (bounded by the target at the interval's low end, with the
-/// initial error), then `x` if it is below `y`.
+/// initial error) and drops it one level; `x` is refreshed whenever it is
+/// not above `y`.
 fn newton(
     ev: &Evaluator,
     x: &Ciphertext,
@@ -185,12 +186,23 @@ fn newton(
             op: "newton",
             detail: "internal: a plan of one series has one output level".into(),
         })?;
-    let initial_scale = x.scale().max(q[initial_level] as f64);
+    // At a level below a step's two, the first step refreshes `y`: the
+    // prime's scale (q_0 may be far above the default scale) is no use there.
+    let initial_scale = if initial_level >= 2 {
+        x.scale().max(q[initial_level] as f64)
+    } else {
+        x.scale()
+    };
     let mut y = single_output(plan.evaluate(ev, &x, Some(initial_scale))?)?;
     let y_bound = (n.target().exact(n.interval().0) * (1.0 + n.initial_relative_error())).max(1.0);
     for step in 0..n.steps() {
-        ensure_levels(refresher, ev, &mut y, y_bound, 2)?;
-        ensure_levels(refresher, ev, &mut x, bound, y.level())?;
+        if y.level() < 2 {
+            // One level below the refreshed level, so that `x` can sit above
+            // `y` for `newton_copy`'s constant product.
+            ensure_levels(refresher, ev, &mut y, y_bound, 3)?;
+            ev.drop_level_assign(&mut y, 1)?;
+        }
+        ensure_levels(refresher, ev, &mut x, bound, y.level() + 1)?;
         let target = if step + 1 == n.steps() {
             x.scale()
         } else {
@@ -216,12 +228,18 @@ fn at_level(ev: &Evaluator, x: &Ciphertext, level: usize) -> Result<Ciphertext> 
     Ok(out)
 }
 
+/// How far above its target a relabelled Newton step's output may land.
+const RELABEL_CEILING: f64 = 256.0;
+
 /// `value·x` at `level`, for a Newton step whose output scale is
 /// `natural_scale·s` when this copy has the scale `s`. Relabelled (`x`'s own
 /// integers at the scale `x.scale()/value`, no operation) when that puts
-/// the output at or above `target`; otherwise through a constant product at
+/// the output in `[target, RELABEL_CEILING·target]` (a scale above the
+/// target is precision gained); otherwise through a constant product at
 /// `level + 1` (`x` must be at least there) encoded at the scale that puts
-/// the output at `target` exactly.
+/// the output at `target` exactly. (Accepting any output above `target`
+/// would let the scale grow without bound: the next step cubes its ratio to
+/// the primes.)
 fn newton_copy(
     ev: &Evaluator,
     x: &Ciphertext,
@@ -231,7 +249,7 @@ fn newton_copy(
     target: f64,
 ) -> Result<Ciphertext> {
     let relabelled = x.scale() / value;
-    if natural_scale * relabelled >= target {
+    if (target..=RELABEL_CEILING * target).contains(&(natural_scale * relabelled)) {
         let mut out = at_level(ev, x, level)?;
         out.scale = relabelled;
         return Ok(out);

@@ -46,6 +46,9 @@ pub trait Refresh {
         cts: &mut [(&mut Ciphertext, f64)],
         needed: usize,
     ) -> Result<()>;
+
+    /// How many refreshes (bootstraps) this refresher has run.
+    fn count(&self) -> usize;
 }
 
 /// Makes sure `ct` (values up to `bound`) has at least `needed` levels.
@@ -78,6 +81,10 @@ impl Refresh for NoRefresh {
             }),
             _ => Ok(()),
         }
+    }
+
+    fn count(&self) -> usize {
+        0
     }
 }
 
@@ -113,11 +120,6 @@ impl<'a> Bootstrapping<'a> {
             });
         }
         Ok(Self { headroom, ..self })
-    }
-
-    /// The bootstraps run so far.
-    pub fn count(&self) -> usize {
-        self.count
     }
 
     /// The level every refreshed ciphertext comes back at.
@@ -178,5 +180,10 @@ impl Refresh for Bootstrapping<'_> {
             self.count += 1;
         }
         Ok(())
+    }
+
+    /// The bootstraps run so far (a shared one counts once).
+    fn count(&self) -> usize {
+        self.count
     }
 }

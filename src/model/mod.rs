@@ -9,13 +9,15 @@
 //!   L2 normalisation, for any number of the first layers;
 //! - [`friendly`]: the encryption-friendly transformer of the paper in
 //!   `f64`, with exact or polynomial non-linearities (the encrypted model's
-//!   plaintext twin).
+//!   plaintext twin);
+//! - [`encrypted`]: the same model on encrypted blocks (the server side).
 //!
 //! For all-MiniLM-L6-v2 the forward agrees with Hugging Face transformers
 //! run in float64 to about 4e-15 (`tests/reference_model.rs`).
 
 pub mod activation;
 pub mod config;
+pub mod encrypted;
 pub mod friendly;
 pub mod reference;
 pub mod weights;

@@ -32,6 +32,30 @@ use super::weights::{Dense, FriendlyWeights, Projection};
 use crate::error::{Error, Result};
 use crate::model::weights::LayerNormWeights;
 
+/// An intermediate value shown to the probe of
+/// [`FriendlyModel::forward_probed`] (what the encrypted model bootstraps
+/// needs a bound for).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Probe {
+    /// The residual stream (input, then after each block).
+    Stream,
+    /// A LayerNorm's rows centred and divided by their deviation, before
+    /// `γ` and `β`.
+    Normalized,
+    /// Q, K and V (every head).
+    Projection,
+    /// The attention exponents `−‖q − k‖²/(2√d)` of one head.
+    Exponent,
+    /// The heads' outputs `S·V_h`, concatenated.
+    Context,
+    /// The feed-forward's gate (ReLU's input).
+    Gate,
+    /// The feed-forward's up projection and the GLU product.
+    Glu,
+    /// The head's values before tanh: the bottleneck and the widening.
+    Head,
+}
+
 /// One layer's intermediate states (`n × hidden`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerTrace {
@@ -162,39 +186,60 @@ impl FriendlyModel {
         mask: &[bool],
         variant: Variant,
     ) -> Result<FriendlyTrace> {
+        self.forward_probed(embeddings, mask, variant, &mut |_, _| {})
+    }
+
+    /// [`forward`](Self::forward), showing `probe` the intermediate values
+    /// of [`Probe`] as they are computed.
+    pub fn forward_probed(
+        &self,
+        embeddings: ArrayView2<f64>,
+        mask: &[bool],
+        variant: Variant,
+        probe: &mut dyn FnMut(Probe, ArrayView2<f64>),
+    ) -> Result<FriendlyTrace> {
         self.check_input(embeddings, mask)?;
         let mut functions = self.polynomials.evaluator(variant);
         let mut stream = embeddings.to_owned();
+        probe(Probe::Stream, stream.view());
         let mut layers = Vec::with_capacity(self.config.layers);
+        let eps = self.config.layer_norm_eps;
         for layer in &self.weights.layers {
             let normed = layer_norm(
                 &layer.attention_norm,
                 stream.view(),
-                self.config.layer_norm_eps,
+                eps,
                 &mut functions,
+                probe,
             );
             let queries = project(&layer.query, normed.view());
             let keys = project(&layer.key, normed.view());
             let values = project(&layer.value, normed.view());
+            for projection in [&queries, &keys, &values] {
+                probe(Probe::Projection, projection.view());
+            }
             let context = self.attention(
                 queries.view(),
                 keys.view(),
                 values.view(),
                 mask,
                 &mut functions,
+                probe,
             );
+            probe(Probe::Context, context.view());
             stream += &project(&layer.output, context.view());
+            probe(Probe::Stream, stream.view());
             let attention = stream.clone();
-            let normed = layer_norm(
-                &layer.ffn_norm,
-                stream.view(),
-                self.config.layer_norm_eps,
-                &mut functions,
-            );
+            let normed = layer_norm(&layer.ffn_norm, stream.view(), eps, &mut functions, probe);
             let mut gate = dense(&layer.gate, normed.view());
+            probe(Probe::Gate, gate.view());
             gate.mapv_inplace(|x| functions.relu(x));
-            let glu = gate * dense(&layer.up, normed.view());
+            let up = dense(&layer.up, normed.view());
+            probe(Probe::Glu, up.view());
+            let glu = gate * up;
+            probe(Probe::Glu, glu.view());
             stream += &dense(&layer.down, glu.view());
+            probe(Probe::Stream, stream.view());
             layers.push(LayerTrace {
                 attention,
                 ffn: stream.clone(),
@@ -202,14 +247,17 @@ impl FriendlyModel {
         }
         let first = stream.slice(s![..1, ..]);
         let head_input = match &self.weights.final_norm {
-            Some(norm) => layer_norm(norm, first, self.config.layer_norm_eps, &mut functions),
+            Some(norm) => layer_norm(norm, first, eps, &mut functions, probe),
             None => first.to_owned(),
         }
         .index_axis_move(Axis(0), 0);
         let head = &self.weights.head;
         let bottleneck = dense_vector(&head.bottleneck, head_input.view());
-        let head_hidden =
-            dense_vector(&head.widen, bottleneck.view()).mapv_into(|x| functions.tanh(x));
+        let wide = dense_vector(&head.widen, bottleneck.view());
+        for values in [&bottleneck, &wide] {
+            probe(Probe::Head, values.view().insert_axis(Axis(0)));
+        }
+        let head_hidden = wide.mapv_into(|x| functions.tanh(x));
         let logits = dense_vector(&head.classifier, head_hidden.view());
         Ok(FriendlyTrace {
             layers,
@@ -263,6 +311,7 @@ impl FriendlyModel {
         values: ArrayView2<f64>,
         mask: &[bool],
         functions: &mut NonLinear<'_>,
+        probe: &mut dyn FnMut(Probe, ArrayView2<f64>),
     ) -> Array2<f64> {
         let head_size = self.config.head_size();
         let scale = 1.0 / (2.0 * (head_size as f64).sqrt());
@@ -274,8 +323,11 @@ impl FriendlyModel {
             let k_norms = squared_row_norms(k);
             let mut scores = q.dot(&k.t());
             for ((i, j), score) in scores.indexed_iter_mut() {
-                let exponent = -(q_norms[i] + k_norms[j] - 2.0 * *score) * scale;
-                let kernel = functions.exp(exponent);
+                *score = -(q_norms[i] + k_norms[j] - 2.0 * *score) * scale;
+            }
+            probe(Probe::Exponent, scores.view());
+            for ((_, j), score) in scores.indexed_iter_mut() {
+                let kernel = functions.exp(*score);
                 *score = if mask[j] { kernel } else { 0.0 };
             }
             context
@@ -316,6 +368,7 @@ fn layer_norm(
     input: ArrayView2<f64>,
     eps: f64,
     functions: &mut NonLinear<'_>,
+    probe: &mut dyn FnMut(Probe, ArrayView2<f64>),
 ) -> Array2<f64> {
     let mut rows = input.to_owned();
     let width = rows.ncols() as f64;
@@ -325,6 +378,9 @@ fn layer_norm(
         let variance = row.dot(&row) / width;
         let inverse_deviation = functions.inv_sqrt(variance + eps);
         row *= inverse_deviation;
+    }
+    probe(Probe::Normalized, rows.view());
+    for mut row in rows.rows_mut() {
         row *= &norm.gamma;
         row += &norm.beta;
     }

@@ -1,0 +1,203 @@
+//! How the friendly transformer's activations sit in `d × d` ciphertext
+//! blocks.
+//!
+//! The block side `d` is the model's sequence length (a power of two with
+//! `d² <=` the slot count): an activation of `d` tokens and `w` features
+//! (`w` zero-padded to a multiple of `d`) is `w/d` ciphertexts, block `b`
+//! holding the columns `b·d .. (b+1)·d`, row-major
+//! ([`MatrixShape`]). `d` must divide `hidden` and be a multiple of the head
+//! width, so that every head lies inside one block.
+//!
+//! The client always sends `d` tokens (the tokenizer pads to the sequence
+//! length) and the padding mask encrypted as the `d × d` matrix whose row
+//! `j` is `m_j` everywhere ([`BlockLayout::mask_matrix`]): the server
+//! multiplies the values `V` by it, which zeroes the masked keys' terms.
+
+use ndarray::{s, Array1, Array2};
+
+use crate::error::{Error, Result};
+use crate::model::friendly::FriendlyConfig;
+use crate::params::Parameters;
+use crate::tensor::{MatrixProduct, MatrixShape, Transpose};
+
+const OP: &str = "BlockLayout";
+
+/// The block shape of one model under one parameter set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockLayout {
+    shape: MatrixShape,
+    hidden_blocks: usize,
+}
+
+impl BlockLayout {
+    /// The layout of `config` under `params`.
+    ///
+    /// Errors: [`Error::InvalidParameters`] when the sequence length is not
+    /// a power of two, does not divide `hidden`, is not a multiple of the
+    /// head width, or needs more than the parameters' slots.
+    pub fn new(config: &FriendlyConfig, params: &Parameters) -> Result<Self> {
+        let d = config.seq_len;
+        let invalid = |why: String| Error::InvalidParameters(format!("encrypted layout: {why}"));
+        if !d.is_power_of_two() {
+            return Err(invalid(format!(
+                "the sequence length {d} is the block side and must be a power of two"
+            )));
+        }
+        if config.hidden % d != 0 {
+            return Err(invalid(format!(
+                "the block side {d} must divide hidden = {}",
+                config.hidden
+            )));
+        }
+        if d % config.head_size() != 0 {
+            return Err(invalid(format!(
+                "the block side {d} must be a multiple of the head width {}",
+                config.head_size()
+            )));
+        }
+        let shape = MatrixShape::new(d, params).map_err(|e| invalid(e.to_string()))?;
+        Ok(Self {
+            shape,
+            hidden_blocks: config.hidden / d,
+        })
+    }
+
+    /// The block shape.
+    pub fn shape(&self) -> MatrixShape {
+        self.shape
+    }
+
+    /// The block side `d` (the tokens per activation).
+    pub fn dim(&self) -> usize {
+        self.shape.dim()
+    }
+
+    /// Blocks of the residual stream.
+    pub fn hidden_blocks(&self) -> usize {
+        self.hidden_blocks
+    }
+
+    /// Blocks of `width` features (padded up to a multiple of `d`).
+    pub fn blocks_for(&self, width: usize) -> usize {
+        width.div_ceil(self.dim())
+    }
+
+    /// `m` (`rows × cols`, at most `d_rows × d_cols` after padding) padded
+    /// with zeros to `rows_to × cols_to`.
+    pub fn padded(m: &Array2<f64>, rows_to: usize, cols_to: usize) -> Result<Array2<f64>> {
+        let (rows, cols) = m.dim();
+        if rows > rows_to || cols > cols_to {
+            return Err(Error::OutOfRange {
+                op: OP,
+                detail: format!("a {rows} x {cols} matrix does not fit {rows_to} x {cols_to}"),
+            });
+        }
+        let mut out = Array2::zeros((rows_to, cols_to));
+        out.slice_mut(s![..rows, ..cols]).assign(m);
+        Ok(out)
+    }
+
+    /// The blocks of an activation `d × w` (`w` padded to whole blocks).
+    pub fn split(&self, activation: &Array2<f64>) -> Result<Vec<Array2<f64>>> {
+        let d = self.dim();
+        let (rows, cols) = activation.dim();
+        if rows != d {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: rows,
+                expected: d,
+            });
+        }
+        let padded = Self::padded(activation, d, self.blocks_for(cols) * d)?;
+        Ok(self
+            .shape
+            .split_blocks(&padded)?
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
+    /// The first `width` columns of the activation made of `blocks`.
+    pub fn join(&self, blocks: &[Array2<f64>], width: usize) -> Result<Array2<f64>> {
+        let joined = self.shape.join_blocks(&[blocks.to_vec()])?;
+        if width > joined.ncols() {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: joined.ncols(),
+                expected: width,
+            });
+        }
+        Ok(joined.slice(s![.., ..width]).to_owned())
+    }
+
+    /// The rotation steps of the circuit (CCMM's, the transpose's; the
+    /// bootstrapper's come on top), with the relinearization key.
+    pub fn rotations(&self) -> Result<Vec<i64>> {
+        let mut steps = MatrixProduct::ccmm_rotations(&self.shape)?;
+        steps.extend(Transpose::rotations(&self.shape)?);
+        steps.sort_unstable();
+        steps.dedup();
+        Ok(steps)
+    }
+
+    /// The padding mask as the `d × d` matrix whose row `j` is `m_j`.
+    pub fn mask_matrix(&self, mask: &[bool]) -> Result<Array2<f64>> {
+        let d = self.dim();
+        if mask.len() != d {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: mask.len(),
+                expected: d,
+            });
+        }
+        Ok(Array2::from_shape_fn((d, d), |(j, _)| {
+            f64::from(u8::from(mask[j]))
+        }))
+    }
+
+    /// `v` (length at most `k·d`) zero-padded and replicated on every row of
+    /// its `k` blocks: how a bias is added.
+    pub fn replicated_row(&self, v: &Array1<f64>) -> Result<Vec<Array2<f64>>> {
+        let d = self.dim();
+        let width = self.blocks_for(v.len()) * d;
+        let row = Self::padded(&v.view().insert_axis(ndarray::Axis(0)).to_owned(), 1, width)?;
+        let rows = Array2::from_shape_fn((d, width), |(_, j)| row[[0, j]]);
+        self.split(&rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_round_trip_and_checks() {
+        let params = Parameters::preset("TEST_INSECURE_N11").unwrap();
+        let config = FriendlyConfig::tiny();
+        let layout = BlockLayout::new(&config, &params).unwrap();
+        assert_eq!((layout.dim(), layout.hidden_blocks()), (8, 2));
+        let m = Array2::from_shape_fn((8, 20), |(i, j)| (i * 100 + j) as f64);
+        let blocks = layout.split(&m).unwrap();
+        assert_eq!(blocks.len(), 3);
+        assert_eq!(blocks[2][[1, 3]], 119.0);
+        assert_eq!(blocks[2][[1, 4]], 0.0);
+        assert_eq!(layout.join(&blocks, 20).unwrap(), m);
+        let mask = layout
+            .mask_matrix(&[true, true, false, true, true, true, false, false])
+            .unwrap();
+        assert_eq!((mask[[2, 5]], mask[[3, 0]]), (0.0, 1.0));
+        let bias = layout
+            .replicated_row(&Array1::from_vec(vec![1.0, 2.0, 3.0]))
+            .unwrap();
+        assert_eq!(
+            (bias.len(), bias[0][[7, 2]], bias[0][[7, 3]]),
+            (1, 3.0, 0.0)
+        );
+        let mut bad = config.clone();
+        bad.seq_len = 6;
+        assert!(BlockLayout::new(&bad, &params).is_err());
+        bad.seq_len = 32;
+        assert!(BlockLayout::new(&bad, &params).is_err());
+        assert!(layout.split(&Array2::zeros((4, 16))).is_err());
+    }
+}

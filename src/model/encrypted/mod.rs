@@ -1,0 +1,27 @@
+//! The friendly transformer under encryption: the server runs the twin's
+//! computation ([`crate::model::friendly`]) on encrypted `d × d` blocks,
+//! with plaintext weights, and bootstraps where levels run out.
+//!
+//! - [`layout`]: the blocks (the sequence length is the block side), the
+//!   mask matrix;
+//! - [`blocks`]: the weights rearranged in the clear (LoRA merged, `γ`/`β`
+//!   folded, heads isolated, padding);
+//! - [`bounds`]: the value bounds bootstrapping needs, calibrated on the
+//!   twin;
+//! - [`model`]: [`EncryptedModel`] (no key: what the server holds) and the
+//!   client's encrypt/decrypt helpers;
+//! - [`forward`]: the circuit, layer by layer.
+//!
+//! The server needs the relinearization key, the conjugation key and the
+//! rotations of [`BlockLayout::rotations`] plus the bootstrapper's.
+
+pub mod blocks;
+pub mod bounds;
+pub mod forward;
+pub mod layout;
+pub mod model;
+
+pub use bounds::ActivationBounds;
+pub use forward::{EncryptedLayerTrace, EncryptedOutput};
+pub use layout::BlockLayout;
+pub use model::{EncryptedInput, EncryptedModel};

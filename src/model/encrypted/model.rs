@@ -1,0 +1,180 @@
+//! The server's model: the rearranged weights, the bounds, the polynomials,
+//! and the encoded permutations per level (built on first use); and the
+//! client's side of the exchange (encrypting an input, decrypting results).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use ndarray::{Array1, Array2, ArrayView2};
+
+use super::blocks::ModelBlocks;
+use super::bounds::ActivationBounds;
+use super::layout::BlockLayout;
+use crate::ckks::{Ciphertext, CkksContext, Decryptor, Encoder, Encryptor};
+use crate::error::{Error, Result};
+use crate::model::friendly::{FittedNonLinearities, FriendlyConfig, FriendlyModel};
+use crate::tensor::{decrypt_matrix, encrypt_matrix, MatrixProduct, Transpose};
+
+const OP: &str = "EncryptedModel";
+
+/// An encrypted input: the token embeddings' blocks and the mask matrix.
+#[derive(Debug)]
+pub struct EncryptedInput {
+    pub tokens: Vec<Ciphertext>,
+    pub mask: Ciphertext,
+}
+
+/// The friendly transformer, ready to run on encrypted inputs of one
+/// parameter set. It holds no key.
+pub struct EncryptedModel {
+    config: FriendlyConfig,
+    layout: BlockLayout,
+    blocks: ModelBlocks,
+    bounds: ActivationBounds,
+    polynomials: FittedNonLinearities,
+    ctx: Arc<CkksContext>,
+    encoder: Encoder,
+    products: Mutex<HashMap<usize, Arc<MatrixProduct>>>,
+    transposes: Mutex<HashMap<usize, Arc<Transpose>>>,
+}
+
+impl EncryptedModel {
+    /// Prepares `model` for `ctx` with the bootstrapping `bounds`.
+    ///
+    /// Errors: a layout the parameters cannot hold ([`BlockLayout::new`]).
+    pub fn new(
+        model: &FriendlyModel,
+        ctx: Arc<CkksContext>,
+        bounds: ActivationBounds,
+    ) -> Result<Self> {
+        let layout = BlockLayout::new(model.config(), ctx.params())?;
+        Ok(Self {
+            config: model.config().clone(),
+            layout,
+            blocks: ModelBlocks::new(model, &layout)?,
+            bounds,
+            polynomials: model.polynomials().clone(),
+            encoder: Encoder::new(ctx.clone()),
+            ctx,
+            products: Mutex::new(HashMap::new()),
+            transposes: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The config.
+    pub fn config(&self) -> &FriendlyConfig {
+        &self.config
+    }
+
+    /// The block layout.
+    pub fn layout(&self) -> &BlockLayout {
+        &self.layout
+    }
+
+    /// The bootstrapping bounds.
+    pub fn bounds(&self) -> &ActivationBounds {
+        &self.bounds
+    }
+
+    pub(super) fn blocks(&self) -> &ModelBlocks {
+        &self.blocks
+    }
+
+    pub(super) fn polynomials(&self) -> &FittedNonLinearities {
+        &self.polynomials
+    }
+
+    pub(super) fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// The matrix product for inputs at `level`, encoded on first use.
+    pub(super) fn product(&self, level: usize) -> Result<Arc<MatrixProduct>> {
+        cached(&self.products, level, || {
+            MatrixProduct::new(self.layout.shape(), &self.encoder, level)
+        })
+    }
+
+    /// The transpose for inputs at `level`, encoded on first use.
+    pub(super) fn transpose(&self, level: usize) -> Result<Arc<Transpose>> {
+        cached(&self.transposes, level, || {
+            Transpose::new(&self.layout.shape(), &self.encoder, level)
+        })
+    }
+
+    /// Client side: encrypts `embeddings` (`d × hidden`, the sequence
+    /// padded to `d` tokens) and `mask` (`d` entries) at `level`.
+    ///
+    /// Errors: wrong shapes, non-finite values, the encryption's errors.
+    pub fn encrypt_input(
+        &self,
+        encryptor: &mut Encryptor,
+        embeddings: ArrayView2<f64>,
+        mask: &[bool],
+        level: usize,
+    ) -> Result<EncryptedInput> {
+        if embeddings.ncols() != self.config.hidden {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: embeddings.ncols(),
+                expected: self.config.hidden,
+            });
+        }
+        let scale = self.ctx.params().default_scale();
+        let shape = self.layout.shape();
+        let mut encrypt =
+            |m: &Array2<f64>| encrypt_matrix(&shape, &self.encoder, encryptor, m, level, scale);
+        let tokens = self
+            .layout
+            .split(&embeddings.to_owned())?
+            .iter()
+            .map(&mut encrypt)
+            .collect::<Result<_>>()?;
+        let mask = encrypt(&self.layout.mask_matrix(mask)?)?;
+        Ok(EncryptedInput { tokens, mask })
+    }
+
+    /// Client side: the activation (`d × width`) held by `blocks`.
+    pub fn decrypt_activation(
+        &self,
+        decryptor: &Decryptor,
+        blocks: &[Ciphertext],
+        width: usize,
+    ) -> Result<Array2<f64>> {
+        let shape = self.layout.shape();
+        let plain = blocks
+            .iter()
+            .map(|ct| decrypt_matrix(&shape, &self.encoder, decryptor, ct))
+            .collect::<Result<Vec<_>>>()?;
+        self.layout.join(&plain, width)
+    }
+
+    /// Client side: the logits (row 0 of the output block).
+    pub fn decrypt_logits(
+        &self,
+        decryptor: &Decryptor,
+        logits: &Ciphertext,
+    ) -> Result<Array1<f64>> {
+        let row =
+            self.decrypt_activation(decryptor, std::slice::from_ref(logits), self.config.classes)?;
+        Ok(row.row(0).to_owned())
+    }
+}
+
+/// The entry of `cache` for `level`, built by `build` when missing.
+fn cached<T>(
+    cache: &Mutex<HashMap<usize, Arc<T>>>,
+    level: usize,
+    build: impl FnOnce() -> Result<T>,
+) -> Result<Arc<T>> {
+    let mut map = cache.lock().map_err(|_| Error::OutOfRange {
+        op: OP,
+        detail: "a thread panicked while encoding a permutation".into(),
+    })?;
+    if let Some(found) = map.get(&level) {
+        return Ok(found.clone());
+    }
+    let built = Arc::new(build()?);
+    map.insert(level, built.clone());
+    Ok(built)
+}

@@ -1,0 +1,118 @@
+//! The friendly transformer under encryption against its plaintext twin,
+//! layer by layer: the tiny model (2 layers, hidden 16, 2 heads, GLU 24,
+//! 8 tokens, random weights) on `TEST_INSECURE_BOOT_N11_L9` (nine levels
+//! between bootstraps, as the production bootstrapping preset), bootstraps
+//! placed where levels run out. The twin runs the same polynomials, so
+//! the difference is CKKS noise and bootstrapping error alone; it is
+//! printed in bits per stage, with the bootstraps per layer.
+
+mod common;
+
+use common::Fixture;
+use heformer::backend::{create_backend, BackendChoice};
+use heformer::circuits::boot::{BootstrapConfig, Bootstrapper};
+use heformer::circuits::refresh::{Bootstrapping, Refresh};
+use heformer::ckks::CkksContext;
+use heformer::model::encrypted::{ActivationBounds, BlockLayout, EncryptedModel};
+use heformer::model::friendly::{FriendlyConfig, FriendlyModel, FriendlyWeights, Variant};
+use heformer::params::Parameters;
+use ndarray::Array2;
+use rand::Rng;
+
+const PRESET: &str = "TEST_INSECURE_BOOT_N11_L9";
+
+/// `−log2(max|a − b| / max|b|)`.
+fn agreement(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
+    let scale = b.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+    let error = a
+        .iter()
+        .zip(b)
+        .fold(0.0_f64, |m, (x, y)| m.max((x - y).abs()));
+    -(error / scale).log2()
+}
+
+#[test]
+fn tiny_model_layer_by_layer_against_the_twin() {
+    let config = FriendlyConfig::tiny();
+    let model = FriendlyModel::new(config.clone(), FriendlyWeights::random(&config, 5)).unwrap();
+    let params = Parameters::preset(PRESET).unwrap();
+    let d = config.seq_len;
+    let boot_config = BootstrapConfig {
+        slots: d * d,
+        ..BootstrapConfig::for_preset(&params).unwrap()
+    };
+
+    let mut fixture = {
+        let planning =
+            CkksContext::new(&params, create_backend(BackendChoice::Cpu, 0).unwrap()).unwrap();
+        let mut rotations = Bootstrapper::new(planning.clone(), boot_config.clone())
+            .unwrap()
+            .rotations();
+        let layout = BlockLayout::new(&config, &params).unwrap();
+        rotations.extend(layout.rotations().unwrap());
+        Fixture::new(PRESET, &rotations, 11)
+    };
+    let embeddings =
+        Array2::from_shape_fn((d, config.hidden), |_| fixture.rng.random_range(-2.0..2.0));
+    let mask = [true, true, true, true, true, false, false, false];
+    let twin = model
+        .forward(embeddings.view(), &mask, Variant::Polynomial)
+        .unwrap();
+    assert_eq!(twin.violations.total(), 0, "{:?}", twin.violations);
+    assert!(ActivationBounds::calibrate(&model, &[], 1.0).is_err());
+    let bounds =
+        ActivationBounds::calibrate(&model, &[(embeddings.view(), &mask[..])], 2.0).unwrap();
+    println!("bounds: {bounds:?}");
+
+    let server = EncryptedModel::new(&model, fixture.ctx.clone(), bounds).unwrap();
+    let bootstrapper = Bootstrapper::new(fixture.ctx.clone(), boot_config).unwrap();
+    let input = server
+        .encrypt_input(
+            &mut fixture.encryptor,
+            embeddings.view(),
+            &mask,
+            bootstrapper.output_level(),
+        )
+        .unwrap();
+    let mut refresher = Bootstrapping::new(&bootstrapper);
+    let start = std::time::Instant::now();
+    let output = server
+        .forward(&fixture.evaluator, &input, &mut refresher)
+        .unwrap();
+    println!(
+        "forward: {:.1} s, {} bootstraps",
+        start.elapsed().as_secs_f64(),
+        refresher.count()
+    );
+
+    let hidden = config.hidden;
+    for (index, (encrypted, plain)) in output.layers.iter().zip(&twin.layers).enumerate() {
+        let attention = server
+            .decrypt_activation(&fixture.decryptor, &encrypted.attention, hidden)
+            .unwrap();
+        let ffn = server
+            .decrypt_activation(&fixture.decryptor, &encrypted.ffn, hidden)
+            .unwrap();
+        let bits = [
+            agreement(&attention, &plain.attention),
+            agreement(&ffn, &plain.ffn),
+        ];
+        println!(
+            "layer {index}: attention {:.1} bits, ffn {:.1} bits, {} bootstraps",
+            bits[0], bits[1], encrypted.bootstraps
+        );
+        assert!(bits.iter().all(|&b| b >= 10.0), "layer {index}: {bits:?}");
+    }
+    let logits = server
+        .decrypt_logits(&fixture.decryptor, &output.logits)
+        .unwrap();
+    let logit_bits = agreement(
+        &logits.clone().insert_axis(ndarray::Axis(0)),
+        &twin.logits.clone().insert_axis(ndarray::Axis(0)),
+    );
+    println!(
+        "logits {logits:.5} against the twin's {:.5}: {logit_bits:.1} bits, head {} bootstraps",
+        twin.logits, output.head_bootstraps
+    );
+    assert!(logit_bits >= 10.0);
+}
