@@ -205,14 +205,13 @@ fn errors_are_reported() {
         product.prepare(&f.evaluator, &low),
         Err(Error::OutOfLevels { .. })
     ));
-    // σ's keys but not those of the φ^k rotations: the evaluator's error.
-    let sigma_keys = heformer::tensor::permutations::sigma(&shape)
-        .unwrap()
-        .rotations();
-    let g = Fixture::new(PRESET, &sigma_keys, 7);
+    // CPMM's keys (σ's, which serve the baby and giant column rotations)
+    // but not τ's: preparing works, CCMM is refused.
+    let g = Fixture::new(PRESET, &MatrixProduct::cpmm_rotations(&shape).unwrap(), 7);
+    assert!(product.prepare(&g.evaluator, &ca).is_ok());
     assert!(matches!(
-        product.prepare(&g.evaluator, &ca),
-        Err(Error::MissingGaloisKey { op: "rotate", .. })
+        product.multiply(&g.evaluator, &ca, &ca),
+        Err(Error::MissingGaloisKey { .. })
     ));
     // A ciphertext of another shape.
 

@@ -430,7 +430,10 @@ fn at_level(ev: &Evaluator, ct: &Ciphertext, level: usize) -> Result<Option<Ciph
 }
 
 /// The sum of `terms` (at least one).
-fn sum(ev: &Evaluator, mut terms: impl Iterator<Item = Result<Ciphertext>>) -> Result<Ciphertext> {
+pub(crate) fn sum(
+    ev: &Evaluator,
+    mut terms: impl Iterator<Item = Result<Ciphertext>>,
+) -> Result<Ciphertext> {
     let mut acc = terms.next().ok_or_else(|| Error::OutOfRange {
         op: OP,
         detail: "nothing to sum".into(),

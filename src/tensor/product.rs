@@ -3,9 +3,32 @@
 //! `A·B = Σ_{k<d} φ^k(σ(A)) ⊙ ψ^k(τ(B))`.
 //!
 //! With `φ^k(x) = rot(x, k) ⊙ m_k + rot(x, k − d) ⊙ m'_k`, a plaintext right
-//! factor takes the masks: `A·W = σ(A) ⊙ W_0 + Σ_{k≥1} rot(σ(A), k) ⊙ (m_k ⊙
-//! W_k) + rot(σ(A), k − d) ⊙ (m'_k ⊙ W_k)` with `W_k = ψ^k(τ(W))`, all
-//! computed in the clear. CPMM therefore needs two levels, CCMM three.
+//! factor takes the masks: `A·W = Σ_{−d<t<d} rot(σ(A), t) ⊙ W'_t` with
+//! `W'_t = m_t ⊙ ψ^{t mod d}(τ(W))` (`m_0 = 1`, `m_{k−d} = m'_k`), all
+//! computed in the clear: a linear transform of `σ(A)` whose diagonals are
+//! the `W'_t`. CPMM therefore needs two levels, CCMM three.
+//!
+//! # Baby-step giant-step rotations
+//!
+//! The products rotate `σ(A)` by every `t ∈ (−d, d)` and CCMM rotates `τ(B)`
+//! by every `k·d` (`ψ^k`, `k < d`): with one key per rotation that is
+//! `3(d − 1)` keys, about 40 GB at `d = 128` and `N = 2^16`. Each rotation is
+//! instead a baby step and a giant step (`src/tensor/bsgs.rs`):
+//! `t = g·j + b` (`0 <= b < g`, `g` = `⌊√(2d)⌋` rounded up to a power of two)
+//! and `k = h·J + β` (`0 <= β < h`, `h` = `⌊√d⌋` rounded up to a power of two).
+//! `σ` and `τ` are evaluated with the baby steps `g` and `h·d`, which makes
+//! their keys the same ones.
+//!
+//! - CPMM: `A·W = Σ_j rot(Σ_b rot(W'_{g·j+b}, −g·j) ⊙ rot(σ(A), b), g·j)`.
+//!   The baby copies `rot(σ(A), b)` are hoisted once ([`PreparedLeft`]) and
+//!   shared by every weight matrix and block; the factors are rotated by
+//!   `−g·j` in the clear ([`EncodedWeights`]). For a row of blocks the inner
+//!   sums of all blocks are added before their giant rotation (rotation is
+//!   linear), so each output block costs `2d/g − 1` rotations whatever the
+//!   number of blocks.
+//! - CCMM: every `rot(σ(A), t)` is a giant rotation of a baby copy, the
+//!   giant rotations of each copy hoisted from one decomposition of it;
+//!   `rot(τ(B), k·d)` likewise from `τ(B)`'s hoisted baby rotations by `β·d`.
 //!
 //! # Levels and scales
 //!
@@ -16,37 +39,47 @@
 //! kept exactly through the levels before the last product:
 //!
 //! - `σ`, `τ`: diagonals at level `l`, scale `q_l`, then rescale (level `l − 1`);
-//! - [`PreparedLeft`]: `σ(A)` and its rotations by `k` and `k − d`
-//!   (`k = 1..d−1`), all at level `l − 1` with the scale `Δ_A` of `A`,
-//!   reusable for any number of right factors;
-//! - CPMM: the `2d − 1` masked factors at level `l − 1`, scale `q_{l−1}`; the
-//!   output is at level `l − 2` with scale `Δ_A`;
-//! - CCMM: the masks at level `l − 1`, scale `q_{l−1}`, form `φ^k(σ(A))` at
-//!   level `l − 2`; `τ(B)` is dropped to `l − 2` before its rotations
-//!   (cheaper key switches); the `d` tensor products are summed at degree 2
-//!   and relinearized and rescaled once: level `l − 3`, scale
+//! - [`PreparedLeft`]: `σ(A)` and its rotations by `0 < b < g`, all at
+//!   level `l − 1` with the scale `Δ_A` of `A`, reusable for any number of
+//!   right factors;
+//! - CPMM: the `2d − 1` pre-rotated factors at level `l − 1`, scale
+//!   `q_{l−1}`; the inner sums (scale `Δ_A·q_{l−1}`) are rotated by their
+//!   giant steps and summed before the single rescale, which divides the
+//!   giant steps' key-switching noise: level `l − 2`, scale `Δ_A`;
+//! - CCMM: the rotations of `σ(A)` at level `l − 1`, scale `Δ_A`; the masks
+//!   at level `l − 1`, scale `q_{l−1}`, form `φ^k(σ(A))` at level `l − 2`;
+//!   `τ(B)` is dropped to `l − 2` before its rotations (cheaper key
+//!   switches); the `d` tensor products are summed at degree 2 and
+//!   relinearized and rescaled once: level `l − 3`, scale
 //!   `Δ_A·Δ_B / q_{l−2}`.
 //!
 //! # Costs and keys
 //!
-//! Preparing `A`: the `σ` transform (`2d − 1` diagonals, BSGS), then
-//! `2(d − 1)` rotations hoisted from one decomposition (steps `k`, `k − d`).
-//! CPMM per weight matrix: `2d − 1` fused plaintext products and one
-//! rescale, no rotation (and `2d − 1` plaintexts stored). CCMM adds the
-//! `2(d − 1)` mask products, `τ` and `d − 1` hoisted rotations by `k·d` (its
-//! representative in `(−n/2, n/2]`), `d` tensor products and one
+//! Preparing `A`: the `σ` transform (`2d − 1` diagonals; `g − 1` hoisted and
+//! `2d/g − 1` full rotations), then `g − 1` rotations hoisted from one
+//! decomposition. CPMM per output block, from `c` input blocks: `c·(2d − 1)`
+//! fused plaintext products, `2d/g − 1` rotations at level `l − 1` and one
+//! rescale (`2d − 1` plaintexts stored per weight block). CCMM prepares `A`,
+//! then `2d − 1 − g` giant rotations hoisted from the `g` copies, the
+//! `2(d − 1)` mask products, `τ` (`h − 1` hoisted and `d/h − 1` full
+//! rotations), `h − 1` hoisted baby and `d − h` giant rotations of `τ(B)`
+//! (hoisted from the `h` copies), `d` tensor products and one
 //! relinearization.
+//!
+//! Keys ([`MatrixProduct::cpmm_rotations`], [`MatrixProduct::ccmm_rotations`]):
+//! CPMM `(g − 1) + (2d/g − 1)`, CCMM `(h − 1) + (d/h − 1)` more; at
+//! `d = 128` (`g = h = 16`) 30 and 52, against 255 and 381 with one key per
+//! rotation.
 
 use ndarray::Array2;
 
-use crate::circuits::linear::EncodedLinearTransform;
+use crate::circuits::linear::{sum, EncodedLinearTransform, LinearTransform};
 use crate::ckks::{Ciphertext, Encoder, Evaluator, Plaintext};
 use crate::error::{Error, Result};
 use crate::math::Complex;
 
-use super::permutations::{
-    column_shift, column_shift_steps, row_shift, row_shift_step, sigma, tau,
-};
+use super::bsgs::RotationSplit;
+use super::permutations::{column_shift, sigma, tau};
 use super::MatrixShape;
 
 /// The levels CPMM consumes (`σ`, the product with the masked weights).
@@ -68,8 +101,8 @@ pub struct MatrixProduct {
     masks: Vec<[Plaintext; 2]>,
 }
 
-/// `σ(A)`, then its rotations by `k` and `k − d` for `k = 1..d−1`, at level
-/// `l − 1`: the left factor of every product with `A`, computed once.
+/// `σ(A)` and its rotations by the baby steps `0 < b < g`, at level `l − 1`:
+/// the left factor of every product with `A`, computed once.
 #[derive(Debug)]
 pub struct PreparedLeft {
     dim: usize,
@@ -83,24 +116,38 @@ impl PreparedLeft {
     }
 }
 
-/// `ψ^0(τ(W))`, then `m_k ⊙ ψ^k(τ(W))` and `m'_k ⊙ ψ^k(τ(W))` for
-/// `k = 1..d−1` (the order of [`PreparedLeft`]'s copies), encoded at level
-/// `l − 1` and scale `q_{l−1}`.
+/// For `t = −(d−1)..=d−1`: `m_t ⊙ ψ^{t mod d}(τ(W))` (`m_t` the mask of the
+/// rotation by `t`, all ones for `t = 0`) rotated in the clear by `−g·j`
+/// (`t = g·j + b`), encoded at level `l − 1` and scale `q_{l−1}`.
 #[derive(Debug, Clone)]
 pub struct EncodedWeights {
     factors: Vec<Plaintext>,
 }
 
-/// The steps of the hoisted rotations of `σ(A)`: `k, k − d` for `k = 1..d−1`.
-fn column_steps(shape: &MatrixShape) -> Vec<i64> {
-    (1..shape.dim())
-        .flat_map(|k| column_shift_steps(shape, k))
-        .collect()
+/// The rotations of `σ(A)` by `t ∈ (−d, d)`, baby step `g`: `⌊√(2d)⌋`
+/// rounded up to a power of two (at most `d`).
+fn columns(shape: &MatrixShape) -> RotationSplit {
+    let d = shape.dim();
+    let g = (2 * d).isqrt().next_power_of_two().min(d);
+    RotationSplit::new(shape.slots(), 1, g, 1 - d as i64..=d as i64 - 1)
 }
 
-/// The steps of the rotations of `τ(B)`: `ψ^k` for `k = 1..d−1`.
-fn row_steps(shape: &MatrixShape) -> Vec<i64> {
-    (1..shape.dim()).map(|k| row_shift_step(shape, k)).collect()
+/// The rotations of `τ(B)` by `k·d`, `k = 0..d−1` (`ψ^k`), baby step `h`:
+/// `⌊√d⌋` rounded up to a power of two.
+fn rows(shape: &MatrixShape) -> RotationSplit {
+    let d = shape.dim();
+    let h = d.isqrt().next_power_of_two();
+    RotationSplit::new(shape.slots(), d, h, 0..=d as i64 - 1)
+}
+
+/// `σ` evaluated with the baby step of [`columns`] (the same keys).
+fn sigma_transform(shape: &MatrixShape) -> Result<LinearTransform> {
+    sigma(shape)?.with_baby_step(columns(shape).unit())
+}
+
+/// `τ` evaluated with the baby step of [`rows`] (the same keys).
+fn tau_transform(shape: &MatrixShape) -> Result<LinearTransform> {
+    tau(shape)?.with_baby_step(rows(shape).unit())
 }
 
 /// `steps` sorted, without repeats.
@@ -110,19 +157,34 @@ fn sorted(mut steps: Vec<i64>) -> Vec<i64> {
     steps
 }
 
-/// Rotations of `ct` by `steps` from one decomposition (none for no steps).
-fn hoisted(ev: &Evaluator, ct: &Ciphertext, steps: &[i64]) -> Result<Vec<Ciphertext>> {
-    if steps.is_empty() {
-        return Ok(Vec::new());
-    }
-    ev.rotate_hoisted_new(ct, steps)
-}
-
 /// `ct` dropped to `level` (at or below its own).
 fn dropped_to(ev: &Evaluator, ct: &Ciphertext, level: usize) -> Result<Ciphertext> {
     let mut out = ct.try_clone()?;
     ev.drop_level_assign(&mut out, ct.level() - level)?;
     Ok(out)
+}
+
+/// `Σ copy ⊙ factor` over `terms` (at least one), not rescaled.
+fn plain_products<'a>(
+    ev: &Evaluator,
+    mut terms: impl Iterator<Item = (&'a Ciphertext, &'a Plaintext)>,
+) -> Result<Ciphertext> {
+    let (first, factor) = terms.next().ok_or_else(|| Error::OutOfRange {
+        op: OP,
+        detail: "no prepared copy".into(),
+    })?;
+    let mut out = first.try_clone()?;
+    ev.mul_plain_assign(&mut out, factor)?;
+    for (copy, factor) in terms {
+        ev.mul_plain_add_assign(&mut out, copy, factor)?;
+    }
+    Ok(out)
+}
+
+/// `rot(v, shift)`: slot `i` takes `v[(i + shift) mod n]`.
+fn rotated(v: &[Complex], shift: usize) -> Vec<Complex> {
+    let n = v.len();
+    (0..n).map(|i| v[(i + shift) % n]).collect()
 }
 
 impl MatrixProduct {
@@ -138,20 +200,20 @@ impl MatrixProduct {
             });
         }
         let scale = encoder.context().params().q()[level - 1] as f64;
-        let masks = column_masks(&shape)?
-            .iter()
-            .map(|[near, far]| {
+        let d = shape.dim() as i64;
+        let masks = (1..d)
+            .map(|k| {
                 Ok([
-                    encoder.encode_complex(near, level - 1, scale)?,
-                    encoder.encode_complex(far, level - 1, scale)?,
+                    encoder.encode_complex(&column_mask(&shape, k)?, level - 1, scale)?,
+                    encoder.encode_complex(&column_mask(&shape, k - d)?, level - 1, scale)?,
                 ])
             })
             .collect::<Result<_>>()?;
         Ok(Self {
             shape,
             level,
-            sigma: sigma(&shape)?.encode(encoder, level)?,
-            tau: tau(&shape)?.encode(encoder, level)?,
+            sigma: sigma_transform(&shape)?.encode(encoder, level)?,
+            tau: tau_transform(&shape)?.encode(encoder, level)?,
             masks,
         })
     }
@@ -167,18 +229,22 @@ impl MatrixProduct {
         self.level
     }
 
-    /// The rotation steps of CPMM ([`prepare`](Self::prepare)): `σ`'s and `k, k − d`.
+    /// The rotation steps of CPMM: `σ`'s, which are those of the column
+    /// rotations `t ∈ (−d, d)`: the baby steps `0 < b < g` and the giant steps
+    /// `g·j`.
     pub fn cpmm_rotations(shape: &MatrixShape) -> Result<Vec<i64>> {
-        let mut steps = sigma(shape)?.rotations();
-        steps.extend(column_steps(shape));
+        let mut steps = sigma_transform(shape)?.rotations();
+        steps.extend(columns(shape).rotations());
         Ok(sorted(steps))
     }
 
-    /// The rotation steps of CCMM: those of CPMM, `τ`'s and `ψ^k`'s `k·d`.
+    /// The rotation steps of CCMM: those of CPMM and `τ`'s, which are those
+    /// of the row rotations `k·d`: the baby steps `β·d` (`β < h`) and the
+    /// giant steps `h·d·J`.
     pub fn ccmm_rotations(shape: &MatrixShape) -> Result<Vec<i64>> {
         let mut steps = Self::cpmm_rotations(shape)?;
-        steps.extend(tau(shape)?.rotations());
-        steps.extend(row_steps(shape));
+        steps.extend(tau_transform(shape)?.rotations());
+        steps.extend(rows(shape).rotations());
         Ok(sorted(steps))
     }
 
@@ -187,16 +253,14 @@ impl MatrixProduct {
         self.shape.check_operand(OP, ct, self.level)
     }
 
-    /// `σ(A)` and its rotations by `k`, `k − d` (one level), for any number
-    /// of products.
+    /// `σ(A)` and its rotations by the baby steps `0 < b < g`, hoisted (one
+    /// level), for any number of products.
     pub fn prepare(&self, ev: &Evaluator, a: &Ciphertext) -> Result<PreparedLeft> {
         self.check_input(a)?;
         let s = self.sigma.evaluate(ev, a, true)?;
-        let rotated = hoisted(ev, &s, &column_steps(&self.shape))?;
-        let copies = std::iter::once(s).chain(rotated).collect();
         Ok(PreparedLeft {
             dim: self.shape.dim(),
-            copies,
+            copies: columns(&self.shape).baby_copies(ev, s)?,
         })
     }
 
@@ -205,17 +269,21 @@ impl MatrixProduct {
     pub fn encode_weights(&self, encoder: &Encoder, w: &Array2<f64>) -> Result<EncodedWeights> {
         let level = self.level - 1;
         let scale = encoder.context().params().q()[level] as f64;
+        let (d, n) = (self.shape.dim(), self.shape.slots());
         let tw = tau(&self.shape)?.apply_plain(&self.shape.pack(w)?)?;
-        let shifted = |k: usize| row_shift(&self.shape, k)?.apply_plain(&tw);
-        let masked = |mask: &[Complex], factor: &[Complex]| -> Vec<Complex> {
-            mask.iter().zip(factor).map(|(m, f)| *m * *f).collect()
-        };
-        let mut factors = vec![encoder.encode_complex(&shifted(0)?, level, scale)?];
-        for (k, [near, far]) in (1..self.shape.dim()).zip(column_masks(&self.shape)?) {
-            let w_k = shifted(k)?;
-            factors.push(encoder.encode_complex(&masked(&near, &w_k), level, scale)?);
-            factors.push(encoder.encode_complex(&masked(&far, &w_k), level, scale)?);
-        }
+        let columns = columns(&self.shape);
+        let factors = columns
+            .range()
+            .map(|t| {
+                // ψ^k is the rotation by k·d.
+                let shifted = rotated(&tw, t.rem_euclid(d as i64) as usize * d);
+                let mask = column_mask(&self.shape, t)?;
+                let masked: Vec<Complex> =
+                    mask.iter().zip(&shifted).map(|(m, f)| *m * *f).collect();
+                let factor = rotated(&masked, n - columns.giant_shift(t));
+                encoder.encode_complex(&factor, level, scale)
+            })
+            .collect::<Result<_>>()?;
         Ok(EncodedWeights { factors })
     }
 
@@ -231,7 +299,7 @@ impl MatrixProduct {
     }
 
     /// CPMM: `A·W` for every `W` in `weights`, from the prepared copies of `A`
-    /// (one level each, no rotation): level `l − 2`, scale `Δ_A`.
+    /// (one level each): level `l − 2`, scale `Δ_A`.
     pub fn multiply_plain(
         &self,
         ev: &Evaluator,
@@ -246,7 +314,8 @@ impl MatrixProduct {
     /// matrix (`weights[i]` the row of blocks `i`, `m` long), the `m` output
     /// blocks `Σ_i X_i·W[i][j]`, each summed at one level and scale before
     /// its single rescale: level `l − 2`, scale `Δ_A`. Every block of `X`
-    /// is prepared once, whatever `m`.
+    /// is prepared once, whatever `m`, and each output block costs the same
+    /// giant rotations, whatever `k`.
     pub fn multiply_plain_blocks(
         &self,
         ev: &Evaluator,
@@ -261,6 +330,7 @@ impl MatrixProduct {
             });
         }
         let outputs = weights[0].len();
+        let factors = columns(&self.shape).len();
         for (block, row) in left.iter().zip(weights) {
             self.check_prepared(block)?;
             if row.len() != outputs {
@@ -270,33 +340,53 @@ impl MatrixProduct {
                     expected: outputs,
                 });
             }
-            if let Some(w) = row.iter().find(|w| w.factors.len() != block.copies.len()) {
+            if let Some(w) = row.iter().find(|w| w.factors.len() != factors) {
                 return Err(Error::LengthMismatch {
                     op: OP,
                     got: w.factors.len(),
-                    expected: block.copies.len(),
+                    expected: factors,
                 });
             }
         }
         (0..outputs)
             .map(|j| {
-                let mut terms = left
+                let blocks: Vec<_> = left
                     .iter()
                     .zip(weights)
-                    .flat_map(|(block, row)| block.copies.iter().zip(&row[j].factors));
-                let (first, first_factor) = terms.next().ok_or_else(|| Error::OutOfRange {
-                    op: OP,
-                    detail: "no prepared copy".into(),
-                })?;
-                let mut out = first.try_clone()?;
-                ev.mul_plain_assign(&mut out, first_factor)?;
-                for (copy, factor) in terms {
-                    ev.mul_plain_add_assign(&mut out, copy, factor)?;
-                }
-                ev.rescale_assign(&mut out)?;
-                Ok(out)
+                    .map(|(x, row)| (*x, &row[j]))
+                    .collect();
+                self.plain_product(ev, &blocks)
             })
             .collect()
+    }
+
+    /// `Σ_i X_i·W_i` (checked by the caller): per giant part `j`, the inner
+    /// sum over the blocks and the baby parts of the pre-rotated factors
+    /// times the baby copies, rotated by `g·j`; the sum of those, rescaled
+    /// once.
+    fn plain_product(
+        &self,
+        ev: &Evaluator,
+        blocks: &[(&PreparedLeft, &EncodedWeights)],
+    ) -> Result<Ciphertext> {
+        let columns = columns(&self.shape);
+        let mut out = sum(
+            ev,
+            columns.giants().map(|j| {
+                let inner = plain_products(
+                    ev,
+                    blocks.iter().flat_map(|(x, w)| {
+                        columns.group(j).map(|(t, b)| (&x.copies[b], &w.factors[t]))
+                    }),
+                )?;
+                match j {
+                    0 => Ok(inner),
+                    _ => ev.rotate_new(&inner, columns.giant_step(j)),
+                }
+            }),
+        )?;
+        ev.rescale_assign(&mut out)?;
+        Ok(out)
     }
 
     /// CCMM: `A·B` (three levels; see the module docs for the scale).
@@ -310,46 +400,78 @@ impl MatrixProduct {
         }
         self.check_input(a)?;
         self.check_input(b)?;
-        let left = self.prepare(ev, a)?;
-        let (sigma_a, rotated_a) = left.copies.split_first().ok_or_else(|| Error::OutOfRange {
-            op: OP,
-            detail: "no prepared copy".into(),
-        })?;
-        // φ^k(σ(A)) = rot(σ(A), k) ⊙ m_k + rot(σ(A), k − d) ⊙ m'_k.
-        let mut phis = vec![dropped_to(ev, sigma_a, self.level - 2)?];
-        for (pair, [near_mask, far_mask]) in rotated_a.chunks_exact(2).zip(&self.masks) {
-            let mut phi = pair[0].try_clone()?;
-            ev.mul_plain_assign(&mut phi, near_mask)?;
-            ev.mul_plain_add_assign(&mut phi, &pair[1], far_mask)?;
+        let phis = self.column_shifts(ev, self.prepare(ev, a)?)?;
+        let t = dropped_to(ev, &self.tau.evaluate(ev, b, true)?, self.level - 2)?;
+        let rows = rows(&self.shape);
+        let psis = rows.all_rotations(ev, rows.baby_copies(ev, t)?)?;
+        let mut out = sum(
+            ev,
+            phis.iter()
+                .zip(&psis)
+                .map(|(phi, psi)| ev.tensor_new(phi, psi)),
+        )?;
+        ev.relinearize_rescale_assign(&mut out)?;
+        Ok(out)
+    }
+
+    /// `φ^k(σ(A))` for `k = 0..d−1` at level `l − 2`: the rotations of
+    /// `σ(A)` by every `t ∈ (−d, d)` from the prepared baby copies, then
+    /// `φ^k(x) = rot(x, k) ⊙ m_k + rot(x, k − d) ⊙ m'_k` (`φ^0(x) = x`,
+    /// dropped a level).
+    fn column_shifts(&self, ev: &Evaluator, left: PreparedLeft) -> Result<Vec<Ciphertext>> {
+        let rotations = columns(&self.shape).all_rotations(ev, left.copies)?;
+        // far[k − 1] = rot(σ(A), k − d), near[k] = rot(σ(A), k).
+        let (far, near) = rotations.split_at(self.shape.dim() - 1);
+        let mut phis = vec![dropped_to(ev, &near[0], self.level - 2)?];
+        for ((near, far), [near_mask, far_mask]) in near[1..].iter().zip(far).zip(&self.masks) {
+            let mut phi = plain_products(ev, [(near, near_mask), (far, far_mask)].into_iter())?;
             ev.rescale_assign(&mut phi)?;
             phis.push(phi);
         }
-        let t = dropped_to(ev, &self.tau.evaluate(ev, b, true)?, self.level - 2)?;
-        let rotated = hoisted(ev, &t, &row_steps(&self.shape))?;
-        let mut acc = ev.tensor_new(&phis[0], &t)?;
-        for (phi, right) in phis[1..].iter().zip(&rotated) {
-            ev.add_assign(&mut acc, &ev.tensor_new(phi, right)?)?;
-        }
-        ev.relinearize_rescale_assign(&mut acc)?;
-        Ok(acc)
+        Ok(phis)
     }
 }
 
-/// The masks of `φ^k` for `k = 1..d−1`: its diagonals `k` (`m_k`) and `k − d`
-/// (`m'_k`).
-fn column_masks(shape: &MatrixShape) -> Result<Vec<[Vec<Complex>; 2]>> {
-    (1..shape.dim())
-        .map(|k| {
-            let phi = column_shift(shape, k)?;
-            let [near, far] = column_shift_steps(shape, k).map(|step| {
-                phi.diagonal(step)
-                    .map(<[Complex]>::to_vec)
-                    .ok_or_else(|| Error::OutOfRange {
-                        op: "MatrixProduct",
-                        detail: format!("φ^{k} has no diagonal {step}"),
-                    })
-            });
-            Ok([near?, far?])
+/// The mask `m_t` of the rotation by `t` (`−d < t < d`) in `φ^{t mod d}`:
+/// its diagonal `t` (`m_k` for `t = k > 0`, `m'_k` for `t = k − d < 0`, all
+/// ones for `t = 0`).
+fn column_mask(shape: &MatrixShape, t: i64) -> Result<Vec<Complex>> {
+    let k = t.rem_euclid(shape.dim() as i64) as usize;
+    column_shift(shape, k)?
+        .diagonal(t)
+        .map(<[Complex]>::to_vec)
+        .ok_or_else(|| Error::OutOfRange {
+            op: "MatrixProduct",
+            detail: format!("φ^{k} has no diagonal {t}"),
         })
-        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Parameters;
+
+    /// The keys are those of the baby-step giant-step rotations alone (`σ`
+    /// and `τ` share them): `2√(2d)` for CPMM, `2√(2d) + 2√d` for CCMM at
+    /// most; 30 and 52 at `d = 128` (255 and 381 with one key per rotation).
+    #[test]
+    fn key_counts_grow_as_the_square_root_of_d() {
+        let params = Parameters::preset("PN16_128").unwrap();
+        for d in [1, 2, 4, 8, 16, 32, 64, 128] {
+            let shape = MatrixShape::new(d, &params).unwrap();
+            let cpmm = MatrixProduct::cpmm_rotations(&shape).unwrap();
+            let ccmm = MatrixProduct::ccmm_rotations(&shape).unwrap();
+            assert_eq!(cpmm, columns(&shape).rotations());
+            let mut both = cpmm.clone();
+            both.extend(rows(&shape).rotations());
+            assert_eq!(ccmm, sorted(both));
+            let (columns_bound, rows_bound) =
+                (2.0 * (2.0 * d as f64).sqrt(), 2.0 * (d as f64).sqrt());
+            assert!(cpmm.len() as f64 <= columns_bound, "d = {d}");
+            assert!(ccmm.len() as f64 <= columns_bound + rows_bound, "d = {d}");
+        }
+        let shape = MatrixShape::new(128, &params).unwrap();
+        assert_eq!(MatrixProduct::cpmm_rotations(&shape).unwrap().len(), 30);
+        assert_eq!(MatrixProduct::ccmm_rotations(&shape).unwrap().len(), 52);
+    }
 }
