@@ -9,11 +9,8 @@
 mod common;
 
 use common::Fixture;
-use heformer::backend::{create_backend, BackendChoice};
-use heformer::circuits::boot::{BootstrapConfig, Bootstrapper};
 use heformer::circuits::refresh::{Bootstrapping, Refresh};
-use heformer::ckks::CkksContext;
-use heformer::model::encrypted::{ActivationBounds, BlockLayout, EncryptedModel};
+use heformer::model::encrypted::{ActivationBounds, EncryptedModel, ServerSetup};
 use heformer::model::friendly::{FriendlyConfig, FriendlyModel, FriendlyWeights, Variant};
 use heformer::params::Parameters;
 use ndarray::Array2;
@@ -37,21 +34,8 @@ fn tiny_model_layer_by_layer_against_the_twin() {
     let model = FriendlyModel::new(config.clone(), FriendlyWeights::random(&config, 5)).unwrap();
     let params = Parameters::preset(PRESET).unwrap();
     let d = config.seq_len;
-    let boot_config = BootstrapConfig {
-        slots: d * d,
-        ..BootstrapConfig::for_preset(&params).unwrap()
-    };
-
-    let mut fixture = {
-        let planning =
-            CkksContext::new(&params, create_backend(BackendChoice::Cpu, 0).unwrap()).unwrap();
-        let mut rotations = Bootstrapper::new(planning.clone(), boot_config.clone())
-            .unwrap()
-            .rotations();
-        let layout = BlockLayout::new(&config, &params).unwrap();
-        rotations.extend(layout.rotations().unwrap());
-        Fixture::new(PRESET, &rotations, 11)
-    };
+    let setup = ServerSetup::new(&config, &params).unwrap();
+    let mut fixture = Fixture::new(PRESET, &setup.rotations, 11);
     let embeddings =
         Array2::from_shape_fn((d, config.hidden), |_| fixture.rng.random_range(-2.0..2.0));
     let mask = [true, true, true, true, true, false, false, false];
@@ -65,7 +49,7 @@ fn tiny_model_layer_by_layer_against_the_twin() {
     println!("bounds: {bounds:?}");
 
     let server = EncryptedModel::new(&model, fixture.ctx.clone(), bounds).unwrap();
-    let bootstrapper = Bootstrapper::new(fixture.ctx.clone(), boot_config).unwrap();
+    let bootstrapper = setup.bootstrapper(fixture.ctx.clone()).unwrap();
     let input = server
         .encrypt_input(
             &mut fixture.encryptor,

@@ -10,18 +10,20 @@
 //!   twin;
 //! - [`model`]: [`EncryptedModel`] (no key: what the server holds) and the
 //!   client's encrypt/decrypt helpers;
-//! - [`forward`]: the circuit, layer by layer.
-//!
-//! The server needs the relinearization key, the conjugation key and the
-//! rotations of [`BlockLayout::rotations`] plus the bootstrapper's.
+//! - [`forward`]: the circuit, layer by layer;
+//! - [`setup`]: the bootstrapping configuration and the rotation keys
+//!   ([`ServerSetup`]; with the relinearization and conjugation keys, all
+//!   the server needs).
 
 pub mod blocks;
 pub mod bounds;
 pub mod forward;
 pub mod layout;
 pub mod model;
+pub mod setup;
 
 pub use bounds::ActivationBounds;
 pub use forward::{EncryptedLayerTrace, EncryptedOutput};
 pub use layout::BlockLayout;
 pub use model::{EncryptedInput, EncryptedModel};
+pub use setup::ServerSetup;
