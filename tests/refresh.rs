@@ -14,6 +14,7 @@ use heformer::approx::{
 use heformer::backend::{create_backend, BackendChoice};
 use heformer::circuits::boot::{BootstrapConfig, Bootstrapper};
 use heformer::circuits::functions::{evaluate, evaluate_refreshing};
+use heformer::circuits::pack::{capacity, unpack_rotations};
 use heformer::circuits::refresh::{Bootstrapping, Refresh};
 use heformer::ckks::CkksContext;
 use heformer::error::Error;
@@ -135,4 +136,50 @@ fn composite_relu_past_the_chain() {
     report("composite ReLU", &stats, bootstraps);
     assert!(bootstraps >= 1);
     assert!(stats.min_bits >= 14.0, "{stats:?}");
+}
+
+#[test]
+fn sparse_blocks_share_one_packed_bootstrap() {
+    const BLOCK: usize = 64;
+    let params = Parameters::preset(PRESET).unwrap();
+    let config = BootstrapConfig::for_preset(&params).unwrap();
+    let planning =
+        CkksContext::new(&params, create_backend(BackendChoice::Cpu, 0).unwrap()).unwrap();
+    let mut rotations = Bootstrapper::new(planning, config.clone())
+        .unwrap()
+        .rotations();
+    rotations.extend(unpack_rotations(BLOCK, config.slots));
+    let mut f = Fixture::new(PRESET, &rotations, 77);
+    let boot = Bootstrapper::new(f.ctx.clone(), config).unwrap();
+    let blocks = capacity(BLOCK, boot.config().slots);
+    assert_eq!(blocks, 16);
+    // Different bounds and scales, one level.
+    let mut values = Vec::new();
+    let mut cts = Vec::new();
+    for t in 0..blocks {
+        let bound = 1.0 + t as f64;
+        let v: Vec<Complex> = (0..BLOCK)
+            .map(|_| Complex::new(f.rng.random_range(-bound..bound), 0.0))
+            .collect();
+        let scale = f.params.default_scale() * (1.0 + t as f64 / 64.0);
+        let pt = f.encoder.encode_complex(&v, 1, scale).unwrap();
+        cts.push((f.encryptor.encrypt(&pt).unwrap(), bound));
+        values.push(v);
+    }
+    let mut refresher = Bootstrapping::new(&boot);
+    let mut due: Vec<_> = cts.iter_mut().map(|(ct, bound)| (ct, *bound)).collect();
+    refresher.refresh(&f.evaluator, &mut due, 5).unwrap();
+    assert_eq!(refresher.count(), 1);
+    let worst = cts
+        .iter()
+        .zip(&values)
+        .map(|((ct, bound), v)| {
+            assert_eq!((ct.level(), ct.slots()), (boot.output_level(), BLOCK));
+            let got = f.decrypt(ct);
+            let stats = PrecisionStats::compare(v, &got[..BLOCK]);
+            stats.min_bits + bound.log2()
+        })
+        .fold(f64::INFINITY, f64::min);
+    println!("16 blocks of 64 slots in one bootstrap: worst {worst:.1} bits relative to the bound");
+    assert!(worst >= 16.0);
 }

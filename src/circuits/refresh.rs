@@ -7,8 +7,10 @@
 //! ([`Bootstrapper::bootstrap_bounded`]), so callers pass the tightest
 //! bound they know. [`NoRefresh`] gives no levels (a circuit that needs one
 //! fails with [`Error::OutOfLevels`]); [`Bootstrapping`] bootstraps the
-//! ciphertexts below the level asked for, two real ones per bootstrap when
-//! their scales and bounds allow it, and counts the bootstraps.
+//! ciphertexts below the level asked for and counts the bootstraps: those
+//! with fewer slots than its bootstrapper are packed, as many as fit, into
+//! one ciphertext per bootstrap ([`crate::circuits::pack`]); those with as
+//! many go two real ones per bootstrap when their scales and bounds allow.
 //!
 //! # Headroom
 //!
@@ -27,6 +29,7 @@
 //! doubling of the message ratio), hence 16 rather than more.
 
 use crate::circuits::boot::Bootstrapper;
+use crate::circuits::pack;
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 
@@ -128,29 +131,14 @@ impl<'a> Bootstrapping<'a> {
     }
 }
 
-impl Refresh for Bootstrapping<'_> {
-    fn refresh(
+impl Bootstrapping<'_> {
+    /// Bootstraps ciphertexts of the bootstrapper's slot count, two per
+    /// bootstrap when one relabelling fits both.
+    fn refresh_in_pairs(
         &mut self,
         ev: &Evaluator,
-        cts: &mut [(&mut Ciphertext, f64)],
-        needed: usize,
+        mut due: Vec<&mut (&mut Ciphertext, f64)>,
     ) -> Result<()> {
-        let mut due: Vec<&mut (&mut Ciphertext, f64)> = cts
-            .iter_mut()
-            .filter(|(ct, _)| ct.level() < needed)
-            .collect();
-        if due.is_empty() {
-            return Ok(());
-        }
-        let available = self.bootstrapper.output_level();
-        if needed > available {
-            return Err(Error::OutOfLevels {
-                op: OP,
-                level: available,
-                needed,
-            });
-        }
-        // Pairs share a bootstrap when one relabelling fits both.
         let mut index = 0;
         while index < due.len() {
             let pair = index + 1 < due.len() && {
@@ -178,6 +166,91 @@ impl Refresh for Bootstrapping<'_> {
                 index += 1;
             }
             self.count += 1;
+        }
+        Ok(())
+    }
+
+    /// Bootstraps sparse ciphertexts of one slot count packed into one
+    /// ([`pack`]). Each is first relabelled to the first one's scale (its
+    /// values multiplied by its scale over that one, a known factor that
+    /// scales its bound and is relabelled back after unpacking), all are
+    /// dropped to the lowest level.
+    fn refresh_packed(
+        &mut self,
+        ev: &Evaluator,
+        chunk: &mut [&mut (&mut Ciphertext, f64)],
+    ) -> Result<()> {
+        let packed_slots = self.bootstrapper.config().slots;
+        let slots = chunk[0].0.slots();
+        let level = chunk.iter().map(|(ct, _)| ct.level()).min().unwrap_or(0);
+        let common = chunk[0].0.scale();
+        let mut bound = 1.0_f64;
+        let mut inputs = Vec::with_capacity(chunk.len());
+        for (ct, ct_bound) in chunk.iter() {
+            let mut input = ct.try_clone()?;
+            let above = input.level() - level;
+            ev.drop_level_assign(&mut input, above)?;
+            let ratio = input.scale() / common;
+            input.scale = common;
+            bound = bound.max(ct_bound * ratio);
+            inputs.push((input, ratio));
+        }
+        let refs: Vec<&Ciphertext> = inputs.iter().map(|(ct, _)| ct).collect();
+        let packed = pack::pack(ev, &refs, packed_slots)?;
+        // Unpacking multiplies by the capacity: bootstrap to the output
+        // scale over it, so that the blocks come back at the output scale.
+        let capacity = pack::capacity(slots, packed_slots) as f64;
+        let refreshed = self.bootstrapper.bootstrap_bounded_to_scale(
+            ev,
+            &packed,
+            bound * self.headroom,
+            self.bootstrapper.output_scale() / capacity,
+        )?;
+        let unpacked = pack::unpack(ev, &refreshed, chunk.len(), slots)?;
+        for ((ct, _), (mut out, (_, ratio))) in
+            chunk.iter_mut().zip(unpacked.into_iter().zip(&inputs))
+        {
+            out.scale *= ratio;
+            **ct = out;
+        }
+        Ok(())
+    }
+}
+
+impl Refresh for Bootstrapping<'_> {
+    fn refresh(
+        &mut self,
+        ev: &Evaluator,
+        cts: &mut [(&mut Ciphertext, f64)],
+        needed: usize,
+    ) -> Result<()> {
+        let due: Vec<&mut (&mut Ciphertext, f64)> = cts
+            .iter_mut()
+            .filter(|(ct, _)| ct.level() < needed)
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let available = self.bootstrapper.output_level();
+        if needed > available {
+            return Err(Error::OutOfLevels {
+                op: OP,
+                level: available,
+                needed,
+            });
+        }
+        let packed_slots = self.bootstrapper.config().slots;
+        let (mut sparse, full): (Vec<_>, Vec<_>) = due
+            .into_iter()
+            .partition(|(ct, _)| ct.slots() < packed_slots);
+        self.refresh_in_pairs(ev, full)?;
+        sparse.sort_by_key(|(ct, _)| ct.slots());
+        for group in sparse.chunk_by_mut(|(a, _), (b, _)| a.slots() == b.slots()) {
+            let capacity = pack::capacity(group[0].0.slots(), packed_slots);
+            for chunk in group.chunks_mut(capacity) {
+                self.refresh_packed(ev, chunk)?;
+                self.count += 1;
+            }
         }
         Ok(())
     }

@@ -506,6 +506,33 @@ impl Evaluator {
         Ok(())
     }
 
+    /// Multiplies by the monomial `X^power` (`X^N = −1`, so `power` is taken
+    /// modulo `2N`): exact, scale unchanged. It moves coefficients, not
+    /// slots: sparse ciphertexts are packed into one by such shifts (see
+    /// [`crate::circuits::pack`]).
+    pub fn mul_monomial_assign(&self, ct: &mut Ciphertext, power: usize) -> Result<()> {
+        self.check("mul_monomial", ct)?;
+        let n = self.ctx.n();
+        let basis = self.basis(ct.level);
+        let mut host = vec![0u64; n * basis.len()];
+        for (limb, &g) in host.chunks_mut(n).zip(&basis) {
+            let ntt = self.ctx.ring().ntt(g);
+            let m = ntt.modulus();
+            // Evaluation index i holds a(psi^e_i): X^power becomes psi^(power·e_i).
+            let exponent = |i: usize| ((power % (2 * n)) * ntt.evaluation_exponent(i)) % (2 * n);
+            for (i, x) in limb.iter_mut().enumerate() {
+                *x = m.pow(ntt.psi(), exponent(i) as u64);
+            }
+        }
+        let monomial = self.ctx.backend().upload(&host)?;
+        for part in ct.parts.iter_mut() {
+            self.ctx
+                .backend()
+                .mul_assign(self.ctx.ring(), part, &monomial, &basis)?;
+        }
+        Ok(())
+    }
+
     /// `ct *= pt` (scales multiply).
     pub fn mul_plain_assign(&self, ct: &mut Ciphertext, pt: &Plaintext) -> Result<()> {
         self.check_plain("mul_plain", ct, pt)?;

@@ -330,8 +330,19 @@ impl Bootstrapper {
         ct: &Ciphertext,
         bound: f64,
     ) -> Result<Ciphertext> {
+        self.bootstrap_bounded_to_scale(ev, ct, bound, self.output_scale())
+    }
+
+    /// [`bootstrap_bounded`](Self::bootstrap_bounded) with the output at
+    /// `output_scale` instead of the configured one.
+    pub fn bootstrap_bounded_to_scale(
+        &self,
+        ev: &Evaluator,
+        ct: &Ciphertext,
+        bound: f64,
+        output_scale: f64,
+    ) -> Result<Ciphertext> {
         check_bound(bound)?;
-        let output_scale = self.output_scale();
         let mut relabelled = ct.try_clone()?;
         relabelled.scale *= bound;
         let mut out = self.bootstrap_to_scale(ev, &relabelled, output_scale * bound)?;
@@ -340,7 +351,7 @@ impl Bootstrapper {
     }
 
     /// The configured output scale (default: the parameter set's).
-    fn output_scale(&self) -> f64 {
+    pub fn output_scale(&self) -> f64 {
         self.config
             .output_scale
             .unwrap_or(self.ctx.params().default_scale())

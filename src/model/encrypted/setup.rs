@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::layout::BlockLayout;
 use crate::backend::{create_backend, BackendChoice};
 use crate::circuits::boot::{BootstrapConfig, Bootstrapper};
+use crate::circuits::pack;
 use crate::ckks::CkksContext;
 use crate::error::{Error, Result};
 use crate::model::friendly::FriendlyConfig;
@@ -16,11 +17,12 @@ use crate::params::Parameters;
 /// parameter set.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServerSetup {
-    /// The bootstrapper's configuration (its slots: one block).
+    /// The bootstrapper's configuration (full slots: the blocks due for a
+    /// refresh are packed into one ciphertext per bootstrap).
     pub bootstrap: BootstrapConfig,
-    /// Every rotation step the server uses (the circuit's and the
-    /// bootstrapper's). The relinearization and conjugation keys are
-    /// needed as well.
+    /// Every rotation step the server uses (the circuit's, the
+    /// bootstrapper's and the unpacking's). The relinearization and
+    /// conjugation keys are needed as well.
     pub rotations: Vec<i64>,
 }
 
@@ -32,19 +34,20 @@ impl ServerSetup {
     /// layout it cannot hold.
     pub fn new(config: &FriendlyConfig, params: &Parameters) -> Result<Self> {
         let layout = BlockLayout::new(config, params)?;
-        let bootstrap = BootstrapConfig {
-            slots: layout.shape().slots(),
-            ..BootstrapConfig::for_preset(params).ok_or_else(|| {
-                Error::InvalidParameters(format!(
-                    "the encrypted model bootstraps; {} has no bootstrapping configuration",
-                    params.name()
-                ))
-            })?
-        };
+        let bootstrap = BootstrapConfig::for_preset(params).ok_or_else(|| {
+            Error::InvalidParameters(format!(
+                "the encrypted model bootstraps; {} has no bootstrapping configuration",
+                params.name()
+            ))
+        })?;
         // Planning only: the circuit's keys do not depend on the backend.
         let planning = CkksContext::new(params, create_backend(BackendChoice::Cpu, 1)?)?;
         let mut rotations = Bootstrapper::new(planning, bootstrap.clone())?.rotations();
         rotations.extend(layout.rotations()?);
+        rotations.extend(pack::unpack_rotations(
+            layout.shape().slots(),
+            bootstrap.slots,
+        ));
         rotations.sort_unstable();
         rotations.dedup();
         Ok(Self {
