@@ -25,7 +25,7 @@
 
 use crate::approx::{Approximation, ChebyshevSeries, NewtonApproximation, NewtonTarget};
 use crate::circuits::poly::PolyPlan;
-use crate::circuits::refresh::{ensure_levels, NoRefresh, Refresh};
+use crate::circuits::refresh::{ensure_all, NoRefresh, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 use crate::math::Complex;
@@ -57,54 +57,131 @@ pub fn evaluate_refreshing(
     bound: f64,
     refresher: &mut dyn Refresh,
 ) -> Result<Ciphertext> {
+    single(evaluate_batch(
+        ev,
+        std::slice::from_ref(x),
+        approximation,
+        bound,
+        refresher,
+    )?)
+}
+
+/// [`evaluate_refreshing`] on every ciphertext of `xs` in lockstep: each
+/// stage runs on all of them, and those lacking levels are refreshed
+/// together (one call of the refresher per stage, which may bootstrap them
+/// together).
+pub fn evaluate_batch(
+    ev: &Evaluator,
+    xs: &[Ciphertext],
+    approximation: &Approximation,
+    bound: f64,
+    refresher: &mut dyn Refresh,
+) -> Result<Vec<Ciphertext>> {
     match approximation {
         Approximation::Polynomial(p) => {
-            let mut input = x.try_clone()?;
-            let plan = plan_refreshing(ev, &mut input, p, bound, refresher)?;
-            single_output(plan.evaluate(ev, &input, None)?)
+            polynomial_stage(ev, copies(xs)?, p, bound, None, refresher)
         }
-        Approximation::CompositeSign(s) => compose(ev, x, s.stages(), bound, refresher),
+        Approximation::CompositeSign(s) => compose(ev, xs, s.stages(), bound, refresher),
         Approximation::CompositeRelu(r) => {
-            let mut s = compose(ev, x, r.stages(), bound, refresher)?;
-            let mut x = x.try_clone()?;
-            ensure_levels(refresher, ev, &mut s, STAGE_BOUND, 1)?;
-            ensure_levels(refresher, ev, &mut x, bound, 1)?;
-            let level = x.level().min(s.level());
-            ev.mul_relin_rescale_new(&at_level(ev, &x, level)?, &at_level(ev, &s, level)?)
+            let mut s = compose(ev, xs, r.stages(), bound, refresher)?;
+            let mut x = copies(xs)?;
+            refresh_pairs(refresher, ev, &mut s, STAGE_BOUND, &mut x, bound, 1)?;
+            s.iter()
+                .zip(&x)
+                .map(|(s, x)| {
+                    let level = x.level().min(s.level());
+                    ev.mul_relin_rescale_new(&at_level(ev, x, level)?, &at_level(ev, s, level)?)
+                })
+                .collect()
         }
-        Approximation::Newton(n) => newton(ev, x, n, bound, refresher),
-        Approximation::ExpBySquaring(e) => exp_by_squaring(ev, x, e.squarings(), bound, refresher),
+        Approximation::Newton(n) => newton(ev, xs, n, bound, refresher),
+        Approximation::ExpBySquaring(e) => exp_by_squaring(ev, xs, e.squarings(), bound, refresher),
     }
 }
 
 /// The bound of a sign stage's output and of exp's bases (`[−1, 1]`).
 const STAGE_BOUND: f64 = 1.0;
 
-/// Plans `series` for `x`, refreshed first when it lacks the plan's levels.
-fn plan_refreshing(
+/// Copies of `cts`.
+fn copies(cts: &[Ciphertext]) -> Result<Vec<Ciphertext>> {
+    cts.iter().map(Ciphertext::try_clone).collect()
+}
+
+/// The one element of a batch of one.
+fn single(mut outputs: Vec<Ciphertext>) -> Result<Ciphertext> {
+    outputs.pop().ok_or_else(|| Error::OutOfRange {
+        op: "functions",
+        detail: "internal: a batch of one has one output".into(),
+    })
+}
+
+/// Refreshes, in one call, the elements of `a` (bound `bound_a`) and of `b`
+/// (bound `bound_b`) below `needed` levels.
+fn refresh_pairs(
+    refresher: &mut dyn Refresh,
     ev: &Evaluator,
-    x: &mut Ciphertext,
+    a: &mut [Ciphertext],
+    bound_a: f64,
+    b: &mut [Ciphertext],
+    bound_b: f64,
+    needed: usize,
+) -> Result<()> {
+    let mut due: Vec<(&mut Ciphertext, f64)> = a
+        .iter_mut()
+        .map(|ct| (ct, bound_a))
+        .chain(b.iter_mut().map(|ct| (ct, bound_b)))
+        .collect();
+    refresher.refresh(ev, &mut due, needed)
+}
+
+/// The plans of `series` for every element of `xs`, those lacking the
+/// plan's levels refreshed first (together).
+fn plans_refreshing(
+    ev: &Evaluator,
+    xs: &mut [Ciphertext],
     series: &ChebyshevSeries,
     bound: f64,
     refresher: &mut dyn Refresh,
-) -> Result<PolyPlan> {
+) -> Result<Vec<PolyPlan>> {
     let params = ev.context().params();
     let series = std::slice::from_ref(series);
-    match PolyPlan::new(params, series, x.level(), x.scale()) {
-        Err(Error::OutOfLevels { needed, .. }) => {
-            ensure_levels(refresher, ev, x, bound, needed)?;
-            PolyPlan::new(params, series, x.level(), x.scale())
+    let plan = |x: &Ciphertext| PolyPlan::new(params, series, x.level(), x.scale());
+    let mut needed = None;
+    for x in xs.iter() {
+        match plan(x) {
+            Err(Error::OutOfLevels { needed: n, .. }) => needed = needed.max(Some(n)),
+            other => {
+                other?;
+            }
         }
-        plan => plan,
     }
+    if let Some(needed) = needed {
+        let mut due: Vec<(&mut Ciphertext, f64)> = xs
+            .iter_mut()
+            .filter(|x| plan(x).is_err())
+            .map(|x| (x, bound))
+            .collect();
+        refresher.refresh(ev, &mut due, needed)?;
+    }
+    xs.iter().map(plan).collect()
 }
 
-/// The one output of a plan of one series.
-fn single_output(mut outputs: Vec<Ciphertext>) -> Result<Ciphertext> {
-    outputs.pop().ok_or_else(|| Error::OutOfRange {
-        op: "functions",
-        detail: "internal: a plan of one series has one output".into(),
-    })
+/// `series` on every element of `xs`, at `output_scale` (default: each
+/// input's).
+fn polynomial_stage(
+    ev: &Evaluator,
+    mut xs: Vec<Ciphertext>,
+    series: &ChebyshevSeries,
+    bound: f64,
+    output_scale: Option<f64>,
+    refresher: &mut dyn Refresh,
+) -> Result<Vec<Ciphertext>> {
+    let plans = plans_refreshing(ev, &mut xs, series, bound, refresher)?;
+    plans
+        .iter()
+        .zip(&xs)
+        .map(|(plan, x)| single(plan.evaluate(ev, x, output_scale)?))
+        .collect()
 }
 
 /// `(1 + x/2^r)^(2^r)`: a constant product (one level; relabelling the scale
@@ -115,49 +192,53 @@ fn single_output(mut outputs: Vec<Ciphertext>) -> Result<Ciphertext> {
 /// after a refresh start from the refreshed scale.
 fn exp_by_squaring(
     ev: &Evaluator,
-    x: &Ciphertext,
+    xs: &[Ciphertext],
     squarings: u32,
     bound: f64,
     refresher: &mut dyn Refresh,
-) -> Result<Ciphertext> {
+) -> Result<Vec<Ciphertext>> {
     let q = ev.context().params().q();
-    let mut t = x.try_clone()?;
-    ensure_levels(refresher, ev, &mut t, bound, 1)?;
-    let top = t.level();
-    let rounds = (squarings as usize).min(top - 1);
-    // The scale before the squaring at level l is √(scale after · q_l).
-    // The last squaring here rescales by q_(top − rounds), the first by q_(top − 1).
-    let scale = q[top - rounds..top]
-        .iter()
-        .fold(t.scale(), |after, &prime| (after * prime as f64).sqrt());
+    let mut ts = copies(xs)?;
+    ensure_all(refresher, ev, &mut ts, bound, 1)?;
     let factor = 2f64.powi(-(squarings as i32));
-    let const_scale = scale * q[top] as f64 / t.scale();
-    ev.mul_const_with_scale_assign(&mut t, Complex::new(factor, 0.0), const_scale)?;
-    ev.rescale_assign(&mut t)?;
-    ev.add_const_assign(&mut t, Complex::new(1.0, 0.0))?;
-    for _ in 0..squarings {
-        ensure_levels(refresher, ev, &mut t, STAGE_BOUND, 1)?;
-        t = ev.mul_relin_rescale_new(&t, &t)?;
+    for t in ts.iter_mut() {
+        let top = t.level();
+        let rounds = (squarings as usize).min(top - 1);
+        // The scale before the squaring at level l is √(scale after · q_l).
+        // The last squaring here rescales by q_(top − rounds), the first by q_(top − 1).
+        let scale = q[top - rounds..top]
+            .iter()
+            .fold(t.scale(), |after, &prime| (after * prime as f64).sqrt());
+        let const_scale = scale * q[top] as f64 / t.scale();
+        ev.mul_const_with_scale_assign(t, Complex::new(factor, 0.0), const_scale)?;
+        ev.rescale_assign(t)?;
+        ev.add_const_assign(t, Complex::new(1.0, 0.0))?;
     }
-    Ok(t)
+    for _ in 0..squarings {
+        ensure_all(refresher, ev, &mut ts, STAGE_BOUND, 1)?;
+        ts = ts
+            .iter()
+            .map(|t| ev.mul_relin_rescale_new(t, t))
+            .collect::<Result<_>>()?;
+    }
+    Ok(ts)
 }
 
 /// The stages applied in turn, first stage first.
 fn compose(
     ev: &Evaluator,
-    x: &Ciphertext,
+    xs: &[Ciphertext],
     stages: &[ChebyshevSeries],
     bound: f64,
     refresher: &mut dyn Refresh,
-) -> Result<Ciphertext> {
-    let mut y = x.try_clone()?;
+) -> Result<Vec<Ciphertext>> {
+    let mut ys = copies(xs)?;
     let mut y_bound = bound;
     for stage in stages {
-        let plan = plan_refreshing(ev, &mut y, stage, y_bound, refresher)?;
-        y = single_output(plan.evaluate(ev, &y, None)?)?;
+        ys = polynomial_stage(ev, ys, stage, y_bound, None, refresher)?;
         y_bound = STAGE_BOUND;
     }
-    Ok(y)
+    Ok(ys)
 }
 
 /// The initial polynomial, then the Newton steps in the order of
@@ -171,54 +252,79 @@ fn compose(
 /// not above `y`.
 fn newton(
     ev: &Evaluator,
-    x: &Ciphertext,
+    xs: &[Ciphertext],
     n: &NewtonApproximation,
     bound: f64,
     refresher: &mut dyn Refresh,
-) -> Result<Ciphertext> {
+) -> Result<Vec<Ciphertext>> {
     let q = ev.context().params().q();
-    let mut x = x.try_clone()?;
-    let plan = plan_refreshing(ev, &mut x, n.initial(), bound, refresher)?;
-    let initial_level = *plan
-        .output_levels()
-        .first()
-        .ok_or_else(|| Error::OutOfRange {
-            op: "newton",
-            detail: "internal: a plan of one series has one output level".into(),
-        })?;
-    // At a level below a step's two, the first step refreshes `y`: the
-    // prime's scale (q_0 may be far above the default scale) is no use there.
-    let initial_scale = if initial_level >= 2 {
-        x.scale().max(q[initial_level] as f64)
-    } else {
-        x.scale()
-    };
-    let mut y = single_output(plan.evaluate(ev, &x, Some(initial_scale))?)?;
+    let mut xs = copies(xs)?;
+    let plans = plans_refreshing(ev, &mut xs, n.initial(), bound, refresher)?;
+    let mut ys = plans
+        .iter()
+        .zip(&xs)
+        .map(|(plan, x)| {
+            let initial_level = *plan
+                .output_levels()
+                .first()
+                .ok_or_else(|| Error::OutOfRange {
+                    op: "newton",
+                    detail: "internal: a plan of one series has one output level".into(),
+                })?;
+            // At a level below a step's two, the first step refreshes `y`:
+            // the prime's scale (q_0 may be far above the default scale) is
+            // no use there.
+            let initial_scale = if initial_level >= 2 {
+                x.scale().max(q[initial_level] as f64)
+            } else {
+                x.scale()
+            };
+            single(plan.evaluate(ev, x, Some(initial_scale))?)
+        })
+        .collect::<Result<Vec<_>>>()?;
     let y_bound = (n.target().exact(n.interval().0) * (1.0 + n.initial_relative_error())).max(1.0);
     for step in 0..n.steps() {
-        if y.level() < 2 {
-            // One level below the refreshed level, so that `x` can sit above
-            // `y` for `newton_copy`'s constant product.
-            ensure_levels(refresher, ev, &mut y, y_bound, 3)?;
-            ev.drop_level_assign(&mut y, 1)?;
+        // One level below the refreshed level, so that `x` can sit above
+        // `y` for `newton_copy`'s constant product.
+        let mut low: Vec<(&mut Ciphertext, f64)> = ys
+            .iter_mut()
+            .filter(|y| y.level() < 2)
+            .map(|y| (y, y_bound))
+            .collect();
+        refresher.refresh(ev, &mut low, 3)?;
+        for (y, _) in low {
+            ev.drop_level_assign(y, 1)?;
         }
-        ensure_levels(refresher, ev, &mut x, bound, y.level() + 1)?;
-        let target = if step + 1 == n.steps() {
-            x.scale()
-        } else {
-            // The output level's prime when the next step runs there
-            // (otherwise it refreshes `y` first).
-            y.level()
-                .checked_sub(2)
-                .filter(|&level| level >= 2)
-                .map_or(x.scale(), |level| q[level] as f64)
-        };
-        y = match n.target() {
-            NewtonTarget::InverseSqrt => inverse_sqrt_step(ev, &x, &y, target)?,
-            NewtonTarget::Reciprocal => reciprocal_step(ev, &x, &y, target)?,
-        };
+        let needed = ys.iter().map(|y| y.level() + 1).max().unwrap_or(0);
+        let mut due: Vec<(&mut Ciphertext, f64)> = xs
+            .iter_mut()
+            .zip(&ys)
+            .filter(|(x, y)| x.level() <= y.level())
+            .map(|(x, _)| (x, bound))
+            .collect();
+        refresher.refresh(ev, &mut due, needed)?;
+        ys = xs
+            .iter()
+            .zip(&ys)
+            .map(|(x, y)| {
+                let target = if step + 1 == n.steps() {
+                    x.scale()
+                } else {
+                    // The output level's prime when the next step runs there
+                    // (otherwise it refreshes `y` first).
+                    y.level()
+                        .checked_sub(2)
+                        .filter(|&level| level >= 2)
+                        .map_or(x.scale(), |level| q[level] as f64)
+                };
+                match n.target() {
+                    NewtonTarget::InverseSqrt => inverse_sqrt_step(ev, x, y, target),
+                    NewtonTarget::Reciprocal => reciprocal_step(ev, x, y, target),
+                }
+            })
+            .collect::<Result<_>>()?;
     }
-    Ok(y)
+    Ok(ys)
 }
 
 /// `x` at `level` (a copy).

@@ -54,15 +54,17 @@ pub trait Refresh {
     fn count(&self) -> usize;
 }
 
-/// Makes sure `ct` (values up to `bound`) has at least `needed` levels.
-pub fn ensure_levels(
+/// Makes sure every ciphertext of `cts` (values up to `bound`) has at
+/// least `needed` levels (one call of the refresher for all).
+pub fn ensure_all(
     refresher: &mut dyn Refresh,
     ev: &Evaluator,
-    ct: &mut Ciphertext,
+    cts: &mut [Ciphertext],
     bound: f64,
     needed: usize,
 ) -> Result<()> {
-    refresher.refresh(ev, &mut [(ct, bound)], needed)
+    let mut due: Vec<(&mut Ciphertext, f64)> = cts.iter_mut().map(|ct| (ct, bound)).collect();
+    refresher.refresh(ev, &mut due, needed)
 }
 
 /// No refreshing: a ciphertext below the level asked for is an error.

@@ -40,12 +40,12 @@ use ndarray::Array2;
 use super::blocks::{kernel_factor, DenseBlocks, LayerBlocks};
 use super::model::{EncryptedInput, EncryptedModel};
 use crate::approx::Approximation;
-use crate::circuits::functions::evaluate_refreshing;
-use crate::circuits::refresh::Refresh;
+use crate::circuits::functions::evaluate_batch;
+use crate::circuits::refresh::{ensure_all, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 use crate::math::Complex;
-use crate::tensor::{EncodedWeights, PreparedLeft, CCMM_DEPTH, CPMM_DEPTH};
+use crate::tensor::{EncodedWeights, MatrixProduct, PreparedLeft, CCMM_DEPTH, CPMM_DEPTH};
 
 const OP: &str = "EncryptedModel::forward";
 
@@ -108,11 +108,11 @@ impl EncryptedModel {
             refresher,
         };
         let mut stream = copies(&input.tokens)?;
-        let mut mask = input.mask.try_clone()?;
+        let mask = input.mask.try_clone()?;
         let mut layers = Vec::with_capacity(self.blocks().layers.len());
         for layer in &self.blocks().layers {
             let start = run.refresher.count();
-            stream = run.attention_block(layer, stream, &mut mask)?;
+            stream = run.attention_block(layer, stream, &mask)?;
             let attention = copies(&stream)?;
             stream = run.ffn_block(layer, stream)?;
             layers.push(EncryptedLayerTrace {
@@ -136,12 +136,12 @@ fn copies(blocks: &[Ciphertext]) -> Result<Vec<Ciphertext>> {
     blocks.iter().map(Ciphertext::try_clone).collect()
 }
 
-/// The last (only) element of an operation's output.
-fn single(mut blocks: Vec<Ciphertext>) -> Result<Ciphertext> {
-    blocks.pop().ok_or_else(|| Error::OutOfRange {
-        op: OP,
-        detail: "internal: an operation returned no block".into(),
-    })
+/// The one element of an operation's output.
+fn single<T>(mut outputs: Vec<T>) -> Result<T> {
+    match (outputs.pop(), outputs.is_empty()) {
+        (Some(one), true) => Ok(one),
+        _ => Err(internal("an operation returned other than one output")),
+    }
 }
 
 /// Whether two scales are equal for the evaluator.
@@ -149,7 +149,9 @@ fn same_scale(a: f64, b: f64) -> bool {
     (a / b - 1.0).abs() < 1e-12
 }
 
-/// One forward pass's operations.
+/// One forward pass's operations. Every operation takes whole batches
+/// (blocks, heads) in lockstep, so that the ciphertexts lacking levels are
+/// refreshed in one call (packed into as few bootstraps as fit).
 struct Run<'a> {
     model: &'a EncryptedModel,
     ev: &'a Evaluator,
@@ -160,22 +162,33 @@ impl Run<'_> {
     /// Refreshes the blocks below `needed` levels, then drops every block
     /// to the lowest level; returns it.
     fn ready(&mut self, blocks: &mut [Ciphertext], bound: f64, needed: usize) -> Result<usize> {
-        let mut due: Vec<(&mut Ciphertext, f64)> =
-            blocks.iter_mut().map(|ct| (ct, bound)).collect();
-        self.refresher.refresh(self.ev, &mut due, needed)?;
-        let level =
-            blocks
-                .iter()
-                .map(Ciphertext::level)
-                .min()
-                .ok_or_else(|| Error::OutOfRange {
-                    op: OP,
-                    detail: "internal: no block".into(),
-                })?;
+        ensure_all(&mut *self.refresher, self.ev, blocks, bound, needed)?;
+        let level = blocks
+            .iter()
+            .map(Ciphertext::level)
+            .min()
+            .ok_or_else(|| internal("no block"))?;
         for ct in blocks.iter_mut() {
             self.ev.drop_level_assign(ct, ct.level() - level)?;
         }
         Ok(level)
+    }
+
+    /// Refreshes, in one call, the elements of `a` and `b` below `needed`.
+    fn refresh_both(
+        &mut self,
+        a: &mut [Ciphertext],
+        bound_a: f64,
+        b: &mut [Ciphertext],
+        bound_b: f64,
+        needed: usize,
+    ) -> Result<()> {
+        let mut due: Vec<(&mut Ciphertext, f64)> = a
+            .iter_mut()
+            .map(|ct| (ct, bound_a))
+            .chain(b.iter_mut().map(|ct| (ct, bound_b)))
+            .collect();
+        self.refresher.refresh(self.ev, &mut due, needed)
     }
 
     /// `ct` dropped to `level` (a copy).
@@ -185,14 +198,15 @@ impl Run<'_> {
         Ok(out)
     }
 
-    /// `x·W + b` for the blocks of `x` (values up to `bound`).
+    /// `x·W + b` for every layer of `layers`, the blocks of `x` (values up
+    /// to `bound`) prepared once for all.
     fn dense(
         &mut self,
         x: &mut [Ciphertext],
         bound: f64,
-        layer: &DenseBlocks,
-    ) -> Result<Vec<Ciphertext>> {
-        if layer.blocks.len() != x.len() {
+        layers: &[&DenseBlocks],
+    ) -> Result<Vec<Vec<Ciphertext>>> {
+        if let Some(layer) = layers.iter().find(|l| l.blocks.len() != x.len()) {
             return Err(Error::LengthMismatch {
                 op: OP,
                 got: x.len(),
@@ -201,11 +215,41 @@ impl Run<'_> {
         }
         let level = self.ready(x, bound, CPMM_DEPTH)?;
         let product = self.model.product(level)?;
-        let encoder = self.model.encoder();
         let prepared = x
             .iter()
             .map(|ct| product.prepare(self.ev, ct))
             .collect::<Result<Vec<_>>>()?;
+        layers
+            .iter()
+            .map(|layer| self.dense_prepared(&product, &prepared, layer))
+            .collect()
+    }
+
+    /// One dense layer on every ciphertext of `xs` (each one block).
+    fn dense_each(
+        &mut self,
+        xs: &mut [Ciphertext],
+        bound: f64,
+        layer: &DenseBlocks,
+    ) -> Result<Vec<Ciphertext>> {
+        ensure_all(&mut *self.refresher, self.ev, xs, bound, CPMM_DEPTH)?;
+        xs.iter()
+            .map(|x| {
+                let product = self.model.product(x.level())?;
+                let prepared = product.prepare(self.ev, x)?;
+                single(self.dense_prepared(&product, &[prepared], layer)?)
+            })
+            .collect()
+    }
+
+    /// `x·W + b` from the prepared blocks of `x`.
+    fn dense_prepared(
+        &self,
+        product: &MatrixProduct,
+        prepared: &[PreparedLeft],
+        layer: &DenseBlocks,
+    ) -> Result<Vec<Ciphertext>> {
+        let encoder = self.model.encoder();
         let weights = layer
             .blocks
             .iter()
@@ -231,120 +275,139 @@ impl Run<'_> {
         Ok(out)
     }
 
-    /// `a ⊙ b`.
+    /// `a_i ⊙ b_i`.
     fn multiply(
         &mut self,
-        a: &mut Ciphertext,
+        a: &mut [Ciphertext],
         bound_a: f64,
-        b: &mut Ciphertext,
+        b: &mut [Ciphertext],
         bound_b: f64,
-    ) -> Result<Ciphertext> {
-        self.refresher
-            .refresh(self.ev, &mut [(&mut *a, bound_a), (&mut *b, bound_b)], 1)?;
-        let level = a.level().min(b.level());
-        self.ev
-            .mul_relin_rescale_new(&self.at_level(a, level)?, &self.at_level(b, level)?)
+    ) -> Result<Vec<Ciphertext>> {
+        self.refresh_both(a, bound_a, b, bound_b, 1)?;
+        a.iter()
+            .zip(b.iter())
+            .map(|(a, b)| {
+                let level = a.level().min(b.level());
+                self.ev
+                    .mul_relin_rescale_new(&self.at_level(a, level)?, &self.at_level(b, level)?)
+            })
+            .collect()
     }
 
-    /// `a ⊙ a`.
-    fn square(&mut self, a: &mut Ciphertext, bound: f64) -> Result<Ciphertext> {
-        self.ready(std::slice::from_mut(a), bound, 1)?;
-        self.ev.mul_relin_rescale_new(a, a)
+    /// `a_i ⊙ a_i`.
+    fn square(&mut self, a: &mut [Ciphertext], bound: f64) -> Result<Vec<Ciphertext>> {
+        ensure_all(&mut *self.refresher, self.ev, a, bound, 1)?;
+        a.iter()
+            .map(|a| self.ev.mul_relin_rescale_new(a, a))
+            .collect()
     }
 
-    /// `a ⊙ m` for a plaintext matrix `m`, the scale kept.
+    /// `a_i ⊙ m` for a plaintext matrix `m`, the scales kept.
     fn multiply_plain(
         &mut self,
-        a: &mut Ciphertext,
+        a: &mut [Ciphertext],
         bound: f64,
         m: &Array2<f64>,
-    ) -> Result<Ciphertext> {
-        let level = self.ready(std::slice::from_mut(a), bound, 1)?;
-        let prime = self.ev.context().params().q()[level] as f64;
-        let pt = self.model.encoder().encode_complex(
-            &self.model.layout().shape().pack(m)?,
-            level,
-            prime,
-        )?;
-        let mut out = a.try_clone()?;
-        self.ev.mul_plain_assign(&mut out, &pt)?;
-        self.ev.rescale_assign(&mut out)?;
-        Ok(out)
+    ) -> Result<Vec<Ciphertext>> {
+        ensure_all(&mut *self.refresher, self.ev, a, bound, 1)?;
+        let slots = self.model.layout().shape().pack(m)?;
+        a.iter()
+            .map(|a| {
+                let prime = self.ev.context().params().q()[a.level()] as f64;
+                let pt = self
+                    .model
+                    .encoder()
+                    .encode_complex(&slots, a.level(), prime)?;
+                let mut out = a.try_clone()?;
+                self.ev.mul_plain_assign(&mut out, &pt)?;
+                self.ev.rescale_assign(&mut out)?;
+                Ok(out)
+            })
+            .collect()
     }
 
-    /// `aᵀ`.
-    fn transpose(&mut self, a: &mut Ciphertext, bound: f64) -> Result<Ciphertext> {
-        let level = self.ready(std::slice::from_mut(a), bound, 1)?;
-        self.model.transpose(level)?.apply(self.ev, a)
+    /// `a_iᵀ`.
+    fn transpose(&mut self, a: &mut [Ciphertext], bound: f64) -> Result<Vec<Ciphertext>> {
+        ensure_all(&mut *self.refresher, self.ev, a, bound, 1)?;
+        a.iter()
+            .map(|a| self.model.transpose(a.level())?.apply(self.ev, a))
+            .collect()
     }
 
-    /// `a·b` (CCMM).
+    /// `a_i·b_i` (CCMM).
     fn matmul(
         &mut self,
-        a: &mut Ciphertext,
+        a: &mut [Ciphertext],
         bound_a: f64,
-        b: &mut Ciphertext,
+        b: &mut [Ciphertext],
         bound_b: f64,
-    ) -> Result<Ciphertext> {
-        self.refresher.refresh(
-            self.ev,
-            &mut [(&mut *a, bound_a), (&mut *b, bound_b)],
-            CCMM_DEPTH,
-        )?;
-        let level = a.level().min(b.level());
-        self.model.product(level)?.multiply(self.ev, a, b)
+    ) -> Result<Vec<Ciphertext>> {
+        self.refresh_both(a, bound_a, b, bound_b, CCMM_DEPTH)?;
+        a.iter()
+            .zip(b.iter())
+            .map(|(a, b)| {
+                let level = a.level().min(b.level());
+                self.model.product(level)?.multiply(self.ev, a, b)
+            })
+            .collect()
     }
 
-    /// `a + b`: when the scales differ, the operand with more levels is
-    /// brought to the other's scale by a constant product (one level).
+    /// `a_i + b_i`: when the scales of a pair differ, the operand with more
+    /// levels is brought to the other's scale by a constant product (one
+    /// level; the movers lacking it are refreshed together).
     fn add(
         &mut self,
-        mut a: Ciphertext,
+        mut a: Vec<Ciphertext>,
         bound_a: f64,
-        mut b: Ciphertext,
+        mut b: Vec<Ciphertext>,
         bound_b: f64,
-    ) -> Result<Ciphertext> {
-        if !same_scale(a.scale(), b.scale()) {
-            let (moved, bound, target) = if a.level() >= b.level() {
-                (&mut a, bound_a, b.scale())
-            } else {
-                (&mut b, bound_b, a.scale())
-            };
-            self.ready(std::slice::from_mut(moved), bound, 1)?;
-            if !same_scale(moved.scale(), target) {
-                let prime = self.ev.context().params().q()[moved.level()] as f64;
-                let constant_scale = target * prime / moved.scale();
-                self.ev.mul_const_with_scale_assign(
-                    moved,
-                    Complex::new(1.0, 0.0),
-                    constant_scale,
-                )?;
-                self.ev.rescale_assign(moved)?;
-            }
+    ) -> Result<Vec<Ciphertext>> {
+        if a.len() != b.len() {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: b.len(),
+                expected: a.len(),
+            });
         }
-        let level = a.level().min(b.level());
-        self.ev
-            .add_new(&self.at_level(&a, level)?, &self.at_level(&b, level)?)
+        let mut due: Vec<(&mut Ciphertext, f64)> = movers(&mut a, bound_a, &mut b, bound_b)
+            .into_iter()
+            .map(|(ct, bound, _)| (ct, bound))
+            .collect();
+        self.refresher.refresh(self.ev, &mut due, 1)?;
+        for (moved, _, target) in movers(&mut a, bound_a, &mut b, bound_b) {
+            let prime = self.ev.context().params().q()[moved.level()] as f64;
+            let constant_scale = target * prime / moved.scale();
+            self.ev
+                .mul_const_with_scale_assign(moved, Complex::new(1.0, 0.0), constant_scale)?;
+            self.ev.rescale_assign(moved)?;
+        }
+        a.iter()
+            .zip(&b)
+            .map(|(a, b)| {
+                let level = a.level().min(b.level());
+                self.ev
+                    .add_new(&self.at_level(a, level)?, &self.at_level(b, level)?)
+            })
+            .collect()
     }
 
     /// The sum of `blocks`.
     fn sum(&mut self, blocks: Vec<Ciphertext>, bound: f64) -> Result<Ciphertext> {
         let mut blocks = blocks.into_iter();
-        let first = blocks.next().ok_or_else(|| Error::OutOfRange {
-            op: OP,
-            detail: "internal: a sum of no block".into(),
-        })?;
-        blocks.try_fold(first, |acc, ct| self.add(acc, bound, ct, bound))
+        let first = blocks.next().ok_or_else(|| internal("a sum of no block"))?;
+        blocks.try_fold(first, |acc, ct| {
+            single(self.add(vec![acc], bound, vec![ct], bound)?)
+        })
     }
 
-    /// `approximation` on `x` (values up to `bound`).
+    /// `approximation` on every `x_i` (values up to `bound`), in lockstep.
     fn function(
         &mut self,
-        x: &Ciphertext,
+        xs: &[Ciphertext],
         approximation: &Approximation,
         bound: f64,
-    ) -> Result<Ciphertext> {
-        evaluate_refreshing(self.ev, x, approximation, bound, &mut *self.refresher)
+    ) -> Result<Vec<Ciphertext>> {
+        evaluate_batch(self.ev, xs, approximation, bound, &mut *self.refresher)
     }
 
     /// The rows of the stream centred and divided by their deviation.
@@ -352,114 +415,102 @@ impl Run<'_> {
         let model = self.model;
         let bounds = *model.bounds();
         let config = model.config();
-        let blocks = x.len() as f64;
+        let blocks = x.len();
+        let mean_layer = &model.blocks().mean;
         self.ready(x, bounds.stream, CPMM_DEPTH)?;
-        let sum = self.sum(copies(x)?, blocks * bounds.stream)?;
-        let mean = single(self.dense(&mut [sum], blocks * bounds.stream, &model.blocks().mean)?)?;
-        let centred_bound = 2.0 * bounds.stream;
-        let mut centred = Vec::with_capacity(x.len());
-        for block in x.iter() {
-            let mut negated = mean.try_clone()?;
-            self.ev.neg_assign(&mut negated)?;
-            centred.push(self.add(block.try_clone()?, bounds.stream, negated, bounds.stream)?);
-        }
-        let squares = centred
-            .iter_mut()
-            .map(|c| self.square(c, centred_bound))
+        let sum_bound = blocks as f64 * bounds.stream;
+        let mut sum = [self.sum(copies(x)?, sum_bound)?];
+        let mut mean = single(single(self.dense(&mut sum, sum_bound, &[mean_layer])?)?)?;
+        self.ev.neg_assign(&mut mean)?;
+        let negated = (0..blocks)
+            .map(|_| mean.try_clone())
             .collect::<Result<Vec<_>>>()?;
-        let square_bound = centred_bound * centred_bound;
-        let total = self.sum(squares, blocks * square_bound)?;
-        let mut variance =
-            single(self.dense(&mut [total], blocks * square_bound, &model.blocks().mean)?)?;
+        let mut centred = self.add(copies(x)?, bounds.stream, negated, bounds.stream)?;
+        let centred_bound = 2.0 * bounds.stream;
+        let squares = self.square(&mut centred, centred_bound)?;
+        let square_bound = blocks as f64 * centred_bound * centred_bound;
+        let mut total = [self.sum(squares, square_bound)?];
+        let mut variance = single(single(self.dense(
+            &mut total,
+            square_bound,
+            &[mean_layer],
+        )?)?)?;
         self.ev
             .add_const_assign(&mut variance, Complex::new(config.layer_norm_eps, 0.0))?;
         let (low, high) = config.ranges.variance;
         let [_, _, inv_sqrt, _] = model.polynomials().approximations();
-        let mut inverse = self.function(&variance, inv_sqrt, high)?;
-        let inverse_bound = 1.0 / low.sqrt();
-        centred
-            .iter_mut()
-            .map(|c| self.multiply(c, centred_bound, &mut inverse, inverse_bound))
-            .collect()
+        let inverse = single(self.function(&[variance], inv_sqrt, high)?)?;
+        let mut inverses = (0..blocks)
+            .map(|_| inverse.try_clone())
+            .collect::<Result<Vec<_>>>()?;
+        self.multiply(&mut centred, centred_bound, &mut inverses, 1.0 / low.sqrt())
     }
 
-    /// LayerNorm, the heads, the output projection and the residual.
+    /// LayerNorm, the heads (in lockstep), the output projection and the
+    /// residual.
     fn attention_block(
         &mut self,
         layer: &LayerBlocks,
         mut stream: Vec<Ciphertext>,
-        mask: &mut Ciphertext,
+        mask: &Ciphertext,
     ) -> Result<Vec<Ciphertext>> {
         let model = self.model;
         let bounds = *model.bounds();
+        let blocks = model.blocks();
         let c = kernel_factor(model.config());
         let [exp, _, _, _] = model.polynomials().approximations();
+        let heads = layer.heads.len();
         let mut normed = self.normalize(&mut stream)?;
-        let mut context: Vec<Option<Ciphertext>> =
-            (0..model.layout().hidden_blocks()).map(|_| None).collect();
-        let (q_bound, k_bound) = (2.0 * c * bounds.projection, bounds.projection);
-        for head in &layer.heads {
-            let mut q = single(self.dense(&mut normed, bounds.normalized, &head.query)?)?;
-            let mut k = single(self.dense(&mut normed, bounds.normalized, &head.key)?)?;
-            let mut v = single(self.dense(&mut normed, bounds.normalized, &head.value)?)?;
-            let mut v = self.multiply(&mut v, k_bound, mask, 1.0)?;
-            let mut q_squared = self.square(&mut q, q_bound)?;
-            let q_norms = single(self.dense(
-                std::slice::from_mut(&mut q_squared),
-                q_bound * q_bound,
-                &model.blocks().query_norm,
-            )?)?;
-            let mut k_squared = self.square(&mut k, k_bound)?;
-            let mut k_norms = single(self.dense(
-                std::slice::from_mut(&mut k_squared),
-                k_bound * k_bound,
-                &model.blocks().key_norm,
-            )?)?;
-            let k_norms = self.transpose(&mut k_norms, bounds.exponent)?;
-            let mut k_transposed = self.transpose(&mut k, k_bound)?;
-            let cross = self.matmul(&mut q, q_bound, &mut k_transposed, k_bound)?;
-            let norms = self.add(q_norms, bounds.exponent, k_norms, bounds.exponent)?;
-            let exponent = self.add(norms, 2.0 * bounds.exponent, cross, 2.0 * bounds.exponent)?;
-            let mut kernel = self.function(&exponent, exp, bounds.exponent)?;
-            let head_context = self.matmul(&mut kernel, 1.0, &mut v, k_bound)?;
-            let slot = context
-                .get_mut(head.block)
-                .ok_or_else(|| Error::OutOfRange {
-                    op: OP,
-                    detail: format!("internal: head block {} out of range", head.block),
-                })?;
-            *slot = Some(match slot.take() {
-                Some(previous) => {
-                    self.add(previous, bounds.context, head_context, bounds.context)?
-                }
-                None => head_context,
-            });
+        let projections: Vec<&DenseBlocks> = layer
+            .heads
+            .iter()
+            .flat_map(|h| [&h.query, &h.key, &h.value])
+            .collect();
+        let mut projected = self
+            .dense(&mut normed, bounds.normalized, &projections)?
+            .into_iter()
+            .map(single)
+            .collect::<Result<Vec<_>>>()?
+            .into_iter();
+        let (mut qs, mut ks, mut vs) = (Vec::new(), Vec::new(), Vec::new());
+        while let (Some(q), Some(k), Some(v)) =
+            (projected.next(), projected.next(), projected.next())
+        {
+            qs.push(q);
+            ks.push(k);
+            vs.push(v);
         }
-        let mut context = context
-            .into_iter()
-            .map(|block| {
-                block.ok_or_else(|| Error::OutOfRange {
-                    op: OP,
-                    detail: "internal: a block without a head".into(),
-                })
-            })
+        let (q_bound, k_bound) = (2.0 * c * bounds.projection, bounds.projection);
+        let mut masks = (0..heads)
+            .map(|_| mask.try_clone())
             .collect::<Result<Vec<_>>>()?;
-        let output = self.dense(&mut context, bounds.context, &layer.output)?;
-        self.residual(stream, output)
-    }
-
-    /// `stream + update`, block by block.
-    fn residual(
-        &mut self,
-        stream: Vec<Ciphertext>,
-        update: Vec<Ciphertext>,
-    ) -> Result<Vec<Ciphertext>> {
-        let bound = self.model.bounds().stream;
-        stream
+        let mut vs = self.multiply(&mut vs, k_bound, &mut masks, 1.0)?;
+        let mut q_squares = self.square(&mut qs, q_bound)?;
+        let q_norms = self.dense_each(&mut q_squares, q_bound * q_bound, &blocks.query_norm)?;
+        let mut k_squares = self.square(&mut ks, k_bound)?;
+        let mut k_norms = self.dense_each(&mut k_squares, k_bound * k_bound, &blocks.key_norm)?;
+        let k_norms = self.transpose(&mut k_norms, bounds.exponent)?;
+        let mut k_transposed = self.transpose(&mut ks, k_bound)?;
+        let cross = self.matmul(&mut qs, q_bound, &mut k_transposed, k_bound)?;
+        let norms = self.add(q_norms, bounds.exponent, k_norms, bounds.exponent)?;
+        let exponents = self.add(norms, 2.0 * bounds.exponent, cross, 2.0 * bounds.exponent)?;
+        let mut kernels = self.function(&exponents, exp, bounds.exponent)?;
+        let head_contexts = self.matmul(&mut kernels, 1.0, &mut vs, k_bound)?;
+        let mut per_block: Vec<Vec<Ciphertext>> = (0..model.layout().hidden_blocks())
+            .map(|_| Vec::new())
+            .collect();
+        for (head, context) in layer.heads.iter().zip(head_contexts) {
+            per_block
+                .get_mut(head.block)
+                .ok_or_else(|| internal("a head outside the blocks"))?
+                .push(context);
+        }
+        let mut context = per_block
             .into_iter()
-            .zip(update)
-            .map(|(s, u)| self.add(s, bound, u, bound))
-            .collect()
+            .map(|heads| self.sum(heads, bounds.context))
+            .collect::<Result<Vec<_>>>()?;
+        let output = single(self.dense(&mut context, bounds.context, &[&layer.output])?)?;
+        self.add(stream, bounds.stream, output, bounds.stream)
     }
 
     /// LayerNorm, the ReLU-GLU and the residual.
@@ -473,19 +524,24 @@ impl Run<'_> {
         let relu_bound = model.config().ranges.relu_bound;
         let [_, relu, _, _] = model.polynomials().approximations();
         let mut normed = self.normalize(&mut stream)?;
-        let gate = self.dense(&mut normed, bounds.normalized, &layer.gate)?;
-        let mut up = self.dense(&mut normed, bounds.normalized, &layer.up)?;
-        let mut glu = Vec::with_capacity(gate.len());
-        for (g, u) in gate.into_iter().zip(up.iter_mut()) {
-            // B·relu(x/B): the divisions are relabellings of the scale.
-            let mut scaled = g;
-            scaled.scale *= relu_bound;
-            let mut activated = self.function(&scaled, relu, 1.0)?;
-            activated.scale /= relu_bound;
-            glu.push(self.multiply(&mut activated, bounds.ffn, u, bounds.ffn)?);
+        let mut outputs = self
+            .dense(&mut normed, bounds.normalized, &[&layer.gate, &layer.up])?
+            .into_iter();
+        let (mut gate, mut up) = match (outputs.next(), outputs.next()) {
+            (Some(gate), Some(up)) => (gate, up),
+            _ => return Err(internal("the gate and up projections")),
+        };
+        // B·relu(x/B): the divisions are relabellings of the scale.
+        for g in gate.iter_mut() {
+            g.scale *= relu_bound;
         }
-        let down = self.dense(&mut glu, bounds.ffn, &layer.down)?;
-        self.residual(stream, down)
+        let mut activated = self.function(&gate, relu, 1.0)?;
+        for a in activated.iter_mut() {
+            a.scale /= relu_bound;
+        }
+        let mut glu = self.multiply(&mut activated, bounds.ffn, &mut up, bounds.ffn)?;
+        let down = single(self.dense(&mut glu, bounds.ffn, &[&layer.down])?)?;
+        self.add(stream, bounds.stream, down, bounds.stream)
     }
 
     /// The head on the first token: the logits on row 0.
@@ -499,13 +555,45 @@ impl Run<'_> {
         } else {
             (stream, bounds.stream)
         };
-        let mut bottleneck = self.dense(&mut input, input_bound, &blocks.bottleneck)?;
-        let wide = self.dense(&mut bottleneck, bounds.head, &blocks.widen)?;
-        let mut activated = Vec::with_capacity(wide.len());
-        for mut block in wide {
-            let first = self.multiply_plain(&mut block, bounds.head, &blocks.first_row)?;
-            activated.push(self.function(&first, tanh, model.config().ranges.tanh_bound)?);
-        }
-        single(self.dense(&mut activated, 1.0, &blocks.classifier)?)
+        let mut bottleneck = single(self.dense(&mut input, input_bound, &[&blocks.bottleneck])?)?;
+        let mut wide = single(self.dense(&mut bottleneck, bounds.head, &[&blocks.widen])?)?;
+        let first = self.multiply_plain(&mut wide, bounds.head, &blocks.first_row)?;
+        let mut activated = self.function(&first, tanh, model.config().ranges.tanh_bound)?;
+        single(single(self.dense(
+            &mut activated,
+            1.0,
+            &[&blocks.classifier],
+        )?)?)
+    }
+}
+
+/// Of each pair whose scales differ, the operand that moves (the one with
+/// more levels), its bound and the scale it moves to.
+fn movers<'a>(
+    a: &'a mut [Ciphertext],
+    bound_a: f64,
+    b: &'a mut [Ciphertext],
+    bound_b: f64,
+) -> Vec<(&'a mut Ciphertext, f64, f64)> {
+    a.iter_mut()
+        .zip(b.iter_mut())
+        .filter(|(a, b)| !same_scale(a.scale(), b.scale()))
+        .map(|(a, b)| {
+            if a.level() >= b.level() {
+                let target = b.scale();
+                (a, bound_a, target)
+            } else {
+                let target = a.scale();
+                (b, bound_b, target)
+            }
+        })
+        .collect()
+}
+
+/// An internal invariant failed (a bug, reported rather than panicking).
+fn internal(what: &str) -> Error {
+    Error::OutOfRange {
+        op: OP,
+        detail: format!("internal: {what}"),
     }
 }
