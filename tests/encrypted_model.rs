@@ -2,7 +2,8 @@
 //! layer by layer: the tiny model (2 layers, hidden 16, 2 heads, GLU 24,
 //! 8 tokens, random weights) on `TEST_INSECURE_BOOT_N11_L9` (nine levels
 //! between bootstraps, as the production bootstrapping preset), bootstraps
-//! placed where levels run out. The twin runs the same polynomials, so
+//! placed where levels run out, two examples in lockstep (sharing their
+//! bootstraps). The twin runs the same polynomials, so
 //! the difference is CKKS noise and bootstrapping error alone; it is
 //! printed in bits per stage, with the bootstraps per layer.
 
@@ -36,67 +37,90 @@ fn tiny_model_layer_by_layer_against_the_twin() {
     let d = config.seq_len;
     let setup = ServerSetup::new(&config, &params).unwrap();
     let mut fixture = Fixture::new(PRESET, &setup.rotations, 11);
-    let embeddings =
-        Array2::from_shape_fn((d, config.hidden), |_| fixture.rng.random_range(-2.0..2.0));
-    let mask = [true, true, true, true, true, false, false, false];
-    let twin = model
-        .forward(embeddings.view(), &mask, Variant::Polynomial)
-        .unwrap();
-    assert_eq!(twin.violations.total(), 0, "{:?}", twin.violations);
+    // Two examples, run in lockstep: they share their bootstraps.
+    let masks = [
+        [true, true, true, true, true, false, false, false],
+        [true; 8],
+    ];
+    let embeddings: Vec<Array2<f64>> = masks
+        .iter()
+        .map(|_| Array2::from_shape_fn((d, config.hidden), |_| fixture.rng.random_range(-2.0..2.0)))
+        .collect();
+    let twins: Vec<_> = embeddings
+        .iter()
+        .zip(&masks)
+        .map(|(e, mask)| model.forward(e.view(), mask, Variant::Polynomial).unwrap())
+        .collect();
+    for twin in &twins {
+        assert_eq!(twin.violations.total(), 0, "{:?}", twin.violations);
+    }
     assert!(ActivationBounds::calibrate(&model, &[], 1.0).is_err());
-    let bounds =
-        ActivationBounds::calibrate(&model, &[(embeddings.view(), &mask[..])], 2.0).unwrap();
+    let calibration: Vec<_> = embeddings
+        .iter()
+        .zip(&masks)
+        .map(|(e, mask)| (e.view(), &mask[..]))
+        .collect();
+    let bounds = ActivationBounds::calibrate(&model, &calibration, 2.0).unwrap();
     println!("bounds: {bounds:?}");
 
     let server = EncryptedModel::new(&model, fixture.ctx.clone(), bounds).unwrap();
     let bootstrapper = setup.bootstrapper(fixture.ctx.clone()).unwrap();
-    let input = server
-        .encrypt_input(
-            &mut fixture.encryptor,
-            embeddings.view(),
-            &mask,
-            bootstrapper.output_level(),
-        )
-        .unwrap();
+    let inputs: Vec<_> = embeddings
+        .iter()
+        .zip(&masks)
+        .map(|(e, mask)| {
+            server
+                .encrypt_input(
+                    &mut fixture.encryptor,
+                    e.view(),
+                    mask,
+                    bootstrapper.output_level(),
+                )
+                .unwrap()
+        })
+        .collect();
     let mut refresher = Bootstrapping::new(&bootstrapper);
     let start = std::time::Instant::now();
-    let output = server
-        .forward(&fixture.evaluator, &input, &mut refresher)
+    let outputs = server
+        .forward_batch(&fixture.evaluator, &inputs, &mut refresher)
         .unwrap();
     println!(
-        "forward: {:.1} s, {} bootstraps",
+        "forward of {} examples in lockstep: {:.1} s, {} bootstraps",
+        inputs.len(),
         start.elapsed().as_secs_f64(),
         refresher.count()
     );
 
     let hidden = config.hidden;
-    for (index, (encrypted, plain)) in output.layers.iter().zip(&twin.layers).enumerate() {
-        let attention = server
-            .decrypt_activation(&fixture.decryptor, &encrypted.attention, hidden)
+    for (example, (output, twin)) in outputs.iter().zip(&twins).enumerate() {
+        for (index, (encrypted, plain)) in output.layers.iter().zip(&twin.layers).enumerate() {
+            let attention = server
+                .decrypt_activation(&fixture.decryptor, &encrypted.attention, hidden)
+                .unwrap();
+            let ffn = server
+                .decrypt_activation(&fixture.decryptor, &encrypted.ffn, hidden)
+                .unwrap();
+            let bits = [
+                agreement(&attention, &plain.attention),
+                agreement(&ffn, &plain.ffn),
+            ];
+            println!(
+                "example {example} layer {index}: attention {:.1} bits, ffn {:.1} bits, {} bootstraps",
+                bits[0], bits[1], encrypted.bootstraps
+            );
+            assert!(bits.iter().all(|&b| b >= 10.0), "layer {index}: {bits:?}");
+        }
+        let logits = server
+            .decrypt_logits(&fixture.decryptor, &output.logits)
             .unwrap();
-        let ffn = server
-            .decrypt_activation(&fixture.decryptor, &encrypted.ffn, hidden)
-            .unwrap();
-        let bits = [
-            agreement(&attention, &plain.attention),
-            agreement(&ffn, &plain.ffn),
-        ];
-        println!(
-            "layer {index}: attention {:.1} bits, ffn {:.1} bits, {} bootstraps",
-            bits[0], bits[1], encrypted.bootstraps
+        let logit_bits = agreement(
+            &logits.clone().insert_axis(ndarray::Axis(0)),
+            &twin.logits.clone().insert_axis(ndarray::Axis(0)),
         );
-        assert!(bits.iter().all(|&b| b >= 10.0), "layer {index}: {bits:?}");
+        println!(
+            "example {example}: logits {logits:.5} against the twin's {:.5}: {logit_bits:.1} bits, head {} bootstraps",
+            twin.logits, output.head_bootstraps
+        );
+        assert!(logit_bits >= 10.0);
     }
-    let logits = server
-        .decrypt_logits(&fixture.decryptor, &output.logits)
-        .unwrap();
-    let logit_bits = agreement(
-        &logits.clone().insert_axis(ndarray::Axis(0)),
-        &twin.logits.clone().insert_axis(ndarray::Axis(0)),
-    );
-    println!(
-        "logits {logits:.5} against the twin's {:.5}: {logit_bits:.1} bits, head {} bootstraps",
-        twin.logits, output.head_bootstraps
-    );
-    assert!(logit_bits >= 10.0);
 }

@@ -636,7 +636,7 @@ mod tests {
     #[test]
     fn every_preset_validates_and_holds_its_claim() {
         let names = Parameters::preset_names();
-        assert_eq!(names.len(), 9);
+        assert_eq!(names.len(), 10);
         for name in names {
             let params = Parameters::preset(name).unwrap();
             assert_eq!(params.name(), name);

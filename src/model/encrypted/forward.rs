@@ -82,6 +82,77 @@ impl EncryptedModel {
         input: &EncryptedInput,
         refresher: &mut dyn Refresh,
     ) -> Result<EncryptedOutput> {
+        single(self.forward_batch(ev, std::slice::from_ref(input), refresher)?)
+    }
+
+    /// The forward passes of `inputs` in lockstep: every operation runs on
+    /// all of them, so they share their bootstraps (the blocks due are
+    /// packed together) and each weight matrix is encoded once per batch.
+    /// The bootstrap counts of the outputs are the batch's.
+    ///
+    /// Errors: those of [`forward`](Self::forward), an empty batch.
+    pub fn forward_batch(
+        &self,
+        ev: &Evaluator,
+        inputs: &[EncryptedInput],
+        refresher: &mut dyn Refresh,
+    ) -> Result<Vec<EncryptedOutput>> {
+        if inputs.is_empty() {
+            return Err(Error::OutOfRange {
+                op: OP,
+                detail: "an empty batch".into(),
+            });
+        }
+        for input in inputs {
+            self.check_input(input)?;
+        }
+        let mut run = Run {
+            model: self,
+            ev,
+            refresher,
+        };
+        let mut streams = inputs
+            .iter()
+            .map(|input| copies(&input.tokens))
+            .collect::<Result<Vec<_>>>()?;
+        let masks = inputs
+            .iter()
+            .map(|input| input.mask.try_clone())
+            .collect::<Result<Vec<_>>>()?;
+        let mut traces: Vec<Vec<EncryptedLayerTrace>> = inputs.iter().map(|_| Vec::new()).collect();
+        for layer in &self.blocks().layers {
+            let start = run.refresher.count();
+            streams = run.attention_block(layer, streams, &masks)?;
+            let attention = streams
+                .iter()
+                .map(|s| copies(s))
+                .collect::<Result<Vec<_>>>()?;
+            streams = run.ffn_block(layer, streams)?;
+            let bootstraps = run.refresher.count() - start;
+            for ((trace, attention), stream) in traces.iter_mut().zip(attention).zip(&streams) {
+                trace.push(EncryptedLayerTrace {
+                    attention,
+                    ffn: copies(stream)?,
+                    bootstraps,
+                });
+            }
+        }
+        let start = run.refresher.count();
+        let logits = run.head(streams)?;
+        let head_bootstraps = run.refresher.count() - start;
+        Ok(traces
+            .into_iter()
+            .zip(logits)
+            .map(|(layers, logits)| EncryptedOutput {
+                layers,
+                logits,
+                head_bootstraps,
+            })
+            .collect())
+    }
+
+    /// Checks an input's block count and slots.
+    fn check_input(&self, input: &EncryptedInput) -> Result<()> {
         let slots = self.layout().shape().slots();
         if input.tokens.len() != self.layout().hidden_blocks() {
             return Err(Error::LengthMismatch {
@@ -102,33 +173,28 @@ impl EncryptedModel {
                 expected: slots,
             });
         }
-        let mut run = Run {
-            model: self,
-            ev,
-            refresher,
-        };
-        let mut stream = copies(&input.tokens)?;
-        let mask = input.mask.try_clone()?;
-        let mut layers = Vec::with_capacity(self.blocks().layers.len());
-        for layer in &self.blocks().layers {
-            let start = run.refresher.count();
-            stream = run.attention_block(layer, stream, &mask)?;
-            let attention = copies(&stream)?;
-            stream = run.ffn_block(layer, stream)?;
-            layers.push(EncryptedLayerTrace {
-                attention,
-                ffn: copies(&stream)?,
-                bootstraps: run.refresher.count() - start,
-            });
-        }
-        let start = run.refresher.count();
-        let logits = run.head(stream)?;
-        Ok(EncryptedOutput {
-            layers,
-            logits,
-            head_bootstraps: run.refresher.count() - start,
-        })
+        Ok(())
     }
+}
+
+/// Every example's blocks in one list, and how many each had.
+fn flatten(batch: Vec<Vec<Ciphertext>>) -> (Vec<Ciphertext>, Vec<usize>) {
+    let sizes = batch.iter().map(Vec::len).collect();
+    (batch.into_iter().flatten().collect(), sizes)
+}
+
+/// The inverse of [`flatten`].
+fn unflatten(flat: Vec<Ciphertext>, sizes: &[usize]) -> Vec<Vec<Ciphertext>> {
+    let mut flat = flat.into_iter();
+    sizes
+        .iter()
+        .map(|&size| flat.by_ref().take(size).collect())
+        .collect()
+}
+
+/// `count` copies of `ct`.
+fn repeated(ct: &Ciphertext, count: usize) -> Result<Vec<Ciphertext>> {
+    (0..count).map(|_| ct.try_clone()).collect()
 }
 
 /// Copies of `blocks`.
@@ -159,21 +225,6 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Refreshes the blocks below `needed` levels, then drops every block
-    /// to the lowest level; returns it.
-    fn ready(&mut self, blocks: &mut [Ciphertext], bound: f64, needed: usize) -> Result<usize> {
-        ensure_all(&mut *self.refresher, self.ev, blocks, bound, needed)?;
-        let level = blocks
-            .iter()
-            .map(Ciphertext::level)
-            .min()
-            .ok_or_else(|| internal("no block"))?;
-        for ct in blocks.iter_mut() {
-            self.ev.drop_level_assign(ct, ct.level() - level)?;
-        }
-        Ok(level)
-    }
-
     /// Refreshes, in one call, the elements of `a` and `b` below `needed`.
     fn refresh_both(
         &mut self,
@@ -198,57 +249,78 @@ impl Run<'_> {
         Ok(out)
     }
 
-    /// `x·W + b` for every layer of `layers`, the blocks of `x` (values up
-    /// to `bound`) prepared once for all.
+    /// `x·W + b` for every example `x` of `xs` and every layer of
+    /// `layers`: the examples' blocks (values up to `bound`) refreshed
+    /// together and brought to one level, each example prepared once, each
+    /// weight matrix encoded once. Indexed `[example][layer][block]`.
     fn dense(
         &mut self,
-        x: &mut [Ciphertext],
+        xs: &mut [Vec<Ciphertext>],
         bound: f64,
         layers: &[&DenseBlocks],
-    ) -> Result<Vec<Vec<Ciphertext>>> {
-        if let Some(layer) = layers.iter().find(|l| l.blocks.len() != x.len()) {
-            return Err(Error::LengthMismatch {
-                op: OP,
-                got: x.len(),
-                expected: layer.blocks.len(),
-            });
+    ) -> Result<Vec<Vec<Vec<Ciphertext>>>> {
+        for x in xs.iter() {
+            if let Some(layer) = layers.iter().find(|l| l.blocks.len() != x.len()) {
+                return Err(Error::LengthMismatch {
+                    op: OP,
+                    got: x.len(),
+                    expected: layer.blocks.len(),
+                });
+            }
         }
-        let level = self.ready(x, bound, CPMM_DEPTH)?;
+        let mut all: Vec<&mut Ciphertext> = xs.iter_mut().flatten().collect();
+        let mut due: Vec<(&mut Ciphertext, f64)> =
+            all.iter_mut().map(|ct| (&mut **ct, bound)).collect();
+        self.refresher.refresh(self.ev, &mut due, CPMM_DEPTH)?;
+        let level = all
+            .iter()
+            .map(|ct| ct.level())
+            .min()
+            .ok_or_else(|| internal("no block"))?;
+        for ct in all {
+            self.ev.drop_level_assign(ct, ct.level() - level)?;
+        }
         let product = self.model.product(level)?;
-        let prepared = x
+        let encoded = layers
             .iter()
-            .map(|ct| product.prepare(self.ev, ct))
+            .map(|layer| self.encode_layer(&product, layer))
             .collect::<Result<Vec<_>>>()?;
-        layers
-            .iter()
-            .map(|layer| self.dense_prepared(&product, &prepared, layer))
-            .collect()
-    }
-
-    /// One dense layer on every ciphertext of `xs` (each one block).
-    fn dense_each(
-        &mut self,
-        xs: &mut [Ciphertext],
-        bound: f64,
-        layer: &DenseBlocks,
-    ) -> Result<Vec<Ciphertext>> {
-        ensure_all(&mut *self.refresher, self.ev, xs, bound, CPMM_DEPTH)?;
         xs.iter()
             .map(|x| {
-                let product = self.model.product(x.level())?;
-                let prepared = product.prepare(self.ev, x)?;
-                single(self.dense_prepared(&product, &[prepared], layer)?)
+                let prepared = x
+                    .iter()
+                    .map(|ct| product.prepare(self.ev, ct))
+                    .collect::<Result<Vec<_>>>()?;
+                encoded
+                    .iter()
+                    .map(|(weights, bias)| {
+                        self.apply_layer(&product, &prepared, weights, bias.as_deref())
+                    })
+                    .collect()
             })
             .collect()
     }
 
-    /// `x·W + b` from the prepared blocks of `x`.
-    fn dense_prepared(
-        &self,
-        product: &MatrixProduct,
-        prepared: &[PreparedLeft],
+    /// One single-block dense layer on every ciphertext of `xs`.
+    fn dense_each(
+        &mut self,
+        xs: Vec<Ciphertext>,
+        bound: f64,
         layer: &DenseBlocks,
     ) -> Result<Vec<Ciphertext>> {
+        let mut batch: Vec<Vec<Ciphertext>> = xs.into_iter().map(|x| vec![x]).collect();
+        self.dense(&mut batch, bound, &[layer])?
+            .into_iter()
+            .map(|layers| single(single(layers)?))
+            .collect()
+    }
+
+    /// The weights of `layer` encoded for `product`, and its bias.
+    fn encode_layer(
+        &self,
+        product: &MatrixProduct,
+        layer: &DenseBlocks,
+    ) -> Result<(Vec<Vec<EncodedWeights>>, Option<Vec<Array2<f64>>>)> {
         let encoder = self.model.encoder();
         let weights = layer
             .blocks
@@ -259,12 +331,23 @@ impl Run<'_> {
                     .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<Vec<_>>>()?;
+        Ok((weights, layer.bias.clone()))
+    }
+
+    /// `x·W + b` from the prepared blocks of `x` and the encoded `W`.
+    fn apply_layer(
+        &self,
+        product: &MatrixProduct,
+        prepared: &[PreparedLeft],
+        weights: &[Vec<EncodedWeights>],
+        bias: Option<&[Array2<f64>]>,
+    ) -> Result<Vec<Ciphertext>> {
         let left: Vec<&PreparedLeft> = prepared.iter().collect();
         let rows: Vec<&[EncodedWeights]> = weights.iter().map(Vec::as_slice).collect();
         let mut out = product.multiply_plain_blocks(self.ev, &left, &rows)?;
-        if let Some(bias) = &layer.bias {
+        if let Some(bias) = bias {
             for (ct, b) in out.iter_mut().zip(bias) {
-                let pt = encoder.encode_complex(
+                let pt = self.model.encoder().encode_complex(
                     &self.model.layout().shape().pack(b)?,
                     ct.level(),
                     ct.scale(),
@@ -410,85 +493,109 @@ impl Run<'_> {
         evaluate_batch(self.ev, xs, approximation, bound, &mut *self.refresher)
     }
 
-    /// The rows of the stream centred and divided by their deviation.
-    fn normalize(&mut self, x: &mut [Ciphertext]) -> Result<Vec<Ciphertext>> {
+    /// Each example's rows centred and divided by their deviation.
+    fn normalize(&mut self, xs: &[Vec<Ciphertext>]) -> Result<Vec<Vec<Ciphertext>>> {
         let model = self.model;
         let bounds = *model.bounds();
         let config = model.config();
-        let blocks = x.len();
         let mean_layer = &model.blocks().mean;
-        self.ready(x, bounds.stream, CPMM_DEPTH)?;
+        let blocks = model.layout().hidden_blocks();
         let sum_bound = blocks as f64 * bounds.stream;
-        let mut sum = [self.sum(copies(x)?, sum_bound)?];
-        let mut mean = single(single(self.dense(&mut sum, sum_bound, &[mean_layer])?)?)?;
-        self.ev.neg_assign(&mut mean)?;
-        let negated = (0..blocks)
-            .map(|_| mean.try_clone())
+        let sums = xs
+            .iter()
+            .map(|x| self.sum(copies(x)?, bounds.stream))
             .collect::<Result<Vec<_>>>()?;
-        let mut centred = self.add(copies(x)?, bounds.stream, negated, bounds.stream)?;
+        let means = self.dense_each(sums, sum_bound, mean_layer)?;
+        let mut negated = Vec::with_capacity(xs.len() * blocks);
+        for mean in &means {
+            let mut mean = mean.try_clone()?;
+            self.ev.neg_assign(&mut mean)?;
+            negated.extend(repeated(&mean, blocks)?);
+        }
+        let (flat, sizes) = flatten(xs.iter().map(|x| copies(x)).collect::<Result<_>>()?);
+        let mut centred = self.add(flat, bounds.stream, negated, bounds.stream)?;
         let centred_bound = 2.0 * bounds.stream;
-        let squares = self.square(&mut centred, centred_bound)?;
+        let squares = unflatten(self.square(&mut centred, centred_bound)?, &sizes);
         let square_bound = blocks as f64 * centred_bound * centred_bound;
-        let mut total = [self.sum(squares, square_bound)?];
-        let mut variance = single(single(self.dense(
-            &mut total,
-            square_bound,
-            &[mean_layer],
-        )?)?)?;
-        self.ev
-            .add_const_assign(&mut variance, Complex::new(config.layer_norm_eps, 0.0))?;
+        let totals = squares
+            .into_iter()
+            .map(|squares| self.sum(squares, centred_bound * centred_bound))
+            .collect::<Result<Vec<_>>>()?;
+        let mut variances = self.dense_each(totals, square_bound, mean_layer)?;
+        for variance in variances.iter_mut() {
+            self.ev
+                .add_const_assign(variance, Complex::new(config.layer_norm_eps, 0.0))?;
+        }
         let (low, high) = config.ranges.variance;
         let [_, _, inv_sqrt, _] = model.polynomials().approximations();
-        let inverse = single(self.function(&[variance], inv_sqrt, high)?)?;
-        let mut inverses = (0..blocks)
-            .map(|_| inverse.try_clone())
-            .collect::<Result<Vec<_>>>()?;
-        self.multiply(&mut centred, centred_bound, &mut inverses, 1.0 / low.sqrt())
+        let inverses = self.function(&variances, inv_sqrt, high)?;
+        let mut inverses = inverses
+            .iter()
+            .map(|inverse| repeated(inverse, blocks))
+            .collect::<Result<Vec<_>>>()?
+            .concat();
+        let normed = self.multiply(&mut centred, centred_bound, &mut inverses, 1.0 / low.sqrt())?;
+        Ok(unflatten(normed, &sizes))
     }
 
-    /// LayerNorm, the heads (in lockstep), the output projection and the
-    /// residual.
+    /// `stream + update` for every example.
+    fn residual(
+        &mut self,
+        streams: Vec<Vec<Ciphertext>>,
+        updates: Vec<Vec<Ciphertext>>,
+    ) -> Result<Vec<Vec<Ciphertext>>> {
+        let bound = self.model.bounds().stream;
+        let (streams, sizes) = flatten(streams);
+        let (updates, _) = flatten(updates);
+        Ok(unflatten(self.add(streams, bound, updates, bound)?, &sizes))
+    }
+
+    /// LayerNorm, the heads (of every example, in lockstep), the output
+    /// projection and the residual.
     fn attention_block(
         &mut self,
         layer: &LayerBlocks,
-        mut stream: Vec<Ciphertext>,
-        mask: &Ciphertext,
-    ) -> Result<Vec<Ciphertext>> {
+        streams: Vec<Vec<Ciphertext>>,
+        masks: &[Ciphertext],
+    ) -> Result<Vec<Vec<Ciphertext>>> {
         let model = self.model;
         let bounds = *model.bounds();
         let blocks = model.blocks();
         let c = kernel_factor(model.config());
         let [exp, _, _, _] = model.polynomials().approximations();
         let heads = layer.heads.len();
-        let mut normed = self.normalize(&mut stream)?;
+        let mut normed = self.normalize(&streams)?;
         let projections: Vec<&DenseBlocks> = layer
             .heads
             .iter()
             .flat_map(|h| [&h.query, &h.key, &h.value])
             .collect();
-        let mut projected = self
-            .dense(&mut normed, bounds.normalized, &projections)?
-            .into_iter()
-            .map(single)
-            .collect::<Result<Vec<_>>>()?
-            .into_iter();
         let (mut qs, mut ks, mut vs) = (Vec::new(), Vec::new(), Vec::new());
-        while let (Some(q), Some(k), Some(v)) =
-            (projected.next(), projected.next(), projected.next())
-        {
-            qs.push(q);
-            ks.push(k);
-            vs.push(v);
+        for example in self.dense(&mut normed, bounds.normalized, &projections)? {
+            let mut projected = example.into_iter();
+            while let (Some(q), Some(k), Some(v)) =
+                (projected.next(), projected.next(), projected.next())
+            {
+                qs.push(single(q)?);
+                ks.push(single(k)?);
+                vs.push(single(v)?);
+            }
         }
         let (q_bound, k_bound) = (2.0 * c * bounds.projection, bounds.projection);
-        let mut masks = (0..heads)
-            .map(|_| mask.try_clone())
-            .collect::<Result<Vec<_>>>()?;
-        let mut vs = self.multiply(&mut vs, k_bound, &mut masks, 1.0)?;
+        let mut head_masks = masks
+            .iter()
+            .map(|mask| repeated(mask, heads))
+            .collect::<Result<Vec<_>>>()?
+            .concat();
+        let mut vs = self.multiply(&mut vs, k_bound, &mut head_masks, 1.0)?;
         let mut q_squares = self.square(&mut qs, q_bound)?;
-        let q_norms = self.dense_each(&mut q_squares, q_bound * q_bound, &blocks.query_norm)?;
-        let mut k_squares = self.square(&mut ks, k_bound)?;
-        let mut k_norms = self.dense_each(&mut k_squares, k_bound * k_bound, &blocks.key_norm)?;
+        let q_norms = self.dense_each(
+            q_squares.split_off(0),
+            q_bound * q_bound,
+            &blocks.query_norm,
+        )?;
+        let k_squares = self.square(&mut ks, k_bound)?;
+        let mut k_norms = self.dense_each(k_squares, k_bound * k_bound, &blocks.key_norm)?;
         let k_norms = self.transpose(&mut k_norms, bounds.exponent)?;
         let mut k_transposed = self.transpose(&mut ks, k_bound)?;
         let cross = self.matmul(&mut qs, q_bound, &mut k_transposed, k_bound)?;
@@ -496,41 +603,57 @@ impl Run<'_> {
         let exponents = self.add(norms, 2.0 * bounds.exponent, cross, 2.0 * bounds.exponent)?;
         let mut kernels = self.function(&exponents, exp, bounds.exponent)?;
         let head_contexts = self.matmul(&mut kernels, 1.0, &mut vs, k_bound)?;
-        let mut per_block: Vec<Vec<Ciphertext>> = (0..model.layout().hidden_blocks())
-            .map(|_| Vec::new())
-            .collect();
-        for (head, context) in layer.heads.iter().zip(head_contexts) {
-            per_block
-                .get_mut(head.block)
-                .ok_or_else(|| internal("a head outside the blocks"))?
-                .push(context);
+        let mut contexts = Vec::with_capacity(streams.len());
+        let mut head_contexts = head_contexts.into_iter();
+        for _ in 0..streams.len() {
+            let mut per_block: Vec<Vec<Ciphertext>> = (0..model.layout().hidden_blocks())
+                .map(|_| Vec::new())
+                .collect();
+            for (head, context) in layer.heads.iter().zip(head_contexts.by_ref()) {
+                per_block
+                    .get_mut(head.block)
+                    .ok_or_else(|| internal("a head outside the blocks"))?
+                    .push(context);
+            }
+            contexts.push(
+                per_block
+                    .into_iter()
+                    .map(|heads| self.sum(heads, bounds.context))
+                    .collect::<Result<Vec<_>>>()?,
+            );
         }
-        let mut context = per_block
+        let outputs = self
+            .dense(&mut contexts, bounds.context, &[&layer.output])?
             .into_iter()
-            .map(|heads| self.sum(heads, bounds.context))
+            .map(single)
             .collect::<Result<Vec<_>>>()?;
-        let output = single(self.dense(&mut context, bounds.context, &[&layer.output])?)?;
-        self.add(stream, bounds.stream, output, bounds.stream)
+        self.residual(streams, outputs)
     }
 
-    /// LayerNorm, the ReLU-GLU and the residual.
+    /// LayerNorm, the ReLU-GLU and the residual, for every example.
     fn ffn_block(
         &mut self,
         layer: &LayerBlocks,
-        mut stream: Vec<Ciphertext>,
-    ) -> Result<Vec<Ciphertext>> {
+        streams: Vec<Vec<Ciphertext>>,
+    ) -> Result<Vec<Vec<Ciphertext>>> {
         let model = self.model;
         let bounds = *model.bounds();
         let relu_bound = model.config().ranges.relu_bound;
         let [_, relu, _, _] = model.polynomials().approximations();
-        let mut normed = self.normalize(&mut stream)?;
-        let mut outputs = self
-            .dense(&mut normed, bounds.normalized, &[&layer.gate, &layer.up])?
-            .into_iter();
-        let (mut gate, mut up) = match (outputs.next(), outputs.next()) {
-            (Some(gate), Some(up)) => (gate, up),
-            _ => return Err(internal("the gate and up projections")),
-        };
+        let mut normed = self.normalize(&streams)?;
+        let (mut gates, mut ups) = (Vec::new(), Vec::new());
+        for example in self.dense(&mut normed, bounds.normalized, &[&layer.gate, &layer.up])? {
+            let mut outputs = example.into_iter();
+            match (outputs.next(), outputs.next()) {
+                (Some(gate), Some(up)) => {
+                    gates.push(gate);
+                    ups.push(up);
+                }
+                _ => return Err(internal("the gate and up projections")),
+            }
+        }
+        let (mut gate, sizes) = flatten(gates);
+        let (mut up, _) = flatten(ups);
         // B·relu(x/B): the divisions are relabellings of the scale.
         for g in gate.iter_mut() {
             g.scale *= relu_bound;
@@ -539,31 +662,50 @@ impl Run<'_> {
         for a in activated.iter_mut() {
             a.scale /= relu_bound;
         }
-        let mut glu = self.multiply(&mut activated, bounds.ffn, &mut up, bounds.ffn)?;
-        let down = single(self.dense(&mut glu, bounds.ffn, &[&layer.down])?)?;
-        self.add(stream, bounds.stream, down, bounds.stream)
+        let glu = self.multiply(&mut activated, bounds.ffn, &mut up, bounds.ffn)?;
+        let mut glu = unflatten(glu, &sizes);
+        let downs = self
+            .dense(&mut glu, bounds.ffn, &[&layer.down])?
+            .into_iter()
+            .map(single)
+            .collect::<Result<Vec<_>>>()?;
+        self.residual(streams, downs)
     }
 
-    /// The head on the first token: the logits on row 0.
-    fn head(&mut self, mut stream: Vec<Ciphertext>) -> Result<Ciphertext> {
+    /// The head on the first token of every example: the logits on row 0.
+    fn head(&mut self, streams: Vec<Vec<Ciphertext>>) -> Result<Vec<Ciphertext>> {
         let model = self.model;
         let bounds = *model.bounds();
         let blocks = model.blocks();
         let [_, _, _, tanh] = model.polynomials().approximations();
         let (mut input, input_bound) = if model.config().final_layer_norm {
-            (self.normalize(&mut stream)?, bounds.normalized)
+            (self.normalize(&streams)?, bounds.normalized)
         } else {
-            (stream, bounds.stream)
+            (streams, bounds.stream)
         };
-        let mut bottleneck = single(self.dense(&mut input, input_bound, &[&blocks.bottleneck])?)?;
-        let mut wide = single(self.dense(&mut bottleneck, bounds.head, &[&blocks.widen])?)?;
+        let mut bottleneck = self.dense_layer(&mut input, input_bound, &blocks.bottleneck)?;
+        let wide = self.dense_layer(&mut bottleneck, bounds.head, &blocks.widen)?;
+        let (mut wide, sizes) = flatten(wide);
         let first = self.multiply_plain(&mut wide, bounds.head, &blocks.first_row)?;
-        let mut activated = self.function(&first, tanh, model.config().ranges.tanh_bound)?;
-        single(single(self.dense(
-            &mut activated,
-            1.0,
-            &[&blocks.classifier],
-        )?)?)
+        let activated = self.function(&first, tanh, model.config().ranges.tanh_bound)?;
+        let mut activated = unflatten(activated, &sizes);
+        self.dense_layer(&mut activated, 1.0, &blocks.classifier)?
+            .into_iter()
+            .map(single)
+            .collect()
+    }
+
+    /// One dense layer on every example.
+    fn dense_layer(
+        &mut self,
+        xs: &mut [Vec<Ciphertext>],
+        bound: f64,
+        layer: &DenseBlocks,
+    ) -> Result<Vec<Vec<Ciphertext>>> {
+        self.dense(xs, bound, &[layer])?
+            .into_iter()
+            .map(single)
+            .collect()
     }
 }
 
