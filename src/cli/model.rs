@@ -94,8 +94,8 @@ pub struct Embedded {
 /// The client's plaintext embedding of texts.
 enum Embedder {
     MiniLm {
-        tokenizer: SentenceTokenizer,
-        bert: ReferenceBert,
+        tokenizer: Box<SentenceTokenizer>,
+        bert: Box<ReferenceBert>,
     },
     Toy {
         seq_len: usize,
@@ -230,8 +230,11 @@ fn minilm(layers: usize) -> Result<Parts> {
     let weights = FriendlyWeights::from_bert(&bert, &config, MINILM_HEAD_SEED)?;
     let twin = FriendlyModel::new(config, weights)?;
     let embedder = Embedder::MiniLm {
-        tokenizer: SentenceTokenizer::from_file(&assets.minilm_tokenizer(), MINILM_SEQ_LEN)?,
-        bert: ReferenceBert::new(bert),
+        tokenizer: Box::new(SentenceTokenizer::from_file(
+            &assets.minilm_tokenizer(),
+            MINILM_SEQ_LEN,
+        )?),
+        bert: Box::new(ReferenceBert::new(bert)),
     };
     let (mut train, held_out) = load_rotten_tomatoes(&assets.rotten_tomatoes())?
         .train_test_split(TEST_FRACTION, SPLIT_SEED)?;
