@@ -1,10 +1,20 @@
 //! The command-line front end: `heformer params`, `heformer devices`,
-//! `heformer bench ckks`, `heformer bench boot`, `heformer bench poly`.
+//! `heformer bench ckks|boot|poly|model`, the client/server exchange
+//! through files (`keygen`, `encrypt` and `decrypt` on the client, `infer`
+//! on the server; see [`files`] for the layout) and `heformer demo`, the
+//! whole exchange in one process.
 
 mod bench;
 mod bench_boot;
+mod bench_model;
 mod bench_poly;
+mod client;
+mod demo;
 mod devices;
+pub mod files;
+mod infer;
+mod keygen;
+pub mod model;
 mod params;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +47,18 @@ enum Command {
         #[command(flatten)]
         backend: BackendArgs,
     },
+    /// Client: a secret key and the evaluation keys the model needs.
+    Keygen(keygen::KeygenArgs),
+    /// Client: tokenizes, embeds and encrypts labelled texts (the labels
+    /// stay with the client).
+    Encrypt(client::EncryptArgs),
+    /// Server: encrypted inference with the evaluation keys alone.
+    Infer(infer::InferArgs),
+    /// Client: decrypts logits; predictions, and accuracy given the labels.
+    Decrypt(client::DecryptArgs),
+    /// Keys, encryption, encrypted inference and decryption in one process,
+    /// compared with the plaintext twin and the exact model.
+    Demo(demo::DemoArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -52,6 +74,9 @@ enum BenchSuite {
     Boot(bench_boot::BootBenchArgs),
     /// Times the named fitted functions under encryption, with their depth.
     Poly(bench_poly::PolyBenchArgs),
+    /// Times one encrypted forward of a random model (paper shapes by
+    /// default: very long on a CPU), with its bootstraps per layer.
+    Model(bench_model::ModelBenchArgs),
 }
 
 /// Common options of commands that compute.
@@ -113,5 +138,13 @@ pub fn run() -> Result<()> {
         Command::Bench {
             suite: BenchSuite::Poly(args),
         } => bench_poly::run_poly(&args),
+        Command::Bench {
+            suite: BenchSuite::Model(args),
+        } => bench_model::run_model(&args),
+        Command::Keygen(args) => keygen::run(&args),
+        Command::Encrypt(args) => client::encrypt(&args),
+        Command::Infer(args) => infer::run(&args),
+        Command::Decrypt(args) => client::decrypt(&args),
+        Command::Demo(args) => demo::run(&args),
     }
 }

@@ -1,0 +1,256 @@
+//! `heformer encrypt` and `heformer decrypt` (client): texts to encrypted
+//! examples, encrypted logits to predictions. The labels never leave the
+//! client: `decrypt` reads them again from the data file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ndarray::Array1;
+
+use super::files::{self, KeysDir, INPUT_SUFFIX, LOGITS_SUFFIX};
+use super::model::{load_model, Embedded, ModelKind};
+use super::BackendArgs;
+use crate::ckks::{CkksContext, Decryptor, EncryptionKey, Encryptor, Prng, SecretKey};
+use crate::data::read::read_labeled;
+use crate::data::{Dataset, LabelSet};
+use crate::error::{Error, Result};
+use crate::model::encrypted::{EncryptedInput, EncryptedModel, ServerSetup};
+
+/// Which columns of a data file, and how many examples.
+#[derive(Debug, clap::Args)]
+pub struct Columns {
+    /// The text's column (CSV) or key (JSONL).
+    #[arg(long, default_value = "text")]
+    text_column: String,
+    /// The label's column (CSV) or key (JSONL).
+    #[arg(long, default_value = "label")]
+    label_column: String,
+}
+
+impl Columns {
+    /// The first `limit` (all when `None`) examples of `path` (CSV with a
+    /// header, or JSONL).
+    pub fn read(&self, path: &Path, limit: Option<usize>) -> Result<Dataset> {
+        let mut data = read_labeled(path, &self.text_column, &self.label_column)?;
+        if let Some(limit) = limit {
+            data.examples.truncate(limit);
+        }
+        Ok(data)
+    }
+}
+
+/// Options of `heformer encrypt`.
+#[derive(Debug, clap::Args)]
+pub struct EncryptArgs {
+    /// The keys directory of `heformer keygen`.
+    #[arg(long)]
+    keys: PathBuf,
+    /// The texts: CSV (with a header) or JSONL.
+    #[arg(long)]
+    data: PathBuf,
+    #[command(flatten)]
+    columns: Columns,
+    /// Only the first N examples.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Where to write the encrypted examples (for the server).
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+/// Options of `heformer decrypt`.
+#[derive(Debug, clap::Args)]
+pub struct DecryptArgs {
+    /// The keys directory of `heformer keygen`.
+    #[arg(long)]
+    keys: PathBuf,
+    /// The encrypted logits (`heformer infer --out`).
+    #[arg(long)]
+    input: PathBuf,
+    /// The data file given to `heformer encrypt`, for the labels' names and
+    /// the accuracy.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    columns: Columns,
+    /// Only the first N examples (as given to `heformer encrypt`).
+    #[arg(long)]
+    limit: Option<usize>,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+/// The client's encryptor (secret-key encryption) and decryptor.
+pub struct Client {
+    encryptor: Encryptor,
+    decryptor: Decryptor,
+}
+
+impl Client {
+    /// The client holding `secret`; encryption randomness from the OS.
+    pub fn new(ctx: &Arc<CkksContext>, secret: SecretKey) -> Result<Self> {
+        Ok(Self {
+            encryptor: Encryptor::new(
+                ctx.clone(),
+                EncryptionKey::Secret(secret.clone()),
+                Prng::from_os()?,
+            )?,
+            decryptor: Decryptor::new(ctx.clone(), secret)?,
+        })
+    }
+
+    /// Encrypts one input (embeddings and mask) at `level`.
+    pub fn encrypt(
+        &mut self,
+        model: &EncryptedModel,
+        input: &Embedded,
+        level: usize,
+    ) -> Result<EncryptedInput> {
+        model.encrypt_input(
+            &mut self.encryptor,
+            input.embeddings.view(),
+            &input.mask,
+            level,
+        )
+    }
+
+    /// The logits of encrypted logits.
+    pub fn logits(
+        &self,
+        model: &EncryptedModel,
+        logits: &crate::ckks::Ciphertext,
+    ) -> Result<Array1<f64>> {
+        model.decrypt_logits(&self.decryptor, logits)
+    }
+}
+
+/// The index of the largest value (the first of ties).
+pub fn argmax(values: &Array1<f64>) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .fold((0, f64::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 {
+                (i, v)
+            } else {
+                best
+            }
+        })
+        .0
+}
+
+/// The data's label names (sorted) and every example's class.
+///
+/// Errors: more labels than the model has classes.
+pub fn classes(data: &Dataset, classes: usize) -> Result<(LabelSet, Vec<usize>)> {
+    let labels = data.label_set();
+    if labels.len() > classes {
+        return Err(Error::OutOfRange {
+            op: "labels",
+            detail: format!(
+                "{} has {} labels ({labels}), the model {classes} classes",
+                data.source.display(),
+                labels.len()
+            ),
+        });
+    }
+    let indices = data.classes(&labels)?;
+    Ok((labels, indices))
+}
+
+/// A note on the accuracy of a model whose head is untrained.
+pub fn accuracy_note(kind: ModelKind) -> &'static str {
+    match kind {
+        ModelKind::Minilm => {
+            "MiniLM mapped with a random head: near chance until adapted weights exist"
+        }
+        ModelKind::Tiny => "tiny random test model: accuracy is meaningless",
+    }
+}
+
+pub(super) fn encrypt(args: &EncryptArgs) -> Result<()> {
+    let keys = KeysDir::new(&args.keys);
+    let (params, spec) = keys.eval()?.setup()?;
+    let data = args.columns.read(&args.data, args.limit)?;
+    let model = load_model(&spec)?;
+    let ctx = files::context(&params, &args.backend)?;
+    let level = ServerSetup::new(model.twin.config(), &params)?
+        .bootstrapper(ctx.clone())?
+        .output_level();
+    let encrypted = model.encrypted(ctx.clone())?;
+    let mut client = Client::new(&ctx, keys.secret_key(&ctx)?)?;
+    files::create_dir(&args.out)?;
+    let inputs = model.embed(&data.texts())?;
+    for (index, input) in inputs.iter().enumerate() {
+        let path = files::example_path(&args.out, index, INPUT_SUFFIX);
+        files::save_example(&ctx, &client.encrypt(&encrypted, input, level)?, &path)?;
+    }
+    super::print_line(format_args!(
+        "encrypted {} examples ({} tokens each, mask encrypted) at level {level} into {}; labels stay in {}",
+        inputs.len(),
+        model.twin.config().seq_len,
+        args.out.display(),
+        args.data.display()
+    ))
+}
+
+pub(super) fn decrypt(args: &DecryptArgs) -> Result<()> {
+    let keys = KeysDir::new(&args.keys);
+    let (params, spec) = keys.eval()?.setup()?;
+    let outputs = files::examples(&args.input, LOGITS_SUFFIX, None)?;
+    let labelled = match &args.data {
+        Some(path) => {
+            let data = args.columns.read(path, args.limit)?;
+            if data.len() != outputs.len() {
+                return Err(Error::LengthMismatch {
+                    op: "decrypt: examples in --data against logits in --input",
+                    got: data.len(),
+                    expected: outputs.len(),
+                });
+            }
+            Some(data)
+        }
+        None => None,
+    };
+    let model = load_model(&spec)?;
+    let ctx = files::context(&params, &args.backend)?;
+    let encrypted = model.encrypted(ctx.clone())?;
+    let client = Client::new(&ctx, keys.secret_key(&ctx)?)?;
+    let truth = labelled
+        .as_ref()
+        .map(|data| classes(data, model.twin.config().classes))
+        .transpose()?;
+    let mut correct = 0;
+    for (index, path) in outputs.iter().enumerate() {
+        let ct = crate::ckks::serialize::load_ciphertext(&ctx, path)?;
+        let logits = client.logits(&encrypted, &ct)?;
+        let predicted = argmax(&logits);
+        let line = match &truth {
+            Some((labels, indices)) => {
+                correct += usize::from(indices[index] == predicted);
+                let name = |i: usize| labels.names().get(i).cloned().unwrap_or(i.to_string());
+                format!(
+                    "predicted {} (label {})",
+                    name(predicted),
+                    name(indices[index])
+                )
+            }
+            None => format!("predicted class {predicted}"),
+        };
+        super::print_line(format_args!(
+            "{}: logits {logits:.4}, {line}",
+            path.display()
+        ))?;
+    }
+    if truth.is_some() {
+        super::print_line(format_args!(
+            "accuracy {correct}/{} = {:.3} ({})",
+            outputs.len(),
+            correct as f64 / outputs.len() as f64,
+            accuracy_note(spec.model)
+        ))?;
+    }
+    Ok(())
+}

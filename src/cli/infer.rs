@@ -1,0 +1,131 @@
+//! `heformer infer` (server): loads the evaluation keys alone (never the
+//! secret key, which it has no path to), runs the encrypted forward on every
+//! encrypted example of `--input` and writes the encrypted logits to
+//! `--out`, with the time and bootstraps of each example.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::files::{self, EvalDir, INPUT_SUFFIX, LOGITS_SUFFIX};
+use super::model::load_model;
+use super::BackendArgs;
+use crate::circuits::boot::Bootstrapper;
+use crate::circuits::refresh::{Bootstrapping, Refresh};
+use crate::ckks::{Ciphertext, CkksContext, EvaluationKeys, Evaluator};
+use crate::error::Result;
+use crate::model::encrypted::{ActivationBounds, EncryptedInput, EncryptedModel, ServerSetup};
+use crate::model::friendly::FriendlyModel;
+
+/// Options of `heformer infer`.
+#[derive(Debug, clap::Args)]
+pub struct InferArgs {
+    /// The evaluation-key directory (`KEYS/eval` of `heformer keygen`).
+    #[arg(long)]
+    eval_keys: PathBuf,
+    /// The encrypted examples (`heformer encrypt --out`).
+    #[arg(long)]
+    input: PathBuf,
+    /// Where to write the encrypted logits.
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+/// The server: the model, the bootstrapper and the evaluation keys.
+pub struct Server {
+    model: EncryptedModel,
+    bootstrapper: Bootstrapper,
+    evaluator: Evaluator,
+}
+
+/// One encrypted forward's result.
+pub struct Inference {
+    pub logits: Ciphertext,
+    /// Bootstraps of each layer, then of the head.
+    pub layer_bootstraps: Vec<usize>,
+    pub head_bootstraps: usize,
+    /// All bootstraps.
+    pub bootstraps: usize,
+    pub seconds: f64,
+}
+
+impl Server {
+    /// The server of `twin` with `bounds` on `ctx` with `keys`.
+    pub fn new(
+        twin: &FriendlyModel,
+        bounds: ActivationBounds,
+        ctx: &Arc<CkksContext>,
+        keys: EvaluationKeys,
+    ) -> Result<Self> {
+        let setup = ServerSetup::new(twin.config(), ctx.params())?;
+        Ok(Self {
+            model: EncryptedModel::new(twin, ctx.clone(), bounds)?,
+            bootstrapper: setup.bootstrapper(ctx.clone())?,
+            evaluator: Evaluator::new(ctx.clone(), keys)?,
+        })
+    }
+
+    /// The encrypted model.
+    pub fn model(&self) -> &EncryptedModel {
+        &self.model
+    }
+
+    /// The level inputs are encrypted at (the bootstrapper's output).
+    pub fn input_level(&self) -> usize {
+        self.bootstrapper.output_level()
+    }
+
+    /// Runs the encrypted forward on `input`.
+    pub fn infer(&self, input: &EncryptedInput) -> Result<Inference> {
+        let mut refresher = Bootstrapping::new(&self.bootstrapper);
+        let start = Instant::now();
+        let output = self.model.forward(&self.evaluator, input, &mut refresher)?;
+        self.evaluator.context().backend().synchronize()?;
+        Ok(Inference {
+            logits: output.logits,
+            layer_bootstraps: output.layers.iter().map(|l| l.bootstraps).collect(),
+            head_bootstraps: output.head_bootstraps,
+            bootstraps: refresher.count(),
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+pub(super) fn run(args: &InferArgs) -> Result<()> {
+    let eval = EvalDir::open(&args.eval_keys)?;
+    let (params, spec) = eval.setup()?;
+    let inputs = files::examples(&args.input, INPUT_SUFFIX, Some(LOGITS_SUFFIX))?;
+    let model = load_model(&spec)?;
+    let ctx = files::context(&params, &args.backend)?;
+    eprintln!(
+        "heformer infer: {} (N = 2^{}), {} examples, loading keys...",
+        params.name(),
+        params.log_n(),
+        inputs.len()
+    );
+    let server = Server::new(&model.twin, model.bounds, &ctx, eval.keys(&ctx)?)?;
+    files::create_dir(&args.out)?;
+    let blocks = server.model().layout().hidden_blocks();
+    let bar = super::keygen::progress(inputs.len(), "encrypted inference");
+    for (index, path) in inputs.iter().enumerate() {
+        let result = server.infer(&files::load_example(&ctx, path, blocks)?)?;
+        let out = files::example_path(&args.out, index, LOGITS_SUFFIX);
+        crate::ckks::serialize::save_ciphertext(&ctx, &result.logits, &out)?;
+        bar.suspend(|| {
+            super::print_line(format_args!(
+                "{}: {:.1} s, {} bootstraps (per layer {:?}, head {}) -> {}",
+                path.display(),
+                result.seconds,
+                result.bootstraps,
+                result.layer_bootstraps,
+                result.head_bootstraps,
+                out.display()
+            ))
+        })?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
