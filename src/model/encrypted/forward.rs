@@ -293,8 +293,9 @@ impl Run<'_> {
                     .collect::<Result<Vec<_>>>()?;
                 encoded
                     .iter()
-                    .map(|(weights, bias)| {
-                        self.apply_layer(&product, &prepared, weights, bias.as_deref())
+                    .zip(layers)
+                    .map(|(weights, layer)| {
+                        self.apply_layer(&product, &prepared, weights, layer.bias.as_deref())
                     })
                     .collect()
             })
@@ -315,14 +316,14 @@ impl Run<'_> {
             .collect()
     }
 
-    /// The weights of `layer` encoded for `product`, and its bias.
+    /// The weights of `layer` encoded for `product`.
     fn encode_layer(
         &self,
         product: &MatrixProduct,
         layer: &DenseBlocks,
-    ) -> Result<(Vec<Vec<EncodedWeights>>, Option<Vec<Array2<f64>>>)> {
+    ) -> Result<Vec<Vec<EncodedWeights>>> {
         let encoder = self.model.encoder();
-        let weights = layer
+        layer
             .blocks
             .iter()
             .map(|row| {
@@ -330,8 +331,7 @@ impl Run<'_> {
                     .map(|w| product.encode_weights(encoder, w))
                     .collect::<Result<Vec<_>>>()
             })
-            .collect::<Result<Vec<_>>>()?;
-        Ok((weights, layer.bias.clone()))
+            .collect()
     }
 
     /// `x·W + b` from the prepared blocks of `x` and the encoded `W`.
