@@ -122,8 +122,17 @@ pub(super) fn run_model(args: &ModelBenchArgs) -> Result<()> {
     let mut client = Client::new(&ctx, secret)?;
     let encrypted = client.encrypt(server.model(), &input, server.input_level())?;
     eprintln!("encrypted forward...");
-    let result = server.infer(&encrypted)?;
-    let logits = client.logits(server.model(), &result.logits)?;
+    let result = server.infer(std::slice::from_ref(&encrypted))?;
+    let logits = client.logits(
+        server.model(),
+        result
+            .logits
+            .first()
+            .ok_or_else(|| crate::error::Error::OutOfRange {
+                op: "bench model",
+                detail: "internal: no logits".into(),
+            })?,
+    )?;
     let reference = twin
         .forward(input.embeddings.view(), &input.mask, Variant::Polynomial)?
         .logits;

@@ -125,11 +125,15 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
         (0, 0, 0, 0, 0);
     let mut precision = f64::INFINITY;
     let mut inference_seconds = 0.0;
-    let mut bootstraps = None;
-    for (index, (input, &label)) in inputs.iter().zip(&labels).enumerate() {
-        let encrypted = client.encrypt(server.model(), input, server.input_level())?;
-        let result = server.infer(&encrypted)?;
-        let logits = client.logits(server.model(), &result.logits)?;
+    let encrypted = inputs
+        .iter()
+        .map(|input| client.encrypt(server.model(), input, server.input_level()))
+        .collect::<Result<Vec<_>>>()?;
+    let result = server.infer(&encrypted)?;
+    for (index, ((input, &label), ciphertext)) in
+        inputs.iter().zip(&labels).zip(&result.logits).enumerate()
+    {
+        let logits = client.logits(server.model(), ciphertext)?;
         let forward = |variant| {
             model
                 .twin
@@ -146,16 +150,22 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
         exact_correct += usize::from(exact_predicted == label);
         let bits = precision_bits(&logits, &twin);
         precision = precision.min(bits);
-        inference_seconds += result.seconds;
-        bootstraps.get_or_insert((result.layer_bootstraps.clone(), result.head_bootstraps));
         super::print_line(format_args!(
-            "example {index}: encrypted logits {logits:.4}, twin {twin:.4} ({bits:.1} bits), exact {exact:.4}; predicted {predicted}, label {label}; {:.1} s, {} bootstraps",
-            result.seconds, result.bootstraps
+            "example {index}: encrypted logits {logits:.4}, twin {twin:.4} ({bits:.1} bits), exact {exact:.4}; predicted {predicted}, label {label}"
         ))?;
     }
+    super::print_line(format_args!(
+        "{} examples in lockstep: {:.1} s, {} bootstraps (per layer {:?}, head {})",
+        inputs.len(),
+        result.seconds,
+        result.bootstraps,
+        result.layer_bootstraps,
+        result.head_bootstraps
+    ))?;
+    inference_seconds += result.seconds;
+    let (layer_bootstraps, head_bootstraps) = (result.layer_bootstraps, result.head_bootstraps);
     let count = data.len();
     let share = |n: usize| n as f64 / count as f64;
-    let (layer_bootstraps, head_bootstraps) = bootstraps.unwrap_or_default();
     let summary = Summary {
         params: params.name().to_string(),
         security_bits: params.estimated_security_bits(),

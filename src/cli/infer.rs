@@ -29,6 +29,10 @@ pub struct InferArgs {
     /// Where to write the encrypted logits.
     #[arg(long)]
     out: PathBuf,
+    /// Examples run in lockstep (they share their bootstraps; memory grows
+    /// with it).
+    #[arg(long, default_value_t = 4)]
+    batch: usize,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -40,14 +44,16 @@ pub struct Server {
     evaluator: Evaluator,
 }
 
-/// One encrypted forward's result.
+/// The result of one batch of encrypted forwards run in lockstep.
 pub struct Inference {
-    pub logits: Ciphertext,
-    /// Bootstraps of each layer, then of the head.
+    /// One per example.
+    pub logits: Vec<Ciphertext>,
+    /// Bootstraps of each layer, then of the head (shared by the batch).
     pub layer_bootstraps: Vec<usize>,
     pub head_bootstraps: usize,
     /// All bootstraps.
     pub bootstraps: usize,
+    /// For the whole batch.
     pub seconds: f64,
 }
 
@@ -77,16 +83,27 @@ impl Server {
         self.bootstrapper.output_level()
     }
 
-    /// Runs the encrypted forward on `input`.
-    pub fn infer(&self, input: &EncryptedInput) -> Result<Inference> {
+    /// Runs the encrypted forward on `inputs` in lockstep.
+    pub fn infer(&self, inputs: &[EncryptedInput]) -> Result<Inference> {
         let mut refresher = Bootstrapping::new(&self.bootstrapper);
         let start = Instant::now();
-        let output = self.model.forward(&self.evaluator, input, &mut refresher)?;
+        let outputs = self
+            .model
+            .forward_batch(&self.evaluator, inputs, &mut refresher)?;
         self.evaluator.context().backend().synchronize()?;
+        let (layer_bootstraps, head_bootstraps) = outputs
+            .first()
+            .map(|o| {
+                (
+                    o.layers.iter().map(|l| l.bootstraps).collect(),
+                    o.head_bootstraps,
+                )
+            })
+            .unwrap_or_default();
         Ok(Inference {
-            logits: output.logits,
-            layer_bootstraps: output.layers.iter().map(|l| l.bootstraps).collect(),
-            head_bootstraps: output.head_bootstraps,
+            logits: outputs.into_iter().map(|o| o.logits).collect(),
+            layer_bootstraps,
+            head_bootstraps,
             bootstraps: refresher.count(),
             seconds: start.elapsed().as_secs_f64(),
         })
@@ -109,22 +126,32 @@ pub(super) fn run(args: &InferArgs) -> Result<()> {
     files::create_dir(&args.out)?;
     let blocks = server.model().layout().hidden_blocks();
     let bar = super::keygen::progress(inputs.len(), "encrypted inference");
-    for (index, path) in inputs.iter().enumerate() {
-        let result = server.infer(&files::load_example(&ctx, path, blocks)?)?;
-        let out = files::example_path(&args.out, index, LOGITS_SUFFIX);
-        crate::ckks::serialize::save_ciphertext(&ctx, &result.logits, &out)?;
+    let mut index = 0;
+    for chunk in inputs.chunks(args.batch.max(1)) {
+        let batch = chunk
+            .iter()
+            .map(|path| files::load_example(&ctx, path, blocks))
+            .collect::<Result<Vec<_>>>()?;
+        let result = server.infer(&batch)?;
+        for (path, logits) in chunk.iter().zip(&result.logits) {
+            let out = files::example_path(&args.out, index, LOGITS_SUFFIX);
+            crate::ckks::serialize::save_ciphertext(&ctx, logits, &out)?;
+            bar.suspend(|| {
+                super::print_line(format_args!("{} -> {}", path.display(), out.display()))
+            })?;
+            index += 1;
+            bar.inc(1);
+        }
         bar.suspend(|| {
             super::print_line(format_args!(
-                "{}: {:.1} s, {} bootstraps (per layer {:?}, head {}) -> {}",
-                path.display(),
+                "batch of {}: {:.1} s, {} bootstraps (per layer {:?}, head {})",
+                chunk.len(),
                 result.seconds,
                 result.bootstraps,
                 result.layer_bootstraps,
-                result.head_bootstraps,
-                out.display()
+                result.head_bootstraps
             ))
         })?;
-        bar.inc(1);
     }
     bar.finish_and_clear();
     Ok(())
