@@ -68,8 +68,9 @@ struct Record {
     seq: usize,
     keygen_seconds: f64,
     forward_seconds: f64,
-    /// The forward's time per layer (the head's share included).
-    seconds_per_layer: f64,
+    /// Wall time of each layer, then of the head.
+    layer_seconds: Vec<f64>,
+    head_seconds: f64,
     layer_bootstraps: Vec<usize>,
     head_bootstraps: usize,
     bootstraps: usize,
@@ -149,7 +150,8 @@ pub(super) fn run_model(args: &ModelBenchArgs) -> Result<()> {
         seq: config.seq_len,
         keygen_seconds,
         forward_seconds: result.seconds,
-        seconds_per_layer: result.seconds / config.layers.max(1) as f64,
+        layer_seconds: result.layer_seconds,
+        head_seconds: result.head_seconds,
         layer_bootstraps: result.layer_bootstraps,
         head_bootstraps: result.head_bootstraps,
         bootstraps: result.bootstraps,
@@ -163,10 +165,11 @@ pub(super) fn run_model(args: &ModelBenchArgs) -> Result<()> {
         ));
     }
     super::print_line(format_args!(
-        "forward {:.1} s ({:.1} s per layer, head included), bootstraps per layer {:?}, head {}, {} in all; logits {:.1} bits against the twin; keys {:.1} s",
+        "forward {:.1} s: per layer {:.1?} s and bootstraps {:?}, head {:.1} s and {} bootstraps, {} in all; logits {:.1} bits against the twin; keys {:.1} s",
         record.forward_seconds,
-        record.seconds_per_layer,
+        record.layer_seconds,
         record.layer_bootstraps,
+        record.head_seconds,
         record.head_bootstraps,
         record.bootstraps,
         record.precision_bits,

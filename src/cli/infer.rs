@@ -51,6 +51,9 @@ pub struct Inference {
     /// Bootstraps of each layer, then of the head (shared by the batch).
     pub layer_bootstraps: Vec<usize>,
     pub head_bootstraps: usize,
+    /// Wall time of each layer, then of the head.
+    pub layer_seconds: Vec<f64>,
+    pub head_seconds: f64,
     /// All bootstraps.
     pub bootstraps: usize,
     /// For the whole batch.
@@ -91,8 +94,8 @@ impl Server {
             .model
             .forward_batch(&self.evaluator, inputs, &mut refresher)?;
         self.evaluator.context().backend().synchronize()?;
-        let (layer_bootstraps, head_bootstraps) = outputs
-            .first()
+        let first = outputs.first();
+        let (layer_bootstraps, head_bootstraps) = first
             .map(|o| {
                 (
                     o.layers.iter().map(|l| l.bootstraps).collect(),
@@ -100,10 +103,15 @@ impl Server {
                 )
             })
             .unwrap_or_default();
+        let (layer_seconds, head_seconds) = first
+            .map(|o| (o.layers.iter().map(|l| l.seconds).collect(), o.head_seconds))
+            .unwrap_or_default();
         Ok(Inference {
             logits: outputs.into_iter().map(|o| o.logits).collect(),
             layer_bootstraps,
             head_bootstraps,
+            layer_seconds,
+            head_seconds,
             bootstraps: refresher.count(),
             seconds: start.elapsed().as_secs_f64(),
         })

@@ -35,6 +35,8 @@
 //! mask: the other tokens' rows may leave tanh's range), tanh, the
 //! classifier: the logits on row 0 of one block.
 
+use std::time::Instant;
+
 use ndarray::Array2;
 
 use super::blocks::{kernel_factor, DenseBlocks, LayerBlocks};
@@ -58,6 +60,8 @@ pub struct EncryptedLayerTrace {
     pub ffn: Vec<Ciphertext>,
     /// Bootstraps the layer ran.
     pub bootstraps: usize,
+    /// Wall time of the layer (for a batch, the batch's).
+    pub seconds: f64,
 }
 
 /// The result of an encrypted forward pass.
@@ -69,6 +73,8 @@ pub struct EncryptedOutput {
     pub logits: Ciphertext,
     /// Bootstraps the head ran.
     pub head_bootstraps: usize,
+    /// Wall time of the head.
+    pub head_seconds: f64,
 }
 
 impl EncryptedModel {
@@ -121,7 +127,7 @@ impl EncryptedModel {
             .collect::<Result<Vec<_>>>()?;
         let mut traces: Vec<Vec<EncryptedLayerTrace>> = inputs.iter().map(|_| Vec::new()).collect();
         for layer in &self.blocks().layers {
-            let start = run.refresher.count();
+            let (start, clock) = (run.refresher.count(), Instant::now());
             streams = run.attention_block(layer, streams, &masks)?;
             let attention = streams
                 .iter()
@@ -129,17 +135,20 @@ impl EncryptedModel {
                 .collect::<Result<Vec<_>>>()?;
             streams = run.ffn_block(layer, streams)?;
             let bootstraps = run.refresher.count() - start;
+            let seconds = clock.elapsed().as_secs_f64();
             for ((trace, attention), stream) in traces.iter_mut().zip(attention).zip(&streams) {
                 trace.push(EncryptedLayerTrace {
                     attention,
                     ffn: copies(stream)?,
                     bootstraps,
+                    seconds,
                 });
             }
         }
-        let start = run.refresher.count();
+        let (start, clock) = (run.refresher.count(), Instant::now());
         let logits = run.head(streams)?;
         let head_bootstraps = run.refresher.count() - start;
+        let head_seconds = clock.elapsed().as_secs_f64();
         Ok(traces
             .into_iter()
             .zip(logits)
@@ -147,6 +156,7 @@ impl EncryptedModel {
                 layers,
                 logits,
                 head_bootstraps,
+                head_seconds,
             })
             .collect())
     }
