@@ -18,4 +18,5 @@ pub mod activation;
 pub mod config;
 pub mod friendly;
 pub mod reference;
+pub mod train;
 pub mod weights;
