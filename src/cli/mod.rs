@@ -1,6 +1,8 @@
 //! The command-line front end: `heformer params`, `heformer devices`,
-//! `heformer bench ckks`, `heformer bench boot`, `heformer bench poly`.
+//! `heformer bench ckks`, `heformer bench boot`, `heformer bench poly`,
+//! `heformer adapt`.
 
+mod adapt;
 mod bench;
 mod bench_boot;
 mod bench_poly;
@@ -37,6 +39,10 @@ enum Command {
         #[command(flatten)]
         backend: BackendArgs,
     },
+    /// Adapt MiniLM's first layers into the encryption-friendly model in
+    /// plaintext (fine-tuning on a polarity corpus), report held-out
+    /// accuracies, write the adapted weights.
+    Adapt(adapt::AdaptArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -104,6 +110,7 @@ pub fn run() -> Result<()> {
     match cli.command {
         Command::Params { json } => params::run(json),
         Command::Devices { json, backend } => devices::run(json, &backend),
+        Command::Adapt(args) => adapt::run_adapt(&args),
         Command::Bench {
             suite: BenchSuite::Ckks(args),
         } => bench::run_ckks(&args),

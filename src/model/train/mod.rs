@@ -24,7 +24,10 @@
 //! backward is checked against central finite differences on tiny shapes.
 
 pub mod adamw;
+pub mod adapt;
 pub mod attention;
+pub mod calibrate;
+pub mod checkpoint;
 pub mod classifier;
 pub mod exact;
 pub mod friendly;
