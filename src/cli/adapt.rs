@@ -210,6 +210,10 @@ fn print_summary(report: &AdaptReport) -> Result<()> {
             report.k, report.seq_len, report.examples, report.test_examples, report.seconds
         ),
         format!(
+            "majority class:                  {}",
+            percent(Some(report.accuracy_majority))
+        ),
+        format!(
             "exact layers, head alone:        {}",
             percent(report.accuracy_exact_frozen)
         ),

@@ -103,6 +103,8 @@ pub struct AdaptOptions {
 /// The figures of one adaptation.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct AdaptReport {
+    /// The held-out share of the most frequent class (a constant guess).
+    pub accuracy_majority: f64,
     /// Exact layers, head trained alone.
     pub accuracy_exact_frozen: Option<f64>,
     /// Exact layers, every weight fine-tuned.
@@ -344,6 +346,7 @@ pub fn adapt(
 
     Ok(Adapted {
         report: AdaptReport {
+            accuracy_majority: majority_share(&test_samples, labels.len()),
             accuracy_exact_frozen,
             accuracy_exact_baseline,
             accuracy_friendly_before,
@@ -390,6 +393,15 @@ fn tokenize(
             label,
         })
         .collect())
+}
+
+/// The share of the most frequent class among `samples`.
+fn majority_share(samples: &[Sample], classes: usize) -> f64 {
+    let mut counts = vec![0usize; classes];
+    for sample in samples {
+        counts[sample.label] += 1;
+    }
+    counts.into_iter().max().unwrap_or(0) as f64 / samples.len().max(1) as f64
 }
 
 fn real_samples(embedder: &ReferenceBert, tokens: &[Tokenized]) -> Result<Vec<Sample>> {

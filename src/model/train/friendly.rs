@@ -27,8 +27,6 @@ use crate::model::friendly::{FriendlyConfig, FriendlyHead, FriendlyLayer, Friend
 /// One layer's forward, for `m` output rows of `n` input rows.
 #[derive(Clone, Debug)]
 pub struct FriendlyLayerTape {
-    /// The layer's input (`n × hidden`).
-    pub input: Array2<f64>,
     pub attention_norm: NormTape,
     /// `LN₁(X)` (`n × hidden`).
     pub normed: Array2<f64>,
@@ -118,11 +116,11 @@ impl FriendlyBackprop {
             } else {
                 input.nrows()
             };
-            let layer_input = match layers.last() {
-                Some(previous) => previous.output.clone(),
-                None => input.to_owned(),
+            let tape = match layers.last() {
+                Some(previous) => self.layer_forward(layer, previous.output.view(), mask, rows),
+                None => self.layer_forward(layer, input, mask, rows),
             };
-            layers.push(self.layer_forward(layer, layer_input, mask, rows));
+            layers.push(tape);
         }
         let last_first_row = match layers.last() {
             Some(last) => last.output.slice(s![..1, ..]).to_owned(),
@@ -151,12 +149,12 @@ impl FriendlyBackprop {
     fn layer_forward(
         &self,
         layer: &FriendlyLayer,
-        input: Array2<f64>,
+        input: ArrayView2<f64>,
         mask: &[bool],
         rows: usize,
     ) -> FriendlyLayerTape {
         let eps = self.config.layer_norm_eps;
-        let (normed, attention_norm) = layer_norm(&layer.attention_norm, input.view(), eps);
+        let (normed, attention_norm) = layer_norm(&layer.attention_norm, input, eps);
         let queries = project(&layer.query, normed.slice(s![..rows, ..]));
         let keys = project(&layer.key, normed.view());
         let values = project(&layer.value, normed.view());
@@ -175,7 +173,6 @@ impl FriendlyBackprop {
         let glu = gate.mapv(|x| x.max(0.0)) * &up;
         let output = &attended + &dense(&layer.down, glu.view());
         FriendlyLayerTape {
-            input,
             attention_norm,
             normed,
             queries,

@@ -115,11 +115,6 @@ pub trait Parameters: Clone + Send + Sync {
             .map(|tensor| tensor.values.iter().map(|v| v * v).sum::<f64>())
             .sum()
     }
-
-    /// The number of values.
-    fn value_count(&mut self) -> usize {
-        self.tensors_mut().iter().map(|t| t.values.len()).sum()
-    }
 }
 
 /// Pairs two tensor lists after checking that names and shapes agree.
@@ -292,7 +287,6 @@ mod tests {
         let all = weights.squared_norm(|_| true);
         let head = weights.squared_norm(|g| g == Group::Head);
         assert!(head > 0.0 && head < all);
-        assert_eq!(weights.value_count(), zero.value_count());
         assert_eq!(
             "lora-head".parse::<Trainable>().unwrap(),
             Trainable::LoraHead

@@ -11,8 +11,6 @@
 //! and options give the same weights up to the order of floating-point
 //! sums across workers.
 
-use std::time::{Duration, Instant};
-
 use rayon::prelude::*;
 
 use super::adamw::{AdamW, AdamWConfig, Decay, Schedule};
@@ -54,7 +52,6 @@ pub struct StepReport {
     pub rate: f64,
     /// The batch gradient's norm before clipping.
     pub gradient_norm: f64,
-    pub elapsed: Duration,
 }
 
 /// A finished run.
@@ -63,7 +60,6 @@ pub struct TrainReport {
     pub steps: u64,
     /// Per epoch, the mean loss of its batches' samples (before each step).
     pub epoch_losses: Vec<f64>,
-    pub elapsed: Duration,
 }
 
 /// Accuracy and mean loss over samples.
@@ -119,7 +115,6 @@ pub fn train<M: Differentiable>(
     let warmup = (total as f64 * options.warmup_fraction).round() as u64;
     let schedule = Schedule::new(options.rate, warmup, total, options.decay)?;
     let mut optimizer = AdamW::new(options.adamw, options.trainable, weights)?;
-    let start = Instant::now();
     let mut epoch_losses = Vec::with_capacity(options.epochs);
     for epoch in 0..options.epochs {
         let mut order: Vec<usize> = (0..samples.len()).collect();
@@ -149,7 +144,6 @@ pub fn train<M: Differentiable>(
                 batch: batch.len(),
                 rate,
                 gradient_norm: norm,
-                elapsed: start.elapsed(),
             });
         }
         epoch_losses.push(loss_sum / samples.len() as f64);
@@ -157,7 +151,6 @@ pub fn train<M: Differentiable>(
     Ok(TrainReport {
         steps: optimizer.steps(),
         epoch_losses,
-        elapsed: start.elapsed(),
     })
 }
 
