@@ -70,7 +70,8 @@ pub struct AdaptArgs {
     /// Clip each batch gradient to this norm (0: no clipping).
     #[arg(long, default_value_t = 1.0)]
     clip: f64,
-    /// What the fine-tuning trains: all, lora-head or head.
+    /// What the fine-tuning trains: all, lora-head or head (the exact
+    /// baseline has no LoRA: lora-head trains its head).
     #[arg(long, default_value = "all")]
     trainable: Trainable,
     /// Skip the exact baseline.
