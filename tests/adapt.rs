@@ -1,7 +1,7 @@
 //! A short run of the plaintext adaptation on the assets (MiniLM's first
 //! layer, 192 Rotten Tomatoes sentences, one epoch): every figure is
 //! produced, the exact twin on padded sequences agrees with the training
-//! code's accuracy, the widened ranges hold the held-out set, and the
+//! code's accuracy, the fitted ranges hold the measured extremes, and the
 //! adapted weights survive a file round trip. Ignored by default (about a
 //! minute on two cores):
 //!
@@ -65,6 +65,7 @@ fn adapt_one_layer_on_rotten_tomatoes() {
     let adapted = adapt(&assets, &options, &mut |event| match event {
         AdaptEvent::Stage(stage) => println!("{stage}"),
         AdaptEvent::Step { .. } => steps += 1,
+        AdaptEvent::Trained { .. } => {}
     })
     .unwrap();
     let report = &adapted.report;

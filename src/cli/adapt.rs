@@ -83,7 +83,7 @@ pub struct AdaptArgs {
     /// Training sentences used to scale attention and measure ranges.
     #[arg(long, default_value_t = 256)]
     calibration_samples: usize,
-    /// Margin of the widened polynomial ranges over the measured extremes.
+    /// Margin of the fitted polynomial ranges over the measured extremes.
     #[arg(long, default_value_t = 1.5)]
     range_margin: f64,
     /// Where to write the adapted friendly weights.
@@ -163,8 +163,12 @@ pub(super) fn run_adapt(args: &AdaptArgs) -> Result<()> {
         assets.root().display()
     );
     let every = args.every.max(1);
-    let adapted = pool.install(|| {
+    let mut early_save = None;
+    let result = pool.install(|| {
         adapt(&assets, &options, &mut |event| match event {
+            AdaptEvent::Trained { config, weights } => {
+                early_save = Some(save_friendly(&args.output, config, weights));
+            }
             AdaptEvent::Stage(stage) => {
                 eprintln!("[{:7.1}s] {stage}", start.elapsed().as_secs_f64())
             }
@@ -185,7 +189,18 @@ pub(super) fn run_adapt(args: &AdaptArgs) -> Result<()> {
                 }
             }
         })
-    })?;
+    });
+    let adapted = match (result, early_save) {
+        (Ok(adapted), _) => adapted,
+        (Err(error), Some(Ok(()))) => {
+            eprintln!(
+                "the trained weights (with the starting ranges) are in {}",
+                args.output.display()
+            );
+            return Err(error);
+        }
+        (Err(error), _) => return Err(error),
+    };
     save_friendly(&args.output, &adapted.config, &adapted.weights)?;
     eprintln!(
         "adapted friendly weights written to {}",
@@ -235,10 +250,10 @@ fn print_summary(report: &AdaptReport) -> Result<()> {
             percent(Some(report.accuracy_friendly_polynomial))
         ),
         format!(
-            "range violations: {} with the widened ranges {:?}, {:?} before widening",
+            "range violations: {} with the fitted ranges {:?}, {:?} with the starting ones",
             report.range_violations,
             report.range_violations_by_function,
-            report.range_violations_before_widening
+            report.range_violations_starting_ranges
         ),
     ];
     for line in lines {

@@ -14,9 +14,9 @@
 //!    attention scale of [`scale_attention`] when asked. "Before": the head
 //!    trained alone on the mapped layers; "after": then every weight
 //!    fine-tuned with the same options as the baseline.
-//! 4. Circuit check: the config's polynomial ranges widened to cover the
-//!    adapted model's activations on full padded training sequences
-//!    ([`RangeStats::covering`]), then the held-out set through
+//! 4. Circuit check: the config's polynomial ranges fitted to the adapted
+//!    model's activations on full padded training sequences
+//!    ([`RangeStats::fitted_ranges`]), then the held-out set through
 //!    [`FriendlyModel::forward`] on full padded sequences, exact and with
 //!    the polynomials, counting range violations.
 //!
@@ -96,7 +96,7 @@ pub struct AdaptOptions {
     pub calibration_samples: usize,
     /// The starting polynomial ranges.
     pub ranges: ApproximationRanges,
-    /// Margin of the widened ranges over the measured extremes.
+    /// Margin of the fitted ranges over the measured extremes.
     pub range_margin: f64,
 }
 
@@ -123,7 +123,7 @@ pub struct AdaptReport {
     pub range_violations: usize,
     pub range_violations_by_function: Violations,
     /// The exact run's violations under the starting ranges.
-    pub range_violations_before_widening: Violations,
+    pub range_violations_starting_ranges: Violations,
     pub ranges_before: ApproximationRanges,
     pub ranges_after: ApproximationRanges,
     pub range_stats: RangeStats,
@@ -191,6 +191,12 @@ pub enum AdaptEvent<'a> {
     Step {
         phase: &'a str,
         report: &'a StepReport,
+    },
+    /// The friendly model is trained (its config still has the starting
+    /// ranges): a chance to keep the weights before the circuit check.
+    Trained {
+        config: &'a FriendlyConfig,
+        weights: &'a FriendlyWeights,
     },
 }
 
@@ -321,6 +327,10 @@ pub fn adapt(
         on_event,
     )?;
     let seconds_friendly = friendly_start.elapsed().as_secs_f64();
+    on_event(AdaptEvent::Trained {
+        config: &config,
+        weights: &friendly_weights,
+    });
 
     let polynomial_start = Instant::now();
     on_event(AdaptEvent::Stage(
@@ -331,10 +341,10 @@ pub fn adapt(
         .map(|example| example.padded(&embedder))
         .collect::<Result<_>>()?;
     let range_stats = RangeStats::measure(&model, &friendly_weights, &calibration_padded)?;
-    let ranges_after = range_stats.covering(&config.ranges, options.range_margin)?;
-    let before_widening = FriendlyModel::new(config.clone(), friendly_weights.clone())?;
-    let (accuracy_friendly_exact_padded, range_violations_before_widening) =
-        circuit_run(&before_widening, &embedder, &test_tokens, Variant::Exact)?;
+    let ranges_after = range_stats.fitted_ranges(&config.ranges, options.range_margin)?;
+    let starting = FriendlyModel::new(config.clone(), friendly_weights.clone())?;
+    let (accuracy_friendly_exact_padded, range_violations_starting_ranges) =
+        circuit_run(&starting, &embedder, &test_tokens, Variant::Exact)?;
     let adapted_config = FriendlyConfig {
         ranges: ranges_after.clone(),
         ..config.clone()
@@ -355,7 +365,7 @@ pub fn adapt(
             accuracy_friendly_exact_padded,
             range_violations: violations.total(),
             range_violations_by_function: violations,
-            range_violations_before_widening,
+            range_violations_starting_ranges,
             ranges_before: config.ranges.clone(),
             ranges_after,
             range_stats,

@@ -16,8 +16,8 @@
 //! they were fitted on. [`RangeStats`] records the extreme input of each
 //! non-linearity over full padded sequences (every row of every layer,
 //! masked keys' exponents included: the circuit computes them all), and
-//! [`RangeStats::covering`] widens a config's ranges to the next power of
-//! two above `margin ×` the extremes (never narrows them).
+//! [`RangeStats::fitted_ranges`] moves a config's ranges to the powers of
+//! two that hold `margin ×` the extremes (widening or narrowing them).
 
 use rayon::prelude::*;
 
@@ -233,44 +233,57 @@ impl RangeStats {
         }
     }
 
-    /// `ranges` widened (never narrowed) to powers of two covering
-    /// `margin ×` these extremes (`1/margin ×` the smallest variance); the
-    /// exp squarings grow when the exp range needs it.
+    /// The polynomial ranges fitted to these extremes: each bound the
+    /// power of two that holds `margin ×` its extreme (the smallest
+    /// variance over `margin`), so a range may narrow as well as widen (a
+    /// narrower range is a more precise polynomial; the inverse square
+    /// root's depth grows with its range's ratio). The other fields of
+    /// `starting` are kept, and so is a bound whose extreme was never
+    /// measured; the exp squarings grow when the exp range needs it.
     ///
     /// Errors: a margin below 1, or an exp range beyond
     /// `2^MAX_EXP_SQUARINGS`.
-    pub fn covering(
+    pub fn fitted_ranges(
         &self,
-        ranges: &ApproximationRanges,
+        starting: &ApproximationRanges,
         margin: f64,
     ) -> Result<ApproximationRanges> {
         if !(margin.is_finite() && margin >= 1.0) {
             return Err(Error::InvalidParameters(format!(
-                "RangeStats::covering: margin {margin} is below 1"
+                "RangeStats::fitted_ranges: margin {margin} is below 1"
             )));
         }
-        let power_above = |x: f64| (x * margin).log2().ceil().exp2();
-        let mut widened = ranges.clone();
-        let (lo, hi) = ranges.exp_argument;
-        if self.exp_min < lo {
-            let new_lo = -power_above(-self.exp_min);
-            let squarings = ((-new_lo).log2() as u32 + 1).max(ranges.exp_squarings);
-            if squarings > MAX_EXP_SQUARINGS {
-                return Err(Error::InvalidParameters(format!(
-                    "RangeStats::covering: attention exponents down to {} need more than \
-                     {MAX_EXP_SQUARINGS} squarings",
-                    self.exp_min
-                )));
+        let measured = |x: f64| x.is_finite() && x > 0.0;
+        let power_above = |x: f64, keep: f64| {
+            if measured(x) {
+                (x * margin).log2().ceil().exp2()
+            } else {
+                keep
             }
-            widened.exp_argument = (new_lo, hi);
-            widened.exp_squarings = squarings;
+        };
+        let mut fitted = starting.clone();
+        let (lo, hi) = starting.exp_argument;
+        let new_lo = -power_above(-self.exp_min, -lo);
+        let squarings = ((-new_lo).log2() as u32 + 1).max(starting.exp_squarings);
+        if squarings > MAX_EXP_SQUARINGS {
+            return Err(Error::InvalidParameters(format!(
+                "RangeStats::fitted_ranges: attention exponents down to {} need more than \
+                 {MAX_EXP_SQUARINGS} squarings",
+                self.exp_min
+            )));
         }
-        widened.relu_bound = ranges.relu_bound.max(power_above(self.relu_max));
-        widened.tanh_bound = ranges.tanh_bound.max(power_above(self.tanh_max));
-        let (a, b) = ranges.variance;
-        let below = (self.variance_min / margin).log2().floor().exp2();
-        widened.variance = (a.min(below), b.max(power_above(self.variance_max)));
-        Ok(widened)
+        fitted.exp_argument = (new_lo, hi);
+        fitted.exp_squarings = squarings;
+        fitted.relu_bound = power_above(self.relu_max, starting.relu_bound);
+        fitted.tanh_bound = power_above(self.tanh_max, starting.tanh_bound);
+        let (a, b) = starting.variance;
+        let below = if measured(self.variance_min) {
+            (self.variance_min / margin).log2().floor().exp2()
+        } else {
+            a
+        };
+        fitted.variance = (below, power_above(self.variance_max, b));
+        Ok(fitted)
     }
 }
 
@@ -326,7 +339,7 @@ mod tests {
     }
 
     #[test]
-    fn covering_ranges_remove_violations() {
+    fn fitted_ranges_remove_violations() {
         let mut config = FriendlyConfig::tiny();
         config.ranges.relu_bound = 0.5;
         config.ranges.variance = (0.5, 2.0);
@@ -352,19 +365,31 @@ mod tests {
                 .sum::<usize>()
         };
         assert!(violations(&config.ranges) > 0);
-        let widened = stats.covering(&config.ranges, 1.5).unwrap();
-        eprintln!("{stats:?} → {widened:?}");
-        assert_eq!(violations(&widened), 0);
-        assert!(widened.relu_bound >= 1.5 * stats.relu_max);
-        // Ranges that already hold the extremes stay as they are.
+        let fitted = stats.fitted_ranges(&config.ranges, 1.5).unwrap();
+        eprintln!("{stats:?} → {fitted:?}");
+        assert_eq!(violations(&fitted), 0);
+        assert!(fitted.relu_bound >= 1.5 * stats.relu_max);
+        assert!(fitted.relu_bound < 3.0 * stats.relu_max);
+        // Wide ranges narrow to the extremes; unmeasured ones stay.
         let default = ApproximationRanges::default();
-        let mut narrow_stats = stats;
-        narrow_stats.relu_max = 0.1;
-        narrow_stats.tanh_max = 0.1;
-        narrow_stats.exp_min = -1.0;
-        narrow_stats.variance_min = 1.0;
-        narrow_stats.variance_max = 1.0;
-        assert_eq!(narrow_stats.covering(&default, 1.5).unwrap(), default);
-        assert!(stats.covering(&default, 0.5).is_err());
+        let narrow = RangeStats {
+            exp_min: -1.0,
+            relu_max: 0.1,
+            variance_min: 1.0,
+            variance_max: 1.0,
+            tanh_max: 0.0,
+        };
+        let narrowed = narrow.fitted_ranges(&default, 1.5).unwrap();
+        assert_eq!(narrowed.exp_argument, (-2.0, 0.0));
+        assert_eq!(narrowed.relu_bound, 0.25);
+        assert_eq!(narrowed.variance, (0.5, 2.0));
+        assert_eq!(narrowed.tanh_bound, default.tanh_bound);
+        assert_eq!(narrowed.exp_squarings, default.exp_squarings);
+        assert!(stats.fitted_ranges(&default, 0.5).is_err());
+        let deep = RangeStats {
+            exp_min: -1e13,
+            ..narrow
+        };
+        assert!(deep.fitted_ranges(&default, 1.5).is_err());
     }
 }
