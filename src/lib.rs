@@ -6,7 +6,8 @@
 //! → [`tensor`] → `cli`; [`approx`] (plain `f64` fitting) uses only [`error`] and is used
 //! by [`circuits`]. The model side: [`assets`] (where the fetched files
 //! live) → [`data`] (datasets, labels, splits, tokenizer) → [`model`]
-//! (config, weights, the exact `f64` forward); they use only [`error`].
+//! (config, weights, the exact `f64` forward, the friendly twin and its
+//! plaintext adaptation); they use only [`error`].
 //! See `ARCHITECTURE.md` for the invariants each layer keeps.
 
 pub mod approx;

@@ -2,8 +2,10 @@
 //! `heformer bench ckks|boot|poly|model`, the client/server exchange
 //! through files (`keygen`, `encrypt` and `decrypt` on the client, `infer`
 //! on the server; see [`files`] for the layout) and `heformer demo`, the
-//! whole exchange in one process.
+//! whole exchange in one process, and `heformer adapt`, the plaintext
+//! adaptation of MiniLM's first layers.
 
+mod adapt;
 mod bench;
 mod bench_boot;
 mod bench_model;
@@ -59,6 +61,10 @@ enum Command {
     /// Keys, encryption, encrypted inference and decryption in one process,
     /// compared with the plaintext twin and the exact model.
     Demo(demo::DemoArgs),
+    /// Adapt MiniLM's first layers into the encryption-friendly model in
+    /// plaintext (fine-tuning on a polarity corpus), report held-out
+    /// accuracies, write the adapted weights.
+    Adapt(adapt::AdaptArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -129,6 +135,7 @@ pub fn run() -> Result<()> {
     match cli.command {
         Command::Params { json } => params::run(json),
         Command::Devices { json, backend } => devices::run(json, &backend),
+        Command::Adapt(args) => adapt::run_adapt(&args),
         Command::Bench {
             suite: BenchSuite::Ckks(args),
         } => bench::run_ckks(&args),

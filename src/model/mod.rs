@@ -20,4 +20,5 @@ pub mod config;
 pub mod encrypted;
 pub mod friendly;
 pub mod reference;
+pub mod train;
 pub mod weights;

@@ -339,12 +339,12 @@ impl FriendlyModel {
 }
 
 /// `‖row‖²` of every row.
-fn squared_row_norms(rows: ArrayView2<f64>) -> Array1<f64> {
+pub(crate) fn squared_row_norms(rows: ArrayView2<f64>) -> Array1<f64> {
     rows.map_axis(Axis(1), |row| row.dot(&row))
 }
 
 /// `x·W + b` for every row.
-fn dense(layer: &Dense, input: ArrayView2<f64>) -> Array2<f64> {
+pub(crate) fn dense(layer: &Dense, input: ArrayView2<f64>) -> Array2<f64> {
     input.dot(&layer.weight) + &layer.bias
 }
 
@@ -354,7 +354,7 @@ fn dense_vector(layer: &Dense, input: ArrayView1<f64>) -> Array1<f64> {
 }
 
 /// `x·W + b + (x·A)·B` for every row.
-fn project(projection: &Projection, input: ArrayView2<f64>) -> Array2<f64> {
+pub(crate) fn project(projection: &Projection, input: ArrayView2<f64>) -> Array2<f64> {
     let mut output = dense(&projection.dense, input);
     if let Some(lora) = &projection.lora {
         output += &input.dot(&lora.a).dot(&lora.b);
