@@ -18,6 +18,7 @@
 //! some training sentences: the Rotten Tomatoes training split for
 //! `minilm`, the built-in toy sentences for `tiny`.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ndarray::Array2;
@@ -33,6 +34,7 @@ use crate::model::config::BertConfig;
 use crate::model::encrypted::{ActivationBounds, EncryptedModel};
 use crate::model::friendly::{ApproximationRanges, FriendlyConfig, FriendlyModel, FriendlyWeights};
 use crate::model::reference::ReferenceBert;
+use crate::model::train::checkpoint::load_friendly;
 use crate::model::weights::BertWeights;
 
 /// The bounds' margin over the largest values seen in calibration.
@@ -47,7 +49,7 @@ const TINY_WEIGHTS_SEED: u64 = 5;
 const CALIBRATION_EXAMPLES: usize = 16;
 /// The Rotten Tomatoes split: held-out fraction and seed.
 const TEST_FRACTION: f64 = 0.2;
-const SPLIT_SEED: u64 = 0;
+const SPLIT_SEED: u64 = 1;
 
 /// The toy sentences of the tiny model (calibration and demo data).
 const TOY_EXAMPLES: [(&str, &str); 6] = [
@@ -83,6 +85,12 @@ pub struct ModelSpec {
     /// Transformer layers (MiniLM's first ones).
     #[arg(long, default_value_t = 1)]
     pub layers: usize,
+    /// Adapted friendly weights (`heformer adapt --output FILE`) for the
+    /// `minilm` model: its config (layers, sequence length, ranges) comes
+    /// from the file, and `--layers` must agree with it.
+    #[arg(long)]
+    #[serde(default)]
+    pub weights: Option<PathBuf>,
 }
 
 /// One text as the model's input: embeddings (`seq_len × hidden`) and mask.
@@ -178,7 +186,7 @@ impl LoadedModel {
 /// count the model cannot have, the loaders' errors.
 pub fn load_model(spec: &ModelSpec) -> Result<LoadedModel> {
     let (twin, embedder, calibration, held_out) = match spec.model {
-        ModelKind::Minilm => minilm(spec.layers)?,
+        ModelKind::Minilm => minilm(spec.layers, spec.weights.as_deref())?,
         ModelKind::Tiny => tiny(spec.layers)?,
     };
     let inputs = embedder.embed(&calibration.texts())?;
@@ -197,7 +205,7 @@ pub fn load_model(spec: &ModelSpec) -> Result<LoadedModel> {
 
 type Parts = (FriendlyModel, Embedder, Dataset, Dataset);
 
-fn minilm(layers: usize) -> Result<Parts> {
+fn minilm(layers: usize, adapted: Option<&Path>) -> Result<Parts> {
     let assets = AssetPaths::from_env();
     let mut needed = assets.minilm_files().to_vec();
     needed.push(assets.rotten_tomatoes());
@@ -227,12 +235,29 @@ fn minilm(layers: usize) -> Result<Parts> {
         },
         ..FriendlyConfig::default()
     };
-    let weights = FriendlyWeights::from_bert(&bert, &config, MINILM_HEAD_SEED)?;
+    let (config, weights) = match adapted {
+        Some(path) => {
+            let (config, weights) = load_friendly(path)?;
+            if config.layers != layers {
+                return Err(Error::InvalidParameters(format!(
+                    "{} holds {} layers, --layers asks for {layers}",
+                    path.display(),
+                    config.layers
+                )));
+            }
+            (config, weights)
+        }
+        None => {
+            let weights = FriendlyWeights::from_bert(&bert, &config, MINILM_HEAD_SEED)?;
+            (config, weights)
+        }
+    };
+    let seq_len = config.seq_len;
     let twin = FriendlyModel::new(config, weights)?;
     let embedder = Embedder::MiniLm {
         tokenizer: Box::new(SentenceTokenizer::from_file(
             &assets.minilm_tokenizer(),
-            MINILM_SEQ_LEN,
+            seq_len,
         )?),
         bert: Box::new(ReferenceBert::new(bert)),
     };
