@@ -12,22 +12,14 @@ mod common;
 use common::Fixture;
 use heformer::circuits::refresh::{Bootstrapping, Refresh};
 use heformer::model::encrypted::{ActivationBounds, EncryptedModel, ServerSetup};
-use heformer::model::friendly::{FriendlyConfig, FriendlyModel, FriendlyWeights, Variant};
+use heformer::model::friendly::{
+    agreement, FriendlyConfig, FriendlyModel, FriendlyWeights, Variant,
+};
 use heformer::params::Parameters;
 use ndarray::Array2;
 use rand::Rng;
 
 const PRESET: &str = "TEST_INSECURE_BOOT_N11_L9";
-
-/// `−log2(max|a − b| / max|b|)`.
-fn agreement(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
-    let scale = b.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
-    let error = a
-        .iter()
-        .zip(b)
-        .fold(0.0_f64, |m, (x, y)| m.max((x - y).abs()));
-    -(error / scale).log2()
-}
 
 #[test]
 fn tiny_model_layer_by_layer_against_the_twin() {
@@ -113,10 +105,7 @@ fn tiny_model_layer_by_layer_against_the_twin() {
         let logits = server
             .decrypt_logits(&fixture.decryptor, &output.logits)
             .unwrap();
-        let logit_bits = agreement(
-            &logits.clone().insert_axis(ndarray::Axis(0)),
-            &twin.logits.clone().insert_axis(ndarray::Axis(0)),
-        );
+        let logit_bits = agreement(&logits, &twin.logits);
         println!(
             "example {example}: logits {logits:.5} against the twin's {:.5}: {logit_bits:.1} bits, head {} bootstraps",
             twin.logits, output.head_bootstraps

@@ -25,7 +25,7 @@
 
 use crate::approx::{Approximation, ChebyshevSeries, NewtonApproximation, NewtonTarget};
 use crate::circuits::poly::PolyPlan;
-use crate::circuits::refresh::{ensure_all, NoRefresh, Refresh};
+use crate::circuits::refresh::{ensure_all, ensure_both, NoRefresh, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 use crate::math::Complex;
@@ -85,7 +85,7 @@ pub fn evaluate_batch(
         Approximation::CompositeRelu(r) => {
             let mut s = compose(ev, xs, r.stages(), bound, refresher)?;
             let mut x = copies(xs)?;
-            refresh_pairs(refresher, ev, &mut s, STAGE_BOUND, &mut x, bound, 1)?;
+            ensure_both(refresher, ev, (&mut s, STAGE_BOUND), (&mut x, bound), 1)?;
             s.iter()
                 .zip(&x)
                 .map(|(s, x)| {
@@ -113,25 +113,6 @@ fn single(mut outputs: Vec<Ciphertext>) -> Result<Ciphertext> {
         op: "functions",
         detail: "internal: a batch of one has one output".into(),
     })
-}
-
-/// Refreshes, in one call, the elements of `a` (bound `bound_a`) and of `b`
-/// (bound `bound_b`) below `needed` levels.
-fn refresh_pairs(
-    refresher: &mut dyn Refresh,
-    ev: &Evaluator,
-    a: &mut [Ciphertext],
-    bound_a: f64,
-    b: &mut [Ciphertext],
-    bound_b: f64,
-    needed: usize,
-) -> Result<()> {
-    let mut due: Vec<(&mut Ciphertext, f64)> = a
-        .iter_mut()
-        .map(|ct| (ct, bound_a))
-        .chain(b.iter_mut().map(|ct| (ct, bound_b)))
-        .collect();
-    refresher.refresh(ev, &mut due, needed)
 }
 
 /// The plans of `series` for every element of `xs`, those lacking the

@@ -67,6 +67,23 @@ pub fn ensure_all(
     refresher.refresh(ev, &mut due, needed)
 }
 
+/// Refreshes, in one call, the elements of `a` (values up to `bound_a`)
+/// and of `b` (up to `bound_b`) below `needed` levels.
+pub fn ensure_both(
+    refresher: &mut dyn Refresh,
+    ev: &Evaluator,
+    (a, bound_a): (&mut [Ciphertext], f64),
+    (b, bound_b): (&mut [Ciphertext], f64),
+    needed: usize,
+) -> Result<()> {
+    let mut due: Vec<(&mut Ciphertext, f64)> = a
+        .iter_mut()
+        .map(|ct| (ct, bound_a))
+        .chain(b.iter_mut().map(|ct| (ct, bound_b)))
+        .collect();
+    refresher.refresh(ev, &mut due, needed)
+}
+
 /// No refreshing: a ciphertext below the level asked for is an error.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoRefresh;

@@ -12,14 +12,13 @@ use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 
 use super::client::Client;
-use super::demo::precision_bits;
 use super::infer::Server;
 use super::keygen::{generate_keys, prng, DEFAULT_PARAMS};
 use super::model::{Embedded, BOUNDS_MARGIN};
 use super::BackendArgs;
 use crate::error::Result;
 use crate::model::encrypted::{ActivationBounds, ServerSetup};
-use crate::model::friendly::{FriendlyConfig, FriendlyModel, FriendlyWeights, Variant};
+use crate::model::friendly::{agreement, FriendlyConfig, FriendlyModel, FriendlyWeights, Variant};
 
 /// Options of `heformer bench model`.
 #[derive(Debug, clap::Args)]
@@ -155,7 +154,7 @@ pub(super) fn run_model(args: &ModelBenchArgs) -> Result<()> {
         layer_bootstraps: result.layer_bootstraps,
         head_bootstraps: result.head_bootstraps,
         bootstraps: result.bootstraps,
-        precision_bits: precision_bits(&logits, &reference),
+        precision_bits: agreement(&logits, &reference),
         commit: env!("HEFORMER_GIT_COMMIT"),
     };
     if args.json {

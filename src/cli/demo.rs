@@ -7,8 +7,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ndarray::Array1;
-
 use super::client::{accuracy_note, argmax, classes, Client, Columns};
 use super::infer::Server;
 use super::keygen::{generate_keys, prng, DEFAULT_PARAMS};
@@ -16,7 +14,7 @@ use super::model::{load_model, ModelSpec};
 use super::BackendArgs;
 use crate::error::{Error, Result};
 use crate::model::encrypted::ServerSetup;
-use crate::model::friendly::Variant;
+use crate::model::friendly::{agreement, Variant};
 
 /// Options of `heformer demo`.
 #[derive(Debug, clap::Args)]
@@ -76,16 +74,6 @@ pub struct Summary {
     /// The whole demo.
     seconds: f64,
     note: &'static str,
-}
-
-/// `−log2(max|a − b| / max|b|)`.
-pub fn precision_bits(a: &Array1<f64>, b: &Array1<f64>) -> f64 {
-    let scale = b.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
-    let error = a
-        .iter()
-        .zip(b)
-        .fold(0.0_f64, |m, (x, y)| m.max((x - y).abs()));
-    -(error / scale).log2()
 }
 
 pub(super) fn run(args: &DemoArgs) -> Result<()> {
@@ -148,7 +136,7 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
         correct += usize::from(predicted == label);
         twin_correct += usize::from(twin_predicted == label);
         exact_correct += usize::from(exact_predicted == label);
-        let bits = precision_bits(&logits, &twin);
+        let bits = agreement(&logits, &twin);
         precision = precision.min(bits);
         super::print_line(format_args!(
             "example {index}: encrypted logits {logits:.4}, twin {twin:.4} ({bits:.1} bits), exact {exact:.4}; predicted {predicted}, label {label}"

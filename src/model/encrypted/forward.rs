@@ -43,7 +43,7 @@ use super::blocks::{kernel_factor, DenseBlocks, LayerBlocks};
 use super::model::{EncryptedInput, EncryptedModel};
 use crate::approx::Approximation;
 use crate::circuits::functions::evaluate_batch;
-use crate::circuits::refresh::{ensure_all, Refresh};
+use crate::circuits::refresh::{ensure_all, ensure_both, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 use crate::math::Complex;
@@ -235,23 +235,6 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Refreshes, in one call, the elements of `a` and `b` below `needed`.
-    fn refresh_both(
-        &mut self,
-        a: &mut [Ciphertext],
-        bound_a: f64,
-        b: &mut [Ciphertext],
-        bound_b: f64,
-        needed: usize,
-    ) -> Result<()> {
-        let mut due: Vec<(&mut Ciphertext, f64)> = a
-            .iter_mut()
-            .map(|ct| (ct, bound_a))
-            .chain(b.iter_mut().map(|ct| (ct, bound_b)))
-            .collect();
-        self.refresher.refresh(self.ev, &mut due, needed)
-    }
-
     /// `ct` dropped to `level` (a copy).
     fn at_level(&self, ct: &Ciphertext, level: usize) -> Result<Ciphertext> {
         let mut out = ct.try_clone()?;
@@ -376,7 +359,7 @@ impl Run<'_> {
         b: &mut [Ciphertext],
         bound_b: f64,
     ) -> Result<Vec<Ciphertext>> {
-        self.refresh_both(a, bound_a, b, bound_b, 1)?;
+        ensure_both(&mut *self.refresher, self.ev, (a, bound_a), (b, bound_b), 1)?;
         a.iter()
             .zip(b.iter())
             .map(|(a, b)| {
@@ -435,7 +418,13 @@ impl Run<'_> {
         b: &mut [Ciphertext],
         bound_b: f64,
     ) -> Result<Vec<Ciphertext>> {
-        self.refresh_both(a, bound_a, b, bound_b, CCMM_DEPTH)?;
+        ensure_both(
+            &mut *self.refresher,
+            self.ev,
+            (a, bound_a),
+            (b, bound_b),
+            CCMM_DEPTH,
+        )?;
         a.iter()
             .zip(b.iter())
             .map(|(a, b)| {

@@ -107,8 +107,9 @@ impl FriendlyTrace {
     }
 }
 
-/// `−log2(max|a − b| / max|b|)` over paired entries.
-pub(super) fn agreement<'a>(
+/// `−log2(max|a − b| / max|b|)` over paired entries: the bits of `a` that
+/// agree with the reference `b`, relative to its largest magnitude.
+pub fn agreement<'a>(
     a: impl IntoIterator<Item = &'a f64>,
     b: impl IntoIterator<Item = &'a f64> + Clone,
 ) -> f64 {

@@ -23,7 +23,7 @@ pub mod nonlinear;
 pub mod weights;
 
 pub use config::{ApproximationRanges, FriendlyConfig, LoraTarget};
-pub use forward::{FriendlyModel, FriendlyTrace, LayerTrace, Probe};
+pub use forward::{agreement, FriendlyModel, FriendlyTrace, LayerTrace, Probe};
 pub use nonlinear::{ApproximationErrors, FittedNonLinearities, RangeViolations, Variant};
 pub use weights::{Dense, FriendlyHead, FriendlyLayer, FriendlyWeights, Lora, Projection};
 
