@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ndarray::Array1;
 
 use super::files::{self, KeysDir, INPUT_SUFFIX, LOGITS_SUFFIX};
-use super::model::{load_model, Embedded, ModelKind};
+use super::model::{load_model, Embedded, ModelKind, ModelSpec};
 use super::BackendArgs;
 use crate::ckks::{CkksContext, Decryptor, EncryptionKey, Encryptor, Prng, SecretKey};
 use crate::data::read::read_labeled;
@@ -29,13 +29,15 @@ pub struct Columns {
 
 impl Columns {
     /// The first `limit` (all when `None`) examples of `path` (CSV with a
-    /// header, or JSONL).
-    pub fn read(&self, path: &Path, limit: Option<usize>) -> Result<Dataset> {
+    /// header, or JSONL), and the label set of the whole file (so that a
+    /// label's class does not depend on the limit).
+    pub fn read(&self, path: &Path, limit: Option<usize>) -> Result<(Dataset, LabelSet)> {
         let mut data = read_labeled(path, &self.text_column, &self.label_column)?;
+        let labels = data.label_set();
         if let Some(limit) = limit {
             data.examples.truncate(limit);
         }
-        Ok(data)
+        Ok((data, labels))
     }
 }
 
@@ -144,8 +146,7 @@ pub fn argmax(values: &Array1<f64>) -> usize {
 /// The data's label names (sorted) and every example's class.
 ///
 /// Errors: more labels than the model has classes.
-pub fn classes(data: &Dataset, classes: usize) -> Result<(LabelSet, Vec<usize>)> {
-    let labels = data.label_set();
+pub fn classes(data: &Dataset, labels: LabelSet, classes: usize) -> Result<(LabelSet, Vec<usize>)> {
     if labels.len() > classes {
         return Err(Error::OutOfRange {
             op: "labels",
@@ -160,20 +161,21 @@ pub fn classes(data: &Dataset, classes: usize) -> Result<(LabelSet, Vec<usize>)>
     Ok((labels, indices))
 }
 
-/// A note on the accuracy of a model whose head is untrained.
-pub fn accuracy_note(kind: ModelKind) -> &'static str {
-    match kind {
-        ModelKind::Minilm => {
-            "MiniLM mapped with a random head: near chance until adapted weights exist"
+/// A note on what the accuracy of `spec`'s model means.
+pub fn accuracy_note(spec: &ModelSpec) -> &'static str {
+    match (spec.model, &spec.weights) {
+        (ModelKind::Minilm, Some(_)) => "MiniLM adapted in plaintext (heformer adapt)",
+        (ModelKind::Minilm, None) => {
+            "MiniLM mapped with a random head: near chance until adapted weights are given (--weights)"
         }
-        ModelKind::Tiny => "tiny random test model: accuracy is meaningless",
+        (ModelKind::Tiny, _) => "tiny random test model: accuracy is meaningless",
     }
 }
 
 pub(super) fn encrypt(args: &EncryptArgs) -> Result<()> {
     let keys = KeysDir::new(&args.keys);
     let (params, spec) = keys.eval()?.setup()?;
-    let data = args.columns.read(&args.data, args.limit)?;
+    let (data, _) = args.columns.read(&args.data, args.limit)?;
     let model = load_model(&spec)?;
     let ctx = files::context(&params, &args.backend)?;
     let level = ServerSetup::new(model.twin.config(), &params)?
@@ -202,7 +204,7 @@ pub(super) fn decrypt(args: &DecryptArgs) -> Result<()> {
     let outputs = files::examples(&args.input, LOGITS_SUFFIX, None)?;
     let labelled = match &args.data {
         Some(path) => {
-            let data = args.columns.read(path, args.limit)?;
+            let (data, labels) = args.columns.read(path, args.limit)?;
             if data.len() != outputs.len() {
                 return Err(Error::LengthMismatch {
                     op: "decrypt: examples in --data against logits in --input",
@@ -210,7 +212,7 @@ pub(super) fn decrypt(args: &DecryptArgs) -> Result<()> {
                     expected: outputs.len(),
                 });
             }
-            Some(data)
+            Some((data, labels))
         }
         None => None,
     };
@@ -219,8 +221,7 @@ pub(super) fn decrypt(args: &DecryptArgs) -> Result<()> {
     let encrypted = model.encrypted(ctx.clone())?;
     let client = Client::new(&ctx, keys.secret_key(&ctx)?)?;
     let truth = labelled
-        .as_ref()
-        .map(|data| classes(data, model.twin.config().classes))
+        .map(|(data, labels)| classes(&data, labels, model.twin.config().classes))
         .transpose()?;
     let mut correct = 0;
     for (index, path) in outputs.iter().enumerate() {
@@ -249,7 +250,7 @@ pub(super) fn decrypt(args: &DecryptArgs) -> Result<()> {
             "accuracy {correct}/{} = {:.3} ({})",
             outputs.len(),
             correct as f64 / outputs.len() as f64,
-            accuracy_note(spec.model)
+            accuracy_note(&spec)
         ))?;
     }
     Ok(())

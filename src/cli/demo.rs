@@ -79,9 +79,9 @@ pub struct Summary {
 pub(super) fn run(args: &DemoArgs) -> Result<()> {
     let start = Instant::now();
     let model = load_model(&args.model)?;
-    let mut data = match &args.data {
+    let (mut data, label_set) = match &args.data {
         Some(path) => args.columns.read(path, None)?,
-        None => model.held_out.clone(),
+        None => (model.held_out.clone(), model.held_out.label_set()),
     };
     data.examples.truncate(args.examples);
     if data.is_empty() {
@@ -90,7 +90,7 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
             detail: "no examples to run (--examples 0?)".into(),
         });
     }
-    let (_, labels) = classes(&data, model.twin.config().classes)?;
+    let (_, labels) = classes(&data, label_set, model.twin.config().classes)?;
     let params = super::load_parameters(&args.params)?;
     let ctx = super::files::context(&params, &args.backend)?;
     let setup = ServerSetup::new(model.twin.config(), &params)?;
@@ -172,7 +172,7 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
         keygen_seconds,
         inference_seconds: inference_seconds / count as f64,
         seconds: start.elapsed().as_secs_f64(),
-        note: accuracy_note(args.model.model),
+        note: accuracy_note(&args.model),
     };
     if args.json {
         return super::print_line(format_args!(
