@@ -204,7 +204,7 @@ fn linear(layer: &LinearWeights, input: ArrayView2<f64>) -> Array2<f64> {
 
 /// Softmax of each row over the columns whose mask is set; the others get
 /// exactly 0. At least one mask entry is set.
-fn masked_softmax_rows(mut scores: Array2<f64>, mask: &[bool]) -> Array2<f64> {
+pub(crate) fn masked_softmax_rows(mut scores: Array2<f64>, mask: &[bool]) -> Array2<f64> {
     for mut row in scores.rows_mut() {
         let max = row
             .iter()

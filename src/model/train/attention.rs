@@ -21,6 +21,7 @@
 //! - softmax: `dE_ij = S_ij(dS_ij − Σ_l S_il dS_il)`, `dQ = dE·K/√d`,
 //!   `dK = dEᵀ·Q/√d`.
 
+use crate::model::reference::masked_softmax_rows;
 use ndarray::{s, Array2, ArrayView2, Axis};
 
 use crate::model::friendly::forward::squared_row_norms;
@@ -99,21 +100,7 @@ fn gaussian(q: ArrayView2<f64>, k: ArrayView2<f64>, mask: &[bool]) -> (Array2<f6
 /// `e` and `S` of the masked softmax for one head.
 fn softmax(q: ArrayView2<f64>, k: ArrayView2<f64>, mask: &[bool]) -> (Array2<f64>, Array2<f64>) {
     let exponents = q.dot(&k.t()) * (1.0 / (q.ncols() as f64).sqrt());
-    let mut weights = exponents.clone();
-    for mut row in weights.rows_mut() {
-        let max = row
-            .iter()
-            .zip(mask)
-            .filter(|(_, &keep)| keep)
-            .map(|(&score, _)| score)
-            .fold(f64::NEG_INFINITY, f64::max);
-        let mut total = 0.0;
-        for (score, &keep) in row.iter_mut().zip(mask) {
-            *score = if keep { (*score - max).exp() } else { 0.0 };
-            total += *score;
-        }
-        row /= total;
-    }
+    let weights = masked_softmax_rows(exponents.clone(), mask);
     (exponents, weights)
 }
 
