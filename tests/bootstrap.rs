@@ -34,15 +34,7 @@ fn config(slots: usize) -> BootstrapConfig {
 
 /// The fixture with exactly the keys `config` needs, and its bootstrapper.
 fn setup(config: BootstrapConfig, seed: u64) -> (Fixture, Bootstrapper) {
-    let params = Parameters::preset(PRESET).unwrap();
-    let planning =
-        CkksContext::new(&params, create_backend(BackendChoice::Cpu, 0).unwrap()).unwrap();
-    let rotations = Bootstrapper::new(planning, config.clone())
-        .unwrap()
-        .rotations();
-    let fixture = Fixture::new(PRESET, &rotations, seed);
-    let boot = Bootstrapper::new(fixture.ctx.clone(), config).unwrap();
-    (fixture, boot)
+    common::with_bootstrapper(PRESET, config, &[], seed)
 }
 
 /// `values` encrypted at `level`.

@@ -11,12 +11,10 @@ use common::{Fixture, PrecisionStats};
 use heformer::approx::{
     Approximation, CompositeRelu, CompositeSign, ExpBySquaring, NewtonApproximation, NewtonTarget,
 };
-use heformer::backend::{create_backend, BackendChoice};
 use heformer::circuits::boot::{BootstrapConfig, Bootstrapper};
 use heformer::circuits::functions::{evaluate, evaluate_refreshing};
 use heformer::circuits::pack::{capacity, unpack_rotations};
 use heformer::circuits::refresh::{Bootstrapping, Refresh};
-use heformer::ckks::CkksContext;
 use heformer::error::Error;
 use heformer::math::Complex;
 use heformer::params::Parameters;
@@ -31,14 +29,7 @@ fn setup(seed: u64) -> (Fixture, Bootstrapper) {
         slots: SLOTS,
         ..BootstrapConfig::for_preset(&params).unwrap()
     };
-    let planning =
-        CkksContext::new(&params, create_backend(BackendChoice::Cpu, 0).unwrap()).unwrap();
-    let rotations = Bootstrapper::new(planning, config.clone())
-        .unwrap()
-        .rotations();
-    let fixture = Fixture::new(PRESET, &rotations, seed);
-    let boot = Bootstrapper::new(fixture.ctx.clone(), config).unwrap();
-    (fixture, boot)
+    common::with_bootstrapper(PRESET, config, &[], seed)
 }
 
 /// `approximation` on `inputs` (|x| <= bound) encrypted at `level`,
@@ -143,14 +134,8 @@ fn sparse_blocks_share_one_packed_bootstrap() {
     const BLOCK: usize = 64;
     let params = Parameters::preset(PRESET).unwrap();
     let config = BootstrapConfig::for_preset(&params).unwrap();
-    let planning =
-        CkksContext::new(&params, create_backend(BackendChoice::Cpu, 0).unwrap()).unwrap();
-    let mut rotations = Bootstrapper::new(planning, config.clone())
-        .unwrap()
-        .rotations();
-    rotations.extend(unpack_rotations(BLOCK, config.slots));
-    let mut f = Fixture::new(PRESET, &rotations, 77);
-    let boot = Bootstrapper::new(f.ctx.clone(), config).unwrap();
+    let unpacking = unpack_rotations(BLOCK, config.slots);
+    let (mut f, boot) = common::with_bootstrapper(PRESET, config, &unpacking, 77);
     let blocks = capacity(BLOCK, boot.config().slots);
     assert_eq!(blocks, 16);
     // Different bounds and scales, one level.

@@ -518,10 +518,15 @@ impl Evaluator {
         for (limb, &g) in host.chunks_mut(n).zip(&basis) {
             let ntt = self.ctx.ring().ntt(g);
             let m = ntt.modulus();
+            // psi^j for j < 2N, one product each (psi has order 2N).
+            let powers: Vec<u64> =
+                std::iter::successors(Some(1u64), |&p| Some(m.mul(p, ntt.psi())))
+                    .take(2 * n)
+                    .collect();
             // Evaluation index i holds a(psi^e_i): X^power becomes psi^(power·e_i).
-            let exponent = |i: usize| ((power % (2 * n)) * ntt.evaluation_exponent(i)) % (2 * n);
+            let power = power % (2 * n);
             for (i, x) in limb.iter_mut().enumerate() {
-                *x = m.pow(ntt.psi(), exponent(i) as u64);
+                *x = powers[(power * ntt.evaluation_exponent(i)) % (2 * n)];
             }
         }
         let monomial = self.ctx.backend().upload(&host)?;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use heformer::backend::{create_backend, Backend, BackendChoice};
+use heformer::circuits::boot::{BootstrapConfig, Bootstrapper};
 use heformer::ckks::*;
 use heformer::math::Complex;
 use heformer::params::Parameters;
@@ -147,3 +148,23 @@ impl Fixture {
 }
 
 pub use heformer::ckks::precision::PrecisionStats;
+
+/// A fixture with the keys of a bootstrapper of `config` on `preset` (and
+/// the `extra` rotations), and that bootstrapper.
+pub fn with_bootstrapper(
+    preset: &str,
+    config: BootstrapConfig,
+    extra: &[i64],
+    seed: u64,
+) -> (Fixture, Bootstrapper) {
+    let params = Parameters::preset(preset).unwrap();
+    let planning =
+        CkksContext::new(&params, create_backend(BackendChoice::Cpu, 0).unwrap()).unwrap();
+    let mut rotations = Bootstrapper::new(planning, config.clone())
+        .unwrap()
+        .rotations();
+    rotations.extend_from_slice(extra);
+    let fixture = Fixture::new(preset, &rotations, seed);
+    let boot = Bootstrapper::new(fixture.ctx.clone(), config).unwrap();
+    (fixture, boot)
+}
