@@ -1,15 +1,16 @@
-//! Encrypted `d × d` matrices (`heformer::tensor`): CCMM, CPMM with the
-//! prepared left copies shared by two weight matrices, the transpose and the
-//! LoRA product X·A·B,
-//! against ndarray's products on the plaintext inputs; error paths.
+//! Encrypted `d × d` matrices (`heformer::tensor`), one or several
+//! interleaved blocks per ciphertext: CCMM, the dense product with the
+//! prepared copies shared by two weight matrices and across ciphertexts,
+//! the transpose and the LoRA product X·A·B, against ndarray's products on
+//! the plaintext inputs; error paths.
 
 mod common;
 
 use common::Fixture;
 use heformer::ckks::Ciphertext;
 use heformer::tensor::{
-    decrypt_matrix, encrypt_matrix, replicated_rows, LoraProduct, MatrixProduct, MatrixShape,
-    Transpose, CCMM_DEPTH, CPMM_DEPTH, LORA_DEPTH,
+    decrypt_matrix, encrypt_matrix, replicated_rows, DenseProduct, LoraProduct, MatrixProduct,
+    MatrixShape, Transpose, CCMM_DEPTH, DENSE_DEPTH, LORA_DEPTH,
 };
 use heformer::Error;
 use ndarray::Array2;
@@ -26,6 +27,23 @@ fn encrypt(f: &mut Fixture, shape: &MatrixShape, m: &Array2<f64>) -> Ciphertext 
     encrypt_matrix(shape, &f.encoder, &mut f.encryptor, m, level, scale).unwrap()
 }
 
+/// Encrypts distinct blocks (at most `P`).
+fn encrypt_blocks(f: &mut Fixture, shape: &MatrixShape, blocks: &[Array2<f64>]) -> Ciphertext {
+    let (level, scale) = (f.params.max_level(), f.params.default_scale());
+    let pt = f
+        .encoder
+        .encode_complex(&shape.pack_blocks(blocks).unwrap(), level, scale)
+        .unwrap();
+    f.encryptor.encrypt(&pt).unwrap()
+}
+
+/// `P` random blocks.
+fn random_blocks(rng: &mut ChaCha20Rng, shape: &MatrixShape) -> Vec<Array2<f64>> {
+    (0..shape.blocks())
+        .map(|_| random_matrix(rng, shape.dim()))
+        .collect()
+}
+
 /// The bits a product of two matrices with entries in (−1, 1) must reach: a
 /// fresh encryption's at `scale` ([`Fixture::required_bits`]) less
 /// `log2(2d)`, since every output entry sums `d` products, each carrying the
@@ -34,7 +52,8 @@ fn product_bits(f: &Fixture, scale: f64, d: usize) -> f64 {
     f.required_bits(scale.min(f.params.default_scale())) - ((2 * d) as f64).log2()
 }
 
-/// Decrypts `ct` and checks it against `want` to `required` bits (printed).
+/// Decrypts `ct` and checks every block against `want` to `required` bits
+/// (printed).
 fn check(
     f: &Fixture,
     shape: &MatrixShape,
@@ -43,8 +62,33 @@ fn check(
     want: &Array2<f64>,
     required: f64,
 ) {
-    let got = decrypt_matrix(shape, &f.encoder, &f.decryptor, ct).unwrap();
-    let max_error = (&got - want).iter().fold(0f64, |m, e| m.max(e.abs()));
+    check_blocks(
+        f,
+        shape,
+        what,
+        ct,
+        &vec![want.clone(); shape.blocks()],
+        required,
+    );
+}
+
+/// Decrypts `ct` and checks its first blocks against `want` to `required`
+/// bits (printed).
+fn check_blocks(
+    f: &Fixture,
+    shape: &MatrixShape,
+    what: &str,
+    ct: &Ciphertext,
+    want: &[Array2<f64>],
+    required: f64,
+) {
+    let slots = f.encoder.decode(&f.decryptor.decrypt(ct).unwrap()).unwrap();
+    let got = shape.unpack_blocks(&slots).unwrap();
+    let max_error = got
+        .iter()
+        .zip(want)
+        .flat_map(|(got, want)| (got - want).into_iter())
+        .fold(0f64, |m, e| m.max(e.abs()));
     let bits = -max_error.log2();
     println!(
         "{what}: level {} scale 2^{:.2}: {bits:.1} bits (max error {max_error:.2e}, required {required:.1})",
@@ -54,93 +98,185 @@ fn check(
     assert!(bits >= required, "{what}: {bits:.1} bits < {required:.1}");
 }
 
-fn ccmm(preset: &str, d: usize, seed: u64) {
+fn ccmm(preset: &str, d: usize, blocks: usize, seed: u64) {
     let params = heformer::params::Parameters::preset(preset).unwrap();
-    let shape = MatrixShape::new(d, &params).unwrap();
+    let shape = MatrixShape::with_blocks(d, blocks, &params).unwrap();
     let rotations = MatrixProduct::ccmm_rotations(&shape).unwrap();
-    println!("CCMM d = {d}: {} rotation keys", rotations.len());
+    println!(
+        "CCMM d = {d}, {blocks} blocks: {} rotation keys",
+        rotations.len()
+    );
     let mut f = Fixture::new(preset, &rotations, seed);
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let (a, b) = (random_matrix(&mut rng, d), random_matrix(&mut rng, d));
-    let (ca, cb) = (encrypt(&mut f, &shape, &a), encrypt(&mut f, &shape, &b));
+    let (a, b) = (
+        random_blocks(&mut rng, &shape),
+        random_blocks(&mut rng, &shape),
+    );
+    let (ca, cb) = (
+        encrypt_blocks(&mut f, &shape, &a),
+        encrypt_blocks(&mut f, &shape, &b),
+    );
     let product = MatrixProduct::new(shape, &f.encoder, ca.level()).unwrap();
     let out = product.multiply(&f.evaluator, &ca, &cb).unwrap();
     assert_eq!(out.level(), ca.level() - CCMM_DEPTH);
     let q = f.params.q()[ca.level() - 2] as f64;
     assert!((out.scale() / (ca.scale() * cb.scale() / q) - 1.0).abs() < 1e-12);
     let required = product_bits(&f, out.scale(), d);
-    check(
+    let want: Vec<Array2<f64>> = a.iter().zip(&b).map(|(a, b)| a.dot(b)).collect();
+    check_blocks(
         &f,
         &shape,
-        &format!("CCMM {preset} d = {d}"),
+        &format!("CCMM {preset} d = {d}, {blocks} blocks"),
         &out,
-        &a.dot(&b),
+        &want,
         required,
     );
 }
 
 #[test]
 fn ccmm_matches_the_plain_product() {
-    ccmm("TEST_INSECURE_N11", 8, 1);
-    ccmm("TEST_INSECURE_N11", 16, 2);
+    ccmm("TEST_INSECURE_N11", 8, 1, 1);
+    ccmm("TEST_INSECURE_N11", 16, 1, 2);
+}
+
+#[test]
+fn ccmm_block_by_block() {
+    ccmm("TEST_INSECURE_N11", 8, 8, 8);
+    ccmm("TEST_INSECURE_N11", 16, 4, 9);
 }
 
 #[test]
 fn ccmm_d32_full_slots() {
-    ccmm("TEST_INSECURE_N11", 32, 3);
+    ccmm("TEST_INSECURE_N11", 32, 1, 3);
+}
+
+/// `x·w` for an activation `x` (`d × cols`) in ciphertexts of `P` blocks.
+fn encrypt_activation(f: &mut Fixture, shape: &MatrixShape, x: &Array2<f64>) -> Vec<Ciphertext> {
+    let d = shape.dim();
+    let blocks: Vec<Array2<f64>> = (0..x.ncols().div_ceil(d))
+        .map(|b| Array2::from_shape_fn((d, d), |(i, j)| *x.get((i, b * d + j)).unwrap_or(&0.0)))
+        .collect();
+    blocks
+        .chunks(shape.blocks())
+        .map(|group| encrypt_blocks(f, shape, group))
+        .collect()
+}
+
+/// The blocks of output ciphertext `h` of `y` (`d × cols`).
+fn output_blocks(shape: &MatrixShape, y: &Array2<f64>, h: usize) -> Vec<Array2<f64>> {
+    let (d, p) = (shape.dim(), shape.blocks());
+    (0..p)
+        .map(|b| {
+            Array2::from_shape_fn((d, d), |(i, j)| {
+                *y.get((i, (h * p + b) * d + j)).unwrap_or(&0.0)
+            })
+        })
+        .collect()
+}
+
+/// Two weight matrices share the prepared copies of the input; the inputs
+/// span two ciphertexts and the outputs three (the last one partly
+/// padding).
+fn dense(d: usize, blocks: usize, seed: u64) {
+    const PRESET: &str = "TEST_INSECURE_N11";
+    let params = heformer::params::Parameters::preset(PRESET).unwrap();
+    let shape = MatrixShape::with_blocks(d, blocks, &params).unwrap();
+    let rotations = DenseProduct::rotations(&shape);
+    println!(
+        "dense d = {d}, {blocks} blocks: {} rotation keys",
+        rotations.len()
+    );
+    let mut f = Fixture::new(PRESET, &rotations, seed);
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let width = d * blocks;
+    let (rows, cols) = (2 * width - d / 2, 2 * width + d);
+    let x = Array2::from_shape_fn((d, rows), |_| rng.random_range(-1.0..1.0));
+    let weights = [
+        Array2::from_shape_fn((rows, cols), |_| rng.random_range(-1.0..1.0)),
+        Array2::from_shape_fn((rows, d), |_| rng.random_range(-1.0..1.0)),
+    ];
+    let cx = encrypt_activation(&mut f, &shape, &x);
+    let product = DenseProduct::new(shape);
+    let prepared: Vec<_> = cx
+        .iter()
+        .map(|ct| product.prepare(&f.evaluator, ct).unwrap())
+        .collect();
+    for (t, w) in weights.iter().enumerate() {
+        let outs = product
+            .multiply(&f.evaluator, &f.encoder, &[&prepared], w)
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_eq!(outs.len(), product.ciphertexts_for(w.ncols()));
+        let want = x.dot(w);
+        for (h, out) in outs.iter().enumerate() {
+            assert_eq!(out.level(), cx[0].level() - DENSE_DEPTH);
+            assert!((out.scale() / cx[0].scale() - 1.0).abs() < 1e-12);
+            // Each entry sums `rows` products.
+            let required = product_bits(&f, out.scale(), rows);
+            check_blocks(
+                &f,
+                &shape,
+                &format!("dense d = {d}, {blocks} blocks, weight {t}, output {h}"),
+                out,
+                &output_blocks(&shape, &want, h),
+                required,
+            );
+        }
+    }
+    // The wrong number of inputs, inputs at two levels, a NaN weight.
+    assert!(matches!(
+        product.multiply(&f.evaluator, &f.encoder, &[&prepared[..1]], &weights[0]),
+        Err(Error::LengthMismatch { .. })
+    ));
+    let mut low = cx[1].try_clone().unwrap();
+    f.evaluator.drop_level_assign(&mut low, 1).unwrap();
+    let mixed = [
+        product.prepare(&f.evaluator, &cx[0]).unwrap(),
+        product.prepare(&f.evaluator, &low).unwrap(),
+    ];
+    assert!(matches!(
+        product.multiply(&f.evaluator, &f.encoder, &[&mixed], &weights[0]),
+        Err(Error::LevelMismatch { .. })
+    ));
+    let mut nan = weights[1].clone();
+    nan[[0, 0]] = f64::NAN;
+    assert!(matches!(
+        product.multiply(&f.evaluator, &f.encoder, &[&prepared], &nan),
+        Err(Error::OutOfRange { .. })
+    ));
 }
 
 #[test]
-fn cpmm_reuses_the_prepared_copies() {
-    const PRESET: &str = "TEST_INSECURE_N11";
-    let d = 16;
-    let params = heformer::params::Parameters::preset(PRESET).unwrap();
-    let shape = MatrixShape::new(d, &params).unwrap();
-    let rotations = MatrixProduct::cpmm_rotations(&shape).unwrap();
-    println!("CPMM d = {d}: {} rotation keys", rotations.len());
-    let mut f = Fixture::new(PRESET, &rotations, 4);
-    let mut rng = ChaCha20Rng::seed_from_u64(4);
-    let a = random_matrix(&mut rng, d);
-    let weights = [random_matrix(&mut rng, d), random_matrix(&mut rng, d)];
-    let ca = encrypt(&mut f, &shape, &a);
-    let product = MatrixProduct::new(shape, &f.encoder, ca.level()).unwrap();
-    let encoded: Vec<_> = weights
-        .iter()
-        .map(|w| product.encode_weights(&f.encoder, w).unwrap())
-        .collect();
-    let left = product.prepare(&f.evaluator, &ca).unwrap();
-    assert_eq!(left.level(), ca.level() - 1);
-    let outs = product
-        .multiply_plain(&f.evaluator, &left, &encoded)
-        .unwrap();
-    assert_eq!(outs.len(), 2);
-    for (t, (out, w)) in outs.iter().zip(&weights).enumerate() {
-        assert_eq!(out.level(), ca.level() - CPMM_DEPTH);
-        assert!((out.scale() / ca.scale() - 1.0).abs() < 1e-12);
-        let required = product_bits(&f, out.scale(), d);
-        check(
-            &f,
-            &shape,
-            &format!("CPMM {PRESET} d = {d} weight {t}"),
-            out,
-            &a.dot(w),
-            required,
-        );
-    }
+fn dense_one_block_per_ciphertext() {
+    dense(16, 1, 4);
+}
+
+#[test]
+fn dense_interleaved_blocks() {
+    dense(8, 4, 31);
+    dense(4, 16, 32);
 }
 
 #[test]
 fn transpose_matches() {
+    transpose(16, 1, 5);
+    transpose(8, 4, 6);
+}
+
+fn transpose(d: usize, blocks: usize, seed: u64) {
     const PRESET: &str = "TEST_INSECURE_N11";
-    let d = 16;
     let params = heformer::params::Parameters::preset(PRESET).unwrap();
-    let shape = MatrixShape::new(d, &params).unwrap();
+    let shape = MatrixShape::with_blocks(d, blocks, &params).unwrap();
     let rotations = Transpose::rotations(&shape).unwrap();
-    println!("transpose d = {d}: {} rotation keys", rotations.len());
-    let mut f = Fixture::new(PRESET, &rotations, 5);
-    let mut rng = ChaCha20Rng::seed_from_u64(5);
-    let a = random_matrix(&mut rng, d);
-    let ca = encrypt(&mut f, &shape, &a);
+    println!(
+        "transpose d = {d}, {blocks} blocks: {} rotation keys",
+        rotations.len()
+    );
+    let mut f = Fixture::new(PRESET, &rotations, seed);
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let a = random_blocks(&mut rng, &shape);
+    let ca = encrypt_blocks(&mut f, &shape, &a);
     let out = Transpose::new(&shape, &f.encoder, ca.level())
         .unwrap()
         .apply(&f.evaluator, &ca)
@@ -150,12 +286,13 @@ fn transpose_matches() {
     // A permutation moves each entry with the noise of one diagonal product
     // and a share of the key-switching noise: a fresh encryption's bound.
     let required = f.required_bits(out.scale());
-    check(
+    let want: Vec<Array2<f64>> = a.iter().map(|a| a.t().to_owned()).collect();
+    check_blocks(
         &f,
         &shape,
-        &format!("transpose {PRESET} d = {d}"),
+        &format!("transpose {PRESET} d = {d}, {blocks} blocks"),
         &out,
-        &a.t().to_owned(),
+        &want,
         required,
     );
 }
@@ -192,7 +329,7 @@ fn errors_are_reported() {
         Err(Error::MissingGaloisKey { .. })
     ));
     assert!(matches!(
-        MatrixProduct::new(shape, &f.encoder, CPMM_DEPTH - 1),
+        MatrixProduct::new(shape, &f.encoder, CCMM_DEPTH - 1),
         Err(Error::OutOfLevels { .. })
     ));
     // A ciphertext below the product's level.
@@ -201,17 +338,19 @@ fn errors_are_reported() {
         product.multiply(&f.evaluator, &low, &ca),
         Err(Error::OutOfLevels { level: 2, .. })
     ));
-    assert!(matches!(
-        product.prepare(&f.evaluator, &low),
-        Err(Error::OutOfLevels { .. })
-    ));
-    // CPMM's keys (σ's, which serve the baby and giant column rotations)
-    // but not τ's: preparing works, CCMM is refused.
-    let g = Fixture::new(PRESET, &MatrixProduct::cpmm_rotations(&shape).unwrap(), 7);
-    assert!(product.prepare(&g.evaluator, &ca).is_ok());
+    // The dense product's keys only: it prepares, CCMM is refused; a
+    // dense input at level 0 is refused.
+    let g = Fixture::new(PRESET, &DenseProduct::rotations(&shape), 7);
+    let dense = DenseProduct::new(shape);
+    assert!(dense.prepare(&g.evaluator, &ca).is_ok());
     assert!(matches!(
         product.multiply(&g.evaluator, &ca, &ca),
         Err(Error::MissingGaloisKey { .. })
+    ));
+    let bottom = encrypt_matrix(&shape, &f.encoder, &mut f.encryptor, &a, 0, scale).unwrap();
+    assert!(matches!(
+        dense.prepare(&g.evaluator, &bottom),
+        Err(Error::OutOfLevels { .. })
     ));
     // A ciphertext of another shape.
 
@@ -219,6 +358,10 @@ fn errors_are_reported() {
     let small = encrypt(&mut f, &other, &random_matrix(&mut rng, 4));
     assert!(matches!(
         product.multiply(&f.evaluator, &ca, &small),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        dense.prepare(&g.evaluator, &small),
         Err(Error::LengthMismatch { .. })
     ));
     // Decrypting with the wrong shape.
@@ -230,9 +373,15 @@ fn errors_are_reported() {
 
 #[test]
 fn lora_low_rank_product_against_ndarray() {
-    let (preset, d, rank) = ("TEST_INSECURE_N11", 16, 2);
+    lora(16, 1);
+    lora(8, 4);
+}
+
+/// The same `X`, `A`, `B` in every block.
+fn lora(d: usize, blocks: usize) {
+    let (preset, rank) = ("TEST_INSECURE_N11", 2);
     let params = heformer::params::Parameters::preset(preset).unwrap();
-    let shape = MatrixShape::new(d, &params).unwrap();
+    let shape = MatrixShape::with_blocks(d, blocks, &params).unwrap();
     let rotations = LoraProduct::rotations(&shape);
     println!("LoRA d = {d}: {} rotation keys", rotations.len());
     let mut f = Fixture::new(preset, &rotations, 21);
@@ -290,66 +439,4 @@ fn lora_low_rank_product_against_ndarray() {
         LoraProduct::new(shape, &f.encoder, LORA_DEPTH - 1),
         Err(Error::OutOfLevels { .. })
     ));
-}
-
-#[test]
-fn cpmm_of_a_block_row_against_ndarray() {
-    // X: 16 x 32 (two blocks), W: 32 x 48 (2 x 3 blocks), d = 16.
-    let (preset, d) = ("TEST_INSECURE_N11", 16);
-    let params = heformer::params::Parameters::preset(preset).unwrap();
-    let shape = MatrixShape::new(d, &params).unwrap();
-    let mut f = Fixture::new(preset, &MatrixProduct::cpmm_rotations(&shape).unwrap(), 31);
-    let mut rng = ChaCha20Rng::seed_from_u64(31);
-    let x = Array2::from_shape_fn((d, 2 * d), |_| rng.random_range(-1.0..1.0));
-    let w = Array2::from_shape_fn((2 * d, 3 * d), |_| rng.random_range(-1.0..1.0));
-    let x_blocks = shape.split_blocks(&x).unwrap();
-    assert_eq!(shape.join_blocks(&x_blocks).unwrap(), x);
-    let w_blocks = shape.split_blocks(&w).unwrap();
-    let encrypted: Vec<Ciphertext> = x_blocks[0]
-        .iter()
-        .map(|b| encrypt(&mut f, &shape, b))
-        .collect();
-    let product = MatrixProduct::new(shape, &f.encoder, encrypted[0].level()).unwrap();
-    let prepared: Vec<_> = encrypted
-        .iter()
-        .map(|ct| product.prepare(&f.evaluator, ct).unwrap())
-        .collect();
-    let encoded: Vec<Vec<_>> = w_blocks
-        .iter()
-        .map(|row| {
-            row.iter()
-                .map(|b| product.encode_weights(&f.encoder, b).unwrap())
-                .collect()
-        })
-        .collect();
-    let left: Vec<_> = prepared.iter().collect();
-    let rows: Vec<&[_]> = encoded.iter().map(Vec::as_slice).collect();
-    let outs = product
-        .multiply_plain_blocks(&f.evaluator, &left, &rows)
-        .unwrap();
-    assert_eq!(outs.len(), 3);
-    let want = shape.split_blocks(&x.dot(&w)).unwrap();
-    for (j, out) in outs.iter().enumerate() {
-        assert_eq!(out.level(), encrypted[0].level() - CPMM_DEPTH);
-        // Each entry sums 2d products.
-        let required = product_bits(&f, out.scale(), 2 * d);
-        check(
-            &f,
-            &shape,
-            &format!("CPMM block row, block {j}"),
-            out,
-            &want[0][j],
-            required,
-        );
-    }
-    // A ragged weight grid and a mismatched block count are errors.
-    assert!(matches!(
-        product.multiply_plain_blocks(&f.evaluator, &left, &[rows[0], &rows[1][..2]]),
-        Err(Error::LengthMismatch { .. })
-    ));
-    assert!(matches!(
-        product.multiply_plain_blocks(&f.evaluator, &left[..1], &rows),
-        Err(Error::LengthMismatch { .. })
-    ));
-    assert!(shape.split_blocks(&Array2::zeros((d, d + 1))).is_err());
 }

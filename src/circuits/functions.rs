@@ -180,7 +180,14 @@ fn exp_by_squaring(
 ) -> Result<Vec<Ciphertext>> {
     let q = ev.context().params().q();
     let mut ts = copies(xs)?;
-    ensure_all(refresher, ev, &mut ts, bound, 1)?;
+    // A refresh of the bases costs a relative error that every remaining
+    // squaring doubles (and bases near 1 have a common offset, which
+    // bootstrapping keeps worst): refresh `x` instead, for as many of the
+    // squarings as the refresher's levels hold.
+    let wanted = refresher
+        .max_level()
+        .map_or(1, |top| (squarings as usize + 1).clamp(1, top));
+    ensure_all(refresher, ev, &mut ts, bound, wanted)?;
     let factor = 2f64.powi(-(squarings as i32));
     for t in ts.iter_mut() {
         let top = t.level();

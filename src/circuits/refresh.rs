@@ -52,6 +52,9 @@ pub trait Refresh {
 
     /// How many refreshes (bootstraps) this refresher has run.
     fn count(&self) -> usize;
+
+    /// The most levels a refresh gives (`None`: it gives none).
+    fn max_level(&self) -> Option<usize>;
 }
 
 /// Makes sure every ciphertext of `cts` (values up to `bound`) has at
@@ -107,6 +110,10 @@ impl Refresh for NoRefresh {
 
     fn count(&self) -> usize {
         0
+    }
+
+    fn max_level(&self) -> Option<usize> {
+        None
     }
 }
 
@@ -275,6 +282,10 @@ impl Refresh for Bootstrapping<'_> {
     }
 
     /// The bootstraps run so far (a shared one counts once).
+    fn max_level(&self) -> Option<usize> {
+        Some(self.bootstrapper.output_level())
+    }
+
     fn count(&self) -> usize {
         self.count
     }

@@ -132,7 +132,7 @@ pub(super) fn run(args: &InferArgs) -> Result<()> {
     );
     let server = Server::new(&model.twin, model.bounds, &ctx, eval.keys(&ctx)?)?;
     files::create_dir(&args.out)?;
-    let blocks = server.model().layout().hidden_blocks();
+    let blocks = server.model().layout().hidden_ciphertexts();
     let bar = super::keygen::progress(inputs.len(), "encrypted inference");
     let mut index = 0;
     for chunk in inputs.chunks(args.batch.max(1)) {

@@ -66,11 +66,6 @@ impl RotationSplit {
         self.first..=self.last
     }
 
-    /// The number of `t`.
-    pub(crate) fn len(&self) -> usize {
-        (self.last - self.first + 1) as usize
-    }
-
     /// `stride·baby`: the baby step of a linear transform on the diagonals
     /// `stride·t` that uses the same keys.
     pub(crate) fn unit(&self) -> usize {
@@ -198,7 +193,7 @@ mod tests {
     fn baby_and_giant_parts_compose_to_every_step() {
         for (split, _) in cases() {
             let n = split.slots as i64;
-            let mut seen = vec![0; split.len()];
+            let mut seen = vec![0; split.range().count()];
             for j in split.giants() {
                 for (position, b) in split.group(j) {
                     let t = split.first + position as i64;

@@ -14,7 +14,7 @@
 //! For each `c < r`:
 //!
 //! 1. `X ⊙ Â_c` (tensor, relinearize, rescale: `l → l − 1`), then
-//!    rotate-and-sum by `1, 2, .., d/2`: slot `(i, 0)` holds
+//!    rotate-and-sum by `1, 2, .., d/2` (times `P`): slot `(i, 0)` holds
 //!    `(X·A)[i][c] = Σ_j X[i][j]·A[j][c]` (other slots hold partial sums of
 //!    neighbouring rows);
 //! 2. times the mask of column 0 (`q_{l−1}`-scaled plaintext: the scale is
@@ -23,7 +23,8 @@
 //! 3. `Σ_c (X·A)_c^rep ⊙ B̂_c`: the `r` tensors summed at degree 2, then one
 //!    relinearization and rescale (`→ l − 3`): `(X·A·B)[i][j]`.
 //!
-//! Rotations: `±1, ±2, .., ±d/2` ([`LoraProduct::rotations`]); a
+//! Rotations: `±1, ±2, .., ±d/2` times `P` (every block sums within
+//! itself; [`LoraProduct::rotations`]); a
 //! relinearization key. The output scale is `Δ_X·Δ_A/q_l·Δ_B/q_{l−2}`.
 
 use ndarray::{Array1, Array2};
@@ -72,9 +73,9 @@ impl LoraProduct {
                 needed: LORA_DEPTH,
             });
         }
-        let d = shape.dim();
+        let (d, p) = (shape.dim(), shape.blocks());
         let mask: Vec<Complex> = (0..shape.slots())
-            .map(|l| Complex::new(if l % d == 0 { 1.0 } else { 0.0 }, 0.0))
+            .map(|l| Complex::new(if (l / p) % d == 0 { 1.0 } else { 0.0 }, 0.0))
             .collect();
         let scale = encoder.context().params().q()[level - 1] as f64;
         Ok(Self {
@@ -84,11 +85,11 @@ impl LoraProduct {
         })
     }
 
-    /// The rotation steps: `±1, ±2, .., ±d/2`.
+    /// The rotation steps: `±1, ±2, .., ±d/2`, times the blocks `P`.
     pub fn rotations(shape: &MatrixShape) -> Vec<i64> {
-        let d = shape.dim();
-        let mut steps = Evaluator::rotations_for_sum(1, d);
-        steps.extend(Evaluator::rotations_for_sum(-1, d));
+        let (d, p) = (shape.dim(), shape.blocks() as i64);
+        let mut steps = Evaluator::rotations_for_sum(p, d);
+        steps.extend(Evaluator::rotations_for_sum(-p, d));
         steps.sort_unstable();
         steps
     }
@@ -110,17 +111,17 @@ impl LoraProduct {
         x: &Ciphertext,
         a_columns: &[Ciphertext],
     ) -> Result<Vec<Ciphertext>> {
-        let d = self.shape.dim();
+        let (d, p) = (self.shape.dim(), self.shape.blocks() as i64);
         let x = self.at_level(ev, x)?;
         a_columns
             .iter()
             .map(|a| {
                 let a = self.at_level(ev, a)?;
                 let products = ev.mul_relin_rescale_new(&x, &a)?;
-                let mut sums = ev.rotate_and_sum_new(&products, 1, d)?;
+                let mut sums = ev.rotate_and_sum_new(&products, p, d)?;
                 ev.mul_plain_assign(&mut sums, &self.first_column)?;
                 ev.rescale_assign(&mut sums)?;
-                ev.rotate_and_sum_new(&sums, -1, d)
+                ev.rotate_and_sum_new(&sums, -p, d)
             })
             .collect()
     }

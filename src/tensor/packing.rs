@@ -1,6 +1,7 @@
-//! The row-major packing of a `d × d` real matrix into `d²` slots: entry
-//! `(i, j)` in slot `i·d + j` (see the [module docs](super) for why the slot
-//! count is exactly `d²`). Wrong shapes are errors, never panics.
+//! The packing of `P` real `d × d` matrices (blocks) into `P·d²` slots,
+//! row-major and interleaved: entry `(i, j)` of block `b` in slot
+//! `(i·d + j)·P + b` (see the [module docs](super) for why the slot count is
+//! exactly `P·d²`). Wrong shapes are errors, never panics.
 
 use ndarray::Array2;
 
@@ -9,17 +10,26 @@ use crate::error::{Error, Result};
 use crate::math::Complex;
 use crate::params::Parameters;
 
-/// The side `d` of the square matrices a ciphertext holds.
+/// The side `d` of the square matrices a ciphertext holds and how many
+/// (`P`, the blocks) it holds.
 ///
-/// Invariants: `d` is a power of two and `d² <=` the parameters' slot count.
+/// Invariants: `d` and `P` are powers of two and `P·d² <=` the parameters'
+/// slot count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MatrixShape {
     dim: usize,
+    blocks: usize,
 }
 
 impl MatrixShape {
-    /// The shape of `dim × dim` matrices under `params`.
+    /// The shape of one `dim × dim` matrix per ciphertext under `params`.
     pub fn new(dim: usize, params: &Parameters) -> Result<Self> {
+        Self::with_blocks(dim, 1, params)
+    }
+
+    /// The shape of `blocks` interleaved `dim × dim` matrices per
+    /// ciphertext under `params`.
+    pub fn with_blocks(dim: usize, blocks: usize, params: &Parameters) -> Result<Self> {
         const OP: &str = "MatrixShape::new";
         if !dim.is_power_of_two() {
             return Err(Error::OutOfRange {
@@ -27,13 +37,19 @@ impl MatrixShape {
                 detail: format!("side {dim} must be a power of two (pad with zeros)"),
             });
         }
+        if !blocks.is_power_of_two() {
+            return Err(Error::OutOfRange {
+                op: OP,
+                detail: format!("{blocks} blocks per ciphertext: not a power of two"),
+            });
+        }
         let max = params.max_slots();
-        match dim.checked_mul(dim) {
-            Some(n) if n <= max => Ok(Self { dim }),
+        match dim.checked_mul(dim).and_then(|n| n.checked_mul(blocks)) {
+            Some(n) if n <= max => Ok(Self { dim, blocks }),
             _ => Err(Error::OutOfRange {
                 op: OP,
                 detail: format!(
-                    "a {dim} x {dim} matrix needs {dim}² slots, the parameters have {max}"
+                    "{blocks} blocks of {dim} x {dim} need {blocks}·{dim}² slots, the parameters have {max}"
                 ),
             }),
         }
@@ -44,35 +60,62 @@ impl MatrixShape {
         self.dim
     }
 
-    /// The slot count `d²`.
+    /// The blocks `P` per ciphertext.
+    pub fn blocks(&self) -> usize {
+        self.blocks
+    }
+
+    /// The slot count `P·d²`.
     pub fn slots(&self) -> usize {
-        self.dim * self.dim
+        self.dim * self.dim * self.blocks
     }
 
-    /// The slot of entry `(i, j)`: `i·d + j`.
-    pub fn slot(&self, i: usize, j: usize) -> usize {
-        i * self.dim + j
+    /// The slot of entry `(i, j)` of block `b`: `(i·d + j)·P + b`.
+    pub fn slot(&self, b: usize, i: usize, j: usize) -> usize {
+        (i * self.dim + j) * self.blocks + b
     }
 
-    /// The slot vector of `m` (`d × d`, finite).
+    /// The slot vector with `m` (`d × d`, finite) in every block: how a
+    /// matrix every block shares (a mask, a permutation's diagonal) is
+    /// packed.
     pub fn pack(&self, m: &Array2<f64>) -> Result<Vec<Complex>> {
+        self.pack_blocks(&vec![m.clone(); self.blocks])
+    }
+
+    /// The slot vector of `blocks` (at most `P`, each `d × d`, finite; the
+    /// missing ones zero).
+    pub fn pack_blocks(&self, blocks: &[Array2<f64>]) -> Result<Vec<Complex>> {
         let d = self.dim;
-        if m.dim() != (d, d) {
+        if blocks.len() > self.blocks {
+            return Err(Error::OutOfRange {
+                op: "MatrixShape::pack",
+                detail: format!(
+                    "{} blocks, a ciphertext holds {}",
+                    blocks.len(),
+                    self.blocks
+                ),
+            });
+        }
+        if let Some(m) = blocks.iter().find(|m| m.dim() != (d, d)) {
             let (rows, cols) = m.dim();
             return Err(Error::OutOfRange {
                 op: "MatrixShape::pack",
                 detail: format!("matrix is {rows} x {cols}, expected {d} x {d}"),
             });
         }
-        if m.iter().any(|v| !v.is_finite()) {
+        if blocks.iter().flatten().any(|v| !v.is_finite()) {
             return Err(Error::OutOfRange {
                 op: "MatrixShape::pack",
                 detail: "matrix entries must be finite".into(),
             });
         }
-        // `iter` visits the entries in logical row-major order, whatever the
-        // memory layout.
-        Ok(m.iter().map(|&v| Complex::from(v)).collect())
+        let mut slots = vec![Complex::ZERO; self.slots()];
+        for (b, m) in blocks.iter().enumerate() {
+            for ((i, j), &v) in m.indexed_iter() {
+                slots[self.slot(b, i, j)] = Complex::from(v);
+            }
+        }
+        Ok(slots)
     }
 
     /// `m` (`r·d × c·d`) as its `r × c` grid of `d × d` blocks, row by row:
@@ -122,7 +165,7 @@ impl MatrixShape {
         ))
     }
 
-    /// Fails unless `ct` holds a matrix of this shape (`d²` slots) at
+    /// Fails unless `ct` holds matrices of this shape (`P·d²` slots) at
     /// `level` or above.
     pub(crate) fn check_operand(
         &self,
@@ -147,8 +190,8 @@ impl MatrixShape {
         Ok(())
     }
 
-    /// The matrix held by `slots` (`d²` values; real parts).
-    pub fn unpack(&self, slots: &[Complex]) -> Result<Array2<f64>> {
+    /// The `P` blocks held by `slots` (`P·d²` values; real parts).
+    pub fn unpack_blocks(&self, slots: &[Complex]) -> Result<Vec<Array2<f64>>> {
         if slots.len() != self.slots() {
             return Err(Error::LengthMismatch {
                 op: "MatrixShape::unpack",
@@ -157,13 +200,20 @@ impl MatrixShape {
             });
         }
         let d = self.dim;
-        Ok(Array2::from_shape_fn((d, d), |(i, j)| {
-            slots[self.slot(i, j)].re
-        }))
+        Ok((0..self.blocks)
+            .map(|b| Array2::from_shape_fn((d, d), |(i, j)| slots[self.slot(b, i, j)].re))
+            .collect())
+    }
+
+    /// Block 0 of `slots` (the matrix, for one block per ciphertext).
+    pub fn unpack(&self, slots: &[Complex]) -> Result<Array2<f64>> {
+        let mut blocks = self.unpack_blocks(slots)?;
+        Ok(blocks.swap_remove(0))
     }
 }
 
-/// Encodes `m` at `level` and `scale` and encrypts it (client side).
+/// Encodes `m` (in every block) at `level` and `scale` and encrypts it
+/// (client side).
 pub fn encrypt_matrix(
     shape: &MatrixShape,
     encoder: &Encoder,
@@ -176,7 +226,8 @@ pub fn encrypt_matrix(
     encryptor.encrypt(&pt)
 }
 
-/// Decrypts and decodes a ciphertext holding a `d × d` matrix (client side).
+/// Decrypts and decodes a ciphertext holding a `d × d` matrix: its block 0
+/// (client side).
 pub fn decrypt_matrix(
     shape: &MatrixShape,
     encoder: &Encoder,
@@ -203,7 +254,7 @@ mod tests {
         let shape = MatrixShape::new(4, &params).unwrap();
         let m = Array2::from_shape_fn((4, 4), |(i, j)| (10 * i + j) as f64);
         let slots = shape.pack(&m).unwrap();
-        assert_eq!(slots[shape.slot(2, 3)].re, 23.0);
+        assert_eq!(slots[shape.slot(0, 2, 3)].re, 23.0);
         assert_eq!(shape.unpack(&slots).unwrap(), m);
         // Column-major input is packed by entry, not by memory order.
         assert_eq!(shape.pack(&m.t().to_owned()).unwrap()[1].re, 10.0);
@@ -217,5 +268,31 @@ mod tests {
             shape.unpack(&slots[..15]),
             Err(Error::LengthMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn interleaved_blocks_round_trip() {
+        let params = Parameters::preset("TEST_INSECURE_N11").unwrap();
+        let shape = MatrixShape::with_blocks(4, 8, &params).unwrap();
+        assert_eq!(shape.slots(), 128);
+        for (dim, blocks) in [(4, 3), (32, 2), (3, 2)] {
+            assert!(MatrixShape::with_blocks(dim, blocks, &params).is_err());
+        }
+        let blocks: Vec<Array2<f64>> = (0..5)
+            .map(|b| Array2::from_shape_fn((4, 4), |(i, j)| (100 * b + 10 * i + j) as f64))
+            .collect();
+        let slots = shape.pack_blocks(&blocks).unwrap();
+        // Entry (1, 2) of block 3 sits in slot (1·4 + 2)·8 + 3.
+        assert_eq!(slots[51].re, 312.0);
+        let back = shape.unpack_blocks(&slots).unwrap();
+        assert_eq!(&back[..5], &blocks[..]);
+        assert!(back[5..].iter().all(|m| m.iter().all(|&v| v == 0.0)));
+        let shared = shape.pack(&blocks[1]).unwrap();
+        assert!(shape
+            .unpack_blocks(&shared)
+            .unwrap()
+            .iter()
+            .all(|m| *m == blocks[1]));
+        assert!(shape.pack_blocks(&vec![blocks[0].clone(); 9]).is_err());
     }
 }

@@ -1,14 +1,15 @@
-//! The JKLS permutations of a `d × d` matrix in row-major slots, as
-//! plaintext [`LinearTransform`]s over `n = d²` slots (formulas in the
-//! [module docs](super)).
+//! The JKLS permutations of `d × d` matrices in row-major interleaved slots,
+//! as plaintext [`LinearTransform`]s over `n = P·d²` slots (formulas in the
+//! [module docs](super)), applied to each of the `P` blocks alike.
 //!
 //! Each map is given by the entry its output `(i, j)` reads; the output slot
-//! `l` reads input slot `s(l)`, so it lies on diagonal `(s(l) − l) mod n`
-//! with coefficient 1 ([`permutation`]). `σ` has `2d − 1` diagonals
-//! (`k` and `k − d`, `0 <= k < d`), `τ` has `d` (the multiples of `d`: its
-//! output `(i, j)` reads `((i + j) mod d)·d + j`), `φ^k` two (`k` and
-//! `k − d`), `ψ^k` one (`k·d`), the transpose `2d − 1` (`(d − 1)·(j − i)`
-//! for the entry `(i, j)`).
+//! `l` reads input slot `s(l)` of the same block, so it lies on diagonal
+//! `(s(l) − l) mod n`, a multiple of `P`, with coefficient 1
+//! ([`permutation`]). In units of `P`: `σ` has `2d − 1` diagonals (`k` and
+//! `k − d`, `0 <= k < d`), `τ` has `d` (the multiples of `d`: its output
+//! `(i, j)` reads `((i + j) mod d)·d + j`), `φ^k` two (`k` and `k − d`),
+//! `ψ^k` one (`k·d`), the transpose `2d − 1` (`(d − 1)·(j − i)` for the
+//! entry `(i, j)`).
 
 use std::collections::BTreeMap;
 
@@ -19,7 +20,7 @@ use crate::math::Complex;
 use super::MatrixShape;
 
 /// The permutation whose output entry `(i, j)` is the input entry
-/// `source(i, j)` (indices taken modulo `d`).
+/// `source(i, j)` of the same block (indices taken modulo `d`).
 pub fn permutation(
     shape: &MatrixShape,
     source: impl Fn(usize, usize) -> (usize, usize),
@@ -29,9 +30,12 @@ pub fn permutation(
     for i in 0..d {
         for j in 0..d {
             let (si, sj) = source(i, j);
-            let (l, s) = (shape.slot(i, j), shape.slot(si % d, sj % d));
-            let k = ((s + n - l) % n) as i64;
-            diagonals.entry(k).or_insert_with(|| vec![Complex::ZERO; n])[l] = Complex::from(1.0);
+            for b in 0..shape.blocks() {
+                let (l, s) = (shape.slot(b, i, j), shape.slot(b, si % d, sj % d));
+                let k = ((s + n - l) % n) as i64;
+                diagonals.entry(k).or_insert_with(|| vec![Complex::ZERO; n])[l] =
+                    Complex::from(1.0);
+            }
         }
     }
     LinearTransform::from_diagonals(n, diagonals)
@@ -52,7 +56,7 @@ pub fn column_shift(shape: &MatrixShape, k: usize) -> Result<LinearTransform> {
     permutation(shape, |i, j| (i, j + k))
 }
 
-/// `ψ^k(A)[i][j] = A[i + k][j]` (the rotation by `k·d`).
+/// `ψ^k(A)[i][j] = A[i + k][j]` (the rotation by `k·d·P`).
 pub fn row_shift(shape: &MatrixShape, k: usize) -> Result<LinearTransform> {
     permutation(shape, |i, j| (i + k, j))
 }
@@ -62,15 +66,19 @@ pub fn transpose(shape: &MatrixShape) -> Result<LinearTransform> {
     permutation(shape, |i, j| (j, i))
 }
 
-/// The rotation step of `ψ^k`: `k·d` as its representative in `(−n/2, n/2]`.
+/// The rotation step of `ψ^k`: `k·d·P` as its representative in
+/// `(−n/2, n/2]`.
 pub fn row_shift_step(shape: &MatrixShape, k: usize) -> i64 {
-    step((k % shape.dim()) * shape.dim(), shape.slots())
+    step(
+        (k % shape.dim()) * shape.dim() * shape.blocks(),
+        shape.slots(),
+    )
 }
 
-/// The two rotation steps of `φ^k` for `0 < k < d`: `k` and `k − d`.
+/// The two rotation steps of `φ^k` for `0 < k < d`: `k·P` and `(k − d)·P`.
 pub fn column_shift_steps(shape: &MatrixShape, k: usize) -> [i64; 2] {
-    let (k, d) = (k as i64, shape.dim() as i64);
-    [k, k - d]
+    let (k, d, p) = (k as i64, shape.dim() as i64, shape.blocks() as i64);
+    [k * p, (k - d) * p]
 }
 
 #[cfg(test)]
@@ -84,28 +92,42 @@ mod tests {
         Array2::from_shape_fn((d, d), |(i, j)| (i * d + j) as f64)
     }
 
+    /// Applies `t` to distinct blocks and checks every block.
     fn check(
         shape: &MatrixShape,
         t: &LinearTransform,
         want: impl Fn(usize, usize) -> (usize, usize),
     ) {
         let d = shape.dim();
-        let m = numbered(d);
+        let blocks: Vec<Array2<f64>> = (0..shape.blocks())
+            .map(|b| numbered(d) + (b * d * d) as f64)
+            .collect();
         let got = shape
-            .unpack(&t.apply_plain(&shape.pack(&m).unwrap()).unwrap())
+            .unpack_blocks(&t.apply_plain(&shape.pack_blocks(&blocks).unwrap()).unwrap())
             .unwrap();
-        let expected = Array2::from_shape_fn((d, d), |(i, j)| {
-            let (si, sj) = want(i, j);
-            m[[si % d, sj % d]]
-        });
-        assert_eq!(got, expected);
+        for (got, m) in got.iter().zip(&blocks) {
+            let expected = Array2::from_shape_fn((d, d), |(i, j)| {
+                let (si, sj) = want(i, j);
+                m[[si % d, sj % d]]
+            });
+            assert_eq!(*got, expected);
+        }
     }
 
     #[test]
     fn permutations_match_their_definitions() {
         let params = Parameters::preset("TEST_INSECURE_N11").unwrap();
-        for d in [1, 2, 4, 8, 16] {
-            let shape = MatrixShape::new(d, &params).unwrap();
+        for (d, blocks) in [
+            (1, 1),
+            (2, 1),
+            (4, 1),
+            (8, 1),
+            (16, 1),
+            (4, 4),
+            (8, 2),
+            (2, 8),
+        ] {
+            let shape = MatrixShape::with_blocks(d, blocks, &params).unwrap();
             check(&shape, &sigma(&shape).unwrap(), |i, j| (i, i + j));
             check(&shape, &tau(&shape).unwrap(), |i, j| (i + j, j));
             check(&shape, &transpose(&shape).unwrap(), |i, j| (j, i));
@@ -124,7 +146,7 @@ mod tests {
     #[test]
     fn shifts_are_the_stated_rotations() {
         let params = Parameters::preset("TEST_INSECURE_N11").unwrap();
-        let shape = MatrixShape::new(8, &params).unwrap();
+        let shape = MatrixShape::with_blocks(8, 4, &params).unwrap();
         let n = shape.slots() as i64;
         for k in 1..8 {
             let steps = column_shift_steps(&shape, k);

@@ -1,12 +1,14 @@
-//! The transpose of an encrypted `d × d` matrix: the permutation
+//! The transpose of encrypted `d × d` matrices (each of the interleaved
+//! blocks): the permutation
 //! `Aᵀ[i][j] = A[j][i]` by the diagonal method (`2d − 1` diagonals, BSGS),
 //! one level, scale kept exactly (diagonals encoded at `q_l`).
 //!
-//! Its diagonals are `δ·(d − 1)` for `δ ∈ (−d, d)` (modulo `d²`): spread
-//! over the whole range, so the contiguous baby steps of the automatic
-//! choice need many keys (42 at `d = 32`, 150 at `d = 128`). A baby step
-//! `(d − 1)·g` keeps the babies on the two residues of the diagonals (15
-//! and 31 keys); [`Transpose`] takes whichever choice needs fewer.
+//! Its diagonals are `δ·(d − 1)·P` for `δ ∈ (−d, d)` (modulo `P·d²`):
+//! spread over the whole range, so the contiguous baby steps of the
+//! automatic choice need many keys (42 at `d = 32`, 150 at `d = 128`). A
+//! baby step `(d − 1)·P·g` keeps the babies on the two residues of the
+//! diagonals (15 and 31 keys); [`Transpose`] takes whichever choice needs
+//! fewer.
 
 use crate::circuits::linear::{EncodedLinearTransform, LinearTransform};
 use crate::ckks::{Ciphertext, Encoder, Evaluator};
@@ -25,7 +27,7 @@ pub struct Transpose {
 /// module docs).
 fn planned(shape: &MatrixShape) -> Result<LinearTransform> {
     let automatic = transpose(shape)?;
-    let stride = shape.dim().saturating_sub(1).max(1);
+    let stride = shape.dim().saturating_sub(1).max(1) * shape.blocks();
     let strided = std::iter::successors(Some(stride), |&n1| Some(2 * n1))
         .take_while(|&n1| n1 <= shape.slots())
         .map(|n1| automatic.clone().with_baby_step(n1))

@@ -6,69 +6,61 @@
 //! - A LayerNorm's `γ`, `β` are folded into the dense layers it feeds:
 //!   `(n ⊙ γ + β)·W + b = n·(diag(γ)·W) + (β·W + b)`, so the circuit only
 //!   normalises.
-//! - Each head's Q, K and V projections keep only the head's columns,
-//!   placed where they sit in their block (the other columns are zero), so
-//!   a head is one block of each; Q is also multiplied by `2c`,
+//! - The Q, K and V projections give every head a block of its own: head
+//!   `h`'s columns go to block `h`, where they sat in their block of the
+//!   stream (the other columns are zero), so that CCMM runs all heads at
+//!   once, block by block; Q is also multiplied by `2c`,
 //!   `c = 1/(2√d_head)`, the kernel's factor (then `Q'·Kᵀ = 2c·Q·Kᵀ` and
-//!   `(Q' ⊙ Q')·(−J/(4c))` gives `−c·‖q_i‖²` on row `i`).
+//!   `(Q' ⊙ Q')·(−J/(4c))` gives `−c·‖q_i‖²` on row `i`). The output
+//!   projection reads head `h`'s block through the rows of its block of
+//!   the stream.
 //! - Every matrix is zero-padded to whole `d × d` blocks.
 
 use ndarray::{s, Array1, Array2};
 
 use super::layout::BlockLayout;
 use crate::error::Result;
+use crate::math::Complex;
 use crate::model::friendly::{Dense, FriendlyConfig, FriendlyModel, Projection};
 use crate::model::weights::LayerNormWeights;
 
-/// A dense layer in blocks: `blocks[i][j]` maps input block `i` to output
-/// block `j`; `bias[j]` is the bias of output block `j` on every row.
+/// A dense layer: `x ↦ x·weight + bias`, the weight padded to whole
+/// blocks, the bias replicated on every row, as the slot vectors of its
+/// output ciphertexts.
 #[derive(Clone, Debug)]
-pub struct DenseBlocks {
-    pub blocks: Vec<Vec<Array2<f64>>>,
-    pub bias: Option<Vec<Array2<f64>>>,
+pub struct DenseLayer {
+    pub weight: Array2<f64>,
+    pub bias: Option<Vec<Vec<Complex>>>,
 }
 
-impl DenseBlocks {
+impl DenseLayer {
     /// `x ↦ x·weight (+ bias)` padded to whole blocks.
     fn new(layout: &BlockLayout, weight: &Array2<f64>, bias: Option<&Array1<f64>>) -> Result<Self> {
         let d = layout.dim();
         let (rows, cols) = weight.dim();
-        let padded = BlockLayout::padded(
-            weight,
-            layout.blocks_for(rows) * d,
-            layout.blocks_for(cols) * d,
-        )?;
         Ok(Self {
-            blocks: layout.shape().split_blocks(&padded)?,
+            weight: BlockLayout::padded(
+                weight,
+                layout.blocks_for(rows) * d,
+                layout.blocks_for(cols) * d,
+            )?,
             bias: bias.map(|b| layout.replicated_row(b)).transpose()?,
         })
     }
-
-    /// Output blocks.
-    pub fn outputs(&self) -> usize {
-        self.blocks.first().map_or(0, Vec::len)
-    }
-}
-
-/// One head's projections, each one block wide.
-#[derive(Clone, Debug)]
-pub struct HeadBlocks {
-    /// The block of the residual stream's columns the head occupies.
-    pub block: usize,
-    /// `2c`-scaled queries.
-    pub query: DenseBlocks,
-    pub key: DenseBlocks,
-    pub value: DenseBlocks,
 }
 
 /// One layer.
 #[derive(Clone, Debug)]
 pub struct LayerBlocks {
-    pub heads: Vec<HeadBlocks>,
-    pub output: DenseBlocks,
-    pub gate: DenseBlocks,
-    pub up: DenseBlocks,
-    pub down: DenseBlocks,
+    /// `2c`-scaled queries, head `h` in block `h`.
+    pub query: DenseLayer,
+    pub key: DenseLayer,
+    pub value: DenseLayer,
+    /// From the heads' blocks to the stream.
+    pub output: DenseLayer,
+    pub gate: DenseLayer,
+    pub up: DenseLayer,
+    pub down: DenseLayer,
 }
 
 /// The whole model, and the constant matrices of the circuit.
@@ -76,15 +68,15 @@ pub struct LayerBlocks {
 pub struct ModelBlocks {
     pub layers: Vec<LayerBlocks>,
     /// The final LayerNorm (if any) folded in.
-    pub bottleneck: DenseBlocks,
-    pub widen: DenseBlocks,
-    pub classifier: DenseBlocks,
-    /// `J/hidden`: a row sum of the blocks' sum becomes the row mean on
-    /// every column.
-    pub mean: DenseBlocks,
-    /// `−J/(4c)` and `−c·J`: squared rows become `−c‖q‖²`, `−c‖k‖²`.
-    pub query_norm: DenseBlocks,
-    pub key_norm: DenseBlocks,
+    pub bottleneck: DenseLayer,
+    pub widen: DenseLayer,
+    pub classifier: DenseLayer,
+    /// `J/hidden` on the stream: the row mean on every column.
+    pub mean: DenseLayer,
+    /// `−J/(4c)` and `−c·J` on each head's block: squared rows become
+    /// `−c‖q‖²`, `−c‖k‖²`.
+    pub query_norm: DenseLayer,
+    pub key_norm: DenseLayer,
     /// Ones on row 0: the head keeps the first token only.
     pub first_row: Array2<f64>,
 }
@@ -96,38 +88,30 @@ impl ModelBlocks {
         let weights = model.weights();
         let d = layout.dim();
         let c = kernel_factor(config);
-        let ones = Array2::from_elem((d, d), 1.0);
+        let heads = config.heads;
         let layers = weights
             .layers
             .iter()
             .map(|layer| {
-                let heads = (0..config.heads)
-                    .map(|head| {
-                        let fold = |projection: &Projection, factor: f64| {
-                            let (w, b) = merged(projection);
-                            let (w, b) = folded(&layer.attention_norm, &w, &b);
-                            let (w, b) = head_columns(config, layout, head, &w, &b);
-                            DenseBlocks::new(layout, &(w * factor), Some(&(b * factor)))
-                        };
-                        Ok(HeadBlocks {
-                            block: head * config.head_size() / d,
-                            query: fold(&layer.query, 2.0 * c)?,
-                            key: fold(&layer.key, 1.0)?,
-                            value: fold(&layer.value, 1.0)?,
-                        })
-                    })
-                    .collect::<Result<_>>()?;
+                let fold = |projection: &Projection, factor: f64| {
+                    let (w, b) = merged(projection);
+                    let (w, b) = folded(&layer.attention_norm, &w, &b);
+                    let (w, b) = head_blocks(config, layout, &w, &b);
+                    DenseLayer::new(layout, &(w * factor), Some(&(b * factor)))
+                };
                 let (w, b) = merged(&layer.output);
                 let ffn = |dense: &Dense| {
                     let (w, b) = folded(&layer.ffn_norm, &dense.weight, &dense.bias);
-                    DenseBlocks::new(layout, &w, Some(&b))
+                    DenseLayer::new(layout, &w, Some(&b))
                 };
                 Ok(LayerBlocks {
-                    heads,
-                    output: DenseBlocks::new(layout, &w, Some(&b))?,
+                    query: fold(&layer.query, 2.0 * c)?,
+                    key: fold(&layer.key, 1.0)?,
+                    value: fold(&layer.value, 1.0)?,
+                    output: DenseLayer::new(layout, &head_rows(config, layout, &w), Some(&b))?,
                     gate: ffn(&layer.gate)?,
                     up: ffn(&layer.up)?,
-                    down: DenseBlocks::new(layout, &layer.down.weight, Some(&layer.down.bias))?,
+                    down: DenseLayer::new(layout, &layer.down.weight, Some(&layer.down.bias))?,
                 })
             })
             .collect::<Result<_>>()?;
@@ -136,16 +120,30 @@ impl ModelBlocks {
             Some(norm) => folded(norm, &head.bottleneck.weight, &head.bottleneck.bias),
             None => (head.bottleneck.weight.clone(), head.bottleneck.bias.clone()),
         };
-        let plain = |dense: &Dense| DenseBlocks::new(layout, &dense.weight, Some(&dense.bias));
-        let constant = |factor: f64| DenseBlocks::new(layout, &(&ones * factor), None);
+        let plain = |dense: &Dense| DenseLayer::new(layout, &dense.weight, Some(&dense.bias));
+        let per_head = |factor: f64| {
+            let block_diagonal = Array2::from_shape_fn((heads * d, heads * d), |(i, j)| {
+                if i / d == j / d {
+                    factor
+                } else {
+                    0.0
+                }
+            });
+            DenseLayer::new(layout, &block_diagonal, None)
+        };
+        let hidden = config.hidden;
         Ok(Self {
             layers,
-            bottleneck: DenseBlocks::new(layout, &w, Some(&b))?,
+            bottleneck: DenseLayer::new(layout, &w, Some(&b))?,
             widen: plain(&head.widen)?,
             classifier: plain(&head.classifier)?,
-            mean: constant(1.0 / config.hidden as f64)?,
-            query_norm: constant(-1.0 / (4.0 * c))?,
-            key_norm: constant(-c)?,
+            mean: DenseLayer::new(
+                layout,
+                &Array2::from_elem((hidden, hidden), 1.0 / hidden as f64),
+                None,
+            )?,
+            query_norm: per_head(-1.0 / (4.0 * c))?,
+            key_norm: per_head(-c)?,
             first_row: Array2::from_shape_fn((d, d), |(i, _)| f64::from(u8::from(i == 0))),
         })
     }
@@ -175,21 +173,35 @@ fn folded(
     (weight * &gamma, norm.beta.dot(weight) + bias)
 }
 
-/// Head `head`'s columns of `W`, `b`, at their place in a `d`-wide block.
-fn head_columns(
+/// The columns of `W`, `b` rearranged so that head `h`'s sit in block `h`
+/// (`heads` blocks), at their offset within their block of the stream.
+fn head_blocks(
     config: &FriendlyConfig,
     layout: &BlockLayout,
-    head: usize,
     weight: &Array2<f64>,
     bias: &Array1<f64>,
 ) -> (Array2<f64>, Array1<f64>) {
     let (d, width) = (layout.dim(), config.head_size());
-    let (start, offset) = (head * width, (head * width) % d);
-    let mut w = Array2::zeros((weight.nrows(), d));
-    let mut b = Array1::zeros(d);
-    w.slice_mut(s![.., offset..offset + width])
-        .assign(&weight.slice(s![.., start..start + width]));
-    b.slice_mut(s![offset..offset + width])
-        .assign(&bias.slice(s![start..start + width]));
+    let mut w = Array2::zeros((weight.nrows(), config.heads * d));
+    let mut b = Array1::zeros(config.heads * d);
+    for head in 0..config.heads {
+        let (start, to) = (head * width, head * d + (head * width) % d);
+        w.slice_mut(s![.., to..to + width])
+            .assign(&weight.slice(s![.., start..start + width]));
+        b.slice_mut(s![to..to + width])
+            .assign(&bias.slice(s![start..start + width]));
+    }
     (w, b)
+}
+
+/// The rows of the output projection `W` for the heads' blocks: block `h`
+/// takes the rows of head `h`'s block of the stream (its other heads'
+/// columns are zero in block `h`).
+fn head_rows(config: &FriendlyConfig, layout: &BlockLayout, weight: &Array2<f64>) -> Array2<f64> {
+    let d = layout.dim();
+    let width = config.head_size();
+    Array2::from_shape_fn((config.heads * d, weight.ncols()), |(i, j)| {
+        let (head, offset) = (i / d, i % d);
+        weight[[head * width / d * d + offset, j]]
+    })
 }

@@ -1,11 +1,12 @@
 //! The encrypted forward pass: the twin's computation
-//! ([`crate::model::friendly::forward`]) on `d × d` blocks, with levels
-//! refreshed wherever an operation lacks them.
+//! ([`crate::model::friendly::forward`]) on `d × d` blocks, `P` per
+//! ciphertext, with levels refreshed wherever an operation lacks them.
 //!
 //! # The circuit
 //!
 //! Every operation first asks the [`Refresh`] for the levels it consumes
-//! (CPMM 2, CCMM 3, transpose 1, a product 1, a polynomial its depth,
+//! (a dense product 1, CCMM 3, transpose 1, a product 1, a polynomial its
+//! depth,
 //! between the stages of the long ones: see
 //! [`evaluate_refreshing`]), giving the bound of the values it would
 //! bootstrap ([`ActivationBounds`](super::ActivationBounds)); so the
@@ -13,19 +14,19 @@
 //! reported. Sums of ciphertexts whose scales differ spend one level on a
 //! constant product that matches them.
 //!
-//! Per layer, on the stream `X` (the blocks `X_b`):
+//! Per layer, on the stream `X`:
 //!
 //! 1. LayerNorm without `γ`, `β` (folded into the next weights): the row
-//!    mean `μ = (Σ_b X_b)·J/hidden` (one CPMM whatever the blocks: every
-//!    column holds the row's mean), `C_b = X_b − μ`, the variance
-//!    `(Σ_b C_b ⊙ C_b)·J/hidden + eps`, its inverse square root (one
-//!    ciphertext), `N_b = C_b ⊙ inv`;
-//! 2. per head (one block each): `Q' = N·W'_q` (scaled by `2c`), `K`, `V`;
-//!    `V ← V ⊙ M` (the encrypted mask's rows); the exponent
-//!    `(Q' ⊙ Q')·(−J/(4c)) + ((K ⊙ K)·(−c·J))ᵀ + Q'·Kᵀ`
-//!    `= −c·(‖q_i‖² + ‖k_j‖² − 2q_i·k_j)`, exp by squaring, `S·V` (CCMM);
-//!    the heads of a block are summed;
-//! 3. `X ← X + context·W_o + b_o`;
+//!    mean `μ = X·J/hidden` (every column holds the row's mean),
+//!    `C = X − μ`, the variance `(C ⊙ C)·J/hidden + eps` (`1` in the
+//!    padding blocks, which would leave the inverse square root's range),
+//!    its inverse square root, `N = C ⊙ inv`;
+//! 2. all heads at once (head `h` in block `h`): `Q' = N·W'_q` (scaled by
+//!    `2c`), `K`, `V`; `V ← V ⊙ M` (the encrypted mask's rows, in every
+//!    block); the exponent `(Q' ⊙ Q')·(−J/(4c)) + ((K ⊙ K)·(−c·J))ᵀ + Q'·Kᵀ`
+//!    `= −c·(‖q_i‖² + ‖k_j‖² − 2q_i·k_j)` (`J` block-diagonal; transpose
+//!    and CCMM block by block), exp by squaring, `S·V` (CCMM);
+//! 3. `X ← X + context·W_o + b_o` (`W_o` reads head `h`'s block);
 //! 4. LayerNorm again, `X ← X + (B·relu((N·W_g + b_g)/B) ⊙ (N·W_u + b_u))·W_d + b_d`
 //!    (ReLU through its composite on `[−1, 1]`, the division by `B` a
 //!    relabelling of the scale).
@@ -39,7 +40,7 @@ use std::time::Instant;
 
 use ndarray::Array2;
 
-use super::blocks::{kernel_factor, DenseBlocks, LayerBlocks};
+use super::blocks::{kernel_factor, DenseLayer, LayerBlocks};
 use super::model::{EncryptedInput, EncryptedModel};
 use crate::approx::Approximation;
 use crate::circuits::functions::evaluate_batch;
@@ -47,7 +48,7 @@ use crate::circuits::refresh::{ensure_all, ensure_both, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 use crate::math::Complex;
-use crate::tensor::{EncodedWeights, MatrixProduct, PreparedLeft, CCMM_DEPTH, CPMM_DEPTH};
+use crate::tensor::{PreparedInput, CCMM_DEPTH, DENSE_DEPTH};
 
 const OP: &str = "EncryptedModel::forward";
 
@@ -161,14 +162,14 @@ impl EncryptedModel {
             .collect())
     }
 
-    /// Checks an input's block count and slots.
+    /// Checks an input's ciphertext count and slots.
     fn check_input(&self, input: &EncryptedInput) -> Result<()> {
         let slots = self.layout().shape().slots();
-        if input.tokens.len() != self.layout().hidden_blocks() {
+        if input.tokens.len() != self.layout().hidden_ciphertexts() {
             return Err(Error::LengthMismatch {
                 op: OP,
                 got: input.tokens.len(),
-                expected: self.layout().hidden_blocks(),
+                expected: self.layout().hidden_ciphertexts(),
             });
         }
         if let Some(ct) = input
@@ -212,6 +213,13 @@ fn copies(blocks: &[Ciphertext]) -> Result<Vec<Ciphertext>> {
     blocks.iter().map(Ciphertext::try_clone).collect()
 }
 
+/// The variance's offsets on a stream `width` wide (whole ciphertexts):
+/// `eps` on the `hidden` features, `1` on the padding, which would
+/// otherwise leave the inverse square root's range.
+fn variance_offsets(eps: f64, hidden: usize, width: usize) -> ndarray::Array1<f64> {
+    ndarray::Array1::from_shape_fn(width, |j| if j < hidden { eps } else { 1.0 })
+}
+
 /// The one element of an operation's output.
 fn single<T>(mut outputs: Vec<T>) -> Result<T> {
     match (outputs.pop(), outputs.is_empty()) {
@@ -243,112 +251,93 @@ impl Run<'_> {
     }
 
     /// `x·W + b` for every example `x` of `xs` and every layer of
-    /// `layers`: the examples' blocks (values up to `bound`) refreshed
-    /// together and brought to one level, each example prepared once, each
-    /// weight matrix encoded once. Indexed `[example][layer][block]`.
+    /// `layers`: the examples' ciphertexts (values up to `bound`) refreshed
+    /// together and brought to one level, each prepared once, each diagonal
+    /// encoded once. Indexed `[example][layer][ciphertext]`.
     fn dense(
         &mut self,
         xs: &mut [Vec<Ciphertext>],
         bound: f64,
-        layers: &[&DenseBlocks],
+        layers: &[&DenseLayer],
     ) -> Result<Vec<Vec<Vec<Ciphertext>>>> {
+        let product = self.model.dense();
         for x in xs.iter() {
-            if let Some(layer) = layers.iter().find(|l| l.blocks.len() != x.len()) {
+            if let Some(layer) = layers
+                .iter()
+                .find(|l| product.ciphertexts_for(l.weight.nrows()) != x.len())
+            {
                 return Err(Error::LengthMismatch {
                     op: OP,
                     got: x.len(),
-                    expected: layer.blocks.len(),
+                    expected: product.ciphertexts_for(layer.weight.nrows()),
                 });
             }
         }
         let mut all: Vec<&mut Ciphertext> = xs.iter_mut().flatten().collect();
         let mut due: Vec<(&mut Ciphertext, f64)> =
             all.iter_mut().map(|ct| (&mut **ct, bound)).collect();
-        self.refresher.refresh(self.ev, &mut due, CPMM_DEPTH)?;
+        self.refresher.refresh(self.ev, &mut due, DENSE_DEPTH)?;
         let level = all
             .iter()
             .map(|ct| ct.level())
             .min()
-            .ok_or_else(|| internal("no block"))?;
+            .ok_or_else(|| internal("no ciphertext"))?;
         for ct in all {
             self.ev.drop_level_assign(ct, ct.level() - level)?;
         }
-        let product = self.model.product(level)?;
-        let encoded = layers
+        let prepared = xs
             .iter()
-            .map(|layer| self.encode_layer(&product, layer))
-            .collect::<Result<Vec<_>>>()?;
-        xs.iter()
             .map(|x| {
-                let prepared = x
-                    .iter()
+                x.iter()
                     .map(|ct| product.prepare(self.ev, ct))
-                    .collect::<Result<Vec<_>>>()?;
-                encoded
-                    .iter()
-                    .zip(layers)
-                    .map(|(weights, layer)| {
-                        self.apply_layer(&product, &prepared, weights, layer.bias.as_deref())
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
-    /// One single-block dense layer on every ciphertext of `xs`.
-    fn dense_each(
-        &mut self,
-        xs: Vec<Ciphertext>,
-        bound: f64,
-        layer: &DenseBlocks,
-    ) -> Result<Vec<Ciphertext>> {
-        let mut batch: Vec<Vec<Ciphertext>> = xs.into_iter().map(|x| vec![x]).collect();
-        self.dense(&mut batch, bound, &[layer])?
-            .into_iter()
-            .map(|layers| single(single(layers)?))
-            .collect()
-    }
-
-    /// The weights of `layer` encoded for `product`.
-    fn encode_layer(
-        &self,
-        product: &MatrixProduct,
-        layer: &DenseBlocks,
-    ) -> Result<Vec<Vec<EncodedWeights>>> {
-        let encoder = self.model.encoder();
-        layer
-            .blocks
-            .iter()
-            .map(|row| {
-                row.iter()
-                    .map(|w| product.encode_weights(encoder, w))
                     .collect::<Result<Vec<_>>>()
             })
-            .collect()
-    }
-
-    /// `x·W + b` from the prepared blocks of `x` and the encoded `W`.
-    fn apply_layer(
-        &self,
-        product: &MatrixProduct,
-        prepared: &[PreparedLeft],
-        weights: &[Vec<EncodedWeights>],
-        bias: Option<&[Array2<f64>]>,
-    ) -> Result<Vec<Ciphertext>> {
-        let left: Vec<&PreparedLeft> = prepared.iter().collect();
-        let rows: Vec<&[EncodedWeights]> = weights.iter().map(Vec::as_slice).collect();
-        let mut out = product.multiply_plain_blocks(self.ev, &left, &rows)?;
-        if let Some(bias) = bias {
-            for (ct, b) in out.iter_mut().zip(bias) {
-                let pt = self.model.encoder().encode_complex(
-                    &self.model.layout().shape().pack(b)?,
-                    ct.level(),
-                    ct.scale(),
-                )?;
-                self.ev.add_plain_assign(ct, &pt)?;
+            .collect::<Result<Vec<_>>>()?;
+        let inputs: Vec<&[PreparedInput]> = prepared.iter().map(Vec::as_slice).collect();
+        let mut outputs: Vec<Vec<Vec<Ciphertext>>> = xs.iter().map(|_| Vec::new()).collect();
+        for layer in layers {
+            let products =
+                product.multiply(self.ev, self.model.encoder(), &inputs, &layer.weight)?;
+            for (out, mut y) in outputs.iter_mut().zip(products) {
+                if let Some(bias) = &layer.bias {
+                    self.add_slots(&mut y, bias)?;
+                }
+                out.push(y);
             }
         }
-        Ok(out)
+        Ok(outputs)
+    }
+
+    /// `cts[h] += slots[h]` (plaintexts at each ciphertext's level and scale).
+    fn add_slots(&self, cts: &mut [Ciphertext], slots: &[Vec<Complex>]) -> Result<()> {
+        if cts.len() != slots.len() {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: slots.len(),
+                expected: cts.len(),
+            });
+        }
+        for (ct, slots) in cts.iter_mut().zip(slots) {
+            let pt = self
+                .model
+                .encoder()
+                .encode_complex(slots, ct.level(), ct.scale())?;
+            self.ev.add_plain_assign(ct, &pt)?;
+        }
+        Ok(())
+    }
+
+    /// One dense layer on every example.
+    fn dense_layer(
+        &mut self,
+        xs: &mut [Vec<Ciphertext>],
+        bound: f64,
+        layer: &DenseLayer,
+    ) -> Result<Vec<Vec<Ciphertext>>> {
+        self.dense(xs, bound, &[layer])?
+            .into_iter()
+            .map(single)
+            .collect()
     }
 
     /// `a_i ⊙ b_i`.
@@ -378,7 +367,8 @@ impl Run<'_> {
             .collect()
     }
 
-    /// `a_i ⊙ m` for a plaintext matrix `m`, the scales kept.
+    /// `a_i ⊙ m` for a plaintext matrix `m` (in every block), the scales
+    /// kept.
     fn multiply_plain(
         &mut self,
         a: &mut [Ciphertext],
@@ -473,15 +463,6 @@ impl Run<'_> {
             .collect()
     }
 
-    /// The sum of `blocks`.
-    fn sum(&mut self, blocks: Vec<Ciphertext>, bound: f64) -> Result<Ciphertext> {
-        let mut blocks = blocks.into_iter();
-        let first = blocks.next().ok_or_else(|| internal("a sum of no block"))?;
-        blocks.try_fold(first, |acc, ct| {
-            single(self.add(vec![acc], bound, vec![ct], bound)?)
-        })
-    }
-
     /// `approximation` on every `x_i` (values up to `bound`), in lockstep.
     fn function(
         &mut self,
@@ -498,41 +479,32 @@ impl Run<'_> {
         let bounds = *model.bounds();
         let config = model.config();
         let mean_layer = &model.blocks().mean;
-        let blocks = model.layout().hidden_blocks();
-        let sum_bound = blocks as f64 * bounds.stream;
-        let sums = xs
-            .iter()
-            .map(|x| self.sum(copies(x)?, bounds.stream))
-            .collect::<Result<Vec<_>>>()?;
-        let means = self.dense_each(sums, sum_bound, mean_layer)?;
-        let mut negated = Vec::with_capacity(xs.len() * blocks);
-        for mean in &means {
-            let mut mean = mean.try_clone()?;
-            self.ev.neg_assign(&mut mean)?;
-            negated.extend(repeated(&mean, blocks)?);
+        let mut inputs = xs.iter().map(|x| copies(x)).collect::<Result<Vec<_>>>()?;
+        let (means, _) = flatten(self.dense_layer(&mut inputs, bounds.stream, mean_layer)?);
+        let mut negated = means;
+        for mean in negated.iter_mut() {
+            self.ev.neg_assign(mean)?;
         }
-        let (flat, sizes) = flatten(xs.iter().map(|x| copies(x)).collect::<Result<_>>()?);
+        let (flat, sizes) = flatten(inputs);
         let mut centred = self.add(flat, bounds.stream, negated, bounds.stream)?;
         let centred_bound = 2.0 * bounds.stream;
-        let squares = unflatten(self.square(&mut centred, centred_bound)?, &sizes);
-        let square_bound = blocks as f64 * centred_bound * centred_bound;
-        let totals = squares
-            .into_iter()
-            .map(|squares| self.sum(squares, centred_bound * centred_bound))
-            .collect::<Result<Vec<_>>>()?;
-        let mut variances = self.dense_each(totals, square_bound, mean_layer)?;
-        for variance in variances.iter_mut() {
-            self.ev
-                .add_const_assign(variance, Complex::new(config.layer_norm_eps, 0.0))?;
+        let mut squares = unflatten(self.square(&mut centred, centred_bound)?, &sizes);
+        let variances =
+            self.dense_layer(&mut squares, centred_bound * centred_bound, mean_layer)?;
+        let (mut variances, _) = flatten(variances);
+        let offsets = model.layout().replicated_row(&variance_offsets(
+            config.layer_norm_eps,
+            config.hidden,
+            model.layout().hidden_ciphertexts()
+                * model.layout().shape().blocks()
+                * model.layout().dim(),
+        ))?;
+        for chunk in variances.chunks_mut(offsets.len()) {
+            self.add_slots(chunk, &offsets)?;
         }
         let (low, high) = config.ranges.variance;
         let [_, _, inv_sqrt, _] = model.polynomials().approximations();
-        let inverses = self.function(&variances, inv_sqrt, high)?;
-        let mut inverses = inverses
-            .iter()
-            .map(|inverse| repeated(inverse, blocks))
-            .collect::<Result<Vec<_>>>()?
-            .concat();
+        let mut inverses = self.function(&variances, inv_sqrt, high)?;
         let normed = self.multiply(&mut centred, centred_bound, &mut inverses, 1.0 / low.sqrt())?;
         Ok(unflatten(normed, &sizes))
     }
@@ -562,70 +534,48 @@ impl Run<'_> {
         let blocks = model.blocks();
         let c = kernel_factor(model.config());
         let [exp, _, _, _] = model.polynomials().approximations();
-        let heads = layer.heads.len();
         let mut normed = self.normalize(&streams)?;
-        let projections: Vec<&DenseBlocks> = layer
-            .heads
-            .iter()
-            .flat_map(|h| [&h.query, &h.key, &h.value])
-            .collect();
         let (mut qs, mut ks, mut vs) = (Vec::new(), Vec::new(), Vec::new());
-        for example in self.dense(&mut normed, bounds.normalized, &projections)? {
-            let mut projected = example.into_iter();
-            while let (Some(q), Some(k), Some(v)) =
-                (projected.next(), projected.next(), projected.next())
-            {
-                qs.push(single(q)?);
-                ks.push(single(k)?);
-                vs.push(single(v)?);
+        for example in self.dense(
+            &mut normed,
+            bounds.normalized,
+            &[&layer.query, &layer.key, &layer.value],
+        )? {
+            match <[Vec<Ciphertext>; 3]>::try_from(example) {
+                Ok([q, k, v]) => {
+                    qs.push(q);
+                    ks.push(k);
+                    vs.push(v);
+                }
+                Err(_) => return Err(internal("the query, key and value projections")),
             }
         }
+        let (mut qs, sizes) = flatten(qs);
+        let (mut ks, _) = flatten(ks);
+        let (mut vs, _) = flatten(vs);
         let (q_bound, k_bound) = (2.0 * c * bounds.projection, bounds.projection);
         let mut head_masks = masks
             .iter()
-            .map(|mask| repeated(mask, heads))
+            .zip(&sizes)
+            .map(|(mask, &size)| repeated(mask, size))
             .collect::<Result<Vec<_>>>()?
             .concat();
         let mut vs = self.multiply(&mut vs, k_bound, &mut head_masks, 1.0)?;
-        let mut q_squares = self.square(&mut qs, q_bound)?;
-        let q_norms = self.dense_each(
-            q_squares.split_off(0),
-            q_bound * q_bound,
-            &blocks.query_norm,
-        )?;
-        let k_squares = self.square(&mut ks, k_bound)?;
-        let mut k_norms = self.dense_each(k_squares, k_bound * k_bound, &blocks.key_norm)?;
+        let mut q_squares = unflatten(self.square(&mut qs, q_bound)?, &sizes);
+        let (q_norms, _) =
+            flatten(self.dense_layer(&mut q_squares, q_bound * q_bound, &blocks.query_norm)?);
+        let mut k_squares = unflatten(self.square(&mut ks, k_bound)?, &sizes);
+        let (mut k_norms, _) =
+            flatten(self.dense_layer(&mut k_squares, k_bound * k_bound, &blocks.key_norm)?);
         let k_norms = self.transpose(&mut k_norms, bounds.exponent)?;
         let mut k_transposed = self.transpose(&mut ks, k_bound)?;
         let cross = self.matmul(&mut qs, q_bound, &mut k_transposed, k_bound)?;
         let norms = self.add(q_norms, bounds.exponent, k_norms, bounds.exponent)?;
         let exponents = self.add(norms, 2.0 * bounds.exponent, cross, 2.0 * bounds.exponent)?;
         let mut kernels = self.function(&exponents, exp, bounds.exponent)?;
-        let head_contexts = self.matmul(&mut kernels, 1.0, &mut vs, k_bound)?;
-        let mut contexts = Vec::with_capacity(streams.len());
-        let mut head_contexts = head_contexts.into_iter();
-        for _ in 0..streams.len() {
-            let mut per_block: Vec<Vec<Ciphertext>> = (0..model.layout().hidden_blocks())
-                .map(|_| Vec::new())
-                .collect();
-            for (head, context) in layer.heads.iter().zip(head_contexts.by_ref()) {
-                per_block
-                    .get_mut(head.block)
-                    .ok_or_else(|| internal("a head outside the blocks"))?
-                    .push(context);
-            }
-            contexts.push(
-                per_block
-                    .into_iter()
-                    .map(|heads| self.sum(heads, bounds.context))
-                    .collect::<Result<Vec<_>>>()?,
-            );
-        }
-        let outputs = self
-            .dense(&mut contexts, bounds.context, &[&layer.output])?
-            .into_iter()
-            .map(single)
-            .collect::<Result<Vec<_>>>()?;
+        let contexts = self.matmul(&mut kernels, 1.0, &mut vs, k_bound)?;
+        let mut contexts = unflatten(contexts, &sizes);
+        let outputs = self.dense_layer(&mut contexts, bounds.context, &layer.output)?;
         self.residual(streams, outputs)
     }
 
@@ -689,19 +639,6 @@ impl Run<'_> {
         let activated = self.function(&first, tanh, model.config().ranges.tanh_bound)?;
         let mut activated = unflatten(activated, &sizes);
         self.dense_layer(&mut activated, 1.0, &blocks.classifier)?
-            .into_iter()
-            .map(single)
-            .collect()
-    }
-
-    /// One dense layer on every example.
-    fn dense_layer(
-        &mut self,
-        xs: &mut [Vec<Ciphertext>],
-        bound: f64,
-        layer: &DenseBlocks,
-    ) -> Result<Vec<Vec<Ciphertext>>> {
-        self.dense(xs, bound, &[layer])?
             .into_iter()
             .map(single)
             .collect()

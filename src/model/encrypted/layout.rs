@@ -1,24 +1,29 @@
-//! How the friendly transformer's activations sit in `d × d` ciphertext
-//! blocks.
+//! How the friendly transformer's activations sit in `d × d` blocks, `P`
+//! blocks per ciphertext.
 //!
 //! The block side `d` is the model's sequence length (a power of two with
 //! `d² <=` the slot count): an activation of `d` tokens and `w` features
-//! (`w` zero-padded to a multiple of `d`) is `w/d` ciphertexts, block `b`
-//! holding the columns `b·d .. (b+1)·d`, row-major
-//! ([`MatrixShape`]). `d` must divide `hidden` and be a multiple of the head
-//! width, so that every head lies inside one block.
+//! (`w` zero-padded to a multiple of `d`) is `w/d` blocks, block `b`
+//! holding the columns `b·d .. (b+1)·d`, row-major; ciphertext `g` holds the
+//! blocks `g·P .. g·P + P − 1`, interleaved ([`MatrixShape`]). `P` is the
+//! hidden size's block count rounded up to a power of two, at most what the
+//! slots hold: the residual stream fills one ciphertext where it fits.
+//! `d` must divide `hidden` and be a multiple of the head width, so that
+//! every head lies inside one block.
 //!
 //! The client always sends `d` tokens (the tokenizer pads to the sequence
 //! length) and the padding mask encrypted as the `d × d` matrix whose row
-//! `j` is `m_j` everywhere ([`BlockLayout::mask_matrix`]): the server
-//! multiplies the values `V` by it, which zeroes the masked keys' terms.
+//! `j` is `m_j` everywhere, in every block ([`BlockLayout::mask_matrix`]):
+//! the server multiplies the values `V` of every head by it, which zeroes
+//! the masked keys' terms.
 
 use ndarray::{s, Array1, Array2};
 
 use crate::error::{Error, Result};
+use crate::math::Complex;
 use crate::model::friendly::FriendlyConfig;
 use crate::params::Parameters;
-use crate::tensor::{MatrixProduct, MatrixShape, Transpose};
+use crate::tensor::{DenseProduct, MatrixProduct, MatrixShape, Transpose};
 
 const OP: &str = "BlockLayout";
 
@@ -55,10 +60,14 @@ impl BlockLayout {
                 config.head_size()
             )));
         }
-        let shape = MatrixShape::new(d, params).map_err(|e| invalid(e.to_string()))?;
+        let hidden_blocks = config.hidden / d;
+        let fit = (params.max_slots() / (d * d)).max(1);
+        let blocks = hidden_blocks.next_power_of_two().min(fit);
+        let shape =
+            MatrixShape::with_blocks(d, blocks, params).map_err(|e| invalid(e.to_string()))?;
         Ok(Self {
             shape,
-            hidden_blocks: config.hidden / d,
+            hidden_blocks,
         })
     }
 
@@ -77,9 +86,19 @@ impl BlockLayout {
         self.hidden_blocks
     }
 
+    /// Ciphertexts of the residual stream.
+    pub fn hidden_ciphertexts(&self) -> usize {
+        self.ciphertexts_for(self.hidden_blocks * self.dim())
+    }
+
     /// Blocks of `width` features (padded up to a multiple of `d`).
     pub fn blocks_for(&self, width: usize) -> usize {
         width.div_ceil(self.dim())
+    }
+
+    /// Ciphertexts of `width` features.
+    pub fn ciphertexts_for(&self, width: usize) -> usize {
+        self.blocks_for(width).div_ceil(self.shape.blocks()).max(1)
     }
 
     /// `m` (`rows × cols`, at most `d_rows × d_cols` after padding) padded
@@ -117,6 +136,26 @@ impl BlockLayout {
             .collect())
     }
 
+    /// The slot vectors of an activation `d × w`: one per ciphertext.
+    pub fn pack(&self, activation: &Array2<f64>) -> Result<Vec<Vec<Complex>>> {
+        let blocks = self.split(activation)?;
+        blocks
+            .chunks(self.shape.blocks())
+            .map(|group| self.shape.pack_blocks(group))
+            .collect()
+    }
+
+    /// The first `width` columns of the activation whose ciphertexts hold
+    /// `slots`.
+    pub fn unpack(&self, slots: &[Vec<Complex>], width: usize) -> Result<Array2<f64>> {
+        let blocks = slots
+            .iter()
+            .map(|s| self.shape.unpack_blocks(s))
+            .collect::<Result<Vec<_>>>()?
+            .concat();
+        self.join(&blocks, width)
+    }
+
     /// The first `width` columns of the activation made of `blocks`.
     pub fn join(&self, blocks: &[Array2<f64>], width: usize) -> Result<Array2<f64>> {
         let joined = self.shape.join_blocks(&[blocks.to_vec()])?;
@@ -130,11 +169,13 @@ impl BlockLayout {
         Ok(joined.slice(s![.., ..width]).to_owned())
     }
 
-    /// The rotation steps of the circuit (CCMM's, the transpose's; the
-    /// bootstrapper's come on top), with the relinearization key.
+    /// The rotation steps of the circuit (the dense products', CCMM's, the
+    /// transpose's; the bootstrapper's come on top), with the
+    /// relinearization key.
     pub fn rotations(&self) -> Result<Vec<i64>> {
         let mut steps = MatrixProduct::ccmm_rotations(&self.shape)?;
         steps.extend(Transpose::rotations(&self.shape)?);
+        steps.extend(DenseProduct::rotations(&self.shape));
         steps.sort_unstable();
         steps.dedup();
         Ok(steps)
@@ -155,14 +196,11 @@ impl BlockLayout {
         }))
     }
 
-    /// `v` (length at most `k·d`) zero-padded and replicated on every row of
-    /// its `k` blocks: how a bias is added.
-    pub fn replicated_row(&self, v: &Array1<f64>) -> Result<Vec<Array2<f64>>> {
-        let d = self.dim();
-        let width = self.blocks_for(v.len()) * d;
-        let row = Self::padded(&v.view().insert_axis(ndarray::Axis(0)).to_owned(), 1, width)?;
-        let rows = Array2::from_shape_fn((d, width), |(_, j)| row[[0, j]]);
-        self.split(&rows)
+    /// The slot vectors of `v` (length at most `k·d`) zero-padded and
+    /// replicated on every row of its `k` blocks: how a bias is added.
+    pub fn replicated_row(&self, v: &Array1<f64>) -> Result<Vec<Vec<Complex>>> {
+        let rows = Array2::from_shape_fn((self.dim(), v.len()), |(_, j)| v[j]);
+        self.pack(&rows)
     }
 }
 
@@ -176,12 +214,19 @@ mod tests {
         let config = FriendlyConfig::tiny();
         let layout = BlockLayout::new(&config, &params).unwrap();
         assert_eq!((layout.dim(), layout.hidden_blocks()), (8, 2));
+        assert_eq!(
+            (layout.shape().blocks(), layout.hidden_ciphertexts()),
+            (2, 1)
+        );
         let m = Array2::from_shape_fn((8, 20), |(i, j)| (i * 100 + j) as f64);
         let blocks = layout.split(&m).unwrap();
         assert_eq!(blocks.len(), 3);
         assert_eq!(blocks[2][[1, 3]], 119.0);
         assert_eq!(blocks[2][[1, 4]], 0.0);
         assert_eq!(layout.join(&blocks, 20).unwrap(), m);
+        let slots = layout.pack(&m).unwrap();
+        assert_eq!(slots.len(), layout.ciphertexts_for(20));
+        assert_eq!(layout.unpack(&slots, 20).unwrap(), m);
         let mask = layout
             .mask_matrix(&[true, true, false, true, true, true, false, false])
             .unwrap();
@@ -189,10 +234,8 @@ mod tests {
         let bias = layout
             .replicated_row(&Array1::from_vec(vec![1.0, 2.0, 3.0]))
             .unwrap();
-        assert_eq!(
-            (bias.len(), bias[0][[7, 2]], bias[0][[7, 3]]),
-            (1, 3.0, 0.0)
-        );
+        let bias = layout.unpack(&bias, 8).unwrap();
+        assert_eq!((bias[[7, 2]], bias[[7, 3]]), (3.0, 0.0));
         let mut bad = config.clone();
         bad.seq_len = 6;
         assert!(BlockLayout::new(&bad, &params).is_err());

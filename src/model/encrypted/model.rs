@@ -13,11 +13,12 @@ use super::layout::BlockLayout;
 use crate::ckks::{Ciphertext, CkksContext, Decryptor, Encoder, Encryptor};
 use crate::error::{Error, Result};
 use crate::model::friendly::{FittedNonLinearities, FriendlyConfig, FriendlyModel};
-use crate::tensor::{decrypt_matrix, encrypt_matrix, MatrixProduct, Transpose};
+use crate::tensor::{encrypt_matrix, DenseProduct, MatrixProduct, Transpose};
 
 const OP: &str = "EncryptedModel";
 
-/// An encrypted input: the token embeddings' blocks and the mask matrix.
+/// An encrypted input: the token embeddings' ciphertexts and the mask
+/// matrix (in every block).
 #[derive(Debug)]
 pub struct EncryptedInput {
     pub tokens: Vec<Ciphertext>,
@@ -88,6 +89,11 @@ impl EncryptedModel {
         &self.encoder
     }
 
+    /// The dense products of the layout.
+    pub(super) fn dense(&self) -> DenseProduct {
+        DenseProduct::new(self.layout.shape())
+    }
+
     /// The matrix product for inputs at `level`, encoded on first use.
     pub(super) fn product(&self, level: usize) -> Result<Arc<MatrixProduct>> {
         cached(&self.products, level, || {
@@ -121,35 +127,38 @@ impl EncryptedModel {
             });
         }
         let scale = self.ctx.params().default_scale();
-        let shape = self.layout.shape();
-        let mut encrypt =
-            |m: &Array2<f64>| encrypt_matrix(&shape, &self.encoder, encryptor, m, level, scale);
         let tokens = self
             .layout
-            .split(&embeddings.to_owned())?
+            .pack(&embeddings.to_owned())?
             .iter()
-            .map(&mut encrypt)
+            .map(|slots| encryptor.encrypt(&self.encoder.encode_complex(slots, level, scale)?))
             .collect::<Result<_>>()?;
-        let mask = encrypt(&self.layout.mask_matrix(mask)?)?;
+        let mask = encrypt_matrix(
+            &self.layout.shape(),
+            &self.encoder,
+            encryptor,
+            &self.layout.mask_matrix(mask)?,
+            level,
+            scale,
+        )?;
         Ok(EncryptedInput { tokens, mask })
     }
 
-    /// Client side: the activation (`d × width`) held by `blocks`.
+    /// Client side: the activation (`d × width`) held by `cts`.
     pub fn decrypt_activation(
         &self,
         decryptor: &Decryptor,
-        blocks: &[Ciphertext],
+        cts: &[Ciphertext],
         width: usize,
     ) -> Result<Array2<f64>> {
-        let shape = self.layout.shape();
-        let plain = blocks
+        let slots = cts
             .iter()
-            .map(|ct| decrypt_matrix(&shape, &self.encoder, decryptor, ct))
+            .map(|ct| self.encoder.decode(&decryptor.decrypt(ct)?))
             .collect::<Result<Vec<_>>>()?;
-        self.layout.join(&plain, width)
+        self.layout.unpack(&slots, width)
     }
 
-    /// Client side: the logits (row 0 of the output block).
+    /// Client side: the logits (row 0 of the output's first block).
     pub fn decrypt_logits(
         &self,
         decryptor: &Decryptor,
