@@ -10,6 +10,7 @@
 mod common;
 
 use common::Fixture;
+use heformer::backend::{create_backend, BackendChoice};
 use heformer::circuits::refresh::{Bootstrapping, Refresh};
 use heformer::model::encrypted::{ActivationBounds, EncryptedModel, ServerSetup};
 use heformer::model::friendly::{
@@ -28,7 +29,15 @@ fn tiny_model_layer_by_layer_against_the_twin() {
     let params = Parameters::preset(PRESET).unwrap();
     let d = config.seq_len;
     let setup = ServerSetup::new(&config, &params).unwrap();
-    let mut fixture = Fixture::new(PRESET, &setup.rotations, 11);
+    // The keys a client makes: the circuit's capped at the bootstrapper's
+    // output level, so any rotation above it would fail.
+    let mut fixture = Fixture::with_galois_keys(
+        PRESET,
+        11,
+        create_backend(BackendChoice::Cpu, 0).unwrap(),
+        |keygen, sk| setup.galois_keys(keygen, sk, &mut || {}).unwrap(),
+    );
+    assert!(!setup.circuit_rotations.is_empty());
     // Two examples, run in lockstep: they share their bootstraps.
     let masks = [
         [true, true, true, true, true, false, false, false],

@@ -870,3 +870,62 @@ fn writers_refuse_malformed_objects() {
         Err(Error::InvalidParameters(_))
     ));
 }
+
+/// A Galois key capped at a level has that level's digits only: it rotates
+/// ciphertexts up to its level, refuses those above with a clear error,
+/// and round-trips beside full keys; a digit count of 0 or above the
+/// parameter set's is rejected.
+#[test]
+fn level_capped_galois_keys() {
+    let mut f = Fixture::new(PRESET, &[], 41);
+    let params = f.params.clone();
+    let g = heformer::ckks::embedding::galois_element_for_rotation(params.log_n(), 5);
+    let full_g = heformer::ckks::embedding::galois_element_for_rotation(params.log_n(), 3);
+    let mut keygen = KeyGenerator::new(f.ctx.clone(), Prng::from_seed(41));
+    // The fixture's secret, so that its decryptor reads the rotations.
+    let capped = keygen.gen_galois_key_to_level(&f.sk, g, 1).unwrap();
+    let full = keygen.gen_galois_key(&f.sk, full_g).unwrap();
+    assert_eq!(capped.max_level(&params), 1);
+    assert_eq!(full.max_level(&params), params.max_level());
+    let mut galois = GaloisKeys::default();
+    galois.insert(capped);
+    galois.insert(full);
+    let ctx = f.ctx.clone();
+    let bytes = serialize::galois_keys_to_bytes(&ctx, &galois).unwrap();
+    let galois = serialize::galois_keys_from_bytes(&ctx, &bytes).unwrap();
+    assert_eq!(galois.get(g).unwrap().max_level(&params), 1);
+    let relinearization = f.evaluator.keys().relinearization.clone();
+    let ev = Evaluator::new(
+        ctx.clone(),
+        EvaluationKeys {
+            relinearization,
+            galois,
+        },
+    )
+    .unwrap();
+    let values = f.random_values(f.slots(), 1.0);
+    let top = f.encrypt(&values);
+    assert!(matches!(
+        ev.rotate_new(&top, 5),
+        Err(Error::LevelMismatch { .. })
+    ));
+    assert!(ev.rotate_new(&top, 3).is_ok());
+    let mut low = top.try_clone().unwrap();
+    ev.drop_level_assign(&mut low, top.level() - 1).unwrap();
+    let rotated = f.decrypt(&ev.rotate_new(&low, 5).unwrap());
+    let want: Vec<Complex> = (0..values.len())
+        .map(|i| values[(i + 5) % values.len()])
+        .collect();
+    assert_close("capped rotation", &rotated, &want, 20.0);
+    // The digit count of the first key (after the count and its element).
+    let frame = serialize::galois_keys_to_bytes(&ctx, &GaloisKeys::default()).unwrap();
+    let mut p = payload(&bytes).to_vec();
+    for digits in [0u64, params.dnum() as u64 + 1] {
+        set_u64(&mut p, 16, digits);
+        assert_format_err(
+            serialize::galois_keys_from_bytes(&ctx, &with_payload(&frame, &p)),
+            "galois keys",
+            "digits",
+        );
+    }
+}

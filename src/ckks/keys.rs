@@ -15,6 +15,7 @@ use super::embedding::{galois_element_for_conjugation, galois_element_for_rotati
 use super::sampling::Prng;
 use crate::backend::Buffer;
 use crate::error::{Error, Result};
+use crate::params::Parameters;
 
 /// The secret key s (client side only).
 #[derive(Debug, Clone)]
@@ -36,10 +37,24 @@ pub struct PublicKey {
 }
 
 /// A key switching from some s' to s: one (b_j, a_j) pair per digit.
+///
+/// A key with every digit of the parameter set serves every level; one with
+/// its first `k` digits only serves the levels whose ciphertexts decompose
+/// into at most `k` digits ([`SwitchingKey::max_level`]).
 #[derive(Debug, Clone)]
 pub struct SwitchingKey {
     pub(crate) digits: Vec<(Buffer, Buffer)>,
     pub(crate) params_id: u64,
+}
+
+impl SwitchingKey {
+    /// The highest level it can switch under `params`: `k·α − 1` for `k`
+    /// digits of `α` primes, at most the chain's top.
+    pub fn max_level(&self, params: &Parameters) -> usize {
+        (self.digits.len() * params.digit_size())
+            .saturating_sub(1)
+            .min(params.max_level())
+    }
 }
 
 /// Switches s² to s after a tensor product.
@@ -57,6 +72,11 @@ impl GaloisKey {
     /// The Galois element g of X -> X^g.
     pub fn galois_element(&self) -> u64 {
         self.galois_element
+    }
+
+    /// The highest level it serves (see [`SwitchingKey::max_level`]).
+    pub fn max_level(&self, params: &Parameters) -> usize {
+        self.key.max_level(params)
     }
 }
 
@@ -103,6 +123,11 @@ impl KeyGenerator {
     /// A generator drawing from `prng` (use [`Prng::from_os`] outside tests).
     pub fn new(ctx: Arc<CkksContext>, prng: Prng) -> Self {
         Self { ctx, prng }
+    }
+
+    /// The context of the keys.
+    pub fn context(&self) -> &Arc<CkksContext> {
+        &self.ctx
     }
 
     /// A fresh secret key of the parameter set's distribution.
@@ -165,16 +190,24 @@ impl KeyGenerator {
         })
     }
 
-    /// A key switching `s_from` to `s_to` (both on the full basis, evaluation domain).
-    fn switching_key(&mut self, s_to: &Buffer, s_from: &Buffer) -> Result<SwitchingKey> {
+    /// A key switching `s_from` to `s_to` (both on the full basis,
+    /// evaluation domain) for ciphertexts up to `max_level`: the digits of
+    /// that level only.
+    fn switching_key(
+        &mut self,
+        s_to: &Buffer,
+        s_from: &Buffer,
+        max_level: usize,
+    ) -> Result<SwitchingKey> {
         let ctx = self.ctx.clone();
         let params = ctx.params();
+        ctx.check_level("switching_key", max_level)?;
         let ring = ctx.ring();
         let basis = ring.full_basis();
         let alpha = params.digit_size();
         let n = ctx.n();
         let mut digits = Vec::new();
-        for j in 0..params.digits_at_level(params.max_level()) {
+        for j in 0..params.digits_at_level(max_level) {
             let (mut b, a) = self.rlwe_sample(s_to, &basis)?;
             // Add P·s_from on the digit's own primes only.
             let primes: Vec<usize> =
@@ -207,7 +240,8 @@ impl KeyGenerator {
         let mut s2 = ctx.duplicate(&sk.eval, ctx.n() * basis.len())?;
         ctx.backend()
             .mul_assign(ctx.ring(), &mut s2, &sk.eval, &basis)?;
-        Ok(RelinearizationKey(self.switching_key(&sk.eval, &s2)?))
+        let top = ctx.params().max_level();
+        Ok(RelinearizationKey(self.switching_key(&sk.eval, &s2, top)?))
     }
 
     /// The Galois key of `X -> X^g`: a key switching s to σ_g^{-1}(s).
@@ -217,6 +251,20 @@ impl KeyGenerator {
     /// to the two (ModDown'ed) results: two permutations per rotation
     /// instead of one per decomposed digit.
     pub fn gen_galois_key(&mut self, sk: &SecretKey, galois_element: u64) -> Result<GaloisKey> {
+        let top = self.ctx.params().max_level();
+        self.gen_galois_key_to_level(sk, galois_element, top)
+    }
+
+    /// The Galois key of `X -> X^g` for ciphertexts at `max_level` and
+    /// below only: the digits of that level, so a fraction of the full
+    /// key's size (for a circuit that runs below its bootstrapping levels).
+    /// A switch above its level is an [`Error::LevelMismatch`].
+    pub fn gen_galois_key_to_level(
+        &mut self,
+        sk: &SecretKey,
+        galois_element: u64,
+        max_level: usize,
+    ) -> Result<GaloisKey> {
         self.ctx.check_params("gen_galois_key", sk.params_id)?;
         let two_n = 2 * self.ctx.n() as u64;
         if galois_element % 2 == 0 || galois_element >= two_n {
@@ -235,7 +283,7 @@ impl KeyGenerator {
             .automorphism(ctx.ring(), &sk.eval, inverse, &mut s_inv, &basis)?;
         Ok(GaloisKey {
             galois_element,
-            key: self.switching_key(&s_inv, &sk.eval)?,
+            key: self.switching_key(&s_inv, &sk.eval, max_level)?,
         })
     }
 

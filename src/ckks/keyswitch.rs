@@ -76,15 +76,19 @@ pub(crate) fn apply(
 }
 
 /// Fails unless `key` belongs to the context and has a digit for every
-/// digit of a polynomial at `level`.
+/// digit of a polynomial at `level` (a key generated for lower levels only
+/// is [`Error::LevelMismatch`] above them).
 fn check_key(ctx: &CkksContext, key: &SwitchingKey, level: usize) -> Result<()> {
     ctx.check_params("key_switch", key.params_id)?;
     let digits = ctx.params().digits_at_level(level);
     if key.digits.len() < digits {
-        return Err(Error::LengthMismatch {
+        return Err(Error::LevelMismatch {
             op: "key_switch",
-            got: key.digits.len(),
-            expected: digits,
+            detail: format!(
+                "a ciphertext at level {level} needs a key with {digits} digits; this one has {} (it serves levels up to {})",
+                key.digits.len(),
+                key.max_level(ctx.params())
+            ),
         });
     }
     Ok(())

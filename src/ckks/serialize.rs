@@ -634,10 +634,28 @@ fn switching_digits(ctx: &CkksContext) -> usize {
     ctx.params().digits_at_level(max_level(ctx))
 }
 
-/// Bytes of a switching key payload.
-fn switching_key_len(ctx: &CkksContext) -> u64 {
+/// Bytes of a switching key payload with `digits` digits.
+fn switching_key_len(ctx: &CkksContext, digits: usize) -> u64 {
     let limbs = ctx.ring().full_basis().len();
-    SWITCHING_PREFIX_LEN + switching_digits(ctx) as u64 * 2 * poly_bytes(ctx, limbs)
+    SWITCHING_PREFIX_LEN + digits as u64 * 2 * poly_bytes(ctx, limbs)
+}
+
+/// How many digits a switching key may have: all of the parameter set's
+/// (a relinearization key), or any number from one (a Galois key, which
+/// may serve the lower levels only).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Digits {
+    All,
+    AtLeastOne,
+}
+
+impl Digits {
+    fn allows(self, digits: usize, full: usize) -> bool {
+        match self {
+            Digits::All => digits == full,
+            Digits::AtLeastOne => (1..=full).contains(&digits),
+        }
+    }
 }
 
 /// Bytes of a plaintext (degree 0) or ciphertext payload.
@@ -650,10 +668,15 @@ fn download(ctx: &CkksContext, buf: &Buffer, limbs: usize) -> Result<Vec<u64>> {
     ctx.backend().download(buf, ctx.n() * limbs)
 }
 
-fn check_switching_key(ctx: &CkksContext, key: &SwitchingKey, op: &'static str) -> Result<()> {
+fn check_switching_key(
+    ctx: &CkksContext,
+    key: &SwitchingKey,
+    allowed: Digits,
+    op: &'static str,
+) -> Result<()> {
     ctx.check_params(op, key.params_id)?;
     let digits = switching_digits(ctx);
-    if key.digits.len() != digits {
+    if !allowed.allows(key.digits.len(), digits) {
         return Err(shape_err(
             op,
             format!(
@@ -680,14 +703,19 @@ fn write_switching_key<W: Write + ?Sized>(
     Ok(())
 }
 
-fn parse_switching_key(ctx: &CkksContext, c: &mut Cursor<'_>) -> Result<SwitchingKey> {
+fn parse_switching_key(
+    ctx: &CkksContext,
+    c: &mut Cursor<'_>,
+    allowed: Digits,
+) -> Result<SwitchingKey> {
     let kind = c.kind;
     let digits = c.u64("switching key digit count")?;
-    let expected_digits = switching_digits(ctx);
-    if digits != expected_digits as u64 {
+    let full_digits = switching_digits(ctx);
+    let count = usize::try_from(digits).unwrap_or(usize::MAX);
+    if !allowed.allows(count, full_digits) {
         return Err(format_err(
             kind,
-            format!("switching key with {digits} digits, the parameter set has {expected_digits}"),
+            format!("switching key with {digits} digits, the parameter set has {full_digits}"),
         ));
     }
     let basis = ctx.ring().full_basis();
@@ -701,8 +729,8 @@ fn parse_switching_key(ctx: &CkksContext, c: &mut Cursor<'_>) -> Result<Switchin
             ),
         ));
     }
-    let mut out = Vec::with_capacity(expected_digits);
-    for j in 0..expected_digits {
+    let mut out = Vec::with_capacity(count);
+    for j in 0..count {
         let b = c.poly(ctx, &basis, &format!("digit {j}, b"))?;
         let a = c.poly(ctx, &basis, &format!("digit {j}, a"))?;
         out.push((b, a));
@@ -996,8 +1024,8 @@ impl Object for RelinearizationKey {
     }
 
     fn payload_len(&self, ctx: &CkksContext) -> Result<u64> {
-        check_switching_key(ctx, &self.0, Self::WRITE_OP)?;
-        Ok(switching_key_len(ctx))
+        check_switching_key(ctx, &self.0, Digits::All, Self::WRITE_OP)?;
+        Ok(switching_key_len(ctx, switching_digits(ctx)))
     }
 
     fn write_payload<W: Write + ?Sized>(
@@ -1009,15 +1037,14 @@ impl Object for RelinearizationKey {
     }
 
     fn max_payload_len(ctx: &CkksContext) -> u64 {
-        switching_key_len(ctx)
+        switching_key_len(ctx, switching_digits(ctx))
     }
 
     fn parse(ctx: &CkksContext, payload: &[u8]) -> Result<Self> {
-        check_payload_len(Self::KIND, payload, switching_key_len(ctx), || {
-            "a relinearization key".into()
-        })?;
+        let len = switching_key_len(ctx, switching_digits(ctx));
+        check_payload_len(Self::KIND, payload, len, || "a relinearization key".into())?;
         let mut c = Cursor::new(payload, Self::KIND);
-        let key = parse_switching_key(ctx, &mut c)?;
+        let key = parse_switching_key(ctx, &mut c, Digits::All)?;
         c.finish()?;
         Ok(RelinearizationKey(key))
     }
@@ -1049,9 +1076,13 @@ impl Object for GaloisKeys {
                     ),
                 ));
             }
-            check_switching_key(ctx, &key.key, Self::WRITE_OP)?;
+            check_switching_key(ctx, &key.key, Digits::AtLeastOne, Self::WRITE_OP)?;
         }
-        Ok(8 + self.keys.len() as u64 * (8 + switching_key_len(ctx)))
+        Ok(8 + self
+            .keys
+            .values()
+            .map(|key| 8 + switching_key_len(ctx, key.key.digits.len()))
+            .sum::<u64>())
     }
 
     fn write_payload<W: Write + ?Sized>(
@@ -1070,7 +1101,9 @@ impl Object for GaloisKeys {
 
     fn max_payload_len(ctx: &CkksContext) -> u64 {
         // At most one key per odd element below 2N: N keys.
-        8u64.saturating_add(n_u64(ctx).saturating_mul(8 + switching_key_len(ctx)))
+        8u64.saturating_add(
+            n_u64(ctx).saturating_mul(8 + switching_key_len(ctx, switching_digits(ctx))),
+        )
     }
 
     fn parse(ctx: &CkksContext, payload: &[u8]) -> Result<Self> {
@@ -1085,10 +1118,20 @@ impl Object for GaloisKeys {
                 ),
             ));
         }
-        let key_len = 8 + switching_key_len(ctx);
-        check_payload_len(Self::KIND, payload, 8 + count * key_len, || {
-            format!("a set of {count} keys")
-        })?;
+        // Keys may have fewer digits than the full ones (levels capped):
+        // the payload is at most `count` full keys, and parsing checks each
+        // key's length and the absence of trailing bytes.
+        let full_len = 8 + switching_key_len(ctx, switching_digits(ctx));
+        if payload.len() as u64 > 8 + count * full_len {
+            return Err(format_err(
+                Self::KIND,
+                format!(
+                    "payload of {} bytes, a set of {count} keys needs at most {}",
+                    payload.len(),
+                    8 + count * full_len
+                ),
+            ));
+        }
         let mut keys = GaloisKeys::default();
         let mut previous: Option<u64> = None;
         for i in 0..count {
@@ -1112,7 +1155,7 @@ impl Object for GaloisKeys {
                 ));
             }
             previous = Some(g);
-            let key = parse_switching_key(ctx, &mut c)?;
+            let key = parse_switching_key(ctx, &mut c, Digits::AtLeastOne)?;
             keys.insert(GaloisKey {
                 galois_element: g,
                 key,

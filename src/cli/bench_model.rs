@@ -104,7 +104,7 @@ pub(super) fn run_model(args: &ModelBenchArgs) -> Result<()> {
     let ctx = super::files::context(&params, &args.backend)?;
     let setup = ServerSetup::new(&config, &params)?;
     eprintln!(
-        "heformer bench model: {} layers, hidden {}, {} heads, GLU {}, {} tokens; {} (N = 2^{}), backend {}, {} rotation keys",
+        "heformer bench model: {} layers, hidden {}, {} heads, GLU {}, {} tokens; {} (N = 2^{}), backend {}, {} Galois keys",
         config.layers,
         config.hidden,
         config.heads,
@@ -113,7 +113,7 @@ pub(super) fn run_model(args: &ModelBenchArgs) -> Result<()> {
         params.name(),
         params.log_n(),
         ctx.backend().kind(),
-        setup.rotations.len()
+        setup.galois_key_count(params.log_n())
     );
     let start = Instant::now();
     let (secret, keys) = generate_keys(&ctx, &setup, prng(args.seed)?)?;

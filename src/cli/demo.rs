@@ -95,12 +95,14 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
     let ctx = super::files::context(&params, &args.backend)?;
     let setup = ServerSetup::new(model.twin.config(), &params)?;
     eprintln!(
-        "heformer demo: {} (N = 2^{}), backend {}, {} examples, {} rotation keys",
+        "heformer demo: {} (N = 2^{}), backend {}, {} examples, {} Galois keys ({} capped at level {})",
         params.name(),
         params.log_n(),
         ctx.backend().kind(),
         data.len(),
-        setup.rotations.len()
+        setup.galois_key_count(params.log_n()),
+        setup.circuit_rotations.len(),
+        setup.circuit_level
     );
     let keygen_start = Instant::now();
     let (secret, keys) = generate_keys(&ctx, &setup, prng(args.seed)?)?;

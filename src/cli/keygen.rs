@@ -11,8 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::files::{self, KeysDir};
 use super::model::ModelSpec;
 use super::BackendArgs;
-use crate::ckks::embedding::{galois_element_for_conjugation, galois_element_for_rotation};
-use crate::ckks::{CkksContext, EvaluationKeys, GaloisKeys, KeyGenerator, Prng, SecretKey};
+use crate::ckks::{CkksContext, EvaluationKeys, KeyGenerator, Prng, SecretKey};
 use crate::error::Result;
 use crate::model::encrypted::ServerSetup;
 
@@ -69,22 +68,8 @@ pub fn generate_keys(
     let mut keygen = KeyGenerator::new(ctx.clone(), prng);
     let secret = keygen.gen_secret_key()?;
     let relinearization = Some(keygen.gen_relinearization_key(&secret)?);
-    let log_n = ctx.params().log_n();
-    let mut elements: Vec<u64> = setup
-        .rotations
-        .iter()
-        .map(|&k| galois_element_for_rotation(log_n, k))
-        .chain([galois_element_for_conjugation(log_n)])
-        .filter(|&g| g != 1)
-        .collect();
-    elements.sort_unstable();
-    elements.dedup();
-    let bar = progress(elements.len(), "Galois keys");
-    let mut galois = GaloisKeys::default();
-    for g in elements {
-        galois.insert(keygen.gen_galois_key(&secret, g)?);
-        bar.inc(1);
-    }
+    let bar = progress(setup.galois_key_count(ctx.params().log_n()), "Galois keys");
+    let galois = setup.galois_keys(&mut keygen, &secret, &mut || bar.inc(1))?;
     bar.finish_and_clear();
     Ok((
         secret,
@@ -101,10 +86,12 @@ pub(super) fn run(args: &KeygenArgs) -> Result<()> {
     let setup = ServerSetup::new(model.twin.config(), &params)?;
     let ctx = files::context(&params, &args.backend)?;
     eprintln!(
-        "heformer keygen: {} (N = 2^{}), {} rotations and conjugation",
+        "heformer keygen: {} (N = 2^{}), {} Galois keys ({} of them capped at level {})",
         params.name(),
         params.log_n(),
-        setup.rotations.len()
+        setup.galois_key_count(params.log_n()),
+        setup.circuit_rotations.len(),
+        setup.circuit_level
     );
     let (secret, keys) = generate_keys(&ctx, &setup, prng(args.seed)?)?;
     let dir = KeysDir::new(&args.out);

@@ -40,13 +40,25 @@ impl Fixture {
         seed: u64,
         backend: Arc<dyn Backend>,
     ) -> Self {
+        Self::with_galois_keys(preset, seed, backend, |keygen, sk| {
+            keygen.gen_galois_keys(sk, rotations, true).unwrap()
+        })
+    }
+
+    /// A context on `preset` with the Galois keys `galois` makes.
+    pub fn with_galois_keys(
+        preset: &str,
+        seed: u64,
+        backend: Arc<dyn Backend>,
+        galois: impl FnOnce(&mut KeyGenerator, &SecretKey) -> GaloisKeys,
+    ) -> Self {
         let params = Parameters::preset(preset).unwrap();
         let ctx = CkksContext::new(&params, backend).unwrap();
         let mut keygen = KeyGenerator::new(ctx.clone(), Prng::from_seed(seed));
         let sk = keygen.gen_secret_key().unwrap();
         let pk = keygen.gen_public_key(&sk).unwrap();
         let relinearization = Some(keygen.gen_relinearization_key(&sk).unwrap());
-        let galois = keygen.gen_galois_keys(&sk, rotations, true).unwrap();
+        let galois = galois(&mut keygen, &sk);
         let evaluator = Evaluator::new(
             ctx.clone(),
             EvaluationKeys {
