@@ -113,7 +113,7 @@ pub(super) fn run_model(args: &ModelBenchArgs) -> Result<()> {
         params.name(),
         params.log_n(),
         ctx.backend().kind(),
-        setup.galois_key_count(params.log_n())
+        setup.galois_key_count(&params).0
     );
     let start = Instant::now();
     let (secret, keys) = generate_keys(&ctx, &setup, prng(args.seed)?)?;

@@ -95,14 +95,13 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
     let ctx = super::files::context(&params, &args.backend)?;
     let setup = ServerSetup::new(model.twin.config(), &params)?;
     eprintln!(
-        "heformer demo: {} (N = 2^{}), backend {}, {} examples, {} Galois keys ({} capped at level {})",
+        "heformer demo: {} (N = 2^{}), backend {}, {} examples, {} Galois keys ({} capped below the top level)",
         params.name(),
         params.log_n(),
         ctx.backend().kind(),
         data.len(),
-        setup.galois_key_count(params.log_n()),
-        setup.circuit_rotations.len(),
-        setup.circuit_level
+        setup.galois_key_count(&params).0,
+        setup.galois_key_count(&params).1,
     );
     let keygen_start = Instant::now();
     let (secret, keys) = generate_keys(&ctx, &setup, prng(args.seed)?)?;

@@ -68,7 +68,7 @@ pub fn generate_keys(
     let mut keygen = KeyGenerator::new(ctx.clone(), prng);
     let secret = keygen.gen_secret_key()?;
     let relinearization = Some(keygen.gen_relinearization_key(&secret)?);
-    let bar = progress(setup.galois_key_count(ctx.params().log_n()), "Galois keys");
+    let bar = progress(setup.galois_key_count(ctx.params()).0, "Galois keys");
     let galois = setup.galois_keys(&mut keygen, &secret, &mut || bar.inc(1))?;
     bar.finish_and_clear();
     Ok((
@@ -86,12 +86,11 @@ pub(super) fn run(args: &KeygenArgs) -> Result<()> {
     let setup = ServerSetup::new(model.twin.config(), &params)?;
     let ctx = files::context(&params, &args.backend)?;
     eprintln!(
-        "heformer keygen: {} (N = 2^{}), {} Galois keys ({} of them capped at level {})",
+        "heformer keygen: {} (N = 2^{}), {} Galois keys ({} of them capped below the top level)",
         params.name(),
         params.log_n(),
-        setup.galois_key_count(params.log_n()),
-        setup.circuit_rotations.len(),
-        setup.circuit_level
+        setup.galois_key_count(&params).0,
+        setup.galois_key_count(&params).1,
     );
     let (secret, keys) = generate_keys(&ctx, &setup, prng(args.seed)?)?;
     let dir = KeysDir::new(&args.out);

@@ -50,6 +50,7 @@
 
 pub mod dft;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::approx::ChebyshevSeries;
@@ -295,6 +296,28 @@ impl Bootstrapper {
         steps.sort_unstable();
         steps.dedup();
         steps
+    }
+
+    /// Every rotation step with the highest level it rotates at: the
+    /// SubSum's and CoeffToSlot's near the top, SlotToCoeff's just above
+    /// [`output_level`](Self::output_level). A key capped at its step's level
+    /// (`KeyGenerator::gen_galois_key_to_level`) serves the bootstrapper.
+    pub fn rotation_levels(&self) -> BTreeMap<i64, usize> {
+        let top = self.ctx.params().max_level();
+        let mut levels = BTreeMap::new();
+        let mut note = |step: i64, level: usize| {
+            let entry = levels.entry(step).or_insert(level);
+            *entry = (*entry).max(level);
+        };
+        for t in self.coeff_to_slot.iter().chain(&self.slot_to_coeff) {
+            for &step in t.rotations() {
+                note(step, t.level());
+            }
+        }
+        for step in self.sub_sum_steps() {
+            note(step, top);
+        }
+        levels
     }
 
     /// Whether the circuit conjugates (always: the real/imaginary split).

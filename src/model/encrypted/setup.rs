@@ -2,6 +2,7 @@
 //! configuration and the rotation keys (the client generates the keys from
 //! this list; the server never holds the secret key).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::layout::BlockLayout;
@@ -21,16 +22,13 @@ pub struct ServerSetup {
     /// The bootstrapper's configuration (full slots: the blocks due for a
     /// refresh are packed into one ciphertext per bootstrap).
     pub bootstrap: BootstrapConfig,
-    /// The bootstrapper's rotation steps: keys for every level.
-    pub bootstrap_rotations: Vec<i64>,
-    /// The circuit's other rotation steps (the dense products', CCMM's, the
-    /// transpose's, the unpacking's): keys up to `circuit_level` only.
-    pub circuit_rotations: Vec<i64>,
-    /// The highest level the circuit rotates at: the bootstrapper's output
-    /// level (inputs are encrypted at it). Keys capped there have the
-    /// digits of that level only: 3 of 7 at PN16_BOOT_128_SPARSE_H192,
-    /// 91 MB instead of 213 MB each.
-    pub circuit_level: usize,
+    /// Every rotation step the server uses (the circuit's, the
+    /// bootstrapper's and the unpacking's) with the highest level it
+    /// rotates at; its key is capped there, with that level's digits only
+    /// (the circuit's at the bootstrapper's output level: 3 of 7 digits at
+    /// PN16_BOOT_128_SPARSE_H192, 91 MB instead of 213 MB). The
+    /// relinearization key and the conjugation key are full.
+    pub rotation_levels: BTreeMap<i64, usize>,
 }
 
 impl ServerSetup {
@@ -50,83 +48,75 @@ impl ServerSetup {
         // Planning only: the circuit's keys do not depend on the backend.
         let planning = CkksContext::new(params, create_backend(BackendChoice::Cpu, 1)?)?;
         let bootstrapper = Bootstrapper::new(planning, bootstrap.clone())?;
-        let mut bootstrap_rotations = bootstrapper.rotations();
-        bootstrap_rotations.sort_unstable();
-        bootstrap_rotations.dedup();
-        let mut circuit_rotations = layout.rotations()?;
-        circuit_rotations.extend(pack::unpack_rotations(
-            layout.shape().slots(),
-            bootstrap.slots,
-        ));
-        circuit_rotations.sort_unstable();
-        circuit_rotations.dedup();
-        circuit_rotations.retain(|k| bootstrap_rotations.binary_search(k).is_err());
+        let mut rotation_levels = bootstrapper.rotation_levels();
+        // The circuit runs at the bootstrapper's output level and below
+        // (inputs are encrypted there).
+        let circuit_level = bootstrapper.output_level();
+        let circuit = layout
+            .rotations()?
+            .into_iter()
+            .chain(pack::unpack_rotations(
+                layout.shape().slots(),
+                bootstrap.slots,
+            ));
+        for step in circuit {
+            let level = rotation_levels.entry(step).or_insert(circuit_level);
+            *level = (*level).max(circuit_level);
+        }
         Ok(Self {
             bootstrap,
-            bootstrap_rotations,
-            circuit_rotations,
-            circuit_level: bootstrapper.output_level(),
+            rotation_levels,
         })
     }
 
     /// Every rotation step the server uses, sorted.
     pub fn rotations(&self) -> Vec<i64> {
-        let mut all = [
-            self.bootstrap_rotations.clone(),
-            self.circuit_rotations.clone(),
-        ]
-        .concat();
-        all.sort_unstable();
-        all.dedup();
-        all
+        self.rotation_levels.keys().copied().collect()
     }
 
-    /// The Galois keys the server needs (client side): full keys for the
-    /// bootstrapper's rotations and conjugation, keys capped at
-    /// `circuit_level` for the circuit's; `progress` is called after each.
+    /// Every Galois element with the level its key is capped at (the
+    /// conjugation's and the relinearization's keys are full).
+    fn key_levels(&self, params: &Parameters) -> BTreeMap<u64, usize> {
+        let log_n = params.log_n();
+        let mut levels = BTreeMap::new();
+        let elements = self
+            .rotation_levels
+            .iter()
+            .map(|(&k, &level)| (galois_element_for_rotation(log_n, k), level))
+            .chain([(galois_element_for_conjugation(log_n), params.max_level())]);
+        for (g, level) in elements.filter(|&(g, _)| g != 1) {
+            let entry = levels.entry(g).or_insert(level);
+            *entry = (*entry).max(level);
+        }
+        levels
+    }
+
+    /// How many Galois keys [`galois_keys`](Self::galois_keys) makes, and
+    /// how many of them are capped below the top level.
+    pub fn galois_key_count(&self, params: &Parameters) -> (usize, usize) {
+        let levels = self.key_levels(params);
+        let capped = levels
+            .values()
+            .filter(|&&level| level < params.max_level())
+            .count();
+        (levels.len(), capped)
+    }
+
+    /// The Galois keys the server needs (client side), each capped at its
+    /// level; `progress` is called after each.
     pub fn galois_keys(
         &self,
         keygen: &mut KeyGenerator,
         sk: &SecretKey,
         progress: &mut dyn FnMut(),
     ) -> Result<GaloisKeys> {
-        let log_n = keygen.context().params().log_n();
-        let element = |k: &i64| galois_element_for_rotation(log_n, *k);
-        let full = self
-            .bootstrap_rotations
-            .iter()
-            .map(element)
-            .chain([galois_element_for_conjugation(log_n)]);
-        let capped = self.circuit_rotations.iter().map(element);
+        let params = keygen.context().params().clone();
         let mut keys = GaloisKeys::default();
-        for (g, level) in full
-            .map(|g| (g, None))
-            .chain(capped.map(|g| (g, Some(self.circuit_level))))
-        {
-            if g == 1 || keys.get(g).is_some() {
-                continue;
-            }
-            keys.insert(match level {
-                None => keygen.gen_galois_key(sk, g)?,
-                Some(level) => keygen.gen_galois_key_to_level(sk, g, level)?,
-            });
+        for (g, level) in self.key_levels(&params) {
+            keys.insert(keygen.gen_galois_key_to_level(sk, g, level)?);
             progress();
         }
         Ok(keys)
-    }
-
-    /// How many Galois keys [`galois_keys`](Self::galois_keys) makes.
-    pub fn galois_key_count(&self, log_n: u32) -> usize {
-        let mut elements: Vec<u64> = self
-            .rotations()
-            .iter()
-            .map(|&k| galois_element_for_rotation(log_n, k))
-            .chain([galois_element_for_conjugation(log_n)])
-            .filter(|&g| g != 1)
-            .collect();
-        elements.sort_unstable();
-        elements.dedup();
-        elements.len()
     }
 
     /// The bootstrapper of this setup on `ctx` (encodes its transforms).
