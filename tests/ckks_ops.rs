@@ -389,3 +389,45 @@ fn multiplies_down_the_whole_chain() {
         }
     }
 }
+
+/// A plaintext of fewer slots multiplies (and adds to) a ciphertext of more
+/// as its periodic extension; one whose slot count does not divide the
+/// ciphertext's is refused.
+#[test]
+fn plaintexts_of_fewer_slots_repeat() {
+    let mut f = Fixture::new(PRESET, &[], 14);
+    let a = f.random_values(f.slots(), 1.0);
+    let period = f.random_values(8, 1.0);
+    let ca = f.encrypt(&a);
+    let level = ca.level();
+    let (ev, encoder) = (&f.evaluator, &f.encoder);
+    let pt = encoder
+        .encode_complex(&period, level, f.params.q()[level] as f64)
+        .unwrap();
+    let mut product = ca.clone();
+    ev.mul_plain_assign(&mut product, &pt).unwrap();
+    ev.rescale_assign(&mut product).unwrap();
+    let want: Vec<Complex> = a
+        .iter()
+        .enumerate()
+        .map(|(i, x)| *x * period[i % period.len()])
+        .collect();
+    f.assert_close("mul_plain, 8-slot plaintext", &product, &want);
+    let mut sum = ca.clone();
+    let pt = encoder.encode_complex(&period, level, ca.scale()).unwrap();
+    ev.add_plain_assign(&mut sum, &pt).unwrap();
+    let want: Vec<Complex> = a
+        .iter()
+        .enumerate()
+        .map(|(i, x)| *x + period[i % period.len()])
+        .collect();
+    f.assert_close("add_plain, 8-slot plaintext", &sum, &want);
+    // A 16-slot plaintext on an 8-slot ciphertext.
+    let wider = encoder.encode_complex(&a[..16], level, ca.scale()).unwrap();
+    let narrow = encoder.encode_complex(&a[..8], level, ca.scale()).unwrap();
+    let mut narrow_ct = f.encryptor.encrypt(&narrow).unwrap();
+    assert!(matches!(
+        f.evaluator.add_plain_assign(&mut narrow_ct, &wider),
+        Err(heformer::Error::LengthMismatch { .. })
+    ));
+}

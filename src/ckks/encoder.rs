@@ -104,7 +104,8 @@ impl Encoder {
         let mut limbs = vec![0u64; n * basis.len()];
         for (limb, &g) in limbs.chunks_mut(n).zip(&basis) {
             let m = ctx.ring().moduli()[g];
-            for (x, &c) in limb.iter_mut().zip(&rounded) {
+            // Sparse packing leaves most coefficients zero (the limbs start so).
+            for (x, &c) in limb.iter_mut().zip(&rounded).filter(|(_, &c)| c != 0.0) {
                 *x = m.reduce_f64_integer(c).ok_or_else(|| Error::OutOfRange {
                     op: "encode",
                     detail: format!("value {c} is not finite"),

@@ -306,6 +306,9 @@ impl Evaluator {
         Ok(())
     }
 
+    /// A plaintext of fewer slots than the ciphertext is the periodic
+    /// extension of its slots (sparse packing replicates them), so it
+    /// applies when its slot count divides the ciphertext's.
     fn check_plain(&self, op: &'static str, ct: &Ciphertext, pt: &Plaintext) -> Result<()> {
         self.check(op, ct)?;
         self.ctx.check_params(op, pt.params_id)?;
@@ -318,7 +321,7 @@ impl Evaluator {
                 ),
             });
         }
-        if pt.slots != ct.slots {
+        if pt.slots > ct.slots || ct.slots % pt.slots != 0 {
             return Err(Error::LengthMismatch {
                 op,
                 got: pt.slots,

@@ -40,10 +40,14 @@
 //! The inputs share one level `l >= 1` and scale `Δ`; the diagonals are
 //! encoded at level `l`, scale `q_l`, so the output is at `l − 1` with the
 //! scale `Δ` exactly ([`DENSE_DEPTH`] = 1). The diagonals are encoded on the
-//! fly, one giant group at a time, and each serves every example of a batch:
-//! a whole matrix encoded at `N = 2^16` would take gigabytes.
+//! fly, one giant group at a time (in parallel), and each serves every
+//! example of a batch: a whole matrix encoded at `N = 2^16` would take
+//! gigabytes. A diagonal repeats on every row, so it is encoded with its
+//! `d·P` slots (the plaintext's periodic extension fills the ciphertext's):
+//! its FFT is `d` times shorter.
 
 use ndarray::Array2;
+use rayon::prelude::*;
 
 use super::bsgs::RotationSplit;
 use super::MatrixShape;
@@ -130,6 +134,8 @@ impl DenseProduct {
 
     /// The diagonal `r` between input ciphertext `g` and output ciphertext
     /// `h` of `w`, rotated by `−shift` in the clear; `None` when all zero.
+    /// It repeats on every row, so it is given by its `d·P` slots of one
+    /// row (encoded with that many slots, its periodic extension).
     fn diagonal(
         &self,
         w: &Array2<f64>,
@@ -156,10 +162,10 @@ impl DenseProduct {
         if row.iter().all(|&v| v == 0.0) {
             return None;
         }
-        let n = self.shape.slots();
+        let period = d * p;
         Some(
-            (0..n)
-                .map(|l| Complex::from(row[((l + shift) % n) % (d * p)]))
+            (0..period)
+                .map(|l| Complex::from(row[(l + shift) % period]))
                 .collect(),
         )
     }
@@ -232,13 +238,24 @@ impl DenseProduct {
             for j in self.split.giants() {
                 let mut inner: Vec<Option<Ciphertext>> = inputs.iter().map(|_| None).collect();
                 for g in 0..inputs[0].len() {
-                    for (position, b) in self.split.group(j) {
-                        let r = *self.split.range().start() + position as i64;
-                        let shift = self.shape.slots() - self.split.giant_shift(r);
-                        let Some(diagonal) = self.diagonal(w, (g, h), r, shift) else {
-                            continue;
-                        };
-                        let pt = encoder.encode_complex(&diagonal, level, scale)?;
+                    // The group's diagonals, encoded in parallel.
+                    let terms: Vec<(usize, i64)> = self
+                        .split
+                        .group(j)
+                        .map(|(position, b)| (b, *self.split.range().start() + position as i64))
+                        .collect();
+                    let encoded = terms
+                        .par_iter()
+                        .map(|&(b, r)| {
+                            let shift = self.shape.slots() - self.split.giant_shift(r);
+                            self.diagonal(w, (g, h), r, shift)
+                                .map(|diagonal| {
+                                    Ok((b, encoder.encode_complex(&diagonal, level, scale)?))
+                                })
+                                .transpose()
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    for (b, pt) in encoded.into_iter().flatten() {
                         for (acc, x) in inner.iter_mut().zip(inputs) {
                             let copy = &x[g].copies[b];
                             match acc {
@@ -318,7 +335,7 @@ mod tests {
                         if let Some(diag) = product.diagonal(&w, (g, h), r, 0) {
                             for (l, y) in y.iter_mut().enumerate() {
                                 *y += xg[(l as i64 + r).rem_euclid(n as i64) as usize].re
-                                    * diag[l].re;
+                                    * diag[l % diag.len()].re;
                             }
                         }
                     }
