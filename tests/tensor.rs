@@ -8,6 +8,7 @@ mod common;
 
 use common::Fixture;
 use heformer::ckks::Ciphertext;
+use heformer::tensor::dense::{complex_pair, split_complex};
 use heformer::tensor::{
     decrypt_matrix, encrypt_matrix, replicated_rows, DenseProduct, LoraProduct, MatrixProduct,
     MatrixShape, Transpose, CCMM_DEPTH, DENSE_DEPTH, LORA_DEPTH,
@@ -203,7 +204,7 @@ fn dense(d: usize, blocks: usize, seed: u64) {
         .collect();
     for (t, w) in weights.iter().enumerate() {
         let outs = product
-            .multiply(&f.evaluator, &f.encoder, &[&prepared], w)
+            .multiply(&f.evaluator, &f.encoder, &[&prepared], w, 1.0)
             .unwrap()
             .pop()
             .unwrap();
@@ -226,7 +227,13 @@ fn dense(d: usize, blocks: usize, seed: u64) {
     }
     // The wrong number of inputs, inputs at two levels, a NaN weight.
     assert!(matches!(
-        product.multiply(&f.evaluator, &f.encoder, &[&prepared[..1]], &weights[0]),
+        product.multiply(
+            &f.evaluator,
+            &f.encoder,
+            &[&prepared[..1]],
+            &weights[0],
+            1.0
+        ),
         Err(Error::LengthMismatch { .. })
     ));
     let mut low = cx[1].try_clone().unwrap();
@@ -236,13 +243,13 @@ fn dense(d: usize, blocks: usize, seed: u64) {
         product.prepare(&f.evaluator, &low).unwrap(),
     ];
     assert!(matches!(
-        product.multiply(&f.evaluator, &f.encoder, &[&mixed], &weights[0]),
+        product.multiply(&f.evaluator, &f.encoder, &[&mixed], &weights[0], 1.0),
         Err(Error::LevelMismatch { .. })
     ));
     let mut nan = weights[1].clone();
     nan[[0, 0]] = f64::NAN;
     assert!(matches!(
-        product.multiply(&f.evaluator, &f.encoder, &[&prepared], &nan),
+        product.multiply(&f.evaluator, &f.encoder, &[&prepared], &nan, 1.0),
         Err(Error::OutOfRange { .. })
     ));
 }
@@ -439,4 +446,44 @@ fn lora(d: usize, blocks: usize) {
         LoraProduct::new(shape, &f.encoder, LORA_DEPTH - 1),
         Err(Error::OutOfLevels { .. })
     ));
+}
+
+/// Two real activations packed as one complex ciphertext go through one
+/// dense product; split again, each is its own product.
+#[test]
+fn complex_packing_of_two_activations() {
+    const PRESET: &str = "TEST_INSECURE_N11";
+    let params = heformer::params::Parameters::preset(PRESET).unwrap();
+    let (d, blocks) = (8, 4);
+    let shape = MatrixShape::with_blocks(d, blocks, &params).unwrap();
+    let mut f = Fixture::new(PRESET, &DenseProduct::rotations(&shape), 51);
+    let mut rng = ChaCha20Rng::seed_from_u64(51);
+    let width = d * blocks;
+    let xs: Vec<Array2<f64>> = (0..2)
+        .map(|_| Array2::from_shape_fn((d, width), |_| rng.random_range(-1.0..1.0)))
+        .collect();
+    let w = Array2::from_shape_fn((width, width), |_| rng.random_range(-1.0..1.0));
+    let cts: Vec<Vec<Ciphertext>> = xs
+        .iter()
+        .map(|x| encrypt_activation(&mut f, &shape, x))
+        .collect();
+    let z = complex_pair(&f.evaluator, &cts[0][0], &cts[1][0]).unwrap();
+    let product = DenseProduct::new(shape);
+    let prepared = [product.prepare(&f.evaluator, &z).unwrap()];
+    let out = product
+        .multiply(&f.evaluator, &f.encoder, &[&prepared], &w, 0.5)
+        .unwrap();
+    let (re, im) = split_complex(&f.evaluator, &out[0][0]).unwrap();
+    for (what, ct, x) in [("real part", &re, &xs[0]), ("imaginary part", &im, &xs[1])] {
+        assert!((ct.scale() / cts[0][0].scale() - 1.0).abs() < 1e-12);
+        let required = product_bits(&f, ct.scale(), width) - 1.0;
+        check_blocks(
+            &f,
+            &shape,
+            &format!("complex-packed dense product, {what}"),
+            ct,
+            &output_blocks(&shape, &x.dot(&w), 0),
+            required,
+        );
+    }
 }

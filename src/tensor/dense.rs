@@ -215,10 +215,12 @@ impl DenseProduct {
         Ok(level)
     }
 
-    /// `x·w` for every example `x` of `inputs` (its prepared ciphertexts,
-    /// `⌈rows(w)/(dP)⌉` of them): per example, the `⌈cols(w)/(dP)⌉` output
-    /// ciphertexts at level `l − 1`, with the example's scale. Each diagonal
-    /// is encoded once for the whole batch.
+    /// `factor·x·w` for every example `x` of `inputs` (its prepared
+    /// ciphertexts, `⌈rows(w)/(dP)⌉` of them): per example, the
+    /// `⌈cols(w)/(dP)⌉` output ciphertexts at level `l − 1`, with the
+    /// example's scale. The factor (`1`, or `1/2` for [`complex_pair`]s,
+    /// which [`split_complex`] doubles) multiplies the diagonals in the
+    /// clear: no level. Each diagonal is encoded once for the whole batch.
     ///
     /// Errors: an empty batch, a wrong number of inputs, inputs at different
     /// levels (or scales within an example), non-finite weights, missing
@@ -229,8 +231,15 @@ impl DenseProduct {
         encoder: &Encoder,
         inputs: &[&[PreparedInput]],
         w: &Array2<f64>,
+        factor: f64,
     ) -> Result<Vec<Vec<Ciphertext>>> {
         let level = self.check(inputs, w)?;
+        if !(factor.is_finite() && factor > 0.0) {
+            return Err(Error::OutOfRange {
+                op: OP,
+                detail: format!("factor {factor} must be finite and positive"),
+            });
+        }
         let scale = ev.context().params().q()[level] as f64;
         let mut outputs: Vec<Vec<Ciphertext>> = inputs.iter().map(|_| Vec::new()).collect();
         for h in 0..self.ciphertexts_for(w.ncols()) {
@@ -250,7 +259,9 @@ impl DenseProduct {
                             let shift = self.shape.slots() - self.split.giant_shift(r);
                             self.diagonal(w, (g, h), r, shift)
                                 .map(|diagonal| {
-                                    Ok((b, encoder.encode_complex(&diagonal, level, scale)?))
+                                    let scaled: Vec<Complex> =
+                                        diagonal.iter().map(|v| v.scale(factor)).collect();
+                                    Ok((b, encoder.encode_complex(&scaled, level, scale)?))
                                 })
                                 .transpose()
                         })
@@ -297,6 +308,33 @@ impl DenseProduct {
         }
         Ok(outputs)
     }
+}
+
+/// Two real activations' ciphertexts as one complex one, `a + i·b` (exact:
+/// the product by `i` is a monomial). Real weights act on both parts at
+/// once, so a dense product of the pair costs one product (with the factor
+/// `1/2`, which [`split_complex`] takes back when it takes them apart).
+///
+/// Errors: the operands' levels, scales or slot counts differ.
+pub fn complex_pair(ev: &Evaluator, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+    let mut z = b.try_clone()?;
+    ev.mul_i_assign(&mut z)?;
+    ev.add_assign(&mut z, a)?;
+    Ok(z)
+}
+
+/// Twice the real and imaginary parts of `z` as two real ciphertexts (the
+/// inverse of [`complex_pair`] after a product with the factor `1/2`):
+/// `z + z̄` and `(z − z̄)/i`, one conjugation, the scale kept.
+///
+/// Errors: a missing conjugation key.
+pub fn split_complex(ev: &Evaluator, z: &Ciphertext) -> Result<(Ciphertext, Ciphertext)> {
+    let conjugate = ev.conjugate_new(z)?;
+    let re = ev.add_new(z, &conjugate)?;
+    let mut im = ev.sub_new(&conjugate, z)?;
+    // (z̄ − z)·i = (z − z̄)/i.
+    ev.mul_i_assign(&mut im)?;
+    Ok((re, im))
 }
 
 #[cfg(test)]

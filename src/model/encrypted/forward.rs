@@ -48,6 +48,7 @@ use crate::circuits::refresh::{ensure_all, ensure_both, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 use crate::math::Complex;
+use crate::tensor::dense::{complex_pair, split_complex};
 use crate::tensor::{PreparedInput, CCMM_DEPTH, DENSE_DEPTH};
 
 const OP: &str = "EncryptedModel::forward";
@@ -252,8 +253,9 @@ impl Run<'_> {
 
     /// `x·W + b` for every example `x` of `xs` and every layer of
     /// `layers`: the examples' ciphertexts (values up to `bound`) refreshed
-    /// together and brought to one level, each prepared once, each diagonal
-    /// encoded once. Indexed `[example][layer][ciphertext]`.
+    /// together and brought to one level, two examples per complex operand
+    /// (where their scales agree), each operand prepared once, each
+    /// diagonal encoded once. Indexed `[example][layer][ciphertext]`.
     fn dense(
         &mut self,
         xs: &mut [Vec<Ciphertext>],
@@ -285,7 +287,38 @@ impl Run<'_> {
         for ct in all {
             self.ev.drop_level_assign(ct, ct.level() - level)?;
         }
-        let prepared = xs
+        // Examples in pairs, as one complex operand each (real weights act
+        // on both parts): half the products, one conjugation per output.
+        let mut operands = Vec::with_capacity(xs.len());
+        let mut paired = Vec::with_capacity(xs.len());
+        let mut index = 0;
+        while index < xs.len() {
+            let pair = xs.get(index + 1).filter(|b| {
+                b.len() == xs[index].len()
+                    && xs[index]
+                        .iter()
+                        .zip(b.iter())
+                        .all(|(a, b)| a.scale() == b.scale())
+            });
+            match pair {
+                Some(b) => {
+                    let zs = xs[index]
+                        .iter()
+                        .zip(b)
+                        .map(|(a, b)| complex_pair(self.ev, a, b))
+                        .collect::<Result<Vec<_>>>()?;
+                    operands.push(zs);
+                    paired.push(true);
+                    index += 2;
+                }
+                None => {
+                    operands.push(copies(&xs[index])?);
+                    paired.push(false);
+                    index += 1;
+                }
+            }
+        }
+        let prepared = operands
             .iter()
             .map(|x| {
                 x.iter()
@@ -293,12 +326,50 @@ impl Run<'_> {
                     .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<Vec<_>>>()?;
-        let inputs: Vec<&[PreparedInput]> = prepared.iter().map(Vec::as_slice).collect();
+        drop(operands);
+        // Pairs take the factor 1/2 that their split doubles back.
+        let (pairs, singles): (Vec<_>, Vec<_>) = prepared
+            .iter()
+            .zip(&paired)
+            .enumerate()
+            .partition(|(_, (_, &pair))| pair);
         let mut outputs: Vec<Vec<Vec<Ciphertext>>> = xs.iter().map(|_| Vec::new()).collect();
         for layer in layers {
-            let products =
-                product.multiply(self.ev, self.model.encoder(), &inputs, &layer.weight)?;
-            for (out, mut y) in outputs.iter_mut().zip(products) {
+            let mut by_operand: Vec<Option<Vec<Ciphertext>>> =
+                prepared.iter().map(|_| None).collect();
+            for (group, factor) in [(&pairs, 0.5), (&singles, 1.0)] {
+                if group.is_empty() {
+                    continue;
+                }
+                let inputs: Vec<&[PreparedInput]> =
+                    group.iter().map(|(_, (x, _))| x.as_slice()).collect();
+                let products = product.multiply(
+                    self.ev,
+                    self.model.encoder(),
+                    &inputs,
+                    &layer.weight,
+                    factor,
+                )?;
+                for ((operand, _), ys) in group.iter().zip(products) {
+                    by_operand[*operand] = Some(ys);
+                }
+            }
+            let mut results = Vec::with_capacity(xs.len());
+            for (ys, &pair) in by_operand.into_iter().zip(&paired) {
+                let ys = ys.ok_or_else(|| internal("an operand without its product"))?;
+                if pair {
+                    let (re, im): (Vec<_>, Vec<_>) = ys
+                        .iter()
+                        .map(|z| split_complex(self.ev, z))
+                        .collect::<Result<Vec<_>>>()?
+                        .into_iter()
+                        .unzip();
+                    results.extend([re, im]);
+                } else {
+                    results.push(ys);
+                }
+            }
+            for (out, mut y) in outputs.iter_mut().zip(results) {
                 if let Some(bias) = &layer.bias {
                     self.add_slots(&mut y, bias)?;
                 }
