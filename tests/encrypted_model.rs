@@ -36,7 +36,7 @@ fn tiny_model_layer_by_layer_against_the_twin() {
         PRESET,
         11,
         create_backend(BackendChoice::Cpu, 0).unwrap(),
-        |keygen, sk| setup.galois_keys(keygen, sk, &mut || {}).unwrap(),
+        |keygen, sk| setup.galois_keys(keygen, sk, &|| {}).unwrap(),
     );
     assert!(setup.galois_key_count(&params).1 > 0);
     // Two examples, run in lockstep: they share their bootstraps.

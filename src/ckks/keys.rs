@@ -130,6 +130,15 @@ impl KeyGenerator {
         &self.ctx
     }
 
+    /// An independent generator for the same context, its CSPRNG seeded
+    /// from this one's (to generate keys on several threads).
+    pub fn fork(&mut self) -> Self {
+        Self {
+            ctx: self.ctx.clone(),
+            prng: self.prng.fork(),
+        }
+    }
+
     /// A fresh secret key of the parameter set's distribution.
     pub fn gen_secret_key(&mut self) -> Result<SecretKey> {
         let params = self.ctx.params();

@@ -38,6 +38,16 @@ impl Prng {
         }
     }
 
+    /// An independent generator seeded with 32 bytes of this one's stream
+    /// (for work split across threads; as secure as this generator).
+    pub fn fork(&mut self) -> Self {
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut seed);
+        Self {
+            rng: ChaCha20Rng::from_seed(seed),
+        }
+    }
+
     /// A uniform 64-bit word.
     pub fn next_u64(&mut self) -> u64 {
         self.rng.next_u64()

@@ -69,7 +69,7 @@ pub fn generate_keys(
     let secret = keygen.gen_secret_key()?;
     let relinearization = Some(keygen.gen_relinearization_key(&secret)?);
     let bar = progress(setup.galois_key_count(ctx.params()).0, "Galois keys");
-    let galois = setup.galois_keys(&mut keygen, &secret, &mut || bar.inc(1))?;
+    let galois = setup.galois_keys(&mut keygen, &secret, &|| bar.inc(1))?;
     bar.finish_and_clear();
     Ok((
         secret,

@@ -3,6 +3,8 @@
 //! this list; the server never holds the secret key).
 
 use std::collections::BTreeMap;
+
+use rayon::prelude::*;
 use std::sync::Arc;
 
 use super::layout::BlockLayout;
@@ -103,18 +105,32 @@ impl ServerSetup {
     }
 
     /// The Galois keys the server needs (client side), each capped at its
-    /// level; `progress` is called after each.
+    /// level, generated in parallel (each from a generator forked from
+    /// `keygen`, in a fixed order: a seeded run is reproducible); `progress`
+    /// is called after each.
     pub fn galois_keys(
         &self,
         keygen: &mut KeyGenerator,
         sk: &SecretKey,
-        progress: &mut dyn FnMut(),
+        progress: &(dyn Fn() + Sync),
     ) -> Result<GaloisKeys> {
         let params = keygen.context().params().clone();
+        let jobs: Vec<(u64, usize, KeyGenerator)> = self
+            .key_levels(&params)
+            .into_iter()
+            .map(|(g, level)| (g, level, keygen.fork()))
+            .collect();
+        let generated = jobs
+            .into_par_iter()
+            .map(|(g, level, mut generator)| {
+                let key = generator.gen_galois_key_to_level(sk, g, level);
+                progress();
+                key
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut keys = GaloisKeys::default();
-        for (g, level) in self.key_levels(&params) {
-            keys.insert(keygen.gen_galois_key_to_level(sk, g, level)?);
-            progress();
+        for key in generated {
+            keys.insert(key);
         }
         Ok(keys)
     }
