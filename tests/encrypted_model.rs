@@ -39,10 +39,13 @@ fn tiny_model_layer_by_layer_against_the_twin() {
         |keygen, sk| setup.galois_keys(keygen, sk, &|| {}).unwrap(),
     );
     assert!(setup.galois_key_count(&params).1 > 0);
-    // Two examples, run in lockstep: they share their bootstraps.
+    // Three examples, run in lockstep: they share their bootstraps, the
+    // first two go through the dense products as one complex pair, the
+    // third alone.
     let masks = [
         [true, true, true, true, true, false, false, false],
         [true; 8],
+        [true, true, false, false, false, false, false, false],
     ];
     let embeddings: Vec<Array2<f64>> = masks
         .iter()
