@@ -12,11 +12,13 @@ mod common;
 use common::Fixture;
 use heformer::backend::{create_backend, BackendChoice};
 use heformer::circuits::refresh::{Bootstrapping, Refresh};
+use heformer::ckks::{GaloisKeys, KeyGenerator, Prng};
 use heformer::model::encrypted::{ActivationBounds, EncryptedModel, ServerSetup};
 use heformer::model::friendly::{
     agreement, FriendlyConfig, FriendlyModel, FriendlyWeights, Variant,
 };
 use heformer::params::Parameters;
+use heformer::Error;
 use ndarray::Array2;
 use rand::Rng;
 
@@ -39,6 +41,36 @@ fn tiny_model_layer_by_layer_against_the_twin() {
         |keygen, sk| setup.galois_keys(keygen, sk, &|| {}).unwrap(),
     );
     assert!(setup.galois_key_count(&params).1 > 0);
+    // The server checks its keys before any work: these pass; without one
+    // of them, or with a circuit key capped one level too low, it refuses.
+    let keys = fixture.evaluator.keys();
+    setup.check_keys(keys, &params).unwrap();
+    let elements = keys.galois.elements();
+    let mut fewer = keys.clone();
+    fewer.galois = GaloisKeys::default();
+    for &g in &elements[1..] {
+        fewer.galois.insert(keys.galois.get(g).unwrap().clone());
+    }
+    assert!(matches!(
+        setup.check_keys(&fewer, &params),
+        Err(Error::MissingGaloisKey { .. })
+    ));
+    let capped = elements
+        .iter()
+        .copied()
+        .find(|&g| keys.galois.get(g).unwrap().max_level(&params) < params.max_level())
+        .unwrap();
+    let mut low = keys.clone();
+    let mut keygen = KeyGenerator::new(fixture.ctx.clone(), Prng::from_seed(3));
+    low.galois.insert(
+        keygen
+            .gen_galois_key_to_level(&fixture.sk, capped, 0)
+            .unwrap(),
+    );
+    assert!(matches!(
+        setup.check_keys(&low, &params),
+        Err(Error::LevelMismatch { .. })
+    ));
     // Three examples, run in lockstep: they share their bootstraps, the
     // first two go through the dense products as one complex pair, the
     // third alone.

@@ -62,6 +62,9 @@ pub struct Inference {
 
 impl Server {
     /// The server of `twin` with `bounds` on `ctx` with `keys`.
+    ///
+    /// Errors: keys that lack one the model needs (checked before any
+    /// work), the setup's errors.
     pub fn new(
         twin: &FriendlyModel,
         bounds: ActivationBounds,
@@ -69,6 +72,7 @@ impl Server {
         keys: EvaluationKeys,
     ) -> Result<Self> {
         let setup = ServerSetup::new(twin.config(), ctx.params())?;
+        setup.check_keys(&keys, ctx.params())?;
         Ok(Self {
             model: EncryptedModel::new(twin, ctx.clone(), bounds)?,
             bootstrapper: setup.bootstrapper(ctx.clone())?,

@@ -12,7 +12,7 @@ use crate::backend::{create_backend, BackendChoice};
 use crate::circuits::boot::{BootstrapConfig, Bootstrapper};
 use crate::circuits::pack;
 use crate::ckks::embedding::{galois_element_for_conjugation, galois_element_for_rotation};
-use crate::ckks::{CkksContext, GaloisKeys, KeyGenerator, SecretKey};
+use crate::ckks::{CkksContext, EvaluationKeys, GaloisKeys, KeyGenerator, SecretKey};
 use crate::error::{Error, Result};
 use crate::model::friendly::FriendlyConfig;
 use crate::params::Parameters;
@@ -133,6 +133,38 @@ impl ServerSetup {
             keys.insert(key);
         }
         Ok(keys)
+    }
+
+    /// Checks, before any work, that `keys` hold everything this setup
+    /// rotates with, each key serving its level, and a relinearization key.
+    ///
+    /// Errors: [`Error::MissingRelinearizationKey`],
+    /// [`Error::MissingGaloisKey`] (keys made for another model or by an
+    /// older version), [`Error::LevelMismatch`] (a key capped below its
+    /// use).
+    pub fn check_keys(&self, keys: &EvaluationKeys, params: &Parameters) -> Result<()> {
+        const OP: &str = "ServerSetup::check_keys";
+        if keys.relinearization.is_none() {
+            return Err(Error::MissingRelinearizationKey { op: OP });
+        }
+        for (g, level) in self.key_levels(params) {
+            let key = keys.galois.get(g).ok_or_else(|| Error::MissingGaloisKey {
+                op: OP,
+                galois_element: g,
+                what: "a rotation of the encrypted model (keys made for another model or version?)"
+                    .into(),
+            })?;
+            if key.max_level(params) < level {
+                return Err(Error::LevelMismatch {
+                    op: OP,
+                    detail: format!(
+                        "the key of Galois element {g} serves levels up to {}, the model rotates at {level}",
+                        key.max_level(params)
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The bootstrapper of this setup on `ctx` (encodes its transforms).
