@@ -53,6 +53,9 @@ pub trait Refresh {
     /// How many refreshes (bootstraps) this refresher has run.
     fn count(&self) -> usize;
 
+    /// The wall time spent in its refreshes, in seconds.
+    fn seconds(&self) -> f64;
+
     /// The most levels a refresh gives (`None`: it gives none).
     fn max_level(&self) -> Option<usize>;
 }
@@ -112,6 +115,10 @@ impl Refresh for NoRefresh {
         0
     }
 
+    fn seconds(&self) -> f64 {
+        0.0
+    }
+
     fn max_level(&self) -> Option<usize> {
         None
     }
@@ -128,6 +135,8 @@ pub struct Bootstrapping<'a> {
     headroom: f64,
     /// Bootstraps run (a shared one counts once).
     count: usize,
+    /// Wall time of the refreshes.
+    seconds: f64,
 }
 
 impl<'a> Bootstrapping<'a> {
@@ -137,6 +146,7 @@ impl<'a> Bootstrapping<'a> {
             bootstrapper,
             headroom: DEFAULT_HEADROOM,
             count: 0,
+            seconds: 0.0,
         }
     }
 
@@ -265,6 +275,7 @@ impl Refresh for Bootstrapping<'_> {
                 needed,
             });
         }
+        let clock = std::time::Instant::now();
         let packed_slots = self.bootstrapper.config().slots;
         let (mut sparse, full): (Vec<_>, Vec<_>) = due
             .into_iter()
@@ -278,15 +289,20 @@ impl Refresh for Bootstrapping<'_> {
                 self.count += 1;
             }
         }
+        self.seconds += clock.elapsed().as_secs_f64();
         Ok(())
     }
 
-    /// The bootstraps run so far (a shared one counts once).
     fn max_level(&self) -> Option<usize> {
         Some(self.bootstrapper.output_level())
     }
 
+    /// The bootstraps run so far (a shared one counts once).
     fn count(&self) -> usize {
         self.count
+    }
+
+    fn seconds(&self) -> f64 {
+        self.seconds
     }
 }

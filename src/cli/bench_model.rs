@@ -70,6 +70,10 @@ struct Record {
     /// Wall time of each layer, then of the head.
     layer_seconds: Vec<f64>,
     head_seconds: f64,
+    /// The part of each layer's time, and of the forward's, spent
+    /// bootstrapping.
+    layer_bootstrap_seconds: Vec<f64>,
+    bootstrap_seconds: f64,
     layer_bootstraps: Vec<usize>,
     head_bootstraps: usize,
     bootstraps: usize,
@@ -151,6 +155,8 @@ pub(super) fn run_model(args: &ModelBenchArgs) -> Result<()> {
         forward_seconds: result.seconds,
         layer_seconds: result.layer_seconds,
         head_seconds: result.head_seconds,
+        layer_bootstrap_seconds: result.layer_bootstrap_seconds,
+        bootstrap_seconds: result.bootstrap_seconds,
         layer_bootstraps: result.layer_bootstraps,
         head_bootstraps: result.head_bootstraps,
         bootstraps: result.bootstraps,
@@ -164,9 +170,11 @@ pub(super) fn run_model(args: &ModelBenchArgs) -> Result<()> {
         ));
     }
     super::print_line(format_args!(
-        "forward {:.1} s: per layer {:.1?} s and bootstraps {:?}, head {:.1} s and {} bootstraps, {} in all; logits {:.1} bits against the twin; keys {:.1} s",
+        "forward {:.1} s ({:.1} s bootstrapping): per layer {:.1?} s ({:.1?} s bootstrapping) and bootstraps {:?}, head {:.1} s and {} bootstraps, {} in all; logits {:.1} bits against the twin; keys {:.1} s",
         record.forward_seconds,
+        record.bootstrap_seconds,
         record.layer_seconds,
+        record.layer_bootstrap_seconds,
         record.layer_bootstraps,
         record.head_seconds,
         record.head_bootstraps,

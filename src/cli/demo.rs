@@ -71,6 +71,8 @@ pub struct Summary {
     keygen_seconds: f64,
     /// Encrypted inference per example (mean).
     inference_seconds: f64,
+    /// The part of it spent bootstrapping.
+    bootstrap_seconds: f64,
     /// The whole demo.
     seconds: f64,
     note: &'static str,
@@ -144,14 +146,16 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
         ))?;
     }
     super::print_line(format_args!(
-        "{} examples in lockstep: {:.1} s, {} bootstraps (per layer {:?}, head {})",
+        "{} examples in lockstep: {:.1} s ({:.1} s bootstrapping), {} bootstraps (per layer {:?}, head {})",
         inputs.len(),
         result.seconds,
+        result.bootstrap_seconds,
         result.bootstraps,
         result.layer_bootstraps,
         result.head_bootstraps
     ))?;
     inference_seconds += result.seconds;
+    let bootstrap_seconds = result.bootstrap_seconds;
     let (layer_bootstraps, head_bootstraps) = (result.layer_bootstraps, result.head_bootstraps);
     let count = data.len();
     let share = |n: usize| n as f64 / count as f64;
@@ -172,6 +176,7 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
         head_bootstraps,
         keygen_seconds,
         inference_seconds: inference_seconds / count as f64,
+        bootstrap_seconds: bootstrap_seconds / count as f64,
         seconds: start.elapsed().as_secs_f64(),
         note: accuracy_note(&args.model),
     };

@@ -54,8 +54,12 @@ pub struct Inference {
     /// Wall time of each layer, then of the head.
     pub layer_seconds: Vec<f64>,
     pub head_seconds: f64,
+    /// The part of each layer's time spent bootstrapping.
+    pub layer_bootstrap_seconds: Vec<f64>,
     /// All bootstraps.
     pub bootstraps: usize,
+    /// The part of `seconds` spent bootstrapping.
+    pub bootstrap_seconds: f64,
     /// For the whole batch.
     pub seconds: f64,
 }
@@ -110,13 +114,18 @@ impl Server {
         let (layer_seconds, head_seconds) = first
             .map(|o| (o.layers.iter().map(|l| l.seconds).collect(), o.head_seconds))
             .unwrap_or_default();
+        let layer_bootstrap_seconds = first
+            .map(|o| o.layers.iter().map(|l| l.bootstrap_seconds).collect())
+            .unwrap_or_default();
         Ok(Inference {
             logits: outputs.into_iter().map(|o| o.logits).collect(),
             layer_bootstraps,
             head_bootstraps,
             layer_seconds,
             head_seconds,
+            layer_bootstrap_seconds,
             bootstraps: refresher.count(),
+            bootstrap_seconds: refresher.seconds(),
             seconds: start.elapsed().as_secs_f64(),
         })
     }
@@ -156,9 +165,10 @@ pub(super) fn run(args: &InferArgs) -> Result<()> {
         }
         bar.suspend(|| {
             super::print_line(format_args!(
-                "batch of {}: {:.1} s, {} bootstraps (per layer {:?}, head {})",
+                "batch of {}: {:.1} s ({:.1} s bootstrapping), {} bootstraps (per layer {:?}, head {})",
                 chunk.len(),
                 result.seconds,
+                result.bootstrap_seconds,
                 result.bootstraps,
                 result.layer_bootstraps,
                 result.head_bootstraps

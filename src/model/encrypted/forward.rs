@@ -64,6 +64,8 @@ pub struct EncryptedLayerTrace {
     pub bootstraps: usize,
     /// Wall time of the layer (for a batch, the batch's).
     pub seconds: f64,
+    /// The part of it spent bootstrapping.
+    pub bootstrap_seconds: f64,
 }
 
 /// The result of an encrypted forward pass.
@@ -77,6 +79,8 @@ pub struct EncryptedOutput {
     pub head_bootstraps: usize,
     /// Wall time of the head.
     pub head_seconds: f64,
+    /// The part of it spent bootstrapping.
+    pub head_bootstrap_seconds: f64,
 }
 
 impl EncryptedModel {
@@ -130,6 +134,7 @@ impl EncryptedModel {
         let mut traces: Vec<Vec<EncryptedLayerTrace>> = inputs.iter().map(|_| Vec::new()).collect();
         for layer in &self.blocks().layers {
             let (start, clock) = (run.refresher.count(), Instant::now());
+            let refreshing = run.refresher.seconds();
             streams = run.attention_block(layer, streams, &masks)?;
             let attention = streams
                 .iter()
@@ -138,19 +143,23 @@ impl EncryptedModel {
             streams = run.ffn_block(layer, streams)?;
             let bootstraps = run.refresher.count() - start;
             let seconds = clock.elapsed().as_secs_f64();
+            let bootstrap_seconds = run.refresher.seconds() - refreshing;
             for ((trace, attention), stream) in traces.iter_mut().zip(attention).zip(&streams) {
                 trace.push(EncryptedLayerTrace {
                     attention,
                     ffn: copies(stream)?,
                     bootstraps,
                     seconds,
+                    bootstrap_seconds,
                 });
             }
         }
         let (start, clock) = (run.refresher.count(), Instant::now());
+        let refreshing = run.refresher.seconds();
         let logits = run.head(streams)?;
         let head_bootstraps = run.refresher.count() - start;
         let head_seconds = clock.elapsed().as_secs_f64();
+        let head_bootstrap_seconds = run.refresher.seconds() - refreshing;
         Ok(traces
             .into_iter()
             .zip(logits)
@@ -159,6 +168,7 @@ impl EncryptedModel {
                 logits,
                 head_bootstraps,
                 head_seconds,
+                head_bootstrap_seconds,
             })
             .collect())
     }
