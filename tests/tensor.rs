@@ -8,7 +8,6 @@ mod common;
 
 use common::Fixture;
 use heformer::ckks::Ciphertext;
-use heformer::tensor::dense::{complex_pair, split_complex};
 use heformer::tensor::{
     decrypt_matrix, encrypt_matrix, replicated_rows, DenseProduct, LoraProduct, MatrixProduct,
     MatrixShape, Transpose, CCMM_DEPTH, DENSE_DEPTH, LORA_DEPTH,
@@ -467,13 +466,16 @@ fn complex_packing_of_two_activations() {
         .iter()
         .map(|x| encrypt_activation(&mut f, &shape, x))
         .collect();
-    let z = complex_pair(&f.evaluator, &cts[0][0], &cts[1][0]).unwrap();
+    let z = f
+        .evaluator
+        .complex_pack_new(&cts[0][0], &cts[1][0])
+        .unwrap();
     let product = DenseProduct::new(shape);
     let prepared = [product.prepare(&f.evaluator, &z).unwrap()];
     let out = product
         .multiply(&f.evaluator, &f.encoder, &[&prepared], &w, 0.5)
         .unwrap();
-    let (re, im) = split_complex(&f.evaluator, &out[0][0]).unwrap();
+    let (re, im) = f.evaluator.complex_split_new(&out[0][0]).unwrap();
     for (what, ct, x) in [("real part", &re, &xs[0]), ("imaginary part", &im, &xs[1])] {
         assert!((ct.scale() / cts[0][0].scale() - 1.0).abs() < 1e-12);
         let required = product_bits(&f, ct.scale(), width) - 1.0;

@@ -8,9 +8,10 @@
 //! bound they know. [`NoRefresh`] gives no levels (a circuit that needs one
 //! fails with [`Error::OutOfLevels`]); [`Bootstrapping`] bootstraps the
 //! ciphertexts below the level asked for and counts the bootstraps: those
-//! with fewer slots than its bootstrapper are packed, as many as fit, into
-//! one ciphertext per bootstrap ([`crate::circuits::pack`]); those with as
-//! many go two real ones per bootstrap when their scales and bounds allow.
+//! with fewer slots than its bootstrapper are paired as `a + i·b` and the
+//! pairs packed, as many as fit, into one ciphertext per bootstrap
+//! ([`crate::circuits::pack`]); those with as many slots go two real ones
+//! per bootstrap when their scales and bounds allow.
 //!
 //! # Headroom
 //!
@@ -206,45 +207,65 @@ impl Bootstrapping<'_> {
         Ok(())
     }
 
-    /// Bootstraps sparse ciphertexts of one slot count packed into one
-    /// ([`pack`]). Each is first relabelled to the first one's scale (its
-    /// values multiplied by its scale over that one, a known factor that
-    /// scales its bound and is relabelled back after unpacking), all are
-    /// dropped to the lowest level.
+    /// Bootstraps sparse ciphertexts of one slot count: all relabelled to
+    /// the first one's scale (each one's values multiplied by its scale over
+    /// that one, a known factor that scales its bound and is relabelled back
+    /// at the end) and dropped to the lowest level (a bootstrap starts at
+    /// level 0 anyway), paired as `a + i·b` (the real slots leave the
+    /// imaginary parts free; an odd one pairs with itself), the pairs packed
+    /// as many as fit into one ciphertext per bootstrap ([`pack`]), then
+    /// unpacked and split (one conjugation per pair).
     fn refresh_packed(
         &mut self,
         ev: &Evaluator,
-        chunk: &mut [&mut (&mut Ciphertext, f64)],
+        group: &mut [&mut (&mut Ciphertext, f64)],
     ) -> Result<()> {
         let packed_slots = self.bootstrapper.config().slots;
-        let slots = chunk[0].0.slots();
-        let level = chunk.iter().map(|(ct, _)| ct.level()).min().unwrap_or(0);
-        let common = chunk[0].0.scale();
-        let mut bound = 1.0_f64;
-        let mut inputs = Vec::with_capacity(chunk.len());
-        for (ct, ct_bound) in chunk.iter() {
+        let slots = group[0].0.slots();
+        let level = group.iter().map(|(ct, _)| ct.level()).min().unwrap_or(0);
+        let common = group[0].0.scale();
+        let mut inputs = Vec::with_capacity(group.len());
+        for (ct, bound) in group.iter() {
             let mut input = ct.try_clone()?;
             let above = input.level() - level;
             ev.drop_level_assign(&mut input, above)?;
             let ratio = input.scale() / common;
             input.scale = common;
-            bound = bound.max(ct_bound * ratio);
-            inputs.push((input, ratio));
+            inputs.push((input, ratio, bound * ratio));
         }
-        let refs: Vec<&Ciphertext> = inputs.iter().map(|(ct, _)| ct).collect();
-        let packed = pack::pack(ev, &refs, packed_slots)?;
-        // Unpacking multiplies by the capacity: bootstrap to the output
-        // scale over it, so that the blocks come back at the output scale.
-        let capacity = pack::capacity(slots, packed_slots) as f64;
-        let refreshed = self.bootstrapper.bootstrap_bounded_to_scale(
-            ev,
-            &packed,
-            bound * self.headroom,
-            self.bootstrapper.output_scale() / capacity,
-        )?;
-        let unpacked = pack::unpack(ev, &refreshed, chunk.len(), slots)?;
-        for ((ct, _), (mut out, (_, ratio))) in
-            chunk.iter_mut().zip(unpacked.into_iter().zip(&inputs))
+        let pairs = inputs
+            .chunks(2)
+            .map(|pair| {
+                let (a, b) = (&pair[0], pair.get(1).unwrap_or(&pair[0]));
+                Ok((ev.complex_pack_new(&a.0, &b.0)?, a.2.max(b.2)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Unpacking multiplies by the capacity and the split doubles: bootstrap
+        // to the output scale over both, so that the blocks come back at the
+        // output scale.
+        let capacity = pack::capacity(slots, packed_slots);
+        let target = self.bootstrapper.output_scale() / (2 * capacity) as f64;
+        let mut outputs = Vec::with_capacity(2 * pairs.len());
+        for chunk in pairs.chunks(capacity) {
+            let refs: Vec<&Ciphertext> = chunk.iter().map(|(z, _)| z).collect();
+            let packed = pack::pack(ev, &refs, packed_slots)?;
+            let bound = chunk.iter().fold(1.0_f64, |m, (_, b)| m.max(*b));
+            let refreshed = self.bootstrapper.bootstrap_bounded_to_scale(
+                ev,
+                &packed,
+                bound * self.headroom,
+                target,
+            )?;
+            self.count += 1;
+            for z in pack::unpack(ev, &refreshed, chunk.len(), slots)? {
+                let (mut re, mut im) = ev.complex_split_new(&z)?;
+                re.scale *= 2.0;
+                im.scale *= 2.0;
+                outputs.extend([re, im]);
+            }
+        }
+        for ((ct, _), (mut out, (_, ratio, _))) in
+            group.iter_mut().zip(outputs.into_iter().zip(&inputs))
         {
             out.scale *= ratio;
             **ct = out;
@@ -283,11 +304,7 @@ impl Refresh for Bootstrapping<'_> {
         self.refresh_in_pairs(ev, full)?;
         sparse.sort_by_key(|(ct, _)| ct.slots());
         for group in sparse.chunk_by_mut(|(a, _), (b, _)| a.slots() == b.slots()) {
-            let capacity = pack::capacity(group[0].0.slots(), packed_slots);
-            for chunk in group.chunks_mut(capacity) {
-                self.refresh_packed(ev, chunk)?;
-                self.count += 1;
-            }
+            self.refresh_packed(ev, group)?;
         }
         self.seconds += clock.elapsed().as_secs_f64();
         Ok(())

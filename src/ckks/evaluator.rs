@@ -509,6 +509,29 @@ impl Evaluator {
         Ok(())
     }
 
+    /// `a + i·b`: two ciphertexts of real slots as one (exact: the product by
+    /// `i` is a monomial). Linear maps with real coefficients act on both
+    /// parts at once; [`complex_split_new`](Self::complex_split_new) takes
+    /// them apart.
+    pub fn complex_pack_new(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        let mut z = b.try_clone()?;
+        self.mul_i_assign(&mut z)?;
+        self.add_assign(&mut z, a)?;
+        Ok(z)
+    }
+
+    /// Twice the real and imaginary parts of the slots of `z` as two
+    /// ciphertexts of real slots, `z + z̄` and `−i·(z − z̄)` (one conjugation,
+    /// no level; the scale kept).
+    pub fn complex_split_new(&self, z: &Ciphertext) -> Result<(Ciphertext, Ciphertext)> {
+        let conjugate = self.conjugate_new(z)?;
+        let real = self.add_new(z, &conjugate)?;
+        let mut imaginary = self.sub_new(z, &conjugate)?;
+        self.mul_i_assign(&mut imaginary)?;
+        self.neg_assign(&mut imaginary)?;
+        Ok((real, imaginary))
+    }
+
     /// Multiplies by the monomial `X^power` (`X^N = −1`, so `power` is taken
     /// modulo `2N`): exact, scale unchanged. It moves coefficients, not
     /// slots: sparse ciphertexts are packed into one by such shifts (see

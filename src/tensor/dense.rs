@@ -218,9 +218,11 @@ impl DenseProduct {
     /// `factor·x·w` for every example `x` of `inputs` (its prepared
     /// ciphertexts, `⌈rows(w)/(dP)⌉` of them): per example, the
     /// `⌈cols(w)/(dP)⌉` output ciphertexts at level `l − 1`, with the
-    /// example's scale. The factor (`1`, or `1/2` for [`complex_pair`]s,
-    /// which [`split_complex`] doubles) multiplies the diagonals in the
-    /// clear: no level. Each diagonal is encoded once for the whole batch.
+    /// example's scale. The factor (`1`, or `1/2` for two activations packed
+    /// as one, `a + i·b` by [`Evaluator::complex_pack_new`], whose split by
+    /// [`Evaluator::complex_split_new`] doubles them) multiplies the
+    /// diagonals in the clear: no level. Each diagonal is encoded once for
+    /// the whole batch.
     ///
     /// Errors: an empty batch, a wrong number of inputs, inputs at different
     /// levels (or scales within an example), non-finite weights, missing
@@ -308,33 +310,6 @@ impl DenseProduct {
         }
         Ok(outputs)
     }
-}
-
-/// Two real activations' ciphertexts as one complex one, `a + i·b` (exact:
-/// the product by `i` is a monomial). Real weights act on both parts at
-/// once, so a dense product of the pair costs one product (with the factor
-/// `1/2`, which [`split_complex`] takes back when it takes them apart).
-///
-/// Errors: the operands' levels, scales or slot counts differ.
-pub fn complex_pair(ev: &Evaluator, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
-    let mut z = b.try_clone()?;
-    ev.mul_i_assign(&mut z)?;
-    ev.add_assign(&mut z, a)?;
-    Ok(z)
-}
-
-/// Twice the real and imaginary parts of `z` as two real ciphertexts (the
-/// inverse of [`complex_pair`] after a product with the factor `1/2`):
-/// `z + z̄` and `(z − z̄)/i`, one conjugation, the scale kept.
-///
-/// Errors: a missing conjugation key.
-pub fn split_complex(ev: &Evaluator, z: &Ciphertext) -> Result<(Ciphertext, Ciphertext)> {
-    let conjugate = ev.conjugate_new(z)?;
-    let re = ev.add_new(z, &conjugate)?;
-    let mut im = ev.sub_new(&conjugate, z)?;
-    // (z̄ − z)·i = (z − z̄)/i.
-    ev.mul_i_assign(&mut im)?;
-    Ok((re, im))
 }
 
 #[cfg(test)]

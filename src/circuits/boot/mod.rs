@@ -435,7 +435,7 @@ impl Bootstrapper {
             ev.add_assign(&mut raised, &rotated)?;
         }
         let w = evaluate_sequence(ev, &raised, &self.coeff_to_slot)?;
-        let (mut real, mut imag) = split(ev, &w)?;
+        let (mut real, mut imag) = ev.complex_split_new(&w)?;
         let eval_mod_level = self.cosine_plan.input_level();
         for part in [&mut real, &mut imag] {
             ev.drop_level_assign(part, part.level() - eval_mod_level)?;
@@ -479,15 +479,25 @@ impl Bootstrapper {
         b: &Ciphertext,
         bound: f64,
     ) -> Result<(Ciphertext, Ciphertext)> {
+        self.bootstrap_two_real_bounded_to_scale(ev, a, b, bound, self.output_scale())
+    }
+
+    /// [`bootstrap_two_real_bounded`](Self::bootstrap_two_real_bounded)
+    /// with the outputs at `output_scale` instead of the configured one.
+    pub fn bootstrap_two_real_bounded_to_scale(
+        &self,
+        ev: &Evaluator,
+        a: &Ciphertext,
+        b: &Ciphertext,
+        bound: f64,
+        output_scale: f64,
+    ) -> Result<(Ciphertext, Ciphertext)> {
         check_bound(bound)?;
-        let mut packed = b.try_clone()?;
-        ev.mul_i_assign(&mut packed)?;
-        ev.add_assign(&mut packed, a)?;
+        let mut packed = ev.complex_pack_new(a, b)?;
         packed.scale *= bound;
         // The split doubles the values: relabelling the scale by 2 halves them.
-        let output_scale = self.output_scale();
         let z = self.bootstrap_to_scale(ev, &packed, output_scale * bound / 2.0)?;
-        let (mut real, mut imag) = split(ev, &z)?;
+        let (mut real, mut imag) = ev.complex_split_new(&z)?;
         real.scale = output_scale;
         imag.scale = output_scale;
         Ok((real, imag))
@@ -544,18 +554,6 @@ fn check_bound(bound: f64) -> Result<()> {
 /// scale: `√n` for `n` slots, a power of two.
 fn stc_gain(slots: usize) -> f64 {
     2f64.powi((slots.trailing_zeros() / 2) as i32)
-}
-
-/// Twice the real and imaginary parts of the slots of `z` as two
-/// ciphertexts with real slots, `z + conj(z)` and `−i·(z − conj(z))` (one
-/// conjugation, no level).
-fn split(ev: &Evaluator, z: &Ciphertext) -> Result<(Ciphertext, Ciphertext)> {
-    let conj = ev.conjugate_new(z)?;
-    let real = ev.add_new(z, &conj)?;
-    let mut imag = ev.sub_new(z, &conj)?;
-    ev.mul_i_assign(&mut imag)?;
-    ev.neg_assign(&mut imag)?;
-    Ok((real, imag))
 }
 
 /// An internal invariant failed (a bug, reported rather than panicking).

@@ -48,7 +48,6 @@ use crate::circuits::refresh::{ensure_all, ensure_both, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 use crate::math::Complex;
-use crate::tensor::dense::{complex_pair, split_complex};
 use crate::tensor::{PreparedInput, CCMM_DEPTH, DENSE_DEPTH};
 
 const OP: &str = "EncryptedModel::forward";
@@ -315,7 +314,7 @@ impl Run<'_> {
                     let zs = xs[index]
                         .iter()
                         .zip(b)
-                        .map(|(a, b)| complex_pair(self.ev, a, b))
+                        .map(|(a, b)| self.ev.complex_pack_new(a, b))
                         .collect::<Result<Vec<_>>>()?;
                     operands.push(zs);
                     paired.push(true);
@@ -370,7 +369,7 @@ impl Run<'_> {
                 if pair {
                     let (re, im): (Vec<_>, Vec<_>) = ys
                         .iter()
-                        .map(|z| split_complex(self.ev, z))
+                        .map(|z| self.ev.complex_split_new(z))
                         .collect::<Result<Vec<_>>>()?
                         .into_iter()
                         .unzip();
