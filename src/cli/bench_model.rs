@@ -106,7 +106,7 @@ pub(super) fn run_model(args: &ModelBenchArgs) -> Result<()> {
     )?;
     let params = super::load_parameters(&args.params)?;
     let ctx = super::files::context(&params, &args.backend)?;
-    let setup = ServerSetup::new(&config, &params)?;
+    let (setup, bootstrapper) = ServerSetup::with_bootstrapper(&config, ctx.clone())?;
     eprintln!(
         "heformer bench model: {} layers, hidden {}, {} heads, GLU {}, {} tokens; {} (N = 2^{}), backend {}, {} Galois keys",
         config.layers,
@@ -122,7 +122,7 @@ pub(super) fn run_model(args: &ModelBenchArgs) -> Result<()> {
     let start = Instant::now();
     let (secret, keys) = generate_keys(&ctx, &setup, prng(args.seed)?)?;
     let keygen_seconds = start.elapsed().as_secs_f64();
-    let server = Server::new(&twin, bounds, &ctx, keys)?;
+    let server = Server::with_setup(&twin, bounds, keys, (&setup, bootstrapper))?;
     let mut client = Client::new(&ctx, secret)?;
     let encrypted = client.encrypt(server.model(), &input, server.input_level())?;
     eprintln!("encrypted forward...");

@@ -178,8 +178,8 @@ pub(super) fn encrypt(args: &EncryptArgs) -> Result<()> {
     let (data, _) = args.columns.read(&args.data, args.limit)?;
     let model = load_model(&spec)?;
     let ctx = files::context(&params, &args.backend)?;
-    let level = ServerSetup::new(model.twin.config(), &params)?
-        .bootstrapper(ctx.clone())?
+    let level = ServerSetup::with_bootstrapper(model.twin.config(), ctx.clone())?
+        .1
         .output_level();
     let encrypted = model.encrypted(ctx.clone())?;
     let mut client = Client::new(&ctx, keys.secret_key(&ctx)?)?;

@@ -95,7 +95,7 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
     let (_, labels) = classes(&data, label_set, model.twin.config().classes)?;
     let params = super::load_parameters(&args.params)?;
     let ctx = super::files::context(&params, &args.backend)?;
-    let setup = ServerSetup::new(model.twin.config(), &params)?;
+    let (setup, bootstrapper) = ServerSetup::with_bootstrapper(model.twin.config(), ctx.clone())?;
     eprintln!(
         "heformer demo: {} (N = 2^{}), backend {}, {} examples, {} Galois keys ({} capped below the top level)",
         params.name(),
@@ -108,7 +108,7 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
     let keygen_start = Instant::now();
     let (secret, keys) = generate_keys(&ctx, &setup, prng(args.seed)?)?;
     let keygen_seconds = keygen_start.elapsed().as_secs_f64();
-    let server = Server::new(&model.twin, model.bounds, &ctx, keys)?;
+    let server = Server::with_setup(&model.twin, model.bounds, keys, (&setup, bootstrapper))?;
     let mut client = Client::new(&ctx, secret)?;
 
     let inputs = model.embed(&data.texts())?;

@@ -75,12 +75,24 @@ impl Server {
         ctx: &Arc<CkksContext>,
         keys: EvaluationKeys,
     ) -> Result<Self> {
-        let setup = ServerSetup::new(twin.config(), ctx.params())?;
+        let (setup, bootstrapper) = ServerSetup::with_bootstrapper(twin.config(), ctx.clone())?;
+        Self::with_setup(twin, bounds, keys, (&setup, bootstrapper))
+    }
+
+    /// [`new`](Self::new) with the setup and the bootstrapper already
+    /// built on the context (by [`ServerSetup::with_bootstrapper`]).
+    pub fn with_setup(
+        twin: &FriendlyModel,
+        bounds: ActivationBounds,
+        keys: EvaluationKeys,
+        (setup, bootstrapper): (&ServerSetup, Bootstrapper),
+    ) -> Result<Self> {
+        let ctx = bootstrapper.context().clone();
         setup.check_keys(&keys, ctx.params())?;
         Ok(Self {
             model: EncryptedModel::new(twin, ctx.clone(), bounds)?,
-            bootstrapper: setup.bootstrapper(ctx.clone())?,
-            evaluator: Evaluator::new(ctx.clone(), keys)?,
+            bootstrapper,
+            evaluator: Evaluator::new(ctx, keys)?,
         })
     }
 

@@ -273,6 +273,11 @@ impl Bootstrapper {
         })
     }
 
+    /// The context it is encoded for.
+    pub fn context(&self) -> &Arc<CkksContext> {
+        &self.ctx
+    }
+
     /// The configuration.
     pub fn config(&self) -> &BootstrapConfig {
         &self.config

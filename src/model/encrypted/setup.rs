@@ -40,16 +40,29 @@ impl ServerSetup {
     /// Errors: a parameter set without a bootstrapping configuration, a
     /// layout it cannot hold.
     pub fn new(config: &FriendlyConfig, params: &Parameters) -> Result<Self> {
-        let layout = BlockLayout::new(config, params)?;
-        let bootstrap = BootstrapConfig::for_preset(params).ok_or_else(|| {
+        // Planning only: the circuit's keys do not depend on the backend.
+        let planning = CkksContext::new(params, create_backend(BackendChoice::Cpu, 1)?)?;
+        Ok(Self::with_bootstrapper(config, planning)?.0)
+    }
+
+    /// The setup of `config` on `ctx`, with the bootstrapper it plans with
+    /// (encoding one is the setup's main cost: a server that builds its
+    /// setup this way encodes it once).
+    ///
+    /// Errors: those of [`new`](Self::new).
+    pub fn with_bootstrapper(
+        config: &FriendlyConfig,
+        ctx: Arc<CkksContext>,
+    ) -> Result<(Self, Bootstrapper)> {
+        let params = ctx.params().clone();
+        let layout = BlockLayout::new(config, &params)?;
+        let bootstrap = BootstrapConfig::for_preset(&params).ok_or_else(|| {
             Error::InvalidParameters(format!(
                 "the encrypted model bootstraps; {} has no bootstrapping configuration",
                 params.name()
             ))
         })?;
-        // Planning only: the circuit's keys do not depend on the backend.
-        let planning = CkksContext::new(params, create_backend(BackendChoice::Cpu, 1)?)?;
-        let bootstrapper = Bootstrapper::new(planning, bootstrap.clone())?;
+        let bootstrapper = Bootstrapper::new(ctx, bootstrap.clone())?;
         let mut rotation_levels = bootstrapper.rotation_levels();
         // The circuit runs at the bootstrapper's output level and below
         // (inputs are encrypted there).
@@ -65,10 +78,13 @@ impl ServerSetup {
             let level = rotation_levels.entry(step).or_insert(circuit_level);
             *level = (*level).max(circuit_level);
         }
-        Ok(Self {
-            bootstrap,
-            rotation_levels,
-        })
+        Ok((
+            Self {
+                bootstrap,
+                rotation_levels,
+            },
+            bootstrapper,
+        ))
     }
 
     /// Every rotation step the server uses, sorted.
