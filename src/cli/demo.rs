@@ -96,14 +96,15 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
     let params = super::load_parameters(&args.params)?;
     let ctx = super::files::context(&params, &args.backend)?;
     let (setup, bootstrapper) = ServerSetup::with_bootstrapper(model.twin.config(), ctx.clone())?;
+    let (key_count, capped) = setup.galois_key_count(&params);
     eprintln!(
         "heformer demo: {} (N = 2^{}), backend {}, {} examples, {} Galois keys ({} capped below the top level)",
         params.name(),
         params.log_n(),
         ctx.backend().kind(),
         data.len(),
-        setup.galois_key_count(&params).0,
-        setup.galois_key_count(&params).1,
+        key_count,
+        capped,
     );
     let keygen_start = Instant::now();
     let (secret, keys) = generate_keys(&ctx, &setup, prng(args.seed)?)?;

@@ -85,12 +85,13 @@ pub(super) fn run(args: &KeygenArgs) -> Result<()> {
     let model = super::model::load_model(&args.model)?;
     let setup = ServerSetup::new(model.twin.config(), &params)?;
     let ctx = files::context(&params, &args.backend)?;
+    let (key_count, capped) = setup.galois_key_count(&params);
     eprintln!(
         "heformer keygen: {} (N = 2^{}), {} Galois keys ({} of them capped below the top level)",
         params.name(),
         params.log_n(),
-        setup.galois_key_count(&params).0,
-        setup.galois_key_count(&params).1,
+        key_count,
+        capped,
     );
     let (secret, keys) = generate_keys(&ctx, &setup, prng(args.seed)?)?;
     let dir = KeysDir::new(&args.out);
