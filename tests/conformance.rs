@@ -438,31 +438,46 @@ fn key_switch_inner_product() {
         for level in levels(ring) {
             let digits = ring.params().digits_at_level(level);
             let ext_basis = ring.extended_basis(level);
-            let full = ring.full_basis();
             let digit_words: Vec<Vec<u64>> = (0..digits)
                 .map(|_| random_poly(ring, &ext_basis, rng))
                 .collect();
-            let key_words: Vec<Vec<u64>> = (0..2 * ring.params().dnum())
-                .map(|_| random_poly(ring, &full, rng))
-                .collect();
             let d = both_all(device, &digit_words);
-            let [dk, ck] = both_all(device, &key_words);
-            let pairs = |k: Vec<Buffer>| -> Vec<(Buffer, Buffer)> {
-                let mut it = k.into_iter();
-                std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
-            };
-            let keys = [pairs(dk), pairs(ck)];
-            let ext = ring.n() * ext_basis.len();
-            compare(
-                &format!("inner product level {level} {name}"),
-                device,
-                2,
-                ext,
-                |b, side, out| {
-                    let (o0, rest) = out.split_first_mut().expect("two outputs");
-                    b.key_switch_inner_product(ring, &d[side], &keys[side], level, o0, &mut rest[0])
-                },
-            );
+            // Full keys, and keys of the level's digits on the extended
+            // basis of the highest level they serve (capped keys).
+            let top = ring.num_q() - 1;
+            for (kind, top) in [
+                ("full", top),
+                ("capped", ring.params().top_level_of_digits(digits)),
+            ] {
+                let key_basis = ring.extended_basis(top);
+                let key_words: Vec<Vec<u64>> = (0..2 * ring.params().digits_at_level(top))
+                    .map(|_| random_poly(ring, &key_basis, rng))
+                    .collect();
+                let [dk, ck] = both_all(device, &key_words);
+                let pairs = |k: Vec<Buffer>| -> Vec<(Buffer, Buffer)> {
+                    let mut it = k.into_iter();
+                    std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
+                };
+                let keys = [pairs(dk), pairs(ck)];
+                let ext = ring.n() * ext_basis.len();
+                compare(
+                    &format!("inner product level {level} {kind} keys {name}"),
+                    device,
+                    2,
+                    ext,
+                    |b, side, out| {
+                        let (o0, rest) = out.split_first_mut().expect("two outputs");
+                        b.key_switch_inner_product(
+                            ring,
+                            &d[side],
+                            &keys[side],
+                            level,
+                            o0,
+                            &mut rest[0],
+                        )
+                    },
+                );
+            }
         }
     });
 }

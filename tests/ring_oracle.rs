@@ -847,10 +847,18 @@ fn automorphisms_compose_and_match_coefficient_definition() {
 
 // --------------------------------------------------- key-switching product --
 
-fn check_inner_product(e: &Env, level: usize, digits: &[Vec<u64>], keys: &[(Vec<u64>, Vec<u64>)]) {
+/// The inner product at `level` against the `u128` sums, with keys on the
+/// extended basis of `top` (a key serving the levels up to `top`).
+fn check_inner_product(
+    e: &Env,
+    level: usize,
+    top: usize,
+    digits: &[Vec<u64>],
+    keys: &[(Vec<u64>, Vec<u64>)],
+) {
     let n = e.n();
     let ext = e.ring.extended_basis(level);
-    let total = e.ring.moduli().len();
+    let key_basis = e.ring.extended_basis(top);
     let d_bufs: Vec<Buffer> = digits.iter().map(|d| e.upload(d)).collect();
     let k_bufs: Vec<(Buffer, Buffer)> = keys
         .iter()
@@ -861,25 +869,26 @@ fn check_inner_product(e: &Env, level: usize, digits: &[Vec<u64>], keys: &[(Vec<
     e.be.key_switch_inner_product(&e.ring, &d_bufs, &k_bufs, level, &mut out0, &mut out1)
         .unwrap();
     let (o0, o1) = (e.download(&out0), e.download(&out1));
-    assert_eq!(keys[0].0.len(), n * total);
+    assert_eq!(keys[0].0.len(), n * key_basis.len());
     for (pos, &g) in ext.iter().enumerate() {
         let q = e.prime(g) as u128;
+        let at = key_basis.iter().position(|&k| k == g).unwrap() * n;
         for c in 0..n {
             let (mut s0, mut s1) = (0u128, 0u128);
             for (d, (kb, ka)) in digits.iter().zip(keys) {
                 let x = d[pos * n + c] as u128;
-                s0 = (s0 + x * kb[g * n + c] as u128 % q) % q;
-                s1 = (s1 + x * ka[g * n + c] as u128 % q) % q;
+                s0 = (s0 + x * kb[at + c] as u128 % q) % q;
+                s1 = (s1 + x * ka[at + c] as u128 % q) % q;
             }
             assert_eq!(
                 o0[pos * n + c] as u128,
                 s0,
-                "level {level} limb {g} coeff {c} (out0)"
+                "level {level} top {top} limb {g} coeff {c} (out0)"
             );
             assert_eq!(
                 o1[pos * n + c] as u128,
                 s1,
-                "level {level} limb {g} coeff {c} (out1)"
+                "level {level} top {top} limb {g} coeff {c} (out1)"
             );
         }
     }
@@ -892,19 +901,24 @@ fn key_switch_inner_product_matches_u128() {
     let n = e.n();
     let full = e.ring.full_basis();
     let params = e.ring.params().clone();
+    // Full keys, and keys of the level's digits only (on the extended basis
+    // of the highest level they serve).
     for level in 0..e.ring.num_q() {
         let ext = e.ring.extended_basis(level);
         let count = params.digits_at_level(level);
         let digits: Vec<Vec<u64>> = (0..count).map(|_| e.random_limbs(&mut rng, &ext)).collect();
-        let keys: Vec<(Vec<u64>, Vec<u64>)> = (0..params.dnum())
-            .map(|_| {
-                (
-                    e.random_limbs(&mut rng, &full),
-                    e.random_limbs(&mut rng, &full),
-                )
-            })
-            .collect();
-        check_inner_product(&e, level, &digits, &keys);
+        for top in [e.ring.num_q() - 1, params.top_level_of_digits(count)] {
+            let key_basis = e.ring.extended_basis(top);
+            let keys: Vec<(Vec<u64>, Vec<u64>)> = (0..params.digits_at_level(top))
+                .map(|_| {
+                    (
+                        e.random_limbs(&mut rng, &key_basis),
+                        e.random_limbs(&mut rng, &key_basis),
+                    )
+                })
+                .collect();
+            check_inner_product(&e, level, top, &digits, &keys);
+        }
     }
 
     // The widest accumulation allowed (64 digits of q−1 times keys of q−1).
@@ -920,10 +934,10 @@ fn key_switch_inner_product_matches_u128() {
     let keys: Vec<(Vec<u64>, Vec<u64>)> = (0..64)
         .map(|_| (max_limbs(&full), e.random_limbs(&mut rng, &full)))
         .collect();
-    check_inner_product(&e, level, &digits, &keys);
+    check_inner_product(&e, level, level, &digits, &keys);
 
     // Errors: more digits than keys, more than 64 digits, short buffers, a
-    // level beyond the chain.
+    // key serving only lower levels.
     let up = |v: &Vec<u64>| e.upload(v);
     let d_bufs: Vec<Buffer> = digits.iter().map(up).collect();
     let k_bufs: Vec<(Buffer, Buffer)> = keys.iter().map(|(b, a)| (up(b), up(a))).collect();
@@ -980,6 +994,19 @@ fn key_switch_inner_product_matches_u128() {
         &mut out0,
         &mut out1,
     );
+    let low = e.ring.extended_basis(level - 1);
+    let low_key = (
+        e.upload(&e.random_limbs(&mut rng, &low)),
+        e.upload(&e.random_limbs(&mut rng, &low)),
+    );
+    call(
+        "a key serving lower levels",
+        &d_bufs[..1],
+        &[low_key],
+        level,
+        &mut out0,
+        &mut out1,
+    );
     let mut short_out = short.clone();
     call(
         "short out0",
@@ -1016,22 +1043,31 @@ fn fused_key_switch_matches_the_composition() {
     ] {
         let e = env(preset);
         let mut rng = ChaCha20Rng::seed_from_u64(77);
-        let full = e.ring.full_basis();
-        let keys: Vec<(Buffer, Buffer)> = (0..e.ring.params().dnum())
-            .map(|_| {
-                (
-                    e.upload(&e.random_limbs(&mut rng, &full)),
-                    e.upload(&e.random_limbs(&mut rng, &full)),
-                )
-            })
-            .collect();
+        let params = e.ring.params().clone();
+        // Keys on the extended basis of `top`, serving the levels up to it.
+        let keys_to = |rng: &mut ChaCha20Rng, top: usize| -> Vec<(Buffer, Buffer)> {
+            let basis = e.ring.extended_basis(top);
+            (0..params.digits_at_level(top))
+                .map(|_| {
+                    (
+                        e.upload(&e.random_limbs(rng, &basis)),
+                        e.upload(&e.random_limbs(rng, &basis)),
+                    )
+                })
+                .collect()
+        };
         let top = e.ring.num_q() - 1;
+        let full_keys = keys_to(&mut rng, top);
         let levels = if preset == "PN15_128" {
             vec![top]
         } else {
             (0..=top).collect()
         };
         for level in levels {
+            let capped = keys_to(
+                &mut rng,
+                params.top_level_of_digits(params.digits_at_level(level)),
+            );
             let basis = e.ring.q_basis(level);
             let poly = e.upload(&e.random_limbs(&mut rng, &basis));
             let addend = [
@@ -1060,17 +1096,20 @@ fn fused_key_switch_matches_the_composition() {
                 let addend = [&addend[0], &addend[1]];
                 tails.push((KeySwitchTail::ModDownRescale { addend }, level));
             }
-            for (tail, limbs) in tails {
+            for ((tail, limbs), keys) in tails
+                .into_iter()
+                .flat_map(|t| [(t, &full_keys), (t, &capped)])
+            {
                 let words = e.n() * limbs;
                 let mut fused = [e.be.alloc(words).unwrap(), e.be.alloc(words).unwrap()];
                 let mut composed = [e.be.alloc(words).unwrap(), e.be.alloc(words).unwrap()];
-                e.be.key_switch(&e.ring, &poly, &keys, level, tail, &mut fused)
+                e.be.key_switch(&e.ring, &poly, keys, level, tail, &mut fused)
                     .unwrap();
                 key_switch_composed(
                     e.be.as_ref(),
                     &e.ring,
                     &poly,
-                    &keys,
+                    keys,
                     level,
                     tail,
                     &mut composed,

@@ -917,9 +917,34 @@ fn level_capped_galois_keys() {
         .map(|i| values[(i + 5) % values.len()])
         .collect();
     assert_close("capped rotation", &rotated, &want, 20.0);
-    // The digit count of the first key (after the count and its element).
+    // The capped key is stored on the extended basis of its top level, the
+    // full one on the full basis (each key: element, digit count, limb
+    // count, digits), and a capped key claiming the full basis is refused.
     let frame = serialize::galois_keys_to_bytes(&ctx, &GaloisKeys::default()).unwrap();
     let mut p = payload(&bytes).to_vec();
+    let ring = ctx.ring();
+    let word = |p: &[u8], at: usize| u64::from_le_bytes(p[at..at + 8].try_into().unwrap()) as usize;
+    let mut limbs_at = std::collections::BTreeMap::new();
+    let mut at = 8;
+    while at < p.len() {
+        let (element, digits, limbs) = (word(&p, at), word(&p, at + 8), word(&p, at + 16));
+        limbs_at.insert(element as u64, (at + 16, digits, limbs));
+        at += 24 + 2 * digits * 8 * params.n() * limbs;
+    }
+    assert_eq!(at, p.len());
+    let capped_basis = ring.extended_basis(1).len();
+    assert!(capped_basis < ring.full_basis().len());
+    assert_eq!(limbs_at[&g].1, params.digits_at_level(1));
+    assert_eq!(limbs_at[&g].2, capped_basis);
+    assert_eq!(limbs_at[&full_g].2, ring.full_basis().len());
+    let mut wrong = p.clone();
+    set_u64(&mut wrong, limbs_at[&g].0, ring.full_basis().len() as u64);
+    assert_format_err(
+        serialize::galois_keys_from_bytes(&ctx, &with_payload(&frame, &wrong)),
+        "galois keys",
+        "limbs",
+    );
+    // The digit count of the first key.
     for digits in [0u64, params.dnum() as u64 + 1] {
         set_u64(&mut p, 16, digits);
         assert_format_err(

@@ -5,7 +5,8 @@
 //   out0[k·n + c] = Σ_j digit_j[k·n + c] · key_b_j[map.position[k]·n + c]
 //   out1[k·n + c] = Σ_j digit_j[k·n + c] · key_a_j[map.position[k]·n + c]
 // over j < digits (<= HEFORMER_MAX_DIGITS), where map.position[k] is the
-// limb's index in the key buffers (the full basis). The products are summed
+// limb's index in the key buffers (the extended basis of the key's top
+// level, which may be shorter than the full basis). The products are summed
 // in 128 bits (at most 64 products of reduced words fit) and reduced once.
 // Launch geometry: grid (ceil(n / blockDim.x), limbs), blockDim.x <= 256.
 

@@ -4,11 +4,12 @@
 // Entry points: inner_product.
 // Workgroup size: WORKGROUP × 1; dispatch (ceil(N / WORKGROUP), limbs, 1)
 //   over the extended basis at the level (record k: the limb's modulus,
-//   aux = its global index g, the key's limb).
+//   aux = the key's limb of that modulus).
 // Bindings: 0 args (p1: bit 0 = first digit, bit 1 = last digit),
-//   1 read `digit` (extended basis), 2 read `key_b`, 3 read `key_a` (full
-//   basis), 4 read_write `acc` (4 words per coefficient: the two 128-bit
-//   sums), 5 read_write `out0`, 6 read_write `out1` (extended basis).
+//   1 read `digit` (extended basis), 2 read `key_b`, 3 read `key_a` (the
+//   extended basis of the key's top level), 4 read_write `acc` (4 words
+//   per coefficient: the two 128-bit sums), 5 read_write `out0`,
+//   6 read_write `out1` (extended basis).
 //
 //   inner_product  s0 = acc0 + d·b_g, s1 = acc1 + d·a_g (acc taken as 0 on
 //                  the first digit); on the last digit out0 = s0 mod q,

@@ -410,8 +410,8 @@ pub trait Backend: Send + Sync + Debug {
 
     /// Key-switching inner product on the extended basis at `level`:
     /// `out0 = Σ_j digits[j] ⊙ keys[j].0`, `out1 = Σ_j digits[j] ⊙ keys[j].1`,
-    /// accumulated wide and reduced once. Key buffers hold the full basis
-    /// (all of Q then P).
+    /// accumulated wide and reduced once. Key buffers hold the extended
+    /// basis of the key's top level ([`KeyLayout`]), at least `level`.
     fn key_switch_inner_product(
         &self,
         ring: &RingContext,
@@ -577,6 +577,90 @@ pub enum KeySwitchTail<'a> {
         /// Added to k0 before the automorphism (level `level`).
         addend: &'a Buffer,
     },
+}
+
+/// Where the limbs of a switching key's digits lie. A key that serves the
+/// levels up to `top` holds, in every digit buffer, the extended basis of
+/// `top`: `q_0 ..= q_top`, then `p_0 .. p_{K−1}` (a full key has `top = L`:
+/// the full basis). Backends read the key limb of global modulus `g` at
+/// [`KeyLayout::position`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyLayout {
+    top: usize,
+    num_q: usize,
+    num_p: usize,
+}
+
+impl KeyLayout {
+    /// The layout of `keys`, whose first `digits` digits a key switch at
+    /// `level` reads: `top` follows from the buffers' length.
+    ///
+    /// Errors: fewer than `digits` digits, buffers that are not one whole
+    /// extended basis or differ in length ([`Error::LengthMismatch`]), a
+    /// key whose top is below `level` ([`Error::LevelMismatch`]).
+    pub fn of(
+        op: &'static str,
+        ring: &RingContext,
+        keys: &[(Buffer, Buffer)],
+        digits: usize,
+        level: usize,
+    ) -> Result<Self> {
+        let (n, num_q, num_p) = (ring.n(), ring.num_q(), ring.num_p());
+        if keys.len() < digits {
+            return Err(Error::LengthMismatch {
+                op,
+                got: keys.len(),
+                expected: digits,
+            });
+        }
+        let words = keys.first().map_or(n * (num_q + num_p), |(b, _)| b.len());
+        let limbs = words / n;
+        if words % n != 0 || limbs <= num_p || limbs > num_q + num_p {
+            return Err(Error::LengthMismatch {
+                op,
+                got: words,
+                expected: n * (num_q + num_p),
+            });
+        }
+        if let Some((b, a)) = keys[..digits]
+            .iter()
+            .find(|(b, a)| b.len() != words || a.len() != words)
+        {
+            return Err(Error::LengthMismatch {
+                op,
+                got: b.len().min(a.len()),
+                expected: words,
+            });
+        }
+        let top = limbs - num_p - 1;
+        if top < level {
+            return Err(Error::LevelMismatch {
+                op,
+                detail: format!("a key serving levels up to {top} used at level {level}"),
+            });
+        }
+        Ok(Self { top, num_q, num_p })
+    }
+
+    /// The highest level the key serves.
+    pub fn top(&self) -> usize {
+        self.top
+    }
+
+    /// Words of one digit buffer (`n` per limb).
+    pub fn words(&self, n: usize) -> usize {
+        n * (self.top + 1 + self.num_p)
+    }
+
+    /// The limb of global modulus `g` in a digit buffer (`g` a prime of the
+    /// extended basis of a level at most [`KeyLayout::top`]).
+    pub fn position(&self, g: usize) -> usize {
+        if g < self.num_q {
+            g
+        } else {
+            self.top + 1 + (g - self.num_q)
+        }
+    }
 }
 
 /// The basis [`Backend::mod_raise`] writes at `level` (`0..=level`), after

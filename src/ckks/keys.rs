@@ -6,6 +6,12 @@
 //! Because `P·s'` sits only on the digit's own primes, the same key serves
 //! every level: the digits of a level-l ciphertext are its residues on the
 //! digit's primes, lifted to the extended basis (see `keyswitch`).
+//!
+//! A key for the levels up to some `l` only needs the `k` digits of level
+//! `l` and, in each, the limbs a key switch at those levels reads: the
+//! extended basis of `t = k·α − 1` (`q_0..=q_t`, then P;
+//! [`KeyLayout`](crate::backend::KeyLayout)). Such a capped key is smaller
+//! in both its digit count and its limbs.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,9 +57,7 @@ impl SwitchingKey {
     /// The highest level it can switch under `params`: `k·α − 1` for `k`
     /// digits of `α` primes, at most the chain's top.
     pub fn max_level(&self, params: &Parameters) -> usize {
-        (self.digits.len() * params.digit_size())
-            .saturating_sub(1)
-            .min(params.max_level())
+        params.top_level_of_digits(self.digits.len())
     }
 }
 
@@ -167,8 +171,8 @@ impl KeyGenerator {
         })
     }
 
-    /// `(-a·s + e, a)` on `basis` (a prefix of the full basis) with a fresh
-    /// uniform `a` and Gaussian `e`, for `secret` s on the full basis.
+    /// `(-a·s + e, a)` on `basis` (the full basis or an extended basis)
+    /// with a fresh uniform `a` and Gaussian `e`, for `secret` s on `basis`.
     fn rlwe_sample(&mut self, secret: &Buffer, basis: &[usize]) -> Result<(Buffer, Buffer)> {
         let ctx = &self.ctx;
         let n = ctx.n();
@@ -201,7 +205,8 @@ impl KeyGenerator {
 
     /// A key switching `s_from` to `s_to` (both on the full basis,
     /// evaluation domain) for ciphertexts up to `max_level`: the digits of
-    /// that level only.
+    /// that level only, each on the extended basis of the highest level
+    /// they serve ([`KeyLayout`](crate::backend::KeyLayout)).
     fn switching_key(
         &mut self,
         s_to: &Buffer,
@@ -212,30 +217,45 @@ impl KeyGenerator {
         let params = ctx.params();
         ctx.check_level("switching_key", max_level)?;
         let ring = ctx.ring();
-        let basis = ring.full_basis();
+        let digits = params.digits_at_level(max_level);
+        let basis = ring.extended_basis(params.top_level_of_digits(digits));
         let alpha = params.digit_size();
         let n = ctx.n();
-        let mut digits = Vec::new();
-        for j in 0..params.digits_at_level(max_level) {
-            let (mut b, a) = self.rlwe_sample(s_to, &basis)?;
-            // Add P·s_from on the digit's own primes only.
-            let primes: Vec<usize> =
-                (j * alpha..((j + 1) * alpha).min(params.max_level() + 1)).collect();
+        let full = n * ring.full_basis().len();
+        // Secret material on the host and in the restricted copy is wiped
+        // on every exit.
+        let s_from = Wiped(ctx.backend().download(s_from, full)?);
+        // `s_to` on the key's basis: its Q limbs up to the top, then P.
+        let s_to = {
+            let words = Wiped(ctx.backend().download(s_to, full)?);
+            let limbs = Wiped(
+                basis
+                    .iter()
+                    .flat_map(|&g| &words.0[g * n..(g + 1) * n])
+                    .copied()
+                    .collect(),
+            );
+            WipedBuffer(ctx.backend().upload(&limbs.0)?)
+        };
+        let (s_from, s_to) = (&s_from.0, &s_to.0);
+        let mut out = Vec::with_capacity(digits);
+        for j in 0..digits {
+            let (b, a) = self.rlwe_sample(s_to, &basis)?;
+            // Add P·s_from on the digit's own primes only (Q primes: their
+            // position in the key is their index).
             let mut host_b = ctx.backend().download(&b, n * basis.len())?;
-            let s_host = ctx.backend().download(s_from, n * basis.len())?;
-            for &i in &primes {
+            for i in j * alpha..((j + 1) * alpha).min(params.max_level() + 1) {
                 let m = ring.moduli()[i];
                 let p = ring.p_mod_q(i);
                 let ps = m.shoup(p);
                 for c in i * n..(i + 1) * n {
-                    host_b[c] = m.add(host_b[c], m.mul_shoup(s_host[c], p, ps));
+                    host_b[c] = m.add(host_b[c], m.mul_shoup(s_from[c], p, ps));
                 }
             }
-            b = ctx.backend().upload(&host_b)?;
-            digits.push((b, a));
+            out.push((ctx.backend().upload(&host_b)?, a));
         }
         Ok(SwitchingKey {
-            digits,
+            digits: out,
             params_id: params.id(),
         })
     }
@@ -246,11 +266,13 @@ impl KeyGenerator {
             .check_params("gen_relinearization_key", sk.params_id)?;
         let ctx = self.ctx.clone();
         let basis = ctx.ring().full_basis();
-        let mut s2 = ctx.duplicate(&sk.eval, ctx.n() * basis.len())?;
+        let mut s2 = WipedBuffer(ctx.duplicate(&sk.eval, ctx.n() * basis.len())?);
         ctx.backend()
-            .mul_assign(ctx.ring(), &mut s2, &sk.eval, &basis)?;
+            .mul_assign(ctx.ring(), &mut s2.0, &sk.eval, &basis)?;
         let top = ctx.params().max_level();
-        Ok(RelinearizationKey(self.switching_key(&sk.eval, &s2, top)?))
+        Ok(RelinearizationKey(
+            self.switching_key(&sk.eval, &s2.0, top)?,
+        ))
     }
 
     /// The Galois key of `X -> X^g`: a key switching s to σ_g^{-1}(s).
@@ -287,12 +309,12 @@ impl KeyGenerator {
         let ctx = self.ctx.clone();
         let basis = ctx.ring().full_basis();
         let inverse = galois_inverse(galois_element, ctx.params().log_n());
-        let mut s_inv = ctx.backend().alloc(ctx.n() * basis.len())?;
+        let mut s_inv = WipedBuffer(ctx.backend().alloc(ctx.n() * basis.len())?);
         ctx.backend()
-            .automorphism(ctx.ring(), &sk.eval, inverse, &mut s_inv, &basis)?;
+            .automorphism(ctx.ring(), &sk.eval, inverse, &mut s_inv.0, &basis)?;
         Ok(GaloisKey {
             galois_element,
-            key: self.switching_key(&s_inv, &sk.eval, max_level)?,
+            key: self.switching_key(&s_inv.0, &sk.eval, max_level)?,
         })
     }
 
@@ -320,6 +342,25 @@ impl KeyGenerator {
             keys.insert(self.gen_galois_key(sk, g)?);
         }
         Ok(keys)
+    }
+}
+
+/// Host words of secret material, zeroed when dropped.
+struct Wiped(Vec<u64>);
+
+impl Drop for Wiped {
+    fn drop(&mut self) {
+        self.0.fill(0);
+        std::hint::black_box(&self.0);
+    }
+}
+
+/// A buffer of secret material, zeroed before it returns to its pool.
+struct WipedBuffer(Buffer);
+
+impl Drop for WipedBuffer {
+    fn drop(&mut self) {
+        self.0.wipe();
     }
 }
 

@@ -40,9 +40,13 @@
 //! | 6 | ciphertext | `u64` level l, `u64` scale bits, `u64` slots, `u64` degree d (1 or 2), then c_0 .. c_d, each `n·(l+1)` words |
 //! | 7 | secret key | `u64` n, then n signed coefficients, one `i8` byte each (-1, 0 or 1) |
 //!
-//! A switching key is `u64` digit count (= `digits_at_level(L)`), `u64` limb
-//! count (= L+1+K, the full basis q_0..q_L, p_0..p_{K-1}), then per digit
-//! `b_j` then `a_j`, each `n·(L+1+K)` words.
+//! A switching key is `u64` digit count k (= `digits_at_level(L)` for a
+//! relinearization key, 1..=that for a Galois key), `u64` limb count
+//! (= t+1+K, with t = min(k·α − 1, L) the highest level the key serves: the
+//! basis q_0..q_t, p_0..p_{K-1}; the full basis for a key of every digit),
+//! then per digit `b_j` then `a_j`, each `n·(t+1+K)` words. (Until
+//! 2026-11-25 a key of fewer digits was stored on the full basis; such a
+//! file is refused by its limb count.)
 //!
 //! Only the signed coefficients of a secret key are stored; its
 //! evaluation-domain form is recomputed on load. The Galois key of element g
@@ -634,9 +638,16 @@ fn switching_digits(ctx: &CkksContext) -> usize {
     ctx.params().digits_at_level(max_level(ctx))
 }
 
+/// The basis of every digit of a switching key with `digits` digits: the
+/// extended basis of the highest level it serves.
+fn switching_key_basis(ctx: &CkksContext, digits: usize) -> Vec<usize> {
+    let top = ctx.params().top_level_of_digits(digits);
+    ctx.ring().extended_basis(top)
+}
+
 /// Bytes of a switching key payload with `digits` digits.
 fn switching_key_len(ctx: &CkksContext, digits: usize) -> u64 {
-    let limbs = ctx.ring().full_basis().len();
+    let limbs = switching_key_basis(ctx, digits).len();
     SWITCHING_PREFIX_LEN + digits as u64 * 2 * poly_bytes(ctx, limbs)
 }
 
@@ -693,7 +704,7 @@ fn write_switching_key<W: Write + ?Sized>(
     key: &SwitchingKey,
     sink: &mut Sink<'_, W>,
 ) -> Result<()> {
-    let limbs = ctx.ring().full_basis().len();
+    let limbs = switching_key_basis(ctx, key.digits.len()).len();
     sink.put_u64(key.digits.len() as u64)?;
     sink.put_u64(limbs as u64)?;
     for (b, a) in &key.digits {
@@ -718,13 +729,13 @@ fn parse_switching_key(
             format!("switching key with {digits} digits, the parameter set has {full_digits}"),
         ));
     }
-    let basis = ctx.ring().full_basis();
+    let basis = switching_key_basis(ctx, count);
     let limbs = c.u64("switching key limb count")?;
     if limbs != basis.len() as u64 {
         return Err(format_err(
             kind,
             format!(
-                "switching key with {limbs} limbs, the full basis has {}",
+                "switching key with {limbs} limbs, a key of {count} digits has {}",
                 basis.len()
             ),
         ));

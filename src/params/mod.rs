@@ -481,6 +481,14 @@ impl Parameters {
         (level + 1).div_ceil(self.inner.alpha)
     }
 
+    /// The highest level whose ciphertexts decompose into at most `digits`
+    /// digits: `digits·α − 1`, at most the chain's top (0 for no digit).
+    pub fn top_level_of_digits(&self, digits: usize) -> usize {
+        (digits * self.inner.alpha)
+            .saturating_sub(1)
+            .min(self.max_level())
+    }
+
     /// The secret key distribution.
     pub fn secret(&self) -> SecretDistribution {
         self.inner.literal.secret

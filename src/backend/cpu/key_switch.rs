@@ -28,7 +28,7 @@ use rayon::prelude::*;
 use super::{
     add_limb, centered_overflows, convert_limbs, dot2_limb, extended_modulus, extended_position,
     host, host_mut, inverse_ntt_times, permute_limb, scale_and_add, subtract_then_scale,
-    CpuBackend, Division, Scratch,
+    CpuBackend, Division, KeyWords, Scratch,
 };
 use crate::backend::{Buffer, KeySwitchTail};
 use crate::error::{Error, Result};
@@ -65,11 +65,11 @@ impl CpuBackend {
         } = Division::new(OP, ring, level, rescale)?;
         let n = ring.n();
         let digits = ring.params().digits_at_level(level);
-        if keys.len() < digits || outs.len() != 2 {
+        if outs.len() != 2 {
             return Err(Error::LengthMismatch {
                 op: OP,
-                got: keys.len().min(outs.len()),
-                expected: if outs.len() != 2 { 2 } else { digits },
+                got: outs.len(),
+                expected: 2,
             });
         }
         let q_words = n * (level + 1);
@@ -90,12 +90,8 @@ impl CpuBackend {
                 finish = Some((perm, host(OP, c0, q_words)?));
             }
         }
-        let full_words = n * ring.moduli().len();
         let input = host(OP, poly, q_words)?;
-        let keys = keys[..digits]
-            .iter()
-            .map(|(b, a)| Ok((host(OP, b, full_words)?, host(OP, a, full_words)?)))
-            .collect::<Result<Vec<_>>>()?;
+        let keys = KeyWords::new(OP, ring, keys, digits, level)?;
         let [out0, out1] = outs else {
             unreachable!("two outputs checked above")
         };
@@ -272,7 +268,7 @@ impl CpuBackend {
         p: &mut Position<'_>,
         more: [Option<&mut [u64]>; 2],
         input: &[u64],
-        keys: &[(&[u64], &[u64])],
+        keys: &KeyWords<'_>,
         addend: Option<[&[u64]; 2]>,
         a0: &mut [u64],
         a1: &mut [u64],
@@ -288,14 +284,14 @@ impl CpuBackend {
         }
         // Only a Q position has an owning digit, whose limb is the input's.
         let own = || &input[p.index * n..(p.index + 1) * n];
-        let key_limb = g * n..(g + 1) * n;
         let terms: Vec<(&[u64], &[u64], &[u64])> = p
             .converted
             .iter()
-            .zip(keys)
-            .map(|(limb, (b, a))| {
+            .enumerate()
+            .map(|(j, limb)| {
                 let words: &[u64] = limb.as_deref().unwrap_or_else(own);
-                (words, &b[key_limb.clone()], &a[key_limb.clone()])
+                let (b, a) = keys.limbs(j, g, n);
+                (words, b, a)
             })
             .collect();
         let m = ring.moduli()[g];

@@ -22,7 +22,8 @@ mod ifma;
 mod key_switch;
 
 use super::{
-    check_basis, check_buffer, check_scalars, Backend, BackendKind, Buffer, KeySwitchTail, Storage,
+    check_basis, check_buffer, check_scalars, Backend, BackendKind, Buffer, KeyLayout,
+    KeySwitchTail, Storage,
 };
 use crate::error::{Error, Result};
 use crate::math::Modulus;
@@ -150,6 +151,39 @@ fn host_mut<'a>(op: &'static str, b: &'a mut Buffer, words: usize) -> Result<&'a
         Storage::Host(v) => Ok(&mut v[..words]),
         #[allow(unreachable_patterns)]
         _ => Err(not_host(op, kind)),
+    }
+}
+
+/// The host words of the digits a key switch at one level reads, and where
+/// each modulus's limb lies in them.
+struct KeyWords<'a> {
+    layout: KeyLayout,
+    digits: Vec<(&'a [u64], &'a [u64])>,
+}
+
+impl<'a> KeyWords<'a> {
+    /// The first `digits` digits of `keys`, for a key switch at `level`.
+    fn new(
+        op: &'static str,
+        ring: &RingContext,
+        keys: &'a [(Buffer, Buffer)],
+        digits: usize,
+        level: usize,
+    ) -> Result<Self> {
+        let layout = KeyLayout::of(op, ring, keys, digits, level)?;
+        let words = layout.words(ring.n());
+        let digits = keys[..digits]
+            .iter()
+            .map(|(b, a)| Ok((host(op, b, words)?, host(op, a, words)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { layout, digits })
+    }
+
+    /// Digit `j`'s two limbs (b, a) of global modulus `g`.
+    fn limbs(&self, j: usize, g: usize, n: usize) -> (&'a [u64], &'a [u64]) {
+        let at = self.layout.position(g) * n;
+        let (b, a) = self.digits[j];
+        (&b[at..at + n], &a[at..at + n])
     }
 }
 
@@ -1014,21 +1048,11 @@ impl Backend for CpuBackend {
         }
         let basis = ring.extended_basis(level);
         let ext_words = n * basis.len();
-        let full_words = n * ring.moduli().len();
         let digits = digits
             .iter()
             .map(|d| host("key_switch_inner_product", d, ext_words))
             .collect::<Result<Vec<_>>>()?;
-        let keys = keys
-            .iter()
-            .take(digits.len())
-            .map(|(b, a)| {
-                Ok((
-                    host("key_switch_inner_product", b, full_words)?,
-                    host("key_switch_inner_product", a, full_words)?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let keys = KeyWords::new("key_switch_inner_product", ring, keys, digits.len(), level)?;
         let out0 = host_mut("key_switch_inner_product", out0, ext_words)?;
         let out1 = host_mut("key_switch_inner_product", out1, ext_words)?;
         self.pool.install(|| {
@@ -1037,11 +1061,13 @@ impl Backend for CpuBackend {
                 .zip(basis.par_iter().enumerate())
                 .for_each(|((o0, o1), (pos, &g))| {
                     let m = ring.moduli()[g];
-                    let limb = |index: usize| (index * n)..((index + 1) * n);
                     let terms: Vec<(&[u64], &[u64], &[u64])> = digits
                         .iter()
-                        .zip(&keys)
-                        .map(|(d, (kb, ka))| (&d[limb(pos)], &kb[limb(g)], &ka[limb(g)]))
+                        .enumerate()
+                        .map(|(j, d)| {
+                            let (kb, ka) = keys.limbs(j, g, n);
+                            (&d[pos * n..(pos + 1) * n], kb, ka)
+                        })
                         .collect();
                     dot2_limb(&m, &terms, o0, o1);
                 })

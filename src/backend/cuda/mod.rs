@@ -46,7 +46,7 @@ use cudarc::driver::{
     LaunchArgs, LaunchConfig, PushKernelArg,
 };
 
-use super::{check_buffer, check_mod_raise, Backend, BackendKind, Buffer, Storage};
+use super::{check_buffer, check_mod_raise, Backend, BackendKind, Buffer, KeyLayout, Storage};
 use crate::error::{Error, Result};
 use crate::ring::{BaseConversion, RingContext};
 use abi::{DigitOperands, LimbScalars, Limbs, BLOCK, CONVERT_TARGETS, MAX_DIGITS};
@@ -1093,10 +1093,11 @@ impl Backend for CudaBackend {
             });
         }
         let n = ring.n();
+        let layout = KeyLayout::of(op, ring, keys, digits.len(), level)?;
         let basis = ring.extended_basis(level);
-        let limbs = Limbs::new(op, ring, basis.iter().map(|&g| (g, g)))?;
+        let limbs = Limbs::new(op, ring, basis.iter().map(|&g| (g, layout.position(g))))?;
         let ext_words = n * limbs.len;
-        let full_words = n * ring.moduli().len();
+        let key_words = layout.words(n);
         let mut operands = DigitOperands {
             digit: [0; MAX_DIGITS],
             key_b: [0; MAX_DIGITS],
@@ -1104,8 +1105,8 @@ impl Backend for CudaBackend {
         };
         for (j, (d, (kb, ka))) in digits.iter().zip(keys).enumerate() {
             operands.digit[j] = self.words(op, d, ext_words)?.device_ptr(&self.stream).0;
-            operands.key_b[j] = self.words(op, kb, full_words)?.device_ptr(&self.stream).0;
-            operands.key_a[j] = self.words(op, ka, full_words)?.device_ptr(&self.stream).0;
+            operands.key_b[j] = self.words(op, kb, key_words)?.device_ptr(&self.stream).0;
+            operands.key_a[j] = self.words(op, ka, key_words)?.device_ptr(&self.stream).0;
         }
         let out0 = self.words_mut(op, out0, ext_words)?;
         let out1 = self.words_mut(op, out1, ext_words)?;
@@ -1121,8 +1122,9 @@ impl Backend for CudaBackend {
             .arg(&n32);
         // SAFETY: inner_product(u64*, u64*, DigitOperands, const Prime*,
         // LimbMap, u32, u32); the first `count` operand addresses are live
-        // buffers of this stream holding the extended (digits) or full (keys)
-        // basis, and key positions are global indices below the modulus count.
+        // buffers of this stream holding the extended basis of `level`
+        // (digits) or of the key's top (keys, `layout`), and every key
+        // position is a limb of that basis.
         unsafe { self.launch(op, &mut a, words_grid(n, limbs.grid())) }
     }
 

@@ -33,7 +33,7 @@ use self::shaders::{Kernel, Pipelines};
 use self::tables::TableCache;
 use super::{
     check_basis, check_buffer, check_mod_raise, check_scalars, Backend, BackendKind, Buffer,
-    Storage,
+    KeyLayout, Storage,
 };
 use crate::error::{Error, Result};
 use crate::ring::{BaseConversion, RingContext};
@@ -659,17 +659,18 @@ impl Backend for WgpuBackend {
                 expected: keys.len(),
             });
         }
+        let layout = KeyLayout::of(OP, ring, keys, digits.len(), level)?;
         let basis = ring.extended_basis(level);
         let ext_words = n * basis.len();
-        let full_words = n * ring.moduli().len();
+        let key_words = layout.words(n);
         let digit_buffers = self.device_buffers(OP, digits, ext_words)?;
         let key_buffers = keys
             .iter()
             .take(digits.len())
             .map(|(b, a)| {
                 Ok((
-                    self.device_buffer(OP, b, full_words)?,
-                    self.device_buffer(OP, a, full_words)?,
+                    self.device_buffer(OP, b, key_words)?,
+                    self.device_buffer(OP, a, key_words)?,
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -685,7 +686,7 @@ impl Backend for WgpuBackend {
         let acc = self.scratch(OP, if digits.len() > 1 { 4 * ext_words } else { 1 })?;
         let records: Vec<Record> = basis
             .iter()
-            .map(|&g| Record::modulus(&ring.moduli()[g]).aux(g))
+            .map(|&g| Record::modulus(&ring.moduli()[g]).aux(layout.position(g)))
             .collect();
         let last = digits.len() - 1;
         for (j, (digit, (key_b, key_a))) in digit_buffers.into_iter().zip(key_buffers).enumerate() {

@@ -28,7 +28,8 @@ pub struct ServerSetup {
     /// bootstrapper's and the unpacking's) with the highest level it
     /// rotates at; its key is capped there, with that level's digits only
     /// (the circuit's at the bootstrapper's output level: 3 of 7 digits at
-    /// PN16_BOOT_128_SPARSE_H192, 91 MB instead of 213 MB). The
+    /// PN16_BOOT_128_SPARSE_H192, on 16 of the 29 limbs: about 50 MB
+    /// instead of 213 MB). The
     /// relinearization key and the conjugation key are full.
     pub rotation_levels: BTreeMap<i64, usize>,
 }
