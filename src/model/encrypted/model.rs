@@ -2,7 +2,6 @@
 //! and the encoded permutations per level (built on first use); and the
 //! client's side of the exchange (encrypting an input, decrypting results).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use ndarray::{Array1, Array2, ArrayView2};
@@ -35,8 +34,10 @@ pub struct EncryptedModel {
     polynomials: FittedNonLinearities,
     ctx: Arc<CkksContext>,
     encoder: Encoder,
-    products: Mutex<HashMap<usize, Arc<MatrixProduct>>>,
-    transposes: Mutex<HashMap<usize, Arc<Transpose>>>,
+    /// The permutations of the last level used (one level only: at
+    /// `d = 128` and `N = 2^16` one set takes gigabytes).
+    products: Mutex<Option<(usize, Arc<MatrixProduct>)>>,
+    transposes: Mutex<Option<(usize, Arc<Transpose>)>>,
 }
 
 impl EncryptedModel {
@@ -57,8 +58,8 @@ impl EncryptedModel {
             polynomials: model.polynomials().clone(),
             encoder: Encoder::new(ctx.clone()),
             ctx,
-            products: Mutex::new(HashMap::new()),
-            transposes: Mutex::new(HashMap::new()),
+            products: Mutex::new(None),
+            transposes: Mutex::new(None),
         })
     }
 
@@ -94,14 +95,16 @@ impl EncryptedModel {
         DenseProduct::new(self.layout.shape())
     }
 
-    /// The matrix product for inputs at `level`, encoded on first use.
+    /// The matrix product for inputs at `level`, encoded unless it was the
+    /// last one used.
     pub(super) fn product(&self, level: usize) -> Result<Arc<MatrixProduct>> {
         cached(&self.products, level, || {
             MatrixProduct::new(self.layout.shape(), &self.encoder, level)
         })
     }
 
-    /// The transpose for inputs at `level`, encoded on first use.
+    /// The transpose for inputs at `level`, encoded unless it was the last
+    /// one used.
     pub(super) fn transpose(&self, level: usize) -> Result<Arc<Transpose>> {
         cached(&self.transposes, level, || {
             Transpose::new(&self.layout.shape(), &self.encoder, level)
@@ -170,20 +173,23 @@ impl EncryptedModel {
     }
 }
 
-/// The entry of `cache` for `level`, built by `build` when missing.
+/// The entry of `cache` if it is `level`'s; otherwise the old entry is
+/// dropped first (its memory freed before the new one is built) and
+/// `build`'s result cached.
 fn cached<T>(
-    cache: &Mutex<HashMap<usize, Arc<T>>>,
+    cache: &Mutex<Option<(usize, Arc<T>)>>,
     level: usize,
     build: impl FnOnce() -> Result<T>,
 ) -> Result<Arc<T>> {
-    let mut map = cache.lock().map_err(|_| Error::OutOfRange {
+    let mut entry = cache.lock().map_err(|_| Error::OutOfRange {
         op: OP,
         detail: "a thread panicked while encoding a permutation".into(),
     })?;
-    if let Some(found) = map.get(&level) {
-        return Ok(found.clone());
+    match entry.as_ref() {
+        Some((cached_level, found)) if *cached_level == level => return Ok(found.clone()),
+        _ => *entry = None,
     }
     let built = Arc::new(build()?);
-    map.insert(level, built.clone());
+    *entry = Some((level, built.clone()));
     Ok(built)
 }
