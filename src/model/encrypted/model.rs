@@ -1,5 +1,5 @@
 //! The server's model: the rearranged weights, the bounds, the polynomials,
-//! and the encoded permutations per level (built on first use); and the
+//! and the encoded permutations of the last level used; and the
 //! client's side of the exchange (encrypting an input, decrypting results).
 
 use std::sync::{Arc, Mutex};
