@@ -184,10 +184,19 @@ fn demo_prints_one_json_object_last() {
         "--params",
         PARAMS,
         "--examples",
-        "1",
+        "3",
+        "--batch",
+        "2",
         "--seed",
         "3",
     ]);
+    // Two batches: two examples in lockstep, then one.
+    let batches: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.contains("in lockstep"))
+        .collect();
+    assert_eq!(batches.len(), 2, "{stdout}");
+    assert!(batches[0].starts_with("2 examples") && batches[1].starts_with("1 examples"));
     let last = stdout.lines().last().unwrap();
     let summary: serde_json::Value = serde_json::from_str(last).unwrap();
     for key in [
@@ -202,7 +211,7 @@ fn demo_prints_one_json_object_last() {
     ] {
         assert!(summary.get(key).is_some(), "{key} missing in {last}");
     }
-    assert_eq!(summary["examples"], 1);
+    assert_eq!(summary["examples"], 3);
     assert_eq!(summary["agreement"], 1.0);
     assert!(
         summary["precision_bits"].as_f64().unwrap() >= 10.0,

@@ -224,44 +224,6 @@ fn dense(d: usize, blocks: usize, seed: u64) {
             );
         }
     }
-    // Inputs taken a chunk at a time (as the encrypted model does when
-    // their copies are too large): the products of the matching rows of
-    // `W`, summed, give the whole product.
-    let split = width.min(rows);
-    let mut sum = product
-        .multiply(
-            &f.evaluator,
-            &f.encoder,
-            &[&prepared[..1]],
-            &weights[0].slice(ndarray::s![..split, ..]).to_owned(),
-            1.0,
-        )
-        .unwrap()
-        .pop()
-        .unwrap();
-    let rest = product
-        .multiply(
-            &f.evaluator,
-            &f.encoder,
-            &[&prepared[1..]],
-            &weights[0].slice(ndarray::s![split.., ..]).to_owned(),
-            1.0,
-        )
-        .unwrap()
-        .pop()
-        .unwrap();
-    let want = x.dot(&weights[0]);
-    for (h, (total, part)) in sum.iter_mut().zip(&rest).enumerate() {
-        f.evaluator.add_assign(total, part).unwrap();
-        check_blocks(
-            &f,
-            &shape,
-            &format!("dense d = {d}, {blocks} blocks, in two chunks, output {h}"),
-            total,
-            &output_blocks(&shape, &want, h),
-            product_bits(&f, total.scale(), rows),
-        );
-    }
     // The wrong number of inputs, inputs at two levels, a NaN weight.
     assert!(matches!(
         product.multiply(

@@ -32,6 +32,10 @@ pub struct DemoArgs {
     /// Examples to run (the first ones).
     #[arg(long, default_value_t = 2)]
     examples: usize,
+    /// Examples run in lockstep at a time (0: all at once); a batch shares
+    /// its bootstraps, and memory grows with it.
+    #[arg(long, default_value_t = 0)]
+    batch: usize,
     /// A parameter preset that bootstraps, or a JSON parameter literal.
     #[arg(long, default_value = DEFAULT_PARAMS)]
     params: String,
@@ -65,7 +69,7 @@ pub struct Summary {
     exact_accuracy: f64,
     /// Logits against the twin's, worst example: −log2(max|a−b|/max|b|).
     precision_bits: f64,
-    /// Bootstraps of each layer, then of the head (first example).
+    /// Bootstraps of each layer, then of the head (the first batch).
     layer_bootstraps: Vec<usize>,
     head_bootstraps: usize,
     keygen_seconds: f64,
@@ -116,48 +120,63 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
     let (mut same, mut same_exact, mut correct, mut twin_correct, mut exact_correct) =
         (0, 0, 0, 0, 0);
     let mut precision = f64::INFINITY;
-    let mut inference_seconds = 0.0;
-    let encrypted = inputs
-        .iter()
-        .map(|input| client.encrypt(server.model(), input, server.input_level()))
-        .collect::<Result<Vec<_>>>()?;
-    let result = server.infer(&encrypted)?;
-    for (index, ((input, &label), ciphertext)) in
-        inputs.iter().zip(&labels).zip(&result.logits).enumerate()
+    let (mut inference_seconds, mut bootstrap_seconds) = (0.0, 0.0);
+    let mut bootstraps_of_first = None;
+    let batch = if args.batch == 0 {
+        inputs.len()
+    } else {
+        args.batch
+    };
+    for (first, (inputs, labels)) in inputs
+        .chunks(batch)
+        .zip(labels.chunks(batch))
+        .enumerate()
+        .map(|(k, chunk)| (k * batch, chunk))
     {
-        let logits = client.logits(server.model(), ciphertext)?;
-        let forward = |variant| {
-            model
-                .twin
-                .forward(input.embeddings.view(), &input.mask, variant)
-                .map(|trace| trace.logits)
-        };
-        let (twin, exact) = (forward(Variant::Polynomial)?, forward(Variant::Exact)?);
-        let (predicted, twin_predicted, exact_predicted) =
-            (argmax(&logits), argmax(&twin), argmax(&exact));
-        same += usize::from(predicted == twin_predicted);
-        same_exact += usize::from(predicted == exact_predicted);
-        correct += usize::from(predicted == label);
-        twin_correct += usize::from(twin_predicted == label);
-        exact_correct += usize::from(exact_predicted == label);
-        let bits = agreement(&logits, &twin);
-        precision = precision.min(bits);
+        let encrypted = inputs
+            .iter()
+            .map(|input| client.encrypt(server.model(), input, server.input_level()))
+            .collect::<Result<Vec<_>>>()?;
+        let result = server.infer(&encrypted)?;
+        for (offset, ((input, &label), ciphertext)) in
+            inputs.iter().zip(labels).zip(&result.logits).enumerate()
+        {
+            let logits = client.logits(server.model(), ciphertext)?;
+            let forward = |variant| {
+                model
+                    .twin
+                    .forward(input.embeddings.view(), &input.mask, variant)
+                    .map(|trace| trace.logits)
+            };
+            let (twin, exact) = (forward(Variant::Polynomial)?, forward(Variant::Exact)?);
+            let (predicted, twin_predicted, exact_predicted) =
+                (argmax(&logits), argmax(&twin), argmax(&exact));
+            same += usize::from(predicted == twin_predicted);
+            same_exact += usize::from(predicted == exact_predicted);
+            correct += usize::from(predicted == label);
+            twin_correct += usize::from(twin_predicted == label);
+            exact_correct += usize::from(exact_predicted == label);
+            let bits = agreement(&logits, &twin);
+            precision = precision.min(bits);
+            let index = first + offset;
+            super::print_line(format_args!(
+                "example {index}: encrypted logits {logits:.4}, twin {twin:.4} ({bits:.1} bits), exact {exact:.4}; predicted {predicted}, label {label}"
+            ))?;
+        }
         super::print_line(format_args!(
-            "example {index}: encrypted logits {logits:.4}, twin {twin:.4} ({bits:.1} bits), exact {exact:.4}; predicted {predicted}, label {label}"
+            "{} examples in lockstep: {:.1} s ({:.1} s bootstrapping), {} bootstraps (per layer {:?}, head {})",
+            inputs.len(),
+            result.seconds,
+            result.bootstrap_seconds,
+            result.bootstraps,
+            result.layer_bootstraps,
+            result.head_bootstraps
         ))?;
+        inference_seconds += result.seconds;
+        bootstrap_seconds += result.bootstrap_seconds;
+        bootstraps_of_first.get_or_insert((result.layer_bootstraps, result.head_bootstraps));
     }
-    super::print_line(format_args!(
-        "{} examples in lockstep: {:.1} s ({:.1} s bootstrapping), {} bootstraps (per layer {:?}, head {})",
-        inputs.len(),
-        result.seconds,
-        result.bootstrap_seconds,
-        result.bootstraps,
-        result.layer_bootstraps,
-        result.head_bootstraps
-    ))?;
-    inference_seconds += result.seconds;
-    let bootstrap_seconds = result.bootstrap_seconds;
-    let (layer_bootstraps, head_bootstraps) = (result.layer_bootstraps, result.head_bootstraps);
+    let (layer_bootstraps, head_bootstraps) = bootstraps_of_first.unwrap_or_default();
     let count = data.len();
     let share = |n: usize| n as f64 / count as f64;
     let summary = Summary {

@@ -115,12 +115,6 @@ impl DenseProduct {
         diagonal_split(shape).rotations()
     }
 
-    /// The ciphertexts [`prepare`](Self::prepare) keeps per input: the
-    /// input and its baby rotations.
-    pub fn copies_per_input(&self) -> usize {
-        self.split.unit()
-    }
-
     /// The ciphertexts of an activation `width` columns wide.
     pub fn ciphertexts_for(&self, width: usize) -> usize {
         width

@@ -198,17 +198,6 @@ impl EncryptedModel {
     }
 }
 
-/// The most memory the hoisted copies of one dense product's inputs may
-/// take at once (see `Run::dense`).
-const MAX_PREPARED_BYTES: usize = 1 << 30;
-
-/// How many of `inputs` input ciphertexts to prepare at once when each
-/// one's hoisted copies (for every operand) take `bytes_per_input`: as many
-/// as fit [`MAX_PREPARED_BYTES`], at least one.
-fn input_chunk(inputs: usize, bytes_per_input: usize) -> usize {
-    (MAX_PREPARED_BYTES / bytes_per_input.max(1)).clamp(1, inputs.max(1))
-}
-
 /// Every example's blocks in one list, and how many each had.
 fn flatten(batch: Vec<Vec<Ciphertext>>) -> (Vec<Ciphertext>, Vec<usize>) {
     let sizes = batch.iter().map(Vec::len).collect();
@@ -338,78 +327,42 @@ impl Run<'_> {
                 }
             }
         }
-        // The operands' inputs are prepared (hoisted) a chunk at a time:
-        // all at once when their copies fit `MAX_PREPARED_BYTES`, otherwise
-        // in chunks whose partial products (of `W`'s matching rows) are
-        // summed, at the cost of more giant rotations.
-        let inputs = operands.first().map_or(0, Vec::len);
-        let n = self.ev.context().n();
-        let copy_bytes = 2 * (level + 1) * n * std::mem::size_of::<u64>();
-        let chunk = input_chunk(
-            inputs,
-            operands.len() * product.copies_per_input() * copy_bytes,
-        );
-        let rows_per_input = product.shape().dim() * product.shape().blocks();
-        // Indexed [layer][operand].
-        let mut sums: Vec<Vec<Option<Vec<Ciphertext>>>> = layers
+        let prepared = operands
             .iter()
-            .map(|_| operands.iter().map(|_| None).collect())
-            .collect();
-        for start in (0..inputs).step_by(chunk) {
-            let end = (start + chunk).min(inputs);
-            let prepared = operands
-                .iter()
-                .map(|x| {
-                    x[start..end]
-                        .iter()
-                        .map(|ct| product.prepare(self.ev, ct))
-                        .collect::<Result<Vec<_>>>()
-                })
-                .collect::<Result<Vec<_>>>()?;
-            // Pairs take the factor 1/2 that their split doubles back.
-            let (pairs, singles): (Vec<_>, Vec<_>) = prepared
-                .iter()
-                .zip(&paired)
-                .enumerate()
-                .partition(|(_, (_, &pair))| pair);
-            for (layer, sums) in layers.iter().zip(sums.iter_mut()) {
-                let rows = layer.weight.nrows();
-                let weight = layer
-                    .weight
-                    .slice(ndarray::s![
-                        start * rows_per_input..(end * rows_per_input).min(rows),
-                        ..
-                    ])
-                    .to_owned();
-                for (group, factor) in [(&pairs, 0.5), (&singles, 1.0)] {
-                    if group.is_empty() {
-                        continue;
-                    }
-                    let inputs: Vec<&[PreparedInput]> =
-                        group.iter().map(|(_, (x, _))| x.as_slice()).collect();
-                    let products = product.multiply(
-                        self.ev,
-                        self.model.encoder(),
-                        &inputs,
-                        &weight,
-                        factor,
-                    )?;
-                    for ((operand, _), ys) in group.iter().zip(products) {
-                        match &mut sums[*operand] {
-                            Some(sum) => {
-                                for (sum, y) in sum.iter_mut().zip(&ys) {
-                                    self.ev.add_assign(sum, y)?;
-                                }
-                            }
-                            empty => *empty = Some(ys),
-                        }
-                    }
+            .map(|x| {
+                x.iter()
+                    .map(|ct| product.prepare(self.ev, ct))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        drop(operands);
+        // Pairs take the factor 1/2 that their split doubles back.
+        let (pairs, singles): (Vec<_>, Vec<_>) = prepared
+            .iter()
+            .zip(&paired)
+            .enumerate()
+            .partition(|(_, (_, &pair))| pair);
+        let mut outputs: Vec<Vec<Vec<Ciphertext>>> = xs.iter().map(|_| Vec::new()).collect();
+        for layer in layers {
+            let mut by_operand: Vec<Option<Vec<Ciphertext>>> =
+                prepared.iter().map(|_| None).collect();
+            for (group, factor) in [(&pairs, 0.5), (&singles, 1.0)] {
+                if group.is_empty() {
+                    continue;
+                }
+                let inputs: Vec<&[PreparedInput]> =
+                    group.iter().map(|(_, (x, _))| x.as_slice()).collect();
+                let products = product.multiply(
+                    self.ev,
+                    self.model.encoder(),
+                    &inputs,
+                    &layer.weight,
+                    factor,
+                )?;
+                for ((operand, _), ys) in group.iter().zip(products) {
+                    by_operand[*operand] = Some(ys);
                 }
             }
-        }
-        drop(operands);
-        let mut outputs: Vec<Vec<Vec<Ciphertext>>> = xs.iter().map(|_| Vec::new()).collect();
-        for (layer, by_operand) in layers.iter().zip(sums) {
             let mut results = Vec::with_capacity(xs.len());
             for (ys, &pair) in by_operand.into_iter().zip(&paired) {
                 let ys = ys.ok_or_else(|| internal("an operand without its product"))?;
@@ -800,22 +753,5 @@ fn internal(what: &str) -> Error {
     Error::OutOfRange {
         op: OP,
         detail: format!("internal: {what}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// All inputs at once when they fit, chunks that fit otherwise, and at
-    /// least one input even when one alone is too large.
-    #[test]
-    fn inputs_are_prepared_in_chunks_that_fit() {
-        let copies = MAX_PREPARED_BYTES / 8;
-        assert_eq!(input_chunk(3, copies), 3);
-        assert_eq!(input_chunk(12, copies), 8);
-        assert_eq!(input_chunk(12, copies + 1), 7);
-        assert_eq!(input_chunk(5, 2 * MAX_PREPARED_BYTES), 1);
-        assert_eq!(input_chunk(0, copies), 1);
     }
 }

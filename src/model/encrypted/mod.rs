@@ -13,8 +13,11 @@
 //! - [`forward`]: the circuit, layer by layer;
 //! - [`setup`]: the bootstrapping configuration and the rotation keys
 //!   ([`ServerSetup`]; with the relinearization and conjugation keys, all
-//!   the server needs).
+//!   the server needs);
+//! - [`adamw`]: AdamW on encrypted parameters, gradients and moments, and
+//!   its `f64` twin (the optimizer of encrypted fine-tuning).
 
+pub mod adamw;
 pub mod blocks;
 pub mod bounds;
 pub mod forward;

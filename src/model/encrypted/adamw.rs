@@ -1,0 +1,501 @@
+//! AdamW under encryption, slot by slot: the parameters, their gradients
+//! and both moments are ciphertexts; only the constants (the rate, the
+//! bias corrections, the decay) are public. [`AdamWTwin`] is the same
+//! computation in `f64`, the twin the encrypted optimizer is checked
+//! against.
+//!
+//! Step `t` (from 1) with rate `η_t`, for every slot of every parameter
+//! ciphertext `θ` with gradient `g`, the moments kept bias-corrected
+//! (`m̂ = m/(1 − β₁^t)`, `v̂ = v/(1 − β₂^t)` of PyTorch's `m`, `v`):
+//!
+//! ```text
+//! m̂ ← a₁·m̂ + b₁·g     a₁ = β₁(1 − β₁^(t−1))/(1 − β₁^t), b₁ = (1 − β₁)/(1 − β₁^t)
+//! v̂ ← a₂·v̂ + b₂·g²    (the same with β₂)
+//! u = (η_t·m̂) · p(v̂ + ε)
+//! θ ← (1 − η_t·λ)·θ − u          (λ only where decay is on)
+//! ```
+//!
+//! with `p` the circuit's inverse square root (a polynomial then Newton
+//! steps, [`NewtonApproximation`]) on `[ε, G² + ε]`, `G` the gradients'
+//! bound: `(v̂ + ε)^(−1/2)` rather than PyTorch's `1/(√v̂ + ε)`, which has no
+//! cheap circuit. `ε` sets the inverse square root's range ratio `G²/ε`
+//! (its depth grows with it): `ε` is much larger than PyTorch's `1e-8`.
+//! The moments are kept bias-corrected because `v` itself starts near
+//! `(1 − β₂)·g²`, a thousandth of `v̂`: its absolute error, times the
+//! correction, would swamp `ε`. Kept corrected, `|m̂| ≤ G`, `v̂ ≤ G²` at every
+//! step, and `|u| ≤ η_t` (as `m̂² ≤ v̂`, up to `p`'s error).
+//!
+//! Levels: every sum is formed at the default scale, each term through a
+//! constant product that lands it there ([`combine`], one level), so a
+//! step costs `g²` (1), the moments (1), the inverse square root, `η_t·m̂`
+//! (1, beside it), `u` (1) and the update (1) levels, bootstrapping where
+//! they run out (each value with its bound).
+
+use crate::approx::{Approximation, NewtonApproximation, NewtonTarget};
+use crate::circuits::functions::evaluate_batch;
+use crate::circuits::refresh::{ensure_all, ensure_both, Refresh};
+use crate::ckks::{Ciphertext, Evaluator};
+use crate::error::{Error, Result};
+use crate::math::Complex;
+use crate::model::train::adamw::AdamWConfig;
+
+const OP: &str = "EncryptedAdamW";
+
+/// The deepest inverse square root searched.
+const INV_SQRT_MAX_DEPTH: usize = 24;
+
+/// The encrypted optimizer's constants.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EncryptedAdamWConfig {
+    /// `β₁`, `β₂`, `ε`, `λ`.
+    pub adamw: AdamWConfig,
+    /// `G`: every gradient slot lies in `[−G, G]`.
+    pub gradient_bound: f64,
+    /// Every parameter slot lies in `[−B, B]` (the bound bootstrapping
+    /// needs).
+    pub parameter_bound: f64,
+    /// The relative error asked of the inverse square root.
+    pub inv_sqrt_relative_error: f64,
+}
+
+impl Default for EncryptedAdamWConfig {
+    /// PyTorch's `β₁ = 0.9`, `β₂ = 0.999`, `λ = 0.01`; `ε = 2^−10`, `G = 1`
+    /// (a range ratio of `2^10`: a bootstrap of `v̂ + ε` keeps about
+    /// `b − 4 − 10` bits at its low end for a bootstrap of `b` bits, 4 of
+    /// them spent on the refresher's headroom), parameters in `[−4, 4]`,
+    /// the inverse square root to `2^−12`.
+    fn default() -> Self {
+        Self {
+            adamw: AdamWConfig {
+                epsilon: 2f64.powi(-10),
+                ..AdamWConfig::default()
+            },
+            gradient_bound: 1.0,
+            parameter_bound: 4.0,
+            inv_sqrt_relative_error: 2f64.powi(-12),
+        }
+    }
+}
+
+impl EncryptedAdamWConfig {
+    /// The interval of `v̂ + ε`: `[ε, G² + ε]`.
+    pub fn inv_sqrt_interval(&self) -> (f64, f64) {
+        let epsilon = self.adamw.epsilon;
+        (epsilon, self.gradient_bound.powi(2) + epsilon)
+    }
+
+    /// The inverse square root of the update.
+    ///
+    /// Errors: constants outside their ranges, or a range the fit cannot
+    /// reach the relative error on.
+    pub fn inverse_sqrt(&self) -> Result<NewtonApproximation> {
+        let AdamWConfig {
+            beta1,
+            beta2,
+            epsilon,
+            weight_decay,
+        } = self.adamw;
+        let unit = |b: f64| (0.0..1.0).contains(&b);
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if !(unit(beta1)
+            && unit(beta2)
+            && positive(epsilon)
+            && weight_decay.is_finite()
+            && weight_decay >= 0.0
+            && positive(self.gradient_bound)
+            && positive(self.parameter_bound)
+            && positive(self.inv_sqrt_relative_error))
+        {
+            return Err(Error::InvalidParameters(format!(
+                "{OP}: {self:?} needs 0 ≤ β < 1, ε > 0, λ ≥ 0 and positive bounds"
+            )));
+        }
+        NewtonApproximation::fit_to_error(
+            NewtonTarget::InverseSqrt,
+            self.inv_sqrt_interval(),
+            self.inv_sqrt_relative_error,
+            INV_SQRT_MAX_DEPTH,
+        )
+    }
+
+    /// The public constants of step `t` (from 1) at `rate`, for a parameter
+    /// with or without decay: the moments' `(a₁, b₁)`, `(a₂, b₂)` (see the
+    /// module docs) and `1 − η_t·λ`.
+    fn constants(&self, t: u64, rate: f64, decay: bool) -> StepConstants {
+        let t = i32::try_from(t).unwrap_or(i32::MAX);
+        let lambda = if decay { self.adamw.weight_decay } else { 0.0 };
+        let moment = |beta: f64| {
+            let corrected = 1.0 - beta.powi(t);
+            (
+                beta * (1.0 - beta.powi(t - 1)) / corrected,
+                (1.0 - beta) / corrected,
+            )
+        };
+        StepConstants {
+            first: moment(self.adamw.beta1),
+            second: moment(self.adamw.beta2),
+            keep: 1.0 - rate * lambda,
+        }
+    }
+}
+
+/// The public constants of one step for one parameter.
+#[derive(Clone, Copy, Debug)]
+struct StepConstants {
+    /// `(a₁, b₁)`.
+    first: (f64, f64),
+    /// `(a₂, b₂)`.
+    second: (f64, f64),
+    /// `1 − η_t·λ`.
+    keep: f64,
+}
+
+/// Checks a rate: finite and not negative (a schedule ends at 0).
+fn check_rate(rate: f64) -> Result<()> {
+    if rate.is_finite() && rate >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::OutOfRange {
+            op: OP,
+            detail: format!("rate {rate} must be finite and not negative"),
+        })
+    }
+}
+
+/// Checks that two lists match in length.
+fn check_len(got: usize, expected: usize) -> Result<()> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch {
+            op: OP,
+            got,
+            expected,
+        })
+    }
+}
+
+/// `Σ c_k·x_k` at `scale`: each term through one constant product encoded
+/// so that its rescaled scale is `scale` (every term needs a level), all
+/// dropped to the lowest level, then added.
+pub fn combine(ev: &Evaluator, terms: &[(&Ciphertext, f64)], scale: f64) -> Result<Ciphertext> {
+    let q = ev.context().params().q();
+    let mut scaled = terms
+        .iter()
+        .map(|&(x, c)| {
+            let mut out = x.try_clone()?;
+            let prime = q[x.level()] as f64;
+            ev.mul_const_with_scale_assign(
+                &mut out,
+                Complex::new(c, 0.0),
+                scale * prime / x.scale(),
+            )?;
+            ev.rescale_assign(&mut out)?;
+            out.scale = scale;
+            Ok(out)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let level = scaled
+        .iter()
+        .map(Ciphertext::level)
+        .min()
+        .ok_or_else(|| Error::OutOfRange {
+            op: OP,
+            detail: "no term to combine".into(),
+        })?;
+    for x in scaled.iter_mut() {
+        ev.drop_level_assign(x, x.level() - level)?;
+    }
+    let mut terms = scaled.into_iter();
+    let mut sum = terms.next().ok_or_else(|| Error::OutOfRange {
+        op: OP,
+        detail: "no term to combine".into(),
+    })?;
+    for x in terms {
+        ev.add_assign(&mut sum, &x)?;
+    }
+    Ok(sum)
+}
+
+/// The mean of a batch's gradients (one list of ciphertexts per example,
+/// all of the same length), one level: each term scaled by `1/batch`.
+///
+/// Errors: an empty batch, lists of different lengths, too few levels.
+pub fn mean_gradient(ev: &Evaluator, batch: &[Vec<Ciphertext>]) -> Result<Vec<Ciphertext>> {
+    let first = batch.first().ok_or_else(|| Error::OutOfRange {
+        op: OP,
+        detail: "an empty batch".into(),
+    })?;
+    for example in batch {
+        check_len(example.len(), first.len())?;
+    }
+    let weight = 1.0 / batch.len() as f64;
+    let scale = ev.context().params().default_scale();
+    (0..first.len())
+        .map(|k| {
+            let terms: Vec<(&Ciphertext, f64)> =
+                batch.iter().map(|example| (&example[k], weight)).collect();
+            combine(ev, &terms, scale)
+        })
+        .collect()
+}
+
+/// The encrypted optimizer's state: the step count and both moments (no
+/// key; the server holds it).
+pub struct EncryptedAdamW {
+    config: EncryptedAdamWConfig,
+    inverse_sqrt: Approximation,
+    decay: Vec<bool>,
+    step: u64,
+    first: Vec<Ciphertext>,
+    second: Vec<Ciphertext>,
+}
+
+impl EncryptedAdamW {
+    /// An optimizer for parameter ciphertexts with weight decay where
+    /// `decay` says, its moments zero.
+    ///
+    /// Errors: those of [`EncryptedAdamWConfig::inverse_sqrt`].
+    pub fn new(config: EncryptedAdamWConfig, decay: Vec<bool>) -> Result<Self> {
+        Ok(Self {
+            inverse_sqrt: Approximation::Newton(config.inverse_sqrt()?),
+            config,
+            decay,
+            step: 0,
+            first: Vec::new(),
+            second: Vec::new(),
+        })
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// The bias-corrected moments `(m̂, v̂)` (empty before the first step).
+    pub fn moments(&self) -> (&[Ciphertext], &[Ciphertext]) {
+        (&self.first, &self.second)
+    }
+
+    /// One update of `params` by `gradients` at `rate`, levels from
+    /// `refresher` (see the module docs). On an error the state and the
+    /// parameters' values are unchanged (parameters may have been
+    /// refreshed).
+    ///
+    /// Errors: lists of other lengths than the decay flags, a rate that is
+    /// finite and not negative, the operations' errors.
+    pub fn step(
+        &mut self,
+        ev: &Evaluator,
+        params: &mut [Ciphertext],
+        gradients: &[Ciphertext],
+        rate: f64,
+        refresher: &mut dyn Refresh,
+    ) -> Result<()> {
+        check_len(params.len(), self.decay.len())?;
+        check_len(gradients.len(), self.decay.len())?;
+        check_rate(rate)?;
+        let cfg = self.config;
+        // Bootstrapping takes bounds of at least 1 (smaller values are
+        // bootstrapped as if they reached 1).
+        let (g_bound, p_bound) = (cfg.gradient_bound.max(1.0), cfg.parameter_bound.max(1.0));
+        let scale = ev.context().params().default_scale();
+        let t = self.step + 1;
+
+        let constants: Vec<StepConstants> = self
+            .decay
+            .iter()
+            .map(|&decay| cfg.constants(t, rate, decay))
+            .collect();
+
+        // The moments, bias-corrected.
+        let mut grads = gradients
+            .iter()
+            .map(Ciphertext::try_clone)
+            .collect::<Result<Vec<_>>>()?;
+        ensure_all(refresher, ev, &mut grads, g_bound, 2)?;
+        let mut squares = grads
+            .iter()
+            .map(|g| ev.mul_relin_rescale_new(g, g))
+            .collect::<Result<Vec<_>>>()?;
+        let square_bound = g_bound * g_bound;
+        let (first, second) = if t == 1 {
+            ensure_all(refresher, ev, &mut squares, square_bound, 1)?;
+            let first = grads
+                .iter()
+                .map(|g| combine(ev, &[(g, 1.0)], scale))
+                .collect::<Result<Vec<_>>>()?;
+            let second = squares
+                .iter()
+                .map(|s| combine(ev, &[(s, 1.0)], scale))
+                .collect::<Result<Vec<_>>>()?;
+            (first, second)
+        } else {
+            check_len(self.first.len(), grads.len())?;
+            let copies = |cts: &[Ciphertext]| -> Result<Vec<Ciphertext>> {
+                cts.iter().map(Ciphertext::try_clone).collect()
+            };
+            let (mut first, mut second) = (copies(&self.first)?, copies(&self.second)?);
+            ensure_both(
+                refresher,
+                ev,
+                (&mut first, g_bound),
+                (&mut grads, g_bound),
+                1,
+            )?;
+            ensure_both(
+                refresher,
+                ev,
+                (&mut second, square_bound),
+                (&mut squares, square_bound),
+                1,
+            )?;
+            let first = first
+                .iter()
+                .zip(&grads)
+                .zip(&constants)
+                .map(|((m, g), c)| combine(ev, &[(m, c.first.0), (g, c.first.1)], scale))
+                .collect::<Result<Vec<_>>>()?;
+            let second = second
+                .iter()
+                .zip(&squares)
+                .zip(&constants)
+                .map(|((v, s), c)| combine(ev, &[(v, c.second.0), (s, c.second.1)], scale))
+                .collect::<Result<Vec<_>>>()?;
+            (first, second)
+        };
+
+        // p(v̂ + ε), and η_t·m̂ beside it.
+        let shifted = second
+            .iter()
+            .map(|v| {
+                let mut x = v.try_clone()?;
+                ev.add_const_assign(&mut x, Complex::new(cfg.adamw.epsilon, 0.0))?;
+                Ok(x)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (_, high) = cfg.inv_sqrt_interval();
+        let mut inverses = evaluate_batch(ev, &shifted, &self.inverse_sqrt, high, refresher)?;
+        let mut first_copy = first
+            .iter()
+            .map(Ciphertext::try_clone)
+            .collect::<Result<Vec<_>>>()?;
+        ensure_all(refresher, ev, &mut first_copy, g_bound, 1)?;
+        let mut scaled = first_copy
+            .iter()
+            .map(|m| combine(ev, &[(m, rate)], scale))
+            .collect::<Result<Vec<_>>>()?;
+
+        // u = η_t·m̂·p, then θ ← (1 − η_t·λ)·θ − u.
+        let inverse_bound = 1.0 / cfg.adamw.epsilon.sqrt();
+        ensure_both(
+            refresher,
+            ev,
+            (&mut scaled, (rate * g_bound).max(1.0)),
+            (&mut inverses, inverse_bound),
+            1,
+        )?;
+        let mut updates = scaled
+            .iter()
+            .zip(&inverses)
+            .map(|(a, b)| {
+                let level = a.level().min(b.level());
+                let (drop_a, drop_b) = (a.level() - level, b.level() - level);
+                let (mut a, mut b) = (a.try_clone()?, b.try_clone()?);
+                ev.drop_level_assign(&mut a, drop_a)?;
+                ev.drop_level_assign(&mut b, drop_b)?;
+                ev.mul_relin_rescale_new(&a, &b)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // |u| ≤ η_t up to the inverse square root's error: twice that.
+        ensure_both(
+            refresher,
+            ev,
+            (params, p_bound),
+            (&mut updates, (2.0 * rate).max(1.0)),
+            1,
+        )?;
+        let updated = params
+            .iter()
+            .zip(&updates)
+            .zip(&constants)
+            .map(|((theta, u), c)| combine(ev, &[(theta, c.keep), (u, -1.0)], scale))
+            .collect::<Result<Vec<_>>>()?;
+        for (theta, new) in params.iter_mut().zip(updated) {
+            *theta = new;
+        }
+        self.first = first;
+        self.second = second;
+        self.step = t;
+        Ok(())
+    }
+}
+
+/// The encrypted optimizer's computation in `f64`, slot by slot: its twin.
+#[derive(Clone, Debug)]
+pub struct AdamWTwin {
+    config: EncryptedAdamWConfig,
+    inverse_sqrt: NewtonApproximation,
+    decay: Vec<bool>,
+    step: u64,
+    first: Vec<Vec<f64>>,
+    second: Vec<Vec<f64>>,
+}
+
+impl AdamWTwin {
+    /// The twin of [`EncryptedAdamW::new`].
+    ///
+    /// Errors: those of [`EncryptedAdamWConfig::inverse_sqrt`].
+    pub fn new(config: EncryptedAdamWConfig, decay: Vec<bool>) -> Result<Self> {
+        Ok(Self {
+            inverse_sqrt: config.inverse_sqrt()?,
+            config,
+            decay,
+            step: 0,
+            first: Vec::new(),
+            second: Vec::new(),
+        })
+    }
+
+    /// The bias-corrected moments `(m̂, v̂)` (empty before the first step).
+    pub fn moments(&self) -> (&[Vec<f64>], &[Vec<f64>]) {
+        (&self.first, &self.second)
+    }
+
+    /// The twin of [`EncryptedAdamW::step`] on slot vectors.
+    ///
+    /// Errors: lists of other lengths than the decay flags, a gradient of
+    /// another length than its parameter, a rate that is not finite and
+    /// not negative (nothing changes then).
+    pub fn step(
+        &mut self,
+        params: &mut [Vec<f64>],
+        gradients: &[Vec<f64>],
+        rate: f64,
+    ) -> Result<()> {
+        check_len(params.len(), self.decay.len())?;
+        check_len(gradients.len(), self.decay.len())?;
+        check_rate(rate)?;
+        for (theta, g) in params.iter().zip(gradients) {
+            check_len(g.len(), theta.len())?;
+        }
+        if self.step == 0 {
+            self.first = params.iter().map(|p| vec![0.0; p.len()]).collect();
+            self.second = self.first.clone();
+        }
+        self.step += 1;
+        let cfg = self.config;
+        for (k, (theta, g)) in params.iter_mut().zip(gradients).enumerate() {
+            let c = cfg.constants(self.step, rate, self.decay[k]);
+            for (i, (theta, &g)) in theta.iter_mut().zip(g).enumerate() {
+                let m = c.first.0 * self.first[k][i] + c.first.1 * g;
+                let v = c.second.0 * self.second[k][i] + c.second.1 * (g * g);
+                self.first[k][i] = m;
+                self.second[k][i] = v;
+                let update = (rate * m) * self.inverse_sqrt.eval(v + cfg.adamw.epsilon);
+                *theta = c.keep * *theta - update;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,181 @@
+//! AdamW under encryption (`TEST_INSECURE_BOOT_N11_L9`, levels refreshed
+//! by bootstrapping) against its `f64` twin: three steps of a warm-up
+//! schedule (its last rate 0) on two parameter ciphertexts (one with
+//! weight decay), fresh gradients of two magnitudes each step; the batch
+//! mean of gradients; bad input.
+
+mod common;
+
+use common::{Fixture, PrecisionStats};
+use heformer::circuits::boot::{BootstrapConfig, Bootstrapper};
+use heformer::circuits::refresh::{Bootstrapping, Refresh};
+use heformer::ckks::Ciphertext;
+use heformer::error::Error;
+use heformer::math::Complex;
+use heformer::model::encrypted::adamw::{
+    mean_gradient, AdamWTwin, EncryptedAdamW, EncryptedAdamWConfig,
+};
+use heformer::model::train::adamw::{Decay, Schedule};
+use heformer::params::Parameters;
+use rand::Rng;
+
+const PRESET: &str = "TEST_INSECURE_BOOT_N11_L9";
+const SLOTS: usize = 256;
+
+fn setup(seed: u64) -> (Fixture, Bootstrapper) {
+    let params = Parameters::preset(PRESET).unwrap();
+    let config = BootstrapConfig {
+        slots: SLOTS,
+        ..BootstrapConfig::for_preset(&params).unwrap()
+    };
+    common::with_bootstrapper(PRESET, config, &[], seed)
+}
+
+/// Encrypted at `level` (the circuit's levels are the bootstrapper's
+/// output level and below: the primes above it are EvalMod's, far larger
+/// than the scale).
+fn encrypt_at(f: &mut Fixture, values: &[f64], level: usize) -> Ciphertext {
+    let slots: Vec<Complex> = values.iter().map(|&x| Complex::new(x, 0.0)).collect();
+    let pt = f
+        .encoder
+        .encode_complex(&slots, level, f.params.default_scale())
+        .unwrap();
+    f.encryptor.encrypt(&pt).unwrap()
+}
+
+fn decrypt(f: &Fixture, ct: &Ciphertext) -> Vec<f64> {
+    f.decrypt(ct)[..SLOTS].iter().map(|z| z.re).collect()
+}
+
+fn random(f: &mut Fixture, bound: f64) -> Vec<f64> {
+    (0..SLOTS)
+        .map(|_| f.rng.random_range(-bound..bound))
+        .collect()
+}
+
+/// The bits of `got` against `want` relative to `reference`'s largest
+/// magnitude.
+fn bits(got: &[f64], want: &[f64], reference: f64) -> f64 {
+    let error = got
+        .iter()
+        .zip(want)
+        .fold(0.0_f64, |e, (a, b)| e.max((a - b).abs()));
+    -(error / reference).log2()
+}
+
+#[test]
+fn encrypted_adamw_tracks_its_twin() {
+    let (mut f, boot) = setup(81);
+    let config = EncryptedAdamWConfig::default();
+    let decay = vec![true, false];
+    let mut encrypted = EncryptedAdamW::new(config, decay.clone()).unwrap();
+    let mut twin = AdamWTwin::new(config, decay).unwrap();
+    let schedule = Schedule::new(1e-2, 2, 3, Decay::Linear).unwrap();
+    let mut plain: Vec<Vec<f64>> = (0..2).map(|_| random(&mut f, 1.0)).collect();
+    let start = plain.clone();
+    let level = boot.output_level();
+    let mut params: Vec<Ciphertext> = plain.iter().map(|p| encrypt_at(&mut f, p, level)).collect();
+    let mut refresher = Bootstrapping::new(&boot);
+    for step in 1..=3 {
+        // Gradients of several magnitudes, as in training.
+        let gradients: Vec<Vec<f64>> = (0..2)
+            .map(|k| random(&mut f, if k == 0 { 1.0 } else { 0.05 }))
+            .collect();
+        let cts: Vec<Ciphertext> = gradients
+            .iter()
+            .map(|g| encrypt_at(&mut f, g, level))
+            .collect();
+        let rate = schedule.rate(step);
+        encrypted
+            .step(&f.evaluator, &mut params, &cts, rate, &mut refresher)
+            .unwrap();
+        twin.step(&mut plain, &gradients, rate).unwrap();
+        for (k, (ct, want)) in params.iter().zip(&plain).enumerate() {
+            let got = decrypt(&f, ct);
+            let moved: Vec<f64> = want.iter().zip(&start[k]).map(|(a, b)| a - b).collect();
+            let scale = moved.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+            // The update to 14 bits (the encrypted and twin updates differ
+            // by CKKS noise and bootstrapping only).
+            let b = bits(&got, want, scale);
+            println!(
+                "step {step} parameter {k}: the update ({scale:.2e} at most) to {b:.1} bits, level {}",
+                ct.level()
+            );
+            assert!(b >= 14.0, "step {step} parameter {k}: {b:.1} bits");
+        }
+        let ((m, v), (m_twin, v_twin)) = (encrypted.moments(), twin.moments());
+        for k in 0..2 {
+            let (got_m, got_v) = (decrypt(&f, &m[k]), decrypt(&f, &v[k]));
+            let bound = |x: &[f64]| x.iter().fold(0.0_f64, |b, y| b.max(y.abs()));
+            let (bm, bv) = (
+                bits(&got_m, &m_twin[k], bound(&m_twin[k])),
+                bits(&got_v, &v_twin[k], bound(&v_twin[k])),
+            );
+            assert!(
+                bm >= 14.0 && bv >= 14.0,
+                "moments of {k}: {bm:.1} and {bv:.1} bits"
+            );
+        }
+    }
+    assert_eq!(encrypted.steps(), 3);
+    println!("3 steps: {} bootstraps", refresher.count());
+}
+
+#[test]
+fn batch_mean_and_bad_input() {
+    let (mut f, boot) = setup(82);
+    let level = boot.output_level();
+    let batch: Vec<Vec<Vec<f64>>> = (0..3)
+        .map(|_| (0..2).map(|_| random(&mut f, 1.0)).collect())
+        .collect();
+    let encrypted: Vec<Vec<Ciphertext>> = batch
+        .iter()
+        .map(|example| {
+            example
+                .iter()
+                .map(|g| encrypt_at(&mut f, g, level))
+                .collect()
+        })
+        .collect();
+    let mean = mean_gradient(&f.evaluator, &encrypted).unwrap();
+    for (k, ct) in mean.iter().enumerate() {
+        let want: Vec<Complex> = (0..SLOTS)
+            .map(|i| Complex::new(batch.iter().map(|e| e[k][i]).sum::<f64>() / 3.0, 0.0))
+            .collect();
+        let stats = PrecisionStats::compare(&want, &f.decrypt(ct)[..SLOTS]);
+        assert!(stats.min_bits >= 20.0, "mean {k}: {stats:?}");
+    }
+    assert!(mean_gradient(&f.evaluator, &[]).is_err());
+    let ragged = vec![encrypted[0].clone(), encrypted[1][..1].to_vec()];
+    assert!(matches!(
+        mean_gradient(&f.evaluator, &ragged),
+        Err(Error::LengthMismatch { .. })
+    ));
+
+    let mut optimizer =
+        EncryptedAdamW::new(EncryptedAdamWConfig::default(), vec![true, false]).unwrap();
+    let mut params = encrypted[0].clone();
+    let mut refresher = heformer::circuits::refresh::NoRefresh;
+    let refresher: &mut dyn Refresh = &mut refresher;
+    for (gradients, rate) in [(&encrypted[1][..1], 1e-3), (&encrypted[1][..], f64::NAN)] {
+        assert!(optimizer
+            .step(&f.evaluator, &mut params, gradients, rate, refresher)
+            .is_err());
+    }
+    assert!(optimizer
+        .step(
+            &f.evaluator,
+            &mut params[..1],
+            &encrypted[1][..1],
+            1e-3,
+            refresher
+        )
+        .is_err());
+    assert_eq!(optimizer.steps(), 0);
+    assert!(optimizer.moments().0.is_empty());
+    let bad = EncryptedAdamWConfig {
+        gradient_bound: 0.0,
+        ..EncryptedAdamWConfig::default()
+    };
+    assert!(EncryptedAdamW::new(bad, vec![true]).is_err());
+}
