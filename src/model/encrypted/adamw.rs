@@ -26,12 +26,13 @@
 //! step, and `|u| ≤ η_t` (as `m̂² ≤ v̂`, up to `p`'s error).
 //!
 //! Levels: every sum is formed at the default scale, each term through a
-//! constant product that lands it there ([`combine`], one level), so a
+//! constant product that lands it there (`circuits::combine`, one level), so a
 //! step costs `g²` (1), the moments (1), the inverse square root, `η_t·m̂`
 //! (1, beside it), `u` (1) and the update (1) levels, bootstrapping where
 //! they run out (each value with its bound).
 
 use crate::approx::{Approximation, NewtonApproximation, NewtonTarget};
+use crate::circuits::combine::combine;
 use crate::circuits::functions::evaluate_batch;
 use crate::circuits::refresh::{ensure_all, ensure_both, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
@@ -173,48 +174,6 @@ fn check_len(got: usize, expected: usize) -> Result<()> {
             expected,
         })
     }
-}
-
-/// `Σ c_k·x_k` at `scale`: each term through one constant product encoded
-/// so that its rescaled scale is `scale` (every term needs a level), all
-/// dropped to the lowest level, then added.
-pub fn combine(ev: &Evaluator, terms: &[(&Ciphertext, f64)], scale: f64) -> Result<Ciphertext> {
-    let q = ev.context().params().q();
-    let mut scaled = terms
-        .iter()
-        .map(|&(x, c)| {
-            let mut out = x.try_clone()?;
-            let prime = q[x.level()] as f64;
-            ev.mul_const_with_scale_assign(
-                &mut out,
-                Complex::new(c, 0.0),
-                scale * prime / x.scale(),
-            )?;
-            ev.rescale_assign(&mut out)?;
-            out.scale = scale;
-            Ok(out)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let level = scaled
-        .iter()
-        .map(Ciphertext::level)
-        .min()
-        .ok_or_else(|| Error::OutOfRange {
-            op: OP,
-            detail: "no term to combine".into(),
-        })?;
-    for x in scaled.iter_mut() {
-        ev.drop_level_assign(x, x.level() - level)?;
-    }
-    let mut terms = scaled.into_iter();
-    let mut sum = terms.next().ok_or_else(|| Error::OutOfRange {
-        op: OP,
-        detail: "no term to combine".into(),
-    })?;
-    for x in terms {
-        ev.add_assign(&mut sum, &x)?;
-    }
-    Ok(sum)
 }
 
 /// The mean of a batch's gradients (one list of ciphertexts per example,

@@ -15,13 +15,16 @@
 //!   ([`ServerSetup`]; with the relinearization and conjugation keys, all
 //!   the server needs);
 //! - [`adamw`]: AdamW on encrypted parameters, gradients and moments, and
-//!   its `f64` twin (the optimizer of encrypted fine-tuning).
+//!   its `f64` twin (the optimizer of encrypted fine-tuning);
+//! - [`loss`]: the loss gradients (cross-entropy through exp and
+//!   reciprocal, MSE) on encrypted logits and labels.
 
 pub mod adamw;
 pub mod blocks;
 pub mod bounds;
 pub mod forward;
 pub mod layout;
+pub mod loss;
 pub mod model;
 pub mod setup;
 
