@@ -120,16 +120,28 @@ fn mse_gradient_and_bad_input() {
     assert!(worst < 1e-6, "MSE gradient off by {worst:e}");
 
     assert!(matches!(
-        mse_gradient(&f.evaluator, &[cp.clone()], &[], 2.0, refresher),
+        mse_gradient(&f.evaluator, std::slice::from_ref(&cp), &[], 2.0, refresher),
         Err(Error::LengthMismatch { .. })
     ));
     assert!(matches!(
-        gradient.evaluate(&f.evaluator, &f.encoder, &[cp.clone()], &[], refresher),
+        gradient.evaluate(
+            &f.evaluator,
+            &f.encoder,
+            std::slice::from_ref(&cp),
+            &[],
+            refresher
+        ),
         Err(Error::LengthMismatch { .. })
     ));
     // Without its rotation keys, an error (not a panic).
     assert!(gradient
-        .evaluate(&f.evaluator, &f.encoder, &[cp.clone()], &[cy], refresher)
+        .evaluate(
+            &f.evaluator,
+            &f.encoder,
+            std::slice::from_ref(&cp),
+            &[cy],
+            refresher
+        )
         .is_err());
     for (classes, stride, bound) in [(1, 4, 4.0), (3, 64, 4.0), (3, 4, 0.0)] {
         assert!(SoftmaxGradient::new(classes, stride, SLOTS, bound).is_err());
