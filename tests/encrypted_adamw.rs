@@ -179,3 +179,104 @@ fn batch_mean_and_bad_input() {
     };
     assert!(EncryptedAdamW::new(bad, vec![true]).is_err());
 }
+
+/// Two steps, a checkpoint, a fresh optimizer loaded from it and a third
+/// step give the very ciphertexts of three uninterrupted steps; a damaged
+/// checkpoint is an error, and a failed save leaves the old one whole.
+#[test]
+fn a_resumed_run_matches_an_uninterrupted_one() {
+    use heformer::ckks::serialize::ciphertext_to_bytes;
+    use heformer::model::encrypted::checkpoint::{load_checkpoint, save_checkpoint};
+
+    let (mut f, boot) = setup(83);
+    let level = boot.output_level();
+    let config = EncryptedAdamWConfig::default();
+    let decay = vec![true, false];
+    let start: Vec<Ciphertext> = (0..2)
+        .map(|_| {
+            let p = random(&mut f, 1.0);
+            encrypt_at(&mut f, &p, level)
+        })
+        .collect();
+    let gradients: Vec<Vec<Ciphertext>> = (0..3)
+        .map(|_| {
+            (0..2)
+                .map(|_| {
+                    let g = random(&mut f, 1.0);
+                    encrypt_at(&mut f, &g, level)
+                })
+                .collect()
+        })
+        .collect();
+    let rates = [1e-2, 8e-3, 5e-3];
+    let run = |optimizer: &mut EncryptedAdamW,
+               params: &mut Vec<Ciphertext>,
+               steps: std::ops::Range<usize>| {
+        let mut refresher = Bootstrapping::new(&boot);
+        for step in steps {
+            optimizer
+                .step(
+                    &f.evaluator,
+                    params,
+                    &gradients[step],
+                    rates[step],
+                    &mut refresher,
+                )
+                .unwrap();
+        }
+    };
+    let bytes = |cts: &[Ciphertext]| -> Vec<Vec<u8>> {
+        cts.iter()
+            .map(|ct| ciphertext_to_bytes(&f.ctx, ct).unwrap())
+            .collect()
+    };
+
+    let mut whole = EncryptedAdamW::new(config, decay.clone()).unwrap();
+    let mut whole_params = start.clone();
+    run(&mut whole, &mut whole_params, 0..3);
+
+    let dir = std::env::temp_dir().join(format!("heformer-checkpoint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("state.ckpt");
+    {
+        let mut first = EncryptedAdamW::new(config, decay.clone()).unwrap();
+        let mut params = start.clone();
+        run(&mut first, &mut params, 0..2);
+        save_checkpoint(&f.ctx, &path, &params, &first).unwrap();
+        // A save that fails (parameters that do not match) leaves it whole.
+        assert!(save_checkpoint(&f.ctx, &path, &params[..1], &first).is_err());
+    }
+    let (mut params, mut resumed) = load_checkpoint(&f.ctx, &path).unwrap();
+    assert_eq!(resumed.steps(), 2);
+    run(&mut resumed, &mut params, 2..3);
+    assert!(bytes(&params) == bytes(&whole_params), "parameters differ");
+    let (m, v) = resumed.moments();
+    let (m_whole, v_whole) = whole.moments();
+    assert!(
+        bytes(m) == bytes(m_whole) && bytes(v) == bytes(v_whole),
+        "moments differ"
+    );
+    println!("resumed after 2 of 3 steps: every ciphertext identical");
+
+    // Damage: truncation, a flipped byte, another magic line, trailing bytes.
+    let good = std::fs::read(&path).unwrap();
+    let damaged = |name: &str, bytes: Vec<u8>| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let result = load_checkpoint(&f.ctx, &p);
+        assert!(result.is_err(), "{name}: accepted");
+    };
+    damaged("truncated", good[..good.len() - 100].to_vec());
+    let mut flipped = good.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x40;
+    damaged("flipped", flipped);
+    let mut magic = good.clone();
+    magic[0] = b'H';
+    damaged("magic", magic);
+    let mut trailing = good.clone();
+    trailing.push(0);
+    damaged("trailing", trailing);
+    assert!(load_checkpoint(&f.ctx, &dir.join("missing")).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -46,7 +46,7 @@ const OP: &str = "EncryptedAdamW";
 const INV_SQRT_MAX_DEPTH: usize = 24;
 
 /// The encrypted optimizer's constants.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EncryptedAdamWConfig {
     /// `β₁`, `β₂`, `ε`, `λ`.
     pub adamw: AdamWConfig,
@@ -224,6 +224,39 @@ impl EncryptedAdamW {
             first: Vec::new(),
             second: Vec::new(),
         })
+    }
+
+    /// An optimizer resumed after `step` steps with the moments `first`,
+    /// `second` (a checkpoint's).
+    ///
+    /// Errors: those of [`Self::new`]; moments that are not one per decay
+    /// flag (none at step 0).
+    pub fn resume(
+        config: EncryptedAdamWConfig,
+        decay: Vec<bool>,
+        step: u64,
+        first: Vec<Ciphertext>,
+        second: Vec<Ciphertext>,
+    ) -> Result<Self> {
+        let expected = if step == 0 { 0 } else { decay.len() };
+        check_len(first.len(), expected)?;
+        check_len(second.len(), expected)?;
+        Ok(Self {
+            step,
+            first,
+            second,
+            ..Self::new(config, decay)?
+        })
+    }
+
+    /// The constants.
+    pub fn config(&self) -> &EncryptedAdamWConfig {
+        &self.config
+    }
+
+    /// Which parameters decay.
+    pub fn decay(&self) -> &[bool] {
+        &self.decay
     }
 
     /// Steps taken so far.

@@ -17,11 +17,14 @@
 //! - [`adamw`]: AdamW on encrypted parameters, gradients and moments, and
 //!   its `f64` twin (the optimizer of encrypted fine-tuning);
 //! - [`loss`]: the loss gradients (cross-entropy through exp and
-//!   reciprocal, MSE) on encrypted logits and labels.
+//!   reciprocal, MSE) on encrypted logits and labels;
+//! - [`checkpoint`]: encrypted parameters and optimizer state in one
+//!   file, resumable.
 
 pub mod adamw;
 pub mod blocks;
 pub mod bounds;
+pub mod checkpoint;
 pub mod forward;
 pub mod layout;
 pub mod loss;

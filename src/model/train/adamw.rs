@@ -26,7 +26,7 @@ use super::params::{Parameters, Trainable};
 use crate::error::{Error, Result};
 
 /// AdamW's constants.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AdamWConfig {
     pub beta1: f64,
     pub beta2: f64,
