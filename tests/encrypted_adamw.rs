@@ -7,7 +7,7 @@
 mod common;
 
 use common::{Fixture, PrecisionStats};
-use heformer::circuits::boot::{BootstrapConfig, Bootstrapper};
+use heformer::circuits::boot::Bootstrapper;
 use heformer::circuits::refresh::{Bootstrapping, Refresh};
 use heformer::ckks::Ciphertext;
 use heformer::error::Error;
@@ -16,31 +16,13 @@ use heformer::model::encrypted::adamw::{
     mean_gradient, AdamWTwin, EncryptedAdamW, EncryptedAdamWConfig,
 };
 use heformer::model::train::adamw::{Decay, Schedule};
-use heformer::params::Parameters;
 use rand::Rng;
 
 const PRESET: &str = "TEST_INSECURE_BOOT_N11_L9";
 const SLOTS: usize = 256;
 
 fn setup(seed: u64) -> (Fixture, Bootstrapper) {
-    let params = Parameters::preset(PRESET).unwrap();
-    let config = BootstrapConfig {
-        slots: SLOTS,
-        ..BootstrapConfig::for_preset(&params).unwrap()
-    };
-    common::with_bootstrapper(PRESET, config, &[], seed)
-}
-
-/// Encrypted at `level` (the circuit's levels are the bootstrapper's
-/// output level and below: the primes above it are EvalMod's, far larger
-/// than the scale).
-fn encrypt_at(f: &mut Fixture, values: &[f64], level: usize) -> Ciphertext {
-    let slots: Vec<Complex> = values.iter().map(|&x| Complex::new(x, 0.0)).collect();
-    let pt = f
-        .encoder
-        .encode_complex(&slots, level, f.params.default_scale())
-        .unwrap();
-    f.encryptor.encrypt(&pt).unwrap()
+    common::with_sparse_bootstrapper(PRESET, SLOTS, &[], seed)
 }
 
 fn decrypt(f: &Fixture, ct: &Ciphertext) -> Vec<f64> {
@@ -74,7 +56,7 @@ fn encrypted_adamw_tracks_its_twin() {
     let mut plain: Vec<Vec<f64>> = (0..2).map(|_| random(&mut f, 1.0)).collect();
     let start = plain.clone();
     let level = boot.output_level();
-    let mut params: Vec<Ciphertext> = plain.iter().map(|p| encrypt_at(&mut f, p, level)).collect();
+    let mut params: Vec<Ciphertext> = plain.iter().map(|p| f.encrypt_real_at(p, level)).collect();
     let mut refresher = Bootstrapping::new(&boot);
     for step in 1..=3 {
         // Gradients of several magnitudes, as in training.
@@ -83,7 +65,7 @@ fn encrypted_adamw_tracks_its_twin() {
             .collect();
         let cts: Vec<Ciphertext> = gradients
             .iter()
-            .map(|g| encrypt_at(&mut f, g, level))
+            .map(|g| f.encrypt_real_at(g, level))
             .collect();
         let rate = schedule.rate(step);
         encrypted
@@ -133,7 +115,7 @@ fn batch_mean_and_bad_input() {
         .map(|example| {
             example
                 .iter()
-                .map(|g| encrypt_at(&mut f, g, level))
+                .map(|g| f.encrypt_real_at(g, level))
                 .collect()
         })
         .collect();
@@ -195,7 +177,7 @@ fn a_resumed_run_matches_an_uninterrupted_one() {
     let start: Vec<Ciphertext> = (0..2)
         .map(|_| {
             let p = random(&mut f, 1.0);
-            encrypt_at(&mut f, &p, level)
+            f.encrypt_real_at(&p, level)
         })
         .collect();
     let gradients: Vec<Vec<Ciphertext>> = (0..3)
@@ -203,7 +185,7 @@ fn a_resumed_run_matches_an_uninterrupted_one() {
             (0..2)
                 .map(|_| {
                     let g = random(&mut f, 1.0);
-                    encrypt_at(&mut f, &g, level)
+                    f.encrypt_real_at(&g, level)
                 })
                 .collect()
         })

@@ -7,13 +7,10 @@
 mod common;
 
 use common::Fixture;
-use heformer::circuits::boot::{BootstrapConfig, Bootstrapper};
+use heformer::circuits::boot::Bootstrapper;
 use heformer::circuits::refresh::{Bootstrapping, NoRefresh, Refresh};
-use heformer::ckks::Ciphertext;
 use heformer::error::Error;
-use heformer::math::Complex;
 use heformer::model::encrypted::loss::{mse_gradient, SoftmaxGradient};
-use heformer::params::Parameters;
 use rand::Rng;
 
 const PRESET: &str = "TEST_INSECURE_BOOT_N11_L9";
@@ -23,21 +20,7 @@ const STRIDE: usize = 4;
 const BOUND: f64 = 4.0;
 
 fn setup(seed: u64, extra: &[i64]) -> (Fixture, Bootstrapper) {
-    let params = Parameters::preset(PRESET).unwrap();
-    let config = BootstrapConfig {
-        slots: SLOTS,
-        ..BootstrapConfig::for_preset(&params).unwrap()
-    };
-    common::with_bootstrapper(PRESET, config, extra, seed)
-}
-
-fn encrypt_at(f: &mut Fixture, values: &[f64], level: usize) -> Ciphertext {
-    let slots: Vec<Complex> = values.iter().map(|&x| Complex::new(x, 0.0)).collect();
-    let pt = f
-        .encoder
-        .encode_complex(&slots, level, f.params.default_scale())
-        .unwrap();
-    f.encryptor.encrypt(&pt).unwrap()
+    common::with_sparse_bootstrapper(PRESET, SLOTS, extra, seed)
 }
 
 #[test]
@@ -61,8 +44,8 @@ fn softmax_gradient_against_its_twin() {
         }
         let mut onehot = vec![0.0; SLOTS];
         onehot[(example % CLASSES) * STRIDE] = 1.0;
-        cts.push(encrypt_at(&mut f, &slots, level));
-        labels.push(encrypt_at(&mut f, &onehot, level));
+        cts.push(f.encrypt_real_at(&slots, level));
+        labels.push(f.encrypt_real_at(&onehot, level));
         logits.push(z);
     }
     let mut refresher = Bootstrapping::new(&boot);
@@ -102,7 +85,7 @@ fn mse_gradient_and_bad_input() {
     let level = boot.output_level();
     let p: Vec<f64> = (0..SLOTS).map(|_| f.rng.random_range(-2.0..2.0)).collect();
     let y: Vec<f64> = (0..SLOTS).map(|_| f.rng.random_range(-2.0..2.0)).collect();
-    let (cp, cy) = (encrypt_at(&mut f, &p, level), encrypt_at(&mut f, &y, level));
+    let (cp, cy) = (f.encrypt_real_at(&p, level), f.encrypt_real_at(&y, level));
     let mut refresher = NoRefresh;
     let refresher: &mut dyn Refresh = &mut refresher;
     let out = mse_gradient(

@@ -24,12 +24,7 @@ const PRESET: &str = "TEST_INSECURE_BOOT_N11_L9";
 const SLOTS: usize = 256;
 
 fn setup(seed: u64) -> (Fixture, Bootstrapper) {
-    let params = Parameters::preset(PRESET).unwrap();
-    let config = BootstrapConfig {
-        slots: SLOTS,
-        ..BootstrapConfig::for_preset(&params).unwrap()
-    };
-    common::with_bootstrapper(PRESET, config, &[], seed)
+    common::with_sparse_bootstrapper(PRESET, SLOTS, &[], seed)
 }
 
 /// `approximation` on `inputs` (|x| <= bound) encrypted at `level`,

@@ -1,6 +1,9 @@
-//! Linear combinations of ciphertexts at different levels and scales:
-//! `Σ c_k·x_k` at a chosen scale, one level.
+//! Ciphertexts at different levels and scales brought together: linear
+//! combinations `Σ c_k·x_k` at a chosen scale ([`combine`], one level) and
+//! slot-wise products of pairs, refreshed as needed ([`multiply_pairs`],
+//! one level).
 
+use crate::circuits::refresh::{ensure_both, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 use crate::math::Complex;
@@ -47,4 +50,37 @@ pub fn combine(ev: &Evaluator, terms: &[(&Ciphertext, f64)], scale: f64) -> Resu
         ev.add_assign(&mut sum, &x)?;
     }
     Ok(sum)
+}
+
+/// `a_i ⊙ b_i` for every pair: both lists refreshed together where they lack
+/// a level (values up to `bound_a`, `bound_b`), each pair multiplied at the
+/// lower of its two levels.
+///
+/// Errors: lists of different lengths, the refresher's and the product's
+/// errors.
+pub fn multiply_pairs(
+    ev: &Evaluator,
+    (a, bound_a): (&mut [Ciphertext], f64),
+    (b, bound_b): (&mut [Ciphertext], f64),
+    refresher: &mut dyn Refresh,
+) -> Result<Vec<Ciphertext>> {
+    if a.len() != b.len() {
+        return Err(Error::LengthMismatch {
+            op: OP,
+            got: b.len(),
+            expected: a.len(),
+        });
+    }
+    ensure_both(refresher, ev, (&mut *a, bound_a), (&mut *b, bound_b), 1)?;
+    a.iter()
+        .zip(b.iter())
+        .map(|(a, b)| {
+            let level = a.level().min(b.level());
+            let (drop_a, drop_b) = (a.level() - level, b.level() - level);
+            let (mut a, mut b) = (a.try_clone()?, b.try_clone()?);
+            ev.drop_level_assign(&mut a, drop_a)?;
+            ev.drop_level_assign(&mut b, drop_b)?;
+            ev.mul_relin_rescale_new(&a, &b)
+        })
+        .collect()
 }

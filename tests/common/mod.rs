@@ -112,6 +112,16 @@ impl Fixture {
         self.encryptor.encrypt(&pt).unwrap()
     }
 
+    /// Real values encrypted at `level`, the default scale.
+    pub fn encrypt_real_at(&mut self, values: &[f64], level: usize) -> Ciphertext {
+        let slots: Vec<Complex> = values.iter().map(|&x| Complex::new(x, 0.0)).collect();
+        let pt = self
+            .encoder
+            .encode_complex(&slots, level, self.params.default_scale())
+            .unwrap();
+        self.encryptor.encrypt(&pt).unwrap()
+    }
+
     pub fn decrypt(&self, ct: &Ciphertext) -> Vec<Complex> {
         self.encoder
             .decode(&self.decryptor.decrypt(ct).unwrap())
@@ -179,4 +189,19 @@ pub fn with_bootstrapper(
     let fixture = Fixture::new(preset, &rotations, seed);
     let boot = Bootstrapper::new(fixture.ctx.clone(), config).unwrap();
     (fixture, boot)
+}
+
+/// [`with_bootstrapper`] with `preset`'s configuration at `slots` slots.
+pub fn with_sparse_bootstrapper(
+    preset: &str,
+    slots: usize,
+    extra: &[i64],
+    seed: u64,
+) -> (Fixture, Bootstrapper) {
+    let params = Parameters::preset(preset).unwrap();
+    let config = BootstrapConfig {
+        slots,
+        ..BootstrapConfig::for_preset(&params).unwrap()
+    };
+    with_bootstrapper(preset, config, extra, seed)
 }

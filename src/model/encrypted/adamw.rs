@@ -32,7 +32,7 @@
 //! they run out (each value with its bound).
 
 use crate::approx::{Approximation, NewtonApproximation, NewtonTarget};
-use crate::circuits::combine::combine;
+use crate::circuits::combine::{combine, multiply_pairs};
 use crate::circuits::functions::evaluate_batch;
 use crate::circuits::refresh::{ensure_all, ensure_both, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
@@ -380,25 +380,12 @@ impl EncryptedAdamW {
 
         // u = η_t·m̂·p, then θ ← (1 − η_t·λ)·θ − u.
         let inverse_bound = 1.0 / cfg.adamw.epsilon.sqrt();
-        ensure_both(
-            refresher,
+        let mut updates = multiply_pairs(
             ev,
             (&mut scaled, (rate * g_bound).max(1.0)),
             (&mut inverses, inverse_bound),
-            1,
+            refresher,
         )?;
-        let mut updates = scaled
-            .iter()
-            .zip(&inverses)
-            .map(|(a, b)| {
-                let level = a.level().min(b.level());
-                let (drop_a, drop_b) = (a.level() - level, b.level() - level);
-                let (mut a, mut b) = (a.try_clone()?, b.try_clone()?);
-                ev.drop_level_assign(&mut a, drop_a)?;
-                ev.drop_level_assign(&mut b, drop_b)?;
-                ev.mul_relin_rescale_new(&a, &b)
-            })
-            .collect::<Result<Vec<_>>>()?;
         // |u| ≤ η_t up to the inverse square root's error: twice that.
         ensure_both(
             refresher,

@@ -43,6 +43,7 @@ use ndarray::Array2;
 use super::blocks::{kernel_factor, DenseLayer, LayerBlocks};
 use super::model::{EncryptedInput, EncryptedModel};
 use crate::approx::Approximation;
+use crate::circuits::combine::multiply_pairs;
 use crate::circuits::functions::evaluate_batch;
 use crate::circuits::refresh::{ensure_all, ensure_both, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
@@ -428,15 +429,7 @@ impl Run<'_> {
         b: &mut [Ciphertext],
         bound_b: f64,
     ) -> Result<Vec<Ciphertext>> {
-        ensure_both(&mut *self.refresher, self.ev, (a, bound_a), (b, bound_b), 1)?;
-        a.iter()
-            .zip(b.iter())
-            .map(|(a, b)| {
-                let level = a.level().min(b.level());
-                self.ev
-                    .mul_relin_rescale_new(&self.at_level(a, level)?, &self.at_level(b, level)?)
-            })
-            .collect()
+        multiply_pairs(self.ev, (a, bound_a), (b, bound_b), &mut *self.refresher)
     }
 
     /// `a_i ⊙ a_i`.

@@ -21,7 +21,7 @@
 //! **Mean squared error**, `∂/∂ŷ (ŷ − y)² = 2(ŷ − y)` ([`mse_gradient`]).
 
 use crate::approx::{fit_exp_polynomial, Approximation, NewtonApproximation, NewtonTarget};
-use crate::circuits::combine::combine;
+use crate::circuits::combine::{combine, multiply_pairs};
 use crate::circuits::functions::evaluate_batch;
 use crate::circuits::refresh::{ensure_all, ensure_both, Refresh};
 use crate::ckks::{Ciphertext, Encoder, Evaluator};
@@ -182,25 +182,8 @@ impl SoftmaxGradient {
         let mut r = evaluate_batch(ev, &sums, &self.reciprocal, classes + 1.0, refresher)?;
         let mut e_m = e_m;
         let reciprocal_bound = (2.0 * self.bound).exp();
-        ensure_both(
-            refresher,
-            ev,
-            (&mut e_m, 1.0),
-            (&mut r, reciprocal_bound),
-            1,
-        )?;
-        let mut softmax = e_m
-            .iter()
-            .zip(&r)
-            .map(|(e, r)| {
-                let level = e.level().min(r.level());
-                let (drop_e, drop_r) = (e.level() - level, r.level() - level);
-                let (mut e, mut r) = (e.try_clone()?, r.try_clone()?);
-                ev.drop_level_assign(&mut e, drop_e)?;
-                ev.drop_level_assign(&mut r, drop_r)?;
-                ev.mul_relin_rescale_new(&e, &r)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut softmax =
+            multiply_pairs(ev, (&mut e_m, 1.0), (&mut r, reciprocal_bound), refresher)?;
         let mut labels = copies(labels)?;
         ensure_both(refresher, ev, (&mut softmax, 1.0), (&mut labels, 1.0), 1)?;
         softmax
