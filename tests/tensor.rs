@@ -388,7 +388,7 @@ fn lora(d: usize, blocks: usize) {
     let (preset, rank) = ("TEST_INSECURE_N11", 2);
     let params = heformer::params::Parameters::preset(preset).unwrap();
     let shape = MatrixShape::with_blocks(d, blocks, &params).unwrap();
-    let rotations = LoraProduct::rotations(&shape);
+    let rotations = LoraProduct::gradient_rotations(&shape);
     println!("LoRA d = {d}: {} rotation keys", rotations.len());
     let mut f = Fixture::new(preset, &rotations, 21);
     let mut rng = ChaCha20Rng::seed_from_u64(21);
@@ -436,6 +436,34 @@ fn lora(d: usize, blocks: usize) {
     let want = xa.dot(&b);
     let required = product_bits(&f, out.scale(), d) - (rank as f64).log2();
     check(&f, &shape, "LoRA X·A·B", &out, &want, required);
+    // The adapters' gradients from dY, in their own layouts.
+    let dy = random_matrix(&mut rng, d);
+    let cdy = encrypt(&mut f, &shape, &dy);
+    let (d_a, d_b) = lora
+        .gradients(&f.evaluator, &cx, &a_columns, &b_rows, &cdy)
+        .unwrap();
+    let (want_a, want_b) = (x.t().dot(&dy.dot(&b.t())), xa.t().dot(&dy));
+    for c in 0..rank {
+        for (what, got, want) in [
+            ("∂A column", &d_a[c], want_a.column(c).to_owned()),
+            ("∂B row", &d_b[c], want_b.row(c).to_owned()),
+        ] {
+            assert_eq!(got.level(), cx.level() - LORA_DEPTH);
+            let required = product_bits(&f, got.scale(), d * d);
+            check(
+                &f,
+                &shape,
+                &format!("LoRA {what} {c}"),
+                got,
+                &replicated_rows(&shape, &want).unwrap(),
+                required,
+            );
+        }
+    }
+    assert!(matches!(
+        lora.gradients(&f.evaluator, &cx, &a_columns, &b_rows[..1], &cdy),
+        Err(Error::LengthMismatch { .. })
+    ));
     // Mismatched ranks and a level too low are errors.
     assert!(matches!(
         lora.apply(&f.evaluator, &cx, &a_columns, &b_rows[..1]),

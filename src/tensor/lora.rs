@@ -26,6 +26,14 @@
 //! Rotations: `±1, ±2, .., ±d/2` times `P` (every block sums within
 //! itself; [`LoraProduct::rotations`]); a
 //! relinearization key. The output scale is `Δ_X·Δ_A/q_l·Δ_B/q_{l−2}`.
+//!
+//! # Gradients
+//!
+//! [`LoraProduct::gradients`] gives `∂L/∂A` and `∂L/∂B` from `dY` in the
+//! adapters' layouts with the same steps plus sums over the rows
+//! (rotations by `d·P·2^t`): `∂B_c` is `(X·A)_c` replicated, times `dY`,
+//! summed over the rows; `∂A_c` is `dY ⊙ B̂_c` summed over each row and
+//! replicated, times `X`, summed over the rows. Three levels each.
 
 use ndarray::{Array1, Array2};
 
@@ -102,6 +110,23 @@ impl LoraProduct {
         Ok(out)
     }
 
+    /// `u ⊙ v` summed over each row, the sum replicated across the row
+    /// (two levels: the product, then the mask of column 0 between the two
+    /// rotate-and-sums). `u`, `v` at the product's level or above.
+    fn replicated_row_sums(
+        &self,
+        ev: &Evaluator,
+        u: &Ciphertext,
+        v: &Ciphertext,
+    ) -> Result<Ciphertext> {
+        let (d, p) = (self.shape.dim(), self.shape.blocks() as i64);
+        let products = ev.mul_relin_rescale_new(&self.at_level(ev, u)?, &self.at_level(ev, v)?)?;
+        let mut sums = ev.rotate_and_sum_new(&products, p, d)?;
+        ev.mul_plain_assign(&mut sums, &self.first_column)?;
+        ev.rescale_assign(&mut sums)?;
+        ev.rotate_and_sum_new(&sums, -p, d)
+    }
+
     /// `(X·A)[:, c]` replicated across each row, for every column `Â_c` of
     /// `a_columns` (two levels): the right factor of the second product, and
     /// what a backward pass reuses.
@@ -111,19 +136,79 @@ impl LoraProduct {
         x: &Ciphertext,
         a_columns: &[Ciphertext],
     ) -> Result<Vec<Ciphertext>> {
-        let (d, p) = (self.shape.dim(), self.shape.blocks() as i64);
-        let x = self.at_level(ev, x)?;
         a_columns
             .iter()
-            .map(|a| {
-                let a = self.at_level(ev, a)?;
-                let products = ev.mul_relin_rescale_new(&x, &a)?;
-                let mut sums = ev.rotate_and_sum_new(&products, p, d)?;
-                ev.mul_plain_assign(&mut sums, &self.first_column)?;
-                ev.rescale_assign(&mut sums)?;
-                ev.rotate_and_sum_new(&sums, -p, d)
-            })
+            .map(|a| self.replicated_row_sums(ev, x, a))
             .collect()
+    }
+
+    /// The rotation steps of [`gradients`](Self::gradients): those of the
+    /// product and the row sums' `d·P·2^t`.
+    pub fn gradient_rotations(shape: &MatrixShape) -> Vec<i64> {
+        let mut steps = Self::rotations(shape);
+        steps.extend(Evaluator::rotations_for_sum(
+            (shape.dim() * shape.blocks()) as i64,
+            shape.dim(),
+        ));
+        steps.sort_unstable();
+        steps.dedup();
+        steps
+    }
+
+    /// The gradients of a loss by the adapters of `Y = X·A·B`, given
+    /// `dY = ∂L/∂Y`, in the adapters' own layouts (three levels each):
+    ///
+    /// - `∂L/∂B[c, :] = Σ_i (X·A)[i][c]·dY[i][:]`: the projection
+    ///   `(X·A)_c` replicated across rows, times `dY`, summed over the rows
+    ///   (every row then holds it: row `c` of `B`'s packing);
+    /// - `∂L/∂A[:, c] = Xᵀ·(dY·Bᵀ)[:, c]`: `dY ⊙ B̂_c` summed over each row
+    ///   and replicated, times `X`, summed over the rows (column `c` of
+    ///   `A`'s packing).
+    ///
+    /// Returns `(∂A columns, ∂B rows)`. Needs
+    /// [`gradient_rotations`](Self::gradient_rotations).
+    ///
+    /// Errors: mismatched ranks, operands below the product's level or of
+    /// another slot count, missing keys.
+    pub fn gradients(
+        &self,
+        ev: &Evaluator,
+        x: &Ciphertext,
+        a_columns: &[Ciphertext],
+        b_rows: &[Ciphertext],
+        dy: &Ciphertext,
+    ) -> Result<(Vec<Ciphertext>, Vec<Ciphertext>)> {
+        if a_columns.is_empty() || a_columns.len() != b_rows.len() {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: b_rows.len(),
+                expected: a_columns.len().max(1),
+            });
+        }
+        let (d, rows) = (
+            self.shape.dim(),
+            (self.shape.dim() * self.shape.blocks()) as i64,
+        );
+        let dy = self.at_level(ev, dy)?;
+        let x = self.at_level(ev, x)?;
+        // Both factors of each last product at the level of the other.
+        let times_summed = |replicated: &Ciphertext, other: &Ciphertext| -> Result<Ciphertext> {
+            let drop = other.level() - replicated.level();
+            let mut other = other.try_clone()?;
+            ev.drop_level_assign(&mut other, drop)?;
+            let product = ev.mul_relin_rescale_new(replicated, &other)?;
+            ev.rotate_and_sum_new(&product, rows, d)
+        };
+        let d_b = self
+            .project(ev, &x, a_columns)?
+            .iter()
+            .map(|xa| times_summed(xa, &dy))
+            .collect::<Result<Vec<_>>>()?;
+        let d_a = b_rows
+            .iter()
+            .map(|b| times_summed(&self.replicated_row_sums(ev, &dy, b)?, &x))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((d_a, d_b))
     }
 
     /// `X·A·B` (three levels) from the `r` columns of `A` and the `r` rows of
