@@ -199,6 +199,36 @@ pub fn mean_gradient(ev: &Evaluator, batch: &[Vec<Ciphertext>]) -> Result<Vec<Ci
         .collect()
 }
 
+/// A bias-corrected moment: `a_k·previous_k + b_k·new_k` at `scale` for
+/// `coefficients[k] = (a_k, b_k)`, or `b_k·new_k` when there is no previous
+/// moment (the first step, `b = 1`); `new` (values up to `bound`) and the
+/// previous moment refreshed together where they lack the level.
+fn moment(
+    ev: &Evaluator,
+    refresher: &mut dyn Refresh,
+    previous: &[Ciphertext],
+    (new, bound): (&mut [Ciphertext], f64),
+    coefficients: &[(f64, f64)],
+    scale: f64,
+) -> Result<Vec<Ciphertext>> {
+    if !previous.is_empty() {
+        check_len(previous.len(), new.len())?;
+    }
+    let mut previous = previous
+        .iter()
+        .map(Ciphertext::try_clone)
+        .collect::<Result<Vec<_>>>()?;
+    ensure_both(refresher, ev, (&mut previous, bound), (&mut *new, bound), 1)?;
+    new.iter()
+        .zip(coefficients)
+        .enumerate()
+        .map(|(k, (x, &(a, b)))| match previous.get(k) {
+            Some(old) => combine(ev, &[(old, a), (x, b)], scale),
+            None => combine(ev, &[(x, b)], scale),
+        })
+        .collect()
+}
+
 /// The encrypted optimizer's state: the step count and both moments (no
 /// key; the server holds it).
 pub struct EncryptedAdamW {
@@ -311,51 +341,24 @@ impl EncryptedAdamW {
             .map(|g| ev.mul_relin_rescale_new(g, g))
             .collect::<Result<Vec<_>>>()?;
         let square_bound = g_bound * g_bound;
-        let (first, second) = if t == 1 {
-            ensure_all(refresher, ev, &mut squares, square_bound, 1)?;
-            let first = grads
-                .iter()
-                .map(|g| combine(ev, &[(g, 1.0)], scale))
-                .collect::<Result<Vec<_>>>()?;
-            let second = squares
-                .iter()
-                .map(|s| combine(ev, &[(s, 1.0)], scale))
-                .collect::<Result<Vec<_>>>()?;
-            (first, second)
-        } else {
-            check_len(self.first.len(), grads.len())?;
-            let copies = |cts: &[Ciphertext]| -> Result<Vec<Ciphertext>> {
-                cts.iter().map(Ciphertext::try_clone).collect()
-            };
-            let (mut first, mut second) = (copies(&self.first)?, copies(&self.second)?);
-            ensure_both(
-                refresher,
-                ev,
-                (&mut first, g_bound),
-                (&mut grads, g_bound),
-                1,
-            )?;
-            ensure_both(
-                refresher,
-                ev,
-                (&mut second, square_bound),
-                (&mut squares, square_bound),
-                1,
-            )?;
-            let first = first
-                .iter()
-                .zip(&grads)
-                .zip(&constants)
-                .map(|((m, g), c)| combine(ev, &[(m, c.first.0), (g, c.first.1)], scale))
-                .collect::<Result<Vec<_>>>()?;
-            let second = second
-                .iter()
-                .zip(&squares)
-                .zip(&constants)
-                .map(|((v, s), c)| combine(ev, &[(v, c.second.0), (s, c.second.1)], scale))
-                .collect::<Result<Vec<_>>>()?;
-            (first, second)
-        };
+        let firsts: Vec<(f64, f64)> = constants.iter().map(|c| c.first).collect();
+        let seconds: Vec<(f64, f64)> = constants.iter().map(|c| c.second).collect();
+        let first = moment(
+            ev,
+            refresher,
+            &self.first,
+            (&mut grads, g_bound),
+            &firsts,
+            scale,
+        )?;
+        let second = moment(
+            ev,
+            refresher,
+            &self.second,
+            (&mut squares, square_bound),
+            &seconds,
+            scale,
+        )?;
 
         // p(v̂ + ε), and η_t·m̂ beside it.
         let shifted = second
