@@ -23,7 +23,9 @@
 //!
 //! [`PolyPlan`]: crate::circuits::poly::PolyPlan
 
-use crate::approx::{Approximation, ChebyshevSeries, NewtonApproximation, NewtonTarget};
+use crate::approx::{
+    Approximation, ChebyshevSeries, CompositeRelu, NewtonApproximation, NewtonTarget,
+};
 use crate::circuits::poly::PolyPlan;
 use crate::circuits::refresh::{ensure_all, ensure_both, NoRefresh, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
@@ -82,21 +84,34 @@ pub fn evaluate_batch(
             polynomial_stage(ev, copies(xs)?, p, bound, None, refresher)
         }
         Approximation::CompositeSign(s) => compose(ev, xs, s.stages(), bound, refresher),
-        Approximation::CompositeRelu(r) => {
-            let mut s = compose(ev, xs, r.stages(), bound, refresher)?;
-            let mut x = copies(xs)?;
-            ensure_both(refresher, ev, (&mut s, STAGE_BOUND), (&mut x, bound), 1)?;
-            s.iter()
-                .zip(&x)
-                .map(|(s, x)| {
-                    let level = x.level().min(s.level());
-                    ev.mul_relin_rescale_new(&at_level(ev, x, level)?, &at_level(ev, s, level)?)
-                })
-                .collect()
-        }
+        Approximation::CompositeRelu(r) => Ok(relu_with_step(ev, xs, r, bound, refresher)?.0),
         Approximation::Newton(n) => newton(ev, xs, n, bound, refresher),
         Approximation::ExpBySquaring(e) => exp_by_squaring(ev, xs, e.squarings(), bound, refresher),
     }
+}
+
+/// The composite ReLU of every `x_i` and its derivative, the step
+/// `(1 + sign x)/2` (the composite's stages, before the product with `x`),
+/// in lockstep: `(relu, step)`. Backpropagation keeps the step.
+pub fn relu_with_step(
+    ev: &Evaluator,
+    xs: &[Ciphertext],
+    relu: &CompositeRelu,
+    bound: f64,
+    refresher: &mut dyn Refresh,
+) -> Result<(Vec<Ciphertext>, Vec<Ciphertext>)> {
+    let mut steps = compose(ev, xs, relu.stages(), bound, refresher)?;
+    let mut x = copies(xs)?;
+    ensure_both(refresher, ev, (&mut steps, STAGE_BOUND), (&mut x, bound), 1)?;
+    let relus = steps
+        .iter()
+        .zip(&x)
+        .map(|(s, x)| {
+            let level = x.level().min(s.level());
+            ev.mul_relin_rescale_new(&at_level(ev, x, level)?, &at_level(ev, s, level)?)
+        })
+        .collect::<Result<_>>()?;
+    Ok((relus, steps))
 }
 
 /// The bound of a sign stage's output and of exp's bases (`[−1, 1]`).

@@ -47,6 +47,14 @@ impl DenseLayer {
             bias: bias.map(|b| layout.replicated_row(b)).transpose()?,
         })
     }
+
+    /// `y ↦ y·weightᵀ`: the product of the backward pass.
+    fn transposed(&self) -> Self {
+        Self {
+            weight: self.weight.t().to_owned(),
+            bias: None,
+        }
+    }
 }
 
 /// One layer.
@@ -88,7 +96,6 @@ impl ModelBlocks {
         let weights = model.weights();
         let d = layout.dim();
         let c = kernel_factor(config);
-        let heads = config.heads;
         let layers = weights
             .layers
             .iter()
@@ -121,16 +128,6 @@ impl ModelBlocks {
             None => (head.bottleneck.weight.clone(), head.bottleneck.bias.clone()),
         };
         let plain = |dense: &Dense| DenseLayer::new(layout, &dense.weight, Some(&dense.bias));
-        let per_head = |factor: f64| {
-            let block_diagonal = Array2::from_shape_fn((heads * d, heads * d), |(i, j)| {
-                if i / d == j / d {
-                    factor
-                } else {
-                    0.0
-                }
-            });
-            DenseLayer::new(layout, &block_diagonal, None)
-        };
         let hidden = config.hidden;
         Ok(Self {
             layers,
@@ -142,11 +139,70 @@ impl ModelBlocks {
                 &Array2::from_elem((hidden, hidden), 1.0 / hidden as f64),
                 None,
             )?,
-            query_norm: per_head(-1.0 / (4.0 * c))?,
-            key_norm: per_head(-c)?,
+            query_norm: per_head(config, layout, -1.0 / (4.0 * c))?,
+            key_norm: per_head(config, layout, -c)?,
             first_row: Array2::from_shape_fn((d, d), |(i, _)| f64::from(u8::from(i == 0))),
         })
     }
+}
+
+/// What the backward pass multiplies gradients by: every dense layer
+/// transposed (`∂x = ∂y·Wᵀ`, no bias), and the heads' row sums.
+#[derive(Clone, Debug)]
+pub struct BackwardBlocks {
+    pub layers: Vec<LayerBlocks>,
+    pub bottleneck: DenseLayer,
+    pub widen: DenseLayer,
+    pub classifier: DenseLayer,
+    /// `−J/(2c)` on each head's block: `∂E`'s row sums as they enter `∂Q'`.
+    pub query_row_sums: DenseLayer,
+    /// `−2c·J` on each head's block: `∂Eᵀ`'s row sums as they enter `∂K`.
+    pub key_row_sums: DenseLayer,
+}
+
+impl BackwardBlocks {
+    /// The transposes of `blocks`.
+    pub fn new(
+        blocks: &ModelBlocks,
+        config: &FriendlyConfig,
+        layout: &BlockLayout,
+    ) -> Result<Self> {
+        let c = kernel_factor(config);
+        Ok(Self {
+            layers: blocks
+                .layers
+                .iter()
+                .map(|layer| LayerBlocks {
+                    query: layer.query.transposed(),
+                    key: layer.key.transposed(),
+                    value: layer.value.transposed(),
+                    output: layer.output.transposed(),
+                    gate: layer.gate.transposed(),
+                    up: layer.up.transposed(),
+                    down: layer.down.transposed(),
+                })
+                .collect(),
+            bottleneck: blocks.bottleneck.transposed(),
+            widen: blocks.widen.transposed(),
+            classifier: blocks.classifier.transposed(),
+            query_row_sums: per_head(config, layout, -1.0 / (2.0 * c))?,
+            key_row_sums: per_head(config, layout, -2.0 * c)?,
+        })
+    }
+}
+
+/// `factor·J` on each head's `d × d` block (block-diagonal): a row's sum
+/// within its head, times `factor`, on every column of the head's block.
+fn per_head(config: &FriendlyConfig, layout: &BlockLayout, factor: f64) -> Result<DenseLayer> {
+    let (heads, d) = (config.heads, layout.dim());
+    let block_diagonal = Array2::from_shape_fn((heads * d, heads * d), |(i, j)| {
+        if i / d == j / d {
+            factor
+        } else {
+            0.0
+        }
+    });
+    DenseLayer::new(layout, &block_diagonal, None)
 }
 
 /// `c = 1/(2√d_head)`: the kernel is `exp(−c·‖q − k‖²)`.

@@ -1,4 +1,5 @@
-//! Bounds on the values the encrypted model may bootstrap.
+//! Bounds on the values the encrypted model may bootstrap, in the forward
+//! pass ([`ActivationBounds`]) and the backward pass ([`GradientBounds`]).
 //!
 //! A bootstrap needs a bound on its input's magnitude (its absolute error
 //! grows with it, see [`crate::circuits::refresh`]), and a value beyond its
@@ -7,10 +8,16 @@
 //! the polynomial variant, on inputs like the ones to be served) and
 //! multiplied by a margin.
 
-use ndarray::{ArrayView2, Axis};
+use ndarray::{ArrayView1, ArrayView2, Axis};
 
 use crate::error::{Error, Result};
-use crate::model::friendly::{FriendlyModel, Probe, Variant};
+use crate::model::friendly::{FriendlyHead, FriendlyModel, Probe, Variant};
+use crate::model::train::attention::AttentionProbe;
+use crate::model::train::classifier::Differentiable;
+use crate::model::train::friendly::{FriendlyBackprop, GradientProbe};
+use crate::model::train::head::HeadTape;
+use crate::model::train::ops::cross_entropy;
+use crate::model::train::params::Parameters;
 
 /// The largest magnitude expected of each kind of intermediate value.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -121,4 +128,136 @@ fn largest_head_norm(values: ArrayView2<f64>, head_size: usize) -> f64 {
                 .collect::<Vec<_>>()
         })
         .fold(0.0, f64::max)
+}
+
+/// The largest magnitude expected of each kind of gradient in the
+/// encrypted backward pass, in its layout (queries' gradients are of
+/// `Q' = 2c·Q`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GradientBounds {
+    /// The residual stream's.
+    pub stream: f64,
+    /// LayerNorm outputs'.
+    pub normalized: f64,
+    /// The feed-forward's (GLU product, up projection, gate).
+    pub ffn: f64,
+    /// The attention context's.
+    pub context: f64,
+    /// The kernels' and the exponents' (`∂S`, `∂E`).
+    pub kernel: f64,
+    /// `∂E`'s row sums over `2c` and column sums times `2c` (the terms of
+    /// the queries' and keys' gradients along themselves).
+    pub row_sum: f64,
+    /// `∂Q'`, `∂K`, `∂V`.
+    pub projection: f64,
+    /// Inside the head (before tanh, the bottleneck).
+    pub head: f64,
+}
+
+impl GradientBounds {
+    /// Every bound: the largest magnitudes the twin's exact backward
+    /// reaches on `inputs`, for the cross-entropy's gradient of every
+    /// label, times `margin` (at least 1), and at least 1.
+    ///
+    /// Errors: those of the twin's forward, an empty `inputs`, a margin
+    /// below 1.
+    pub fn calibrate(
+        model: &FriendlyModel,
+        inputs: &[(ArrayView2<f64>, &[bool])],
+        margin: f64,
+    ) -> Result<Self> {
+        if inputs.is_empty() || !(margin.is_finite() && margin >= 1.0) {
+            return Err(Error::OutOfRange {
+                op: "GradientBounds::calibrate",
+                detail: format!(
+                    "needs inputs ({} given) and a margin of at least 1 ({margin})",
+                    inputs.len()
+                ),
+            });
+        }
+        let config = model.config();
+        let c = 1.0 / (2.0 * (config.head_size() as f64).sqrt());
+        let backprop = FriendlyBackprop::new(config.clone())?;
+        let weights = model.weights();
+        let mut bounds = Self {
+            stream: 1.0,
+            normalized: 1.0,
+            ffn: 1.0,
+            context: 1.0,
+            kernel: 1.0,
+            row_sum: 1.0,
+            projection: 1.0,
+            head: 1.0,
+        };
+        for (embeddings, mask) in inputs {
+            let (logits, tape) = backprop.forward(weights, *embeddings, mask)?;
+            for label in 0..config.classes {
+                let (_, d_logits) = cross_entropy(logits.view(), label)?;
+                bounds.head = bounds.head.max(head_gradient_bound(
+                    &weights.head,
+                    &tape.head,
+                    d_logits.view(),
+                ));
+                let mut gradient = weights.zeroed();
+                backprop.backward_probed(
+                    weights,
+                    tape.clone(),
+                    d_logits.view(),
+                    &mut gradient,
+                    &mut |probe, values| {
+                        let largest = values.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+                        let (slot, value) = match probe {
+                            GradientProbe::Output
+                            | GradientProbe::Attended
+                            | GradientProbe::Input => (&mut bounds.stream, largest),
+                            GradientProbe::Normalized => (&mut bounds.normalized, largest),
+                            GradientProbe::Glu
+                            | GradientProbe::Up
+                            | GradientProbe::Activated
+                            | GradientProbe::Gate => (&mut bounds.ffn, largest),
+                            GradientProbe::Context => (&mut bounds.context, largest),
+                            GradientProbe::Attention(
+                                AttentionProbe::Weights | AttentionProbe::Exponents,
+                            ) => (&mut bounds.kernel, largest),
+                            GradientProbe::Attention(AttentionProbe::RowSums) => {
+                                (&mut bounds.row_sum, largest / (2.0 * c))
+                            }
+                            GradientProbe::Attention(AttentionProbe::ColumnSums) => {
+                                (&mut bounds.row_sum, largest * 2.0 * c)
+                            }
+                            GradientProbe::Queries => (&mut bounds.projection, largest / (2.0 * c)),
+                            GradientProbe::Keys | GradientProbe::Values => {
+                                (&mut bounds.projection, largest)
+                            }
+                        };
+                        *slot = slot.max(value);
+                    },
+                );
+            }
+        }
+        Ok(Self {
+            stream: bounds.stream * margin,
+            normalized: bounds.normalized * margin,
+            ffn: bounds.ffn * margin,
+            context: bounds.context * margin,
+            kernel: bounds.kernel * margin,
+            row_sum: bounds.row_sum * margin,
+            projection: bounds.projection * margin,
+            head: bounds.head * margin,
+        })
+    }
+}
+
+/// The largest gradient inside the head: tanh's output's, its input's and
+/// the bottleneck's.
+fn head_gradient_bound(head: &FriendlyHead, tape: &HeadTape, d_logits: ArrayView1<f64>) -> f64 {
+    let d_hidden = d_logits
+        .insert_axis(Axis(0))
+        .dot(&head.classifier.weight.t());
+    let d_pre_tanh = &d_hidden * &tape.hidden.mapv(|t| 1.0 - t * t);
+    let d_bottleneck = d_pre_tanh.dot(&head.widen.weight.t());
+    [d_hidden, d_pre_tanh, d_bottleneck]
+        .iter()
+        .flat_map(|m| m.iter())
+        .fold(0.0_f64, |m, v| m.max(v.abs()))
 }

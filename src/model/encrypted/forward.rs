@@ -42,9 +42,10 @@ use ndarray::Array2;
 
 use super::blocks::{kernel_factor, DenseLayer, LayerBlocks};
 use super::model::{EncryptedInput, EncryptedModel};
+use super::tape::{AttentionTape, EncryptedTape, FfnTape, HeadTape, LayerTape, NormTape};
 use crate::approx::Approximation;
 use crate::circuits::combine::multiply_pairs;
-use crate::circuits::functions::evaluate_batch;
+use crate::circuits::functions::{evaluate_batch, relu_with_step};
 use crate::circuits::refresh::{ensure_all, ensure_both, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
@@ -109,6 +110,38 @@ impl EncryptedModel {
         inputs: &[EncryptedInput],
         refresher: &mut dyn Refresh,
     ) -> Result<Vec<EncryptedOutput>> {
+        Ok(self
+            .run_forward(ev, inputs, refresher, false)?
+            .into_iter()
+            .map(|(output, _)| output)
+            .collect())
+    }
+
+    /// [`forward_batch`](Self::forward_batch), keeping each example's
+    /// activations for the backward pass.
+    ///
+    /// Errors: those of [`forward_batch`](Self::forward_batch).
+    pub fn forward_taped(
+        &self,
+        ev: &Evaluator,
+        inputs: &[EncryptedInput],
+        refresher: &mut dyn Refresh,
+    ) -> Result<Vec<(EncryptedOutput, EncryptedTape)>> {
+        self.run_forward(ev, inputs, refresher, true)?
+            .into_iter()
+            .map(|(output, tape)| Ok((output, tape.ok_or_else(|| internal("no tape"))?)))
+            .collect()
+    }
+
+    /// The forward of a batch, with the tapes if `keep` (otherwise each
+    /// layer's is dropped as soon as the layer ends).
+    fn run_forward(
+        &self,
+        ev: &Evaluator,
+        inputs: &[EncryptedInput],
+        refresher: &mut dyn Refresh,
+        keep: bool,
+    ) -> Result<Vec<(EncryptedOutput, Option<EncryptedTape>)>> {
         if inputs.is_empty() {
             return Err(Error::OutOfRange {
                 op: OP,
@@ -132,15 +165,17 @@ impl EncryptedModel {
             .map(|input| input.mask.try_clone())
             .collect::<Result<Vec<_>>>()?;
         let mut traces: Vec<Vec<EncryptedLayerTrace>> = inputs.iter().map(|_| Vec::new()).collect();
+        let mut tapes: Vec<Vec<LayerTape>> = inputs.iter().map(|_| Vec::new()).collect();
         for layer in &self.blocks().layers {
             let (start, clock) = (run.refresher.count(), Instant::now());
             let refreshing = run.refresher.seconds();
-            streams = run.attention_block(layer, streams, &masks)?;
-            let attention = streams
+            let (attended, attention_tapes) = run.attention_block(layer, streams, &masks)?;
+            let attention = attended
                 .iter()
                 .map(|s| copies(s))
                 .collect::<Result<Vec<_>>>()?;
-            streams = run.ffn_block(layer, streams)?;
+            let (output, ffn_tapes) = run.ffn_block(layer, attended)?;
+            streams = output;
             let bootstraps = run.refresher.count() - start;
             let seconds = clock.elapsed().as_secs_f64();
             let bootstrap_seconds = run.refresher.seconds() - refreshing;
@@ -153,24 +188,40 @@ impl EncryptedModel {
                     bootstrap_seconds,
                 });
             }
+            if keep {
+                for ((tapes, attention), ffn) in
+                    tapes.iter_mut().zip(attention_tapes).zip(ffn_tapes)
+                {
+                    tapes.push(LayerTape { attention, ffn });
+                }
+            }
         }
         let (start, clock) = (run.refresher.count(), Instant::now());
         let refreshing = run.refresher.seconds();
-        let logits = run.head(streams)?;
+        let (logits, head_tapes) = run.head(streams)?;
         let head_bootstraps = run.refresher.count() - start;
         let head_seconds = clock.elapsed().as_secs_f64();
         let head_bootstrap_seconds = run.refresher.seconds() - refreshing;
-        Ok(traces
+        traces
             .into_iter()
             .zip(logits)
-            .map(|(layers, logits)| EncryptedOutput {
-                layers,
-                logits,
-                head_bootstraps,
-                head_seconds,
-                head_bootstrap_seconds,
+            .zip(tapes.into_iter().zip(head_tapes).zip(masks))
+            .map(|((layers, logits), ((layer_tapes, head), mask))| {
+                let output = EncryptedOutput {
+                    layers,
+                    logits,
+                    head_bootstraps,
+                    head_seconds,
+                    head_bootstrap_seconds,
+                };
+                let tape = keep.then(|| EncryptedTape {
+                    mask,
+                    layers: layer_tapes,
+                    head,
+                });
+                Ok((output, tape))
             })
-            .collect())
+            .collect()
     }
 
     /// Checks an input's ciphertext count and slots.
@@ -200,13 +251,13 @@ impl EncryptedModel {
 }
 
 /// Every example's blocks in one list, and how many each had.
-fn flatten(batch: Vec<Vec<Ciphertext>>) -> (Vec<Ciphertext>, Vec<usize>) {
+pub(super) fn flatten(batch: Vec<Vec<Ciphertext>>) -> (Vec<Ciphertext>, Vec<usize>) {
     let sizes = batch.iter().map(Vec::len).collect();
     (batch.into_iter().flatten().collect(), sizes)
 }
 
 /// The inverse of [`flatten`].
-fn unflatten(flat: Vec<Ciphertext>, sizes: &[usize]) -> Vec<Vec<Ciphertext>> {
+pub(super) fn unflatten(flat: Vec<Ciphertext>, sizes: &[usize]) -> Vec<Vec<Ciphertext>> {
     let mut flat = flat.into_iter();
     sizes
         .iter()
@@ -215,12 +266,12 @@ fn unflatten(flat: Vec<Ciphertext>, sizes: &[usize]) -> Vec<Vec<Ciphertext>> {
 }
 
 /// `count` copies of `ct`.
-fn repeated(ct: &Ciphertext, count: usize) -> Result<Vec<Ciphertext>> {
+pub(super) fn repeated(ct: &Ciphertext, count: usize) -> Result<Vec<Ciphertext>> {
     (0..count).map(|_| ct.try_clone()).collect()
 }
 
 /// Copies of `blocks`.
-fn copies(blocks: &[Ciphertext]) -> Result<Vec<Ciphertext>> {
+pub(super) fn copies(blocks: &[Ciphertext]) -> Result<Vec<Ciphertext>> {
     blocks.iter().map(Ciphertext::try_clone).collect()
 }
 
@@ -232,7 +283,7 @@ fn variance_offsets(eps: f64, hidden: usize, width: usize) -> ndarray::Array1<f6
 }
 
 /// The one element of an operation's output.
-fn single<T>(mut outputs: Vec<T>) -> Result<T> {
+pub(super) fn single<T>(mut outputs: Vec<T>) -> Result<T> {
     match (outputs.pop(), outputs.is_empty()) {
         (Some(one), true) => Ok(one),
         _ => Err(internal("an operation returned other than one output")),
@@ -247,10 +298,10 @@ fn same_scale(a: f64, b: f64) -> bool {
 /// One forward pass's operations. Every operation takes whole batches
 /// (blocks, heads) in lockstep, so that the ciphertexts lacking levels are
 /// refreshed in one call (packed into as few bootstraps as fit).
-struct Run<'a> {
-    model: &'a EncryptedModel,
-    ev: &'a Evaluator,
-    refresher: &'a mut dyn Refresh,
+pub(super) struct Run<'a> {
+    pub(super) model: &'a EncryptedModel,
+    pub(super) ev: &'a Evaluator,
+    pub(super) refresher: &'a mut dyn Refresh,
 }
 
 impl Run<'_> {
@@ -390,7 +441,7 @@ impl Run<'_> {
     }
 
     /// `cts[h] += slots[h]` (plaintexts at each ciphertext's level and scale).
-    fn add_slots(&self, cts: &mut [Ciphertext], slots: &[Vec<Complex>]) -> Result<()> {
+    pub(super) fn add_slots(&self, cts: &mut [Ciphertext], slots: &[Vec<Complex>]) -> Result<()> {
         if cts.len() != slots.len() {
             return Err(Error::LengthMismatch {
                 op: OP,
@@ -409,7 +460,7 @@ impl Run<'_> {
     }
 
     /// One dense layer on every example.
-    fn dense_layer(
+    pub(super) fn dense_layer(
         &mut self,
         xs: &mut [Vec<Ciphertext>],
         bound: f64,
@@ -422,7 +473,7 @@ impl Run<'_> {
     }
 
     /// `a_i ⊙ b_i`.
-    fn multiply(
+    pub(super) fn multiply(
         &mut self,
         a: &mut [Ciphertext],
         bound_a: f64,
@@ -433,7 +484,7 @@ impl Run<'_> {
     }
 
     /// `a_i ⊙ a_i`.
-    fn square(&mut self, a: &mut [Ciphertext], bound: f64) -> Result<Vec<Ciphertext>> {
+    pub(super) fn square(&mut self, a: &mut [Ciphertext], bound: f64) -> Result<Vec<Ciphertext>> {
         ensure_all(&mut *self.refresher, self.ev, a, bound, 1)?;
         a.iter()
             .map(|a| self.ev.mul_relin_rescale_new(a, a))
@@ -466,7 +517,11 @@ impl Run<'_> {
     }
 
     /// `a_iᵀ`.
-    fn transpose(&mut self, a: &mut [Ciphertext], bound: f64) -> Result<Vec<Ciphertext>> {
+    pub(super) fn transpose(
+        &mut self,
+        a: &mut [Ciphertext],
+        bound: f64,
+    ) -> Result<Vec<Ciphertext>> {
         ensure_all(&mut *self.refresher, self.ev, a, bound, 1)?;
         a.iter()
             .map(|a| self.model.transpose(a.level())?.apply(self.ev, a))
@@ -474,7 +529,7 @@ impl Run<'_> {
     }
 
     /// `a_i·b_i` (CCMM).
-    fn matmul(
+    pub(super) fn matmul(
         &mut self,
         a: &mut [Ciphertext],
         bound_a: f64,
@@ -500,7 +555,7 @@ impl Run<'_> {
     /// `a_i + b_i`: when the scales of a pair differ, the operand with more
     /// levels is brought to the other's scale by a constant product (one
     /// level; the movers lacking it are refreshed together).
-    fn add(
+    pub(super) fn add(
         &mut self,
         mut a: Vec<Ciphertext>,
         bound_a: f64,
@@ -546,8 +601,9 @@ impl Run<'_> {
         evaluate_batch(self.ev, xs, approximation, bound, &mut *self.refresher)
     }
 
-    /// Each example's rows centred and divided by their deviation.
-    fn normalize(&mut self, xs: &[Vec<Ciphertext>]) -> Result<Vec<Vec<Ciphertext>>> {
+    /// Each example's rows centred and divided by their deviation, with
+    /// the inverse deviations.
+    fn normalize(&mut self, xs: &[Vec<Ciphertext>]) -> Result<Vec<NormTape>> {
         let model = self.model;
         let bounds = *model.bounds();
         let config = model.config();
@@ -579,7 +635,11 @@ impl Run<'_> {
         let [_, _, inv_sqrt, _] = model.polynomials().approximations();
         let mut inverses = self.function(&variances, inv_sqrt, high)?;
         let normed = self.multiply(&mut centred, centred_bound, &mut inverses, 1.0 / low.sqrt())?;
-        Ok(unflatten(normed, &sizes))
+        Ok(unflatten(normed, &sizes)
+            .into_iter()
+            .zip(unflatten(inverses, &sizes))
+            .map(|(normed, inverses)| NormTape { normed, inverses })
+            .collect())
     }
 
     /// `stream + update` for every example.
@@ -601,13 +661,17 @@ impl Run<'_> {
         layer: &LayerBlocks,
         streams: Vec<Vec<Ciphertext>>,
         masks: &[Ciphertext],
-    ) -> Result<Vec<Vec<Ciphertext>>> {
+    ) -> Result<(Vec<Vec<Ciphertext>>, Vec<AttentionTape>)> {
         let model = self.model;
         let bounds = *model.bounds();
         let blocks = model.blocks();
         let c = kernel_factor(model.config());
         let [exp, _, _, _] = model.polynomials().approximations();
-        let mut normed = self.normalize(&streams)?;
+        let mut norm_tapes = self.normalize(&streams)?;
+        let mut normed: Vec<Vec<Ciphertext>> = norm_tapes
+            .iter_mut()
+            .map(|n| std::mem::take(&mut n.normed))
+            .collect();
         let (mut qs, mut ks, mut vs) = (Vec::new(), Vec::new(), Vec::new());
         for example in self.dense(
             &mut normed,
@@ -649,7 +713,27 @@ impl Run<'_> {
         let contexts = self.matmul(&mut kernels, 1.0, &mut vs, k_bound)?;
         let mut contexts = unflatten(contexts, &sizes);
         let outputs = self.dense_layer(&mut contexts, bounds.context, &layer.output)?;
-        self.residual(streams, outputs)
+        let tapes = norm_tapes
+            .into_iter()
+            .zip(normed)
+            .zip(unflatten(qs, &sizes))
+            .zip(unflatten(ks, &sizes))
+            .zip(unflatten(vs, &sizes))
+            .zip(unflatten(kernels, &sizes))
+            .map(
+                |(((((mut norm, normed), queries), keys), values), kernels)| {
+                    norm.normed = normed;
+                    AttentionTape {
+                        norm,
+                        queries,
+                        keys,
+                        values,
+                        kernels,
+                    }
+                },
+            )
+            .collect();
+        Ok((self.residual(streams, outputs)?, tapes))
     }
 
     /// LayerNorm, the ReLU-GLU and the residual, for every example.
@@ -657,12 +741,19 @@ impl Run<'_> {
         &mut self,
         layer: &LayerBlocks,
         streams: Vec<Vec<Ciphertext>>,
-    ) -> Result<Vec<Vec<Ciphertext>>> {
+    ) -> Result<(Vec<Vec<Ciphertext>>, Vec<FfnTape>)> {
         let model = self.model;
         let bounds = *model.bounds();
         let relu_bound = model.config().ranges.relu_bound;
-        let [_, relu, _, _] = model.polynomials().approximations();
-        let mut normed = self.normalize(&streams)?;
+        let relu = match model.polynomials().approximations() {
+            [_, Approximation::CompositeRelu(relu), _, _] => relu,
+            _ => return Err(internal("ReLU is not a composite")),
+        };
+        let mut norms = self.normalize(&streams)?;
+        let mut normed: Vec<Vec<Ciphertext>> = norms
+            .iter_mut()
+            .map(|n| std::mem::take(&mut n.normed))
+            .collect();
         let (mut gates, mut ups) = (Vec::new(), Vec::new());
         for example in self.dense(&mut normed, bounds.normalized, &[&layer.gate, &layer.up])? {
             let mut outputs = example.into_iter();
@@ -680,7 +771,8 @@ impl Run<'_> {
         for g in gate.iter_mut() {
             g.scale *= relu_bound;
         }
-        let mut activated = self.function(&gate, relu, 1.0)?;
+        let (mut activated, step) =
+            relu_with_step(self.ev, &gate, relu, 1.0, &mut *self.refresher)?;
         for a in activated.iter_mut() {
             a.scale /= relu_bound;
         }
@@ -691,19 +783,40 @@ impl Run<'_> {
             .into_iter()
             .map(single)
             .collect::<Result<Vec<_>>>()?;
-        self.residual(streams, downs)
+        let tapes = norms
+            .into_iter()
+            .zip(normed)
+            .zip(unflatten(up, &sizes))
+            .zip(unflatten(activated, &sizes))
+            .zip(unflatten(step, &sizes))
+            .map(|((((mut norm, normed), up), activated), step)| {
+                norm.normed = normed;
+                FfnTape {
+                    norm,
+                    up,
+                    activated,
+                    step,
+                }
+            })
+            .collect();
+        Ok((self.residual(streams, downs)?, tapes))
     }
 
     /// The head on the first token of every example: the logits on row 0.
-    fn head(&mut self, streams: Vec<Vec<Ciphertext>>) -> Result<Vec<Ciphertext>> {
+    fn head(&mut self, streams: Vec<Vec<Ciphertext>>) -> Result<(Vec<Ciphertext>, Vec<HeadTape>)> {
         let model = self.model;
         let bounds = *model.bounds();
         let blocks = model.blocks();
         let [_, _, _, tanh] = model.polynomials().approximations();
-        let (mut input, input_bound) = if model.config().final_layer_norm {
-            (self.normalize(&streams)?, bounds.normalized)
+        let (mut input, input_bound, mut norms) = if model.config().final_layer_norm {
+            let mut norms = self.normalize(&streams)?;
+            let normed = norms
+                .iter_mut()
+                .map(|n| std::mem::take(&mut n.normed))
+                .collect();
+            (normed, bounds.normalized, Some(norms))
         } else {
-            (streams, bounds.stream)
+            (streams, bounds.stream, None)
         };
         let mut bottleneck = self.dense_layer(&mut input, input_bound, &blocks.bottleneck)?;
         let wide = self.dense_layer(&mut bottleneck, bounds.head, &blocks.widen)?;
@@ -711,10 +824,24 @@ impl Run<'_> {
         let first = self.multiply_plain(&mut wide, bounds.head, &blocks.first_row)?;
         let activated = self.function(&first, tanh, model.config().ranges.tanh_bound)?;
         let mut activated = unflatten(activated, &sizes);
-        self.dense_layer(&mut activated, 1.0, &blocks.classifier)?
+        let logits = self
+            .dense_layer(&mut activated, 1.0, &blocks.classifier)?
             .into_iter()
             .map(single)
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        let tapes = activated
+            .into_iter()
+            .zip(input)
+            .enumerate()
+            .map(|(index, (tanh, normed))| HeadTape {
+                final_norm: norms.as_mut().map(|norms| NormTape {
+                    normed,
+                    inverses: std::mem::take(&mut norms[index].inverses),
+                }),
+                tanh,
+            })
+            .collect();
+        Ok((logits, tapes))
     }
 }
 
@@ -742,7 +869,7 @@ fn movers<'a>(
 }
 
 /// An internal invariant failed (a bug, reported rather than panicking).
-fn internal(what: &str) -> Error {
+pub(super) fn internal(what: &str) -> Error {
     Error::OutOfRange {
         op: OP,
         detail: format!("internal: {what}"),

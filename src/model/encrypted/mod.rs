@@ -14,6 +14,9 @@
 //! - [`setup`]: the bootstrapping configuration and the rotation keys
 //!   ([`ServerSetup`]; with the relinearization and conjugation keys, all
 //!   the server needs);
+//! - [`backward`]: the backward pass, from the logits' gradient to every
+//!   layer's;
+//! - [`tape`]: the activations a forward keeps for the backward;
 //! - [`adamw`]: AdamW on encrypted parameters, gradients and moments, and
 //!   its `f64` twin (the optimizer of encrypted fine-tuning);
 //! - [`loss`]: the loss gradients (cross-entropy through exp and
@@ -22,6 +25,7 @@
 //!   file, resumable.
 
 pub mod adamw;
+pub mod backward;
 pub mod blocks;
 pub mod bounds;
 pub mod checkpoint;
@@ -30,9 +34,12 @@ pub mod layout;
 pub mod loss;
 pub mod model;
 pub mod setup;
+pub mod tape;
 
-pub use bounds::ActivationBounds;
+pub use backward::{EncryptedGradients, LayerGradients};
+pub use bounds::{ActivationBounds, GradientBounds};
 pub use forward::{EncryptedLayerTrace, EncryptedOutput};
 pub use layout::BlockLayout;
 pub use model::{EncryptedInput, EncryptedModel};
 pub use setup::ServerSetup;
+pub use tape::EncryptedTape;

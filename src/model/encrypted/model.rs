@@ -2,11 +2,11 @@
 //! and the encoded permutations of the last level used; and the
 //! client's side of the exchange (encrypting an input, decrypting results).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ndarray::{Array1, Array2, ArrayView2};
 
-use super::blocks::ModelBlocks;
+use super::blocks::{BackwardBlocks, ModelBlocks};
 use super::bounds::ActivationBounds;
 use super::layout::BlockLayout;
 use crate::ckks::{Ciphertext, CkksContext, Decryptor, Encoder, Encryptor};
@@ -30,6 +30,8 @@ pub struct EncryptedModel {
     config: FriendlyConfig,
     layout: BlockLayout,
     blocks: ModelBlocks,
+    /// Built on the first backward pass.
+    backward_blocks: OnceLock<BackwardBlocks>,
     bounds: ActivationBounds,
     polynomials: FittedNonLinearities,
     ctx: Arc<CkksContext>,
@@ -54,6 +56,7 @@ impl EncryptedModel {
             config: model.config().clone(),
             layout,
             blocks: ModelBlocks::new(model, &layout)?,
+            backward_blocks: OnceLock::new(),
             bounds,
             polynomials: model.polynomials().clone(),
             encoder: Encoder::new(ctx.clone()),
@@ -80,6 +83,15 @@ impl EncryptedModel {
 
     pub(super) fn blocks(&self) -> &ModelBlocks {
         &self.blocks
+    }
+
+    /// The transposed weights, built on the first call.
+    pub(super) fn backward_blocks(&self) -> Result<&BackwardBlocks> {
+        if let Some(built) = self.backward_blocks.get() {
+            return Ok(built);
+        }
+        let built = BackwardBlocks::new(&self.blocks, &self.config, &self.layout)?;
+        Ok(self.backward_blocks.get_or_init(|| built))
     }
 
     pub(super) fn polynomials(&self) -> &FittedNonLinearities {
@@ -159,6 +171,56 @@ impl EncryptedModel {
             .map(|ct| self.encoder.decode(&decryptor.decrypt(ct)?))
             .collect::<Result<Vec<_>>>()?;
         self.layout.unpack(&slots, width)
+    }
+
+    /// Client side: a heads-layout activation (queries, keys, values or
+    /// their gradients: head `h` in block `h`) as the twin holds it
+    /// (`d × hidden`, head `h` in columns `h·width..`).
+    pub fn decrypt_heads(&self, decryptor: &Decryptor, cts: &[Ciphertext]) -> Result<Array2<f64>> {
+        let (d, width, heads) = (
+            self.layout.dim(),
+            self.config.head_size(),
+            self.config.heads,
+        );
+        let blocks = self.decrypt_activation(decryptor, cts, heads * d)?;
+        Ok(Array2::from_shape_fn((d, heads * width), |(i, j)| {
+            let (head, offset) = (j / width, j % width);
+            blocks[[i, head * d + (head * width) % d + offset]]
+        }))
+    }
+
+    /// Client side: the logits' layout for `values` (one per class, on row
+    /// 0), encrypted at `level`: how labels and logit gradients travel.
+    ///
+    /// Errors: a length other than the class count, the encryption's errors.
+    pub fn encrypt_logits_layout(
+        &self,
+        encryptor: &mut Encryptor,
+        values: &[f64],
+        level: usize,
+    ) -> Result<Ciphertext> {
+        let classes = self.config.classes;
+        if values.len() != classes {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: values.len(),
+                expected: classes,
+            });
+        }
+        let row = Array2::from_shape_fn((self.layout.dim(), classes), |(i, j)| {
+            if i == 0 {
+                values[j]
+            } else {
+                0.0
+            }
+        });
+        let slots = self.layout.pack(&row)?;
+        let slots = slots.first().ok_or_else(|| Error::OutOfRange {
+            op: OP,
+            detail: "no ciphertext for the logits".into(),
+        })?;
+        let scale = self.ctx.params().default_scale();
+        encryptor.encrypt(&self.encoder.encode_complex(slots, level, scale)?)
     }
 
     /// Client side: the logits (row 0 of the output's first block).

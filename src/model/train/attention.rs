@@ -104,7 +104,21 @@ fn softmax(q: ArrayView2<f64>, k: ArrayView2<f64>, mask: &[bool]) -> (Array2<f64
     (exponents, weights)
 }
 
-/// The gradients of [`attention`]'s inputs given `d_context` (`m × hidden`).
+/// What [`attention_backward`] shows an observer, per head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttentionProbe {
+    /// `∂S`, the weights' gradient (`m × n`).
+    Weights,
+    /// `∂e`, the exponents' gradient (`m × n`).
+    Exponents,
+    /// The row sums of `∂e` (`m × 1`, Gaussian kernel only).
+    RowSums,
+    /// The column sums of `∂e` (`n × 1`, Gaussian kernel only).
+    ColumnSums,
+}
+
+/// The gradients of [`attention`]'s inputs given `d_context` (`m × hidden`);
+/// `observe` sees the intermediate gradients of every head.
 pub fn attention_backward(
     kernel: Kernel,
     queries: ArrayView2<f64>,
@@ -112,6 +126,7 @@ pub fn attention_backward(
     values: ArrayView2<f64>,
     tape: &AttentionTape,
     d_context: ArrayView2<f64>,
+    observe: &mut dyn FnMut(AttentionProbe, ArrayView2<f64>),
 ) -> AttentionGradient {
     let heads = tape.weights.len();
     let head_size = queries.ncols() / heads;
@@ -129,6 +144,7 @@ pub fn attention_backward(
         );
         let d_out = d_context.slice(columns);
         let d_weights = d_out.dot(&v.t());
+        observe(AttentionProbe::Weights, d_weights.view());
         gradient
             .values
             .slice_mut(columns)
@@ -139,6 +155,9 @@ pub fn attention_backward(
                 let d_exponents = d_weights * weights;
                 let row_sums = d_exponents.sum_axis(Axis(1)).insert_axis(Axis(1));
                 let column_sums = d_exponents.sum_axis(Axis(0)).insert_axis(Axis(1));
+                observe(AttentionProbe::Exponents, d_exponents.view());
+                observe(AttentionProbe::RowSums, row_sums.view());
+                observe(AttentionProbe::ColumnSums, column_sums.view());
                 let dq = (d_exponents.dot(&k) - &q * &row_sums) * (2.0 * c);
                 let dk = (d_exponents.t().dot(&q) - &k * &column_sums) * (2.0 * c);
                 (dq, dk)
@@ -155,6 +174,7 @@ pub fn attention_backward(
                 {
                     row.zip_mut_with(&weight_row, |d, &w| *d -= w * total);
                 }
+                observe(AttentionProbe::Exponents, d_exponents.view());
                 let dq = d_exponents.dot(&k) * inverse_root;
                 let dk = d_exponents.t().dot(&q) * inverse_root;
                 (dq, dk)

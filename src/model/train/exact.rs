@@ -311,6 +311,7 @@ impl ExactBackprop {
             tape.values.view(),
             &tape.attention,
             d_context.view(),
+            &mut |_, _| {},
         );
         let query_rows = tape.input.slice(s![..rows, ..]);
         dense_backward_weights(query_rows, d.queries.view(), &mut gradient.query);

@@ -13,7 +13,7 @@
 
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
 
-use super::attention::{attention, attention_backward, AttentionTape, Kernel};
+use super::attention::{attention, attention_backward, AttentionProbe, AttentionTape, Kernel};
 use super::classifier::{Differentiable, HeadedClassifier};
 use super::head::{head_backward, head_forward, HeadTape};
 use super::ops::{
@@ -56,6 +56,36 @@ pub struct FriendlyTape {
     pub last_first_row: Array2<f64>,
     pub final_norm: Option<NormTape>,
     pub head: HeadTape,
+}
+
+/// A gradient inside [`FriendlyBackprop::backward_probed`], shown to its
+/// observer (rows × columns as the twin holds them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GradientProbe {
+    /// A layer's output's.
+    Output,
+    /// The GLU product's.
+    Glu,
+    /// The up projection's.
+    Up,
+    /// ReLU's output's (the gate's before ReLU's derivative).
+    Activated,
+    /// The gate's.
+    Gate,
+    /// A LayerNorm output's (with `γ`, `β`), the head's input's included.
+    Normalized,
+    /// The residual stream's after attention.
+    Attended,
+    /// The attention context's.
+    Context,
+    /// Inside the attention, per head.
+    Attention(AttentionProbe),
+    /// The (unscaled) queries', the keys' and the values'.
+    Queries,
+    Keys,
+    Values,
+    /// A layer's input's.
+    Input,
 }
 
 /// The friendly model's gradients for one config (checked).
@@ -197,18 +227,25 @@ impl FriendlyBackprop {
         tape: &FriendlyLayerTape,
         d_output: Array2<f64>,
         gradient: &mut FriendlyLayer,
+        observe: &mut dyn FnMut(GradientProbe, ArrayView2<f64>),
     ) -> Array2<f64> {
         let rows = d_output.nrows();
+        observe(GradientProbe::Output, d_output.view());
         // output = attended + (ReLU(gate) ⊙ up)·W_d + b_d
         dense_backward_weights(tape.glu.view(), d_output.view(), &mut gradient.down);
         let d_glu = dense_backward_input(&layer.down, d_output.view());
+        observe(GradientProbe::Glu, d_glu.view());
         let d_up = &d_glu * &tape.gate.mapv(|x| x.max(0.0));
         let mut d_gate = d_glu * &tape.up;
+        observe(GradientProbe::Up, d_up.view());
+        observe(GradientProbe::Activated, d_gate.view());
         d_gate.zip_mut_with(&tape.gate, |d, &x| *d *= relu_derivative(x));
+        observe(GradientProbe::Gate, d_gate.view());
         dense_backward_weights(tape.ffn_normed.view(), d_up.view(), &mut gradient.up);
         dense_backward_weights(tape.ffn_normed.view(), d_gate.view(), &mut gradient.gate);
         let d_ffn_normed = dense_backward_input(&layer.up, d_up.view())
             + dense_backward_input(&layer.gate, d_gate.view());
+        observe(GradientProbe::Normalized, d_ffn_normed.view());
         let d_attended = d_output
             + layer_norm_backward(
                 &layer.ffn_norm,
@@ -223,7 +260,9 @@ impl FriendlyBackprop {
             d_attended.view(),
             &mut gradient.output,
         );
+        observe(GradientProbe::Attended, d_attended.view());
         let d_context = project_backward_input(&layer.output, d_attended.view());
+        observe(GradientProbe::Context, d_context.view());
         let d = attention_backward(
             Kernel::Gaussian,
             tape.queries.view(),
@@ -231,7 +270,11 @@ impl FriendlyBackprop {
             tape.values.view(),
             &tape.attention,
             d_context.view(),
+            &mut |probe, values| observe(GradientProbe::Attention(probe), values),
         );
+        observe(GradientProbe::Queries, d.queries.view());
+        observe(GradientProbe::Keys, d.keys.view());
+        observe(GradientProbe::Values, d.values.view());
         let query_rows = tape.normed.slice(s![..rows, ..]);
         project_backward_weights(
             &layer.query,
@@ -256,6 +299,7 @@ impl FriendlyBackprop {
         d_normed
             .slice_mut(s![..rows, ..])
             .scaled_add(1.0, &project_backward_input(&layer.query, d.queries.view()));
+        observe(GradientProbe::Normalized, d_normed.view());
         let mut d_input = layer_norm_backward(
             &layer.attention_norm,
             &tape.attention_norm,
@@ -265,7 +309,45 @@ impl FriendlyBackprop {
         d_input
             .slice_mut(s![..rows, ..])
             .scaled_add(1.0, &d_attended);
+        observe(GradientProbe::Input, d_input.view());
         d_input
+    }
+
+    /// [`Differentiable::backward`], showing `observe` every intermediate
+    /// gradient.
+    pub fn backward_probed(
+        &self,
+        weights: &FriendlyWeights,
+        tape: FriendlyTape,
+        d_logits: ArrayView1<f64>,
+        gradient: &mut FriendlyWeights,
+        observe: &mut dyn FnMut(GradientProbe, ArrayView2<f64>),
+    ) {
+        let d_head_input = head_backward(&weights.head, &tape.head, d_logits, &mut gradient.head)
+            .insert_axis(Axis(0));
+        observe(GradientProbe::Normalized, d_head_input.view());
+        let d_first_row = match (
+            &weights.final_norm,
+            &tape.final_norm,
+            &mut gradient.final_norm,
+        ) {
+            (Some(norm), Some(norm_tape), Some(norm_gradient)) => {
+                layer_norm_backward(norm, norm_tape, d_head_input.view(), norm_gradient)
+            }
+            _ => d_head_input,
+        };
+        let last_rows = tape.layers.last().map_or(1, |last| last.attended.nrows());
+        let mut d_stream = Array2::zeros((last_rows, d_first_row.ncols()));
+        d_stream.slice_mut(s![..1, ..]).assign(&d_first_row);
+        for ((layer, layer_tape), layer_gradient) in weights
+            .layers
+            .iter()
+            .zip(&tape.layers)
+            .zip(gradient.layers.iter_mut())
+            .rev()
+        {
+            d_stream = self.layer_backward(layer, layer_tape, d_stream, layer_gradient, observe);
+        }
     }
 }
 
@@ -294,30 +376,7 @@ impl Differentiable for FriendlyBackprop {
         d_logits: ArrayView1<f64>,
         gradient: &mut FriendlyWeights,
     ) {
-        let d_head_input = head_backward(&weights.head, &tape.head, d_logits, &mut gradient.head)
-            .insert_axis(Axis(0));
-        let d_first_row = match (
-            &weights.final_norm,
-            &tape.final_norm,
-            &mut gradient.final_norm,
-        ) {
-            (Some(norm), Some(norm_tape), Some(norm_gradient)) => {
-                layer_norm_backward(norm, norm_tape, d_head_input.view(), norm_gradient)
-            }
-            _ => d_head_input,
-        };
-        let last_rows = tape.layers.last().map_or(1, |last| last.attended.nrows());
-        let mut d_stream = Array2::zeros((last_rows, d_first_row.ncols()));
-        d_stream.slice_mut(s![..1, ..]).assign(&d_first_row);
-        for ((layer, layer_tape), layer_gradient) in weights
-            .layers
-            .iter()
-            .zip(&tape.layers)
-            .zip(gradient.layers.iter_mut())
-            .rev()
-        {
-            d_stream = self.layer_backward(layer, layer_tape, d_stream, layer_gradient);
-        }
+        self.backward_probed(weights, tape, d_logits, gradient, &mut |_, _| {});
     }
 }
 

@@ -1,0 +1,482 @@
+//! The encrypted backward pass: the gradients of the twin's backward
+//! ([`crate::model::train::friendly`]) on the forward's blocks, from the
+//! logits' gradient (as [`SoftmaxGradient`](super::loss::SoftmaxGradient)
+//! gives it: class `j` on row 0, column `j`) down to every layer's input,
+//! with the forward's activations from its [`EncryptedTape`] and levels
+//! refreshed where an operation lacks them (bounds from
+//! [`GradientBounds`]).
+//!
+//! With `γ`, `β` folded into the next weights, a LayerNorm's backward is
+//! that of the bare normalisation `N = (x − μ)·s`:
+//! `∂x = s ⊙ (g − mean(g) − N ⊙ mean(g ⊙ N))` with row means by the dense
+//! product with `J/hidden`, where `g` already carries `γ` (it comes through
+//! the folded weights). Dense layers go back through their transposes
+//! ([`BackwardBlocks`](super::blocks::BackwardBlocks)).
+//!
+//! Per layer, from the output's gradient `∂X₂`:
+//!
+//! 1. feed-forward: `∂H = ∂X₂·W_dᵀ`, `∂G = (∂H ⊙ U) ⊙ step(G)`,
+//!    `∂U = ∂H ⊙ relu(G)`, `∂N₂ = ∂G·W_gᵀ + ∂U·W_uᵀ`,
+//!    `∂X₁ = ∂X₂ + LN′(∂N₂)`;
+//! 2. attention, all heads at once: `∂C = ∂X₁·W_oᵀ`, `∂S = ∂C·(V⊙M)ᵀ`,
+//!    `∂V = (Sᵀ·∂C) ⊙ M`, `∂E = ∂S ⊙ S`, and from
+//!    `E = Q'·Kᵀ − ‖q'_i‖²/(4c) − c‖k_j‖²`:
+//!    `∂Q' = ∂E·K + (∂E·(−J/(2c))) ⊙ Q'`,
+//!    `∂K = ∂Eᵀ·Q' + (∂Eᵀ·(−2c·J)) ⊙ K`;
+//!    `∂N₁ = ∂Q'·W'_qᵀ + ∂K·W_kᵀ + ∂V·W_vᵀ`, `∂X₀ = ∂X₁ + LN′(∂N₁)`.
+//!
+//! The head (plaintext weights): `∂T = ∂logits·W₃ᵀ`, `∂P = ∂T ⊙ (R₀ − T⊙T)`
+//! (`T` the tanh output on row 0, `R₀` the first row's mask: the other
+//! rows' gradients are zero), then back through the widening, the
+//! bottleneck and the final LayerNorm if any: the last layer's output
+//! gradient, on row 0.
+
+use std::time::Instant;
+
+use super::blocks::{DenseLayer, LayerBlocks};
+use super::bounds::GradientBounds;
+use super::forward::{copies, flatten, internal, repeated, unflatten, Run};
+use super::model::EncryptedModel;
+use super::tape::{AttentionTape, EncryptedTape, FfnTape, HeadTape, NormTape};
+use crate::circuits::refresh::Refresh;
+use crate::ckks::{Ciphertext, Evaluator};
+use crate::error::{Error, Result};
+
+const OP: &str = "EncryptedModel::backward";
+
+/// One layer's gradients (per example), in the forward's layouts.
+#[derive(Debug)]
+pub struct LayerGradients {
+    /// Of the layer's output.
+    pub output: Vec<Ciphertext>,
+    /// Of the gate `G` and the up projection `U`.
+    pub gate: Vec<Ciphertext>,
+    pub up: Vec<Ciphertext>,
+    /// Of the residual stream after attention.
+    pub attended: Vec<Ciphertext>,
+    /// Of `Q' = 2c·Q`, `K` and `V` (heads' blocks).
+    pub queries: Vec<Ciphertext>,
+    pub keys: Vec<Ciphertext>,
+    pub values: Vec<Ciphertext>,
+}
+
+/// One example's gradients.
+#[derive(Debug)]
+pub struct EncryptedGradients {
+    /// Per layer, in the layers' order.
+    pub layers: Vec<LayerGradients>,
+    /// Of the model's input (the embeddings).
+    pub input: Vec<Ciphertext>,
+    /// Bootstraps of the batch's backward pass.
+    pub bootstraps: usize,
+    /// Wall time of the batch's backward pass, and the part bootstrapping.
+    pub seconds: f64,
+    pub bootstrap_seconds: f64,
+}
+
+impl EncryptedModel {
+    /// The backward passes of a batch in lockstep: `tapes[i]` from
+    /// [`forward_taped`](Self::forward_taped), `d_logits[i]` the gradient
+    /// of its logits (in the logits' layout; slots outside the classes of
+    /// row 0 are ignored). The tapes are consumed: each layer's is dropped
+    /// once used.
+    ///
+    /// Errors: lists of different lengths or an empty batch
+    /// ([`Error::LengthMismatch`], [`Error::OutOfRange`]), tapes of
+    /// another model, levels the refresher cannot give, the operations'
+    /// errors.
+    pub fn backward(
+        &self,
+        ev: &Evaluator,
+        tapes: Vec<EncryptedTape>,
+        d_logits: &[Ciphertext],
+        bounds: &GradientBounds,
+        refresher: &mut dyn Refresh,
+    ) -> Result<Vec<EncryptedGradients>> {
+        if tapes.len() != d_logits.len() {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: d_logits.len(),
+                expected: tapes.len(),
+            });
+        }
+        if tapes.is_empty() {
+            return Err(Error::OutOfRange {
+                op: OP,
+                detail: "an empty batch".into(),
+            });
+        }
+        let layer_count = self.blocks().layers.len();
+        if let Some(tape) = tapes.iter().find(|t| t.layers.len() != layer_count) {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: tape.layers.len(),
+                expected: layer_count,
+            });
+        }
+        let (start, clock) = (refresher.count(), Instant::now());
+        let refreshing = refresher.seconds();
+        let mut back = Backward {
+            run: Run {
+                model: self,
+                ev,
+                refresher,
+            },
+            bounds: *bounds,
+        };
+        let mut masks = Vec::with_capacity(tapes.len());
+        let mut head_tapes = Vec::with_capacity(tapes.len());
+        let mut layer_tapes: Vec<Vec<_>> = Vec::with_capacity(tapes.len());
+        for tape in tapes {
+            masks.push(tape.mask);
+            head_tapes.push(tape.head);
+            layer_tapes.push(tape.layers);
+        }
+        let mut stream = back.head(d_logits, head_tapes)?;
+        let mut layers: Vec<Vec<LayerGradients>> = masks.iter().map(|_| Vec::new()).collect();
+        let transposed = &self.backward_blocks()?.layers;
+        for weights in transposed.iter().rev() {
+            let (attention, ffn): (Vec<_>, Vec<_>) = layer_tapes
+                .iter_mut()
+                .map(|tapes| tapes.pop().map(|t| (t.attention, t.ffn)))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| internal("a layer's tape"))?
+                .into_iter()
+                .unzip();
+            let output: Gradients = stream.iter().map(|s| copies(s)).collect::<Result<_>>()?;
+            let (attended, gate, up) = back.ffn(weights, stream, ffn)?;
+            let attended_copy: Vec<Vec<Ciphertext>> =
+                attended.iter().map(|s| copies(s)).collect::<Result<_>>()?;
+            let (input, queries, keys, values) =
+                back.attention(weights, attended, attention, &masks)?;
+            stream = input;
+            for (example, gradients) in layers.iter_mut().enumerate() {
+                gradients.push(LayerGradients {
+                    output: take(&output, example)?,
+                    gate: take(&gate, example)?,
+                    up: take(&up, example)?,
+                    attended: take(&attended_copy, example)?,
+                    queries: take(&queries, example)?,
+                    keys: take(&keys, example)?,
+                    values: take(&values, example)?,
+                });
+            }
+        }
+        let bootstraps = back.run.refresher.count() - start;
+        let seconds = clock.elapsed().as_secs_f64();
+        let bootstrap_seconds = back.run.refresher.seconds() - refreshing;
+        Ok(layers
+            .into_iter()
+            .zip(stream)
+            .map(|(mut layers, input)| {
+                layers.reverse();
+                EncryptedGradients {
+                    layers,
+                    input,
+                    bootstraps,
+                    seconds,
+                    bootstrap_seconds,
+                }
+            })
+            .collect())
+    }
+}
+
+/// Copies of example `index`'s ciphertexts.
+fn take(lists: &[Vec<Ciphertext>], index: usize) -> Result<Vec<Ciphertext>> {
+    copies(lists.get(index).ok_or_else(|| internal("an example"))?)
+}
+
+/// One backward pass's operations, on whole batches in lockstep.
+struct Backward<'a> {
+    run: Run<'a>,
+    bounds: GradientBounds,
+}
+
+/// Per example, the gradients of a block's input and of its inner values.
+type Gradients = Vec<Vec<Ciphertext>>;
+
+impl Backward<'_> {
+    /// `∂x = ∂y·Wᵀ` for every example.
+    fn through(
+        &mut self,
+        dy: &mut [Vec<Ciphertext>],
+        bound: f64,
+        transposed: &DenseLayer,
+    ) -> Result<Gradients> {
+        self.run.dense_layer(dy, bound, transposed)
+    }
+
+    /// `a − b` (flat lists).
+    fn subtract(
+        &mut self,
+        a: Vec<Ciphertext>,
+        bound_a: f64,
+        mut b: Vec<Ciphertext>,
+        bound_b: f64,
+    ) -> Result<Vec<Ciphertext>> {
+        for ct in b.iter_mut() {
+            self.run.ev.neg_assign(ct)?;
+        }
+        self.run.add(a, bound_a, b, bound_b)
+    }
+
+    /// The head's backward: the last layer's output gradient (row 0).
+    fn head(&mut self, d_logits: &[Ciphertext], tapes: Vec<HeadTape>) -> Result<Gradients> {
+        let model = self.run.model;
+        let transposed = model.backward_blocks()?;
+        let head_bound = self.bounds.head;
+        let mut d_logits: Gradients = d_logits
+            .iter()
+            .map(|ct| Ok(vec![ct.try_clone()?]))
+            .collect::<Result<_>>()?;
+        let (mut tanh, mut norms) = (Vec::new(), Vec::new());
+        for tape in tapes {
+            tanh.push(tape.tanh);
+            norms.push(tape.final_norm);
+        }
+        let d_tanh = self.through(&mut d_logits, 1.0, &transposed.classifier)?;
+        let (mut d_tanh, sizes) = flatten(d_tanh);
+        let (mut tanh, _) = flatten(tanh);
+        // R₀ − T ⊙ T: tanh's derivative on row 0, zero elsewhere.
+        let mut derivative = self.run.square(&mut tanh, 1.0)?;
+        let first_row = model.layout().shape().pack(&model.blocks().first_row)?;
+        for ct in derivative.iter_mut() {
+            self.run.ev.neg_assign(ct)?;
+            let pt = model
+                .encoder()
+                .encode_complex(&first_row, ct.level(), ct.scale())?;
+            self.run.ev.add_plain_assign(ct, &pt)?;
+        }
+        let d_pre_tanh = self
+            .run
+            .multiply(&mut d_tanh, head_bound, &mut derivative, 1.0)?;
+        let mut d_pre_tanh = unflatten(d_pre_tanh, &sizes);
+        let mut d_bottleneck = self.through(&mut d_pre_tanh, head_bound, &transposed.widen)?;
+        let d_input = self.through(&mut d_bottleneck, head_bound, &transposed.bottleneck)?;
+        match norms.into_iter().collect::<Option<Vec<_>>>() {
+            Some(norms) => self.norm(d_input, norms, self.bounds.normalized),
+            None => Ok(d_input),
+        }
+    }
+
+    /// LayerNorm's backward: `s ⊙ (g − mean(g) − N ⊙ mean(g ⊙ N))`.
+    fn norm(&mut self, gs: Gradients, tapes: Vec<NormTape>, bound: f64) -> Result<Gradients> {
+        let model = self.run.model;
+        let mean = &model.blocks().mean;
+        let normalized = model.bounds().normalized;
+        let (mut normed, mut inverses) = (Vec::new(), Vec::new());
+        for tape in tapes {
+            normed.push(tape.normed);
+            inverses.push(tape.inverses);
+        }
+        let mut g_copies = gs.iter().map(|g| copies(g)).collect::<Result<Vec<_>>>()?;
+        let (g_means, _) = flatten(self.run.dense_layer(&mut g_copies, bound, mean)?);
+        let (mut g, sizes) = flatten(gs);
+        let (mut normed, _) = flatten(normed);
+        let projected = self.run.multiply(&mut g, bound, &mut normed, normalized)?;
+        let product_bound = bound * normalized;
+        let mut projected = unflatten(projected, &sizes);
+        let (mut projection_means, _) =
+            flatten(self.run.dense_layer(&mut projected, product_bound, mean)?);
+        let along = self.run.multiply(
+            &mut normed,
+            normalized,
+            &mut projection_means,
+            product_bound,
+        )?;
+        let centred = self.subtract(g, bound, g_means, bound)?;
+        let mut centred = self.subtract(centred, 2.0 * bound, along, product_bound)?;
+        let (mut inverses, _) = flatten(inverses);
+        let (low, _) = model.config().ranges.variance;
+        let dx = self.run.multiply(
+            &mut centred,
+            2.0 * bound + product_bound,
+            &mut inverses,
+            1.0 / low.sqrt(),
+        )?;
+        Ok(unflatten(dx, &sizes))
+    }
+
+    /// The feed-forward block's backward: `(∂X₁, ∂G, ∂U)`.
+    fn ffn(
+        &mut self,
+        weights: &LayerBlocks,
+        d_output: Gradients,
+        tapes: Vec<FfnTape>,
+    ) -> Result<(Gradients, Gradients, Gradients)> {
+        let bounds = self.bounds;
+        let activation = self.run.model.bounds().ffn;
+        let (mut norms, mut ups, mut activated, mut steps) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for tape in tapes {
+            norms.push(tape.norm);
+            ups.push(tape.up);
+            activated.push(tape.activated);
+            steps.push(tape.step);
+        }
+        let mut dy = d_output
+            .iter()
+            .map(|d| copies(d))
+            .collect::<Result<Vec<_>>>()?;
+        let d_glu = self.through(&mut dy, bounds.stream, &weights.down)?;
+        let (mut d_glu, sizes) = flatten(d_glu);
+        let (mut up, _) = flatten(ups);
+        let (mut activated, _) = flatten(activated);
+        let (mut step, _) = flatten(steps);
+        let mut d_activated = self
+            .run
+            .multiply(&mut d_glu, bounds.ffn, &mut up, activation)?;
+        let d_up = self
+            .run
+            .multiply(&mut d_glu, bounds.ffn, &mut activated, activation)?;
+        let d_gate = self
+            .run
+            .multiply(&mut d_activated, bounds.ffn, &mut step, 1.0)?;
+        let (mut d_gate, mut d_up) = (unflatten(d_gate, &sizes), unflatten(d_up, &sizes));
+        let (from_gate, normed_sizes) =
+            flatten(self.through(&mut d_gate, bounds.ffn, &weights.gate)?);
+        let (from_up, _) = flatten(self.through(&mut d_up, bounds.ffn, &weights.up)?);
+        let d_normed = unflatten(
+            self.run
+                .add(from_gate, bounds.normalized, from_up, bounds.normalized)?,
+            &normed_sizes,
+        );
+        let d_norm_input = self.norm(d_normed, norms, bounds.normalized)?;
+        let (d_output, _) = flatten(d_output);
+        let (d_norm_input, _) = flatten(d_norm_input);
+        let d_attended = self
+            .run
+            .add(d_output, bounds.stream, d_norm_input, bounds.stream)?;
+        Ok((unflatten(d_attended, &normed_sizes), d_gate, d_up))
+    }
+
+    /// The attention block's backward: `(∂X₀, ∂Q', ∂K, ∂V)`.
+    fn attention(
+        &mut self,
+        weights: &LayerBlocks,
+        d_attended: Gradients,
+        tapes: Vec<AttentionTape>,
+        masks: &[Ciphertext],
+    ) -> Result<(Gradients, Gradients, Gradients, Gradients)> {
+        let model = self.run.model;
+        let bounds = self.bounds;
+        let activations = *model.bounds();
+        let c = super::blocks::kernel_factor(model.config());
+        let (q_bound, k_bound) = (2.0 * c * activations.projection, activations.projection);
+        let transposed = model.backward_blocks()?;
+        let (mut norms, mut queries, mut keys, mut values, mut kernels) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for tape in tapes {
+            norms.push(tape.norm);
+            queries.push(tape.queries);
+            keys.push(tape.keys);
+            values.push(tape.values);
+            kernels.push(tape.kernels);
+        }
+        let mut dy = d_attended
+            .iter()
+            .map(|d| copies(d))
+            .collect::<Result<Vec<_>>>()?;
+        let d_context = self.through(&mut dy, bounds.stream, &weights.output)?;
+        let (mut d_context, sizes) = flatten(d_context);
+        let (mut values, _) = flatten(values);
+        let (mut kernels, _) = flatten(kernels);
+        let (mut queries, _) = flatten(queries);
+        let (mut keys, _) = flatten(keys);
+        let mut head_masks = masks
+            .iter()
+            .zip(&sizes)
+            .map(|(mask, &size)| repeated(mask, size))
+            .collect::<Result<Vec<_>>>()?
+            .concat();
+        // ∂S = ∂C·(V⊙M)ᵀ, ∂V = (Sᵀ·∂C) ⊙ M.
+        let mut values_t = self.run.transpose(&mut values, k_bound)?;
+        let mut d_kernels = self.run.matmul(
+            &mut copies(&d_context)?,
+            bounds.context,
+            &mut values_t,
+            k_bound,
+        )?;
+        let mut kernels_t = self.run.transpose(&mut kernels, 1.0)?;
+        let mut d_masked = self
+            .run
+            .matmul(&mut kernels_t, 1.0, &mut d_context, bounds.context)?;
+        let d_values = self
+            .run
+            .multiply(&mut d_masked, bounds.projection, &mut head_masks, 1.0)?;
+        // ∂E = ∂S ⊙ S, then the queries' and keys' gradients.
+        let mut d_exponents =
+            self.run
+                .multiply(&mut d_kernels, bounds.kernel, &mut kernels, 1.0)?;
+        let mut d_exponents_t = self.run.transpose(&mut d_exponents, bounds.kernel)?;
+        let d_queries = self.along_and_across(
+            &mut d_exponents,
+            (&mut keys, k_bound),
+            (&mut queries, q_bound),
+            &transposed.query_row_sums,
+            &sizes,
+        )?;
+        let d_keys = self.along_and_across(
+            &mut d_exponents_t,
+            (&mut queries, q_bound),
+            (&mut keys, k_bound),
+            &transposed.key_row_sums,
+            &sizes,
+        )?;
+        drop((d_exponents, d_exponents_t, kernels, values_t, kernels_t));
+        let mut d_queries = unflatten(d_queries, &sizes);
+        let mut d_keys = unflatten(d_keys, &sizes);
+        let mut d_values = unflatten(d_values, &sizes);
+        let projection = bounds.projection;
+        let (from_queries, stream_sizes) =
+            flatten(self.through(&mut d_queries, projection, &weights.query)?);
+        let (from_keys, _) = flatten(self.through(&mut d_keys, projection, &weights.key)?);
+        let (from_values, _) = flatten(self.through(&mut d_values, projection, &weights.value)?);
+        let normalized = bounds.normalized;
+        let partial = self
+            .run
+            .add(from_queries, normalized, from_keys, normalized)?;
+        let d_normed = unflatten(
+            self.run.add(partial, normalized, from_values, normalized)?,
+            &stream_sizes,
+        );
+        let d_norm_input = self.norm(d_normed, norms, normalized)?;
+        let (d_attended, _) = flatten(d_attended);
+        let (d_norm_input, _) = flatten(d_norm_input);
+        let d_input = self
+            .run
+            .add(d_attended, bounds.stream, d_norm_input, bounds.stream)?;
+        Ok((
+            unflatten(d_input, &stream_sizes),
+            d_queries,
+            d_keys,
+            d_values,
+        ))
+    }
+
+    /// `∂E·across + (∂E·sums) ⊙ along`: a query's (or key's) gradient from
+    /// the exponents' gradient `∂E` (or `∂Eᵀ`), the other side's
+    /// projections `across` and its own `along`, `sums` the scaled
+    /// per-head row sums.
+    fn along_and_across(
+        &mut self,
+        d_exponents: &mut [Ciphertext],
+        across: (&mut [Ciphertext], f64),
+        along: (&mut [Ciphertext], f64),
+        sums: &DenseLayer,
+        sizes: &[usize],
+    ) -> Result<Vec<Ciphertext>> {
+        let bounds = self.bounds;
+        let mut d_copy = unflatten(copies(d_exponents)?, sizes);
+        let (mut row_sums, _) = flatten(self.run.dense_layer(&mut d_copy, bounds.kernel, sums)?);
+        let product = self
+            .run
+            .matmul(d_exponents, bounds.kernel, across.0, across.1)?;
+        let scaled = self
+            .run
+            .multiply(&mut row_sums, bounds.row_sum, along.0, along.1)?;
+        self.run
+            .add(product, bounds.projection, scaled, bounds.projection)
+    }
+}

@@ -1,0 +1,224 @@
+//! The encrypted backward pass against the twin's exact backward, layer by
+//! layer: the tiny model (2 layers, hidden 16, 2 heads, GLU 24, 8 tokens,
+//! random weights, a final LayerNorm) on `TEST_INSECURE_BOOT_N11_L9`, two
+//! examples in lockstep, the logits' gradient of the cross-entropy
+//! encrypted by the client. Every gradient the backward keeps is compared
+//! with the twin's (`∂Q` rescaled from `∂Q'`): the difference is CKKS
+//! noise, bootstrapping and the polynomials' error (the twin is exact),
+//! printed in bits.
+
+mod common;
+
+use common::Fixture;
+use heformer::backend::{create_backend, BackendChoice};
+use heformer::circuits::refresh::{Bootstrapping, Refresh};
+use heformer::model::encrypted::{ActivationBounds, EncryptedModel, GradientBounds, ServerSetup};
+use heformer::model::friendly::{agreement, FriendlyConfig, FriendlyModel, FriendlyWeights};
+use heformer::model::train::classifier::Differentiable;
+use heformer::model::train::friendly::{FriendlyBackprop, GradientProbe};
+use heformer::model::train::ops::cross_entropy;
+use heformer::model::train::params::Parameters;
+use heformer::Error;
+use ndarray::{s, Array2};
+use rand::Rng;
+
+const PRESET: &str = "TEST_INSECURE_BOOT_N11_L9";
+
+/// The twin's gradients of one layer (`d` rows; rows the twin did not
+/// compute are zero).
+#[derive(Default)]
+struct TwinLayer {
+    output: Option<Array2<f64>>,
+    gate: Option<Array2<f64>>,
+    up: Option<Array2<f64>>,
+    attended: Option<Array2<f64>>,
+    queries: Option<Array2<f64>>,
+    keys: Option<Array2<f64>>,
+    values: Option<Array2<f64>>,
+}
+
+/// `m` padded with zero rows to `d` rows.
+fn rows(m: ndarray::ArrayView2<f64>, d: usize) -> Array2<f64> {
+    let mut out = Array2::zeros((d, m.ncols()));
+    out.slice_mut(s![..m.nrows(), ..]).assign(&m);
+    out
+}
+
+#[test]
+fn tiny_model_backward_against_the_twin() {
+    let config = FriendlyConfig::tiny();
+    assert!(config.final_layer_norm);
+    let model = FriendlyModel::new(config.clone(), FriendlyWeights::random(&config, 5)).unwrap();
+    let params = heformer::params::Parameters::preset(PRESET).unwrap();
+    let d = config.seq_len;
+    let setup = ServerSetup::new(&config, &params).unwrap();
+    let mut fixture = Fixture::with_galois_keys(
+        PRESET,
+        17,
+        create_backend(BackendChoice::Cpu, 0).unwrap(),
+        |keygen, sk| setup.galois_keys(keygen, sk, &|| {}).unwrap(),
+    );
+    let masks = [
+        [true, true, true, true, true, false, false, false],
+        [true, true, true, false, false, false, false, false],
+    ];
+    let labels = [1usize, 2];
+    let embeddings: Vec<Array2<f64>> = masks
+        .iter()
+        .map(|_| Array2::from_shape_fn((d, config.hidden), |_| fixture.rng.random_range(-2.0..2.0)))
+        .collect();
+    let calibration: Vec<_> = embeddings
+        .iter()
+        .zip(&masks)
+        .map(|(e, mask)| (e.view(), &mask[..]))
+        .collect();
+    let bounds = ActivationBounds::calibrate(&model, &calibration, 2.0).unwrap();
+    let gradient_bounds = GradientBounds::calibrate(&model, &calibration, 2.0).unwrap();
+    println!("gradient bounds: {gradient_bounds:?}");
+    assert!(GradientBounds::calibrate(&model, &calibration, 0.5).is_err());
+
+    // The twin: exact forward and backward, every intermediate kept.
+    let backprop = FriendlyBackprop::new(config.clone()).unwrap();
+    let c = 1.0 / (2.0 * (config.head_size() as f64).sqrt());
+    let mut twins = Vec::new();
+    let mut d_logits = Vec::new();
+    for ((embedding, mask), &label) in embeddings.iter().zip(&masks).zip(&labels) {
+        let (logits, tape) = backprop
+            .forward(model.weights(), embedding.view(), mask)
+            .unwrap();
+        let (_, gradient) = cross_entropy(logits.view(), label).unwrap();
+        let mut layers: Vec<TwinLayer> = Vec::new();
+        let mut sink = model.weights().zeroed();
+        backprop.backward_probed(
+            model.weights(),
+            tape,
+            gradient.view(),
+            &mut sink,
+            &mut |probe, values| {
+                if probe == GradientProbe::Output {
+                    layers.push(TwinLayer::default());
+                }
+                let (Some(layer), value) = (layers.last_mut(), Some(rows(values, d))) else {
+                    return;
+                };
+                match probe {
+                    GradientProbe::Output => layer.output = value,
+                    GradientProbe::Up => layer.up = value,
+                    GradientProbe::Gate => layer.gate = value,
+                    GradientProbe::Attended => layer.attended = value,
+                    GradientProbe::Queries => layer.queries = value.map(|q| q / (2.0 * c)),
+                    GradientProbe::Keys => layer.keys = value,
+                    GradientProbe::Values => layer.values = value,
+                    _ => {}
+                }
+            },
+        );
+        layers.reverse();
+        twins.push(layers);
+        d_logits.push(gradient);
+    }
+
+    let server = EncryptedModel::new(&model, fixture.ctx.clone(), bounds).unwrap();
+    let bootstrapper = setup.bootstrapper(fixture.ctx.clone()).unwrap();
+    let level = bootstrapper.output_level();
+    let inputs: Vec<_> = embeddings
+        .iter()
+        .zip(&masks)
+        .map(|(e, mask)| {
+            server
+                .encrypt_input(&mut fixture.encryptor, e.view(), mask, level)
+                .unwrap()
+        })
+        .collect();
+    let encrypted_d_logits: Vec<_> = d_logits
+        .iter()
+        .map(|g| {
+            server
+                .encrypt_logits_layout(&mut fixture.encryptor, g.as_slice().unwrap(), level)
+                .unwrap()
+        })
+        .collect();
+    assert!(matches!(
+        server.encrypt_logits_layout(&mut fixture.encryptor, &[0.0], level),
+        Err(Error::LengthMismatch { .. })
+    ));
+    let mut refresher = Bootstrapping::new(&bootstrapper);
+    let start = std::time::Instant::now();
+    let (outputs, tapes): (Vec<_>, Vec<_>) = server
+        .forward_taped(&fixture.evaluator, &inputs, &mut refresher)
+        .unwrap()
+        .into_iter()
+        .unzip();
+    println!(
+        "taped forward of 2 examples: {:.1} s, {} bootstraps",
+        start.elapsed().as_secs_f64(),
+        refresher.count()
+    );
+    assert_eq!(outputs.len(), 2);
+    // A batch whose lists disagree is refused before any work.
+    assert!(matches!(
+        server.backward(
+            &fixture.evaluator,
+            Vec::new(),
+            &encrypted_d_logits,
+            &gradient_bounds,
+            &mut refresher
+        ),
+        Err(Error::LengthMismatch { .. })
+    ));
+    let gradients = server
+        .backward(
+            &fixture.evaluator,
+            tapes,
+            &encrypted_d_logits,
+            &gradient_bounds,
+            &mut refresher,
+        )
+        .unwrap();
+    println!(
+        "backward of 2 examples: {:.1} s, {} bootstraps ({:.1} s bootstrapping)",
+        gradients[0].seconds, gradients[0].bootstraps, gradients[0].bootstrap_seconds
+    );
+
+    let decrypt = |cts: &[heformer::ckks::Ciphertext], width: usize| {
+        server
+            .decrypt_activation(&fixture.decryptor, cts, width)
+            .unwrap()
+    };
+    let heads =
+        |cts: &[heformer::ckks::Ciphertext]| server.decrypt_heads(&fixture.decryptor, cts).unwrap();
+    let mut worst = f64::INFINITY;
+    for (example, (encrypted, twin)) in gradients.iter().zip(&twins).enumerate() {
+        assert_eq!(encrypted.layers.len(), config.layers);
+        for (index, (layer, plain)) in encrypted.layers.iter().zip(twin).enumerate() {
+            let compared = [
+                (
+                    "output",
+                    decrypt(&layer.output, config.hidden),
+                    &plain.output,
+                ),
+                ("up", decrypt(&layer.up, config.ffn), &plain.up),
+                ("gate", decrypt(&layer.gate, config.ffn), &plain.gate),
+                (
+                    "attended",
+                    decrypt(&layer.attended, config.hidden),
+                    &plain.attended,
+                ),
+                ("queries", heads(&layer.queries), &plain.queries),
+                ("keys", heads(&layer.keys), &plain.keys),
+                ("values", heads(&layer.values), &plain.values),
+            ];
+            let mut line = format!("example {example} layer {index}:");
+            for (name, got, want) in compared {
+                let want = want.as_ref().unwrap_or_else(|| panic!("the twin's {name}"));
+                let bits = agreement(&got, want);
+                line += &format!(" {name} {bits:.1}");
+                worst = worst.min(bits);
+            }
+            println!("{line} bits");
+        }
+    }
+    println!("worst agreement: {worst:.1} bits");
+    assert!(worst >= 8.0, "{worst}");
+    let _ = refresher.count();
+}
