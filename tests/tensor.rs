@@ -52,26 +52,6 @@ fn product_bits(f: &Fixture, scale: f64, d: usize) -> f64 {
     f.required_bits(scale.min(f.params.default_scale())) - ((2 * d) as f64).log2()
 }
 
-/// Decrypts `ct` and checks every block against `want` to `required` bits
-/// (printed).
-fn check(
-    f: &Fixture,
-    shape: &MatrixShape,
-    what: &str,
-    ct: &Ciphertext,
-    want: &Array2<f64>,
-    required: f64,
-) {
-    check_blocks(
-        f,
-        shape,
-        what,
-        ct,
-        &vec![want.clone(); shape.blocks()],
-        required,
-    );
-}
-
 /// Decrypts `ct` and checks its first blocks against `want` to `required`
 /// bits (printed).
 fn check_blocks(
@@ -379,99 +359,167 @@ fn errors_are_reported() {
 
 #[test]
 fn lora_low_rank_product_against_ndarray() {
-    lora(16, 1);
-    lora(8, 4);
+    // One block per ciphertext, one ciphertext each side.
+    lora(16, 1, 16, 16);
+    // Four blocks per ciphertext; X spans two ciphertexts (six blocks, the
+    // last partly padding), Y one (three blocks).
+    lora(8, 4, 44, 20);
 }
 
-/// The same `X`, `A`, `B` in every block.
-fn lora(d: usize, blocks: usize) {
-    let (preset, rank) = ("TEST_INSECURE_N11", 2);
+/// `Y = f·X·A·B` for `X` of `width_in` columns and `B` of `width_out`,
+/// both padded to whole ciphertexts, and the adapters' gradients.
+fn lora(d: usize, blocks: usize, width_in: usize, width_out: usize) {
+    let (preset, rank, factor) = ("TEST_INSECURE_N11", 2, 0.75);
     let params = heformer::params::Parameters::preset(preset).unwrap();
     let shape = MatrixShape::with_blocks(d, blocks, &params).unwrap();
     let rotations = LoraProduct::gradient_rotations(&shape);
-    println!("LoRA d = {d}: {} rotation keys", rotations.len());
+    println!(
+        "LoRA d = {d}, P = {blocks}: {} rotation keys",
+        rotations.len()
+    );
     let mut f = Fixture::new(preset, &rotations, 21);
     let mut rng = ChaCha20Rng::seed_from_u64(21);
-    let x = random_matrix(&mut rng, d);
-    let a = Array2::from_shape_fn((d, rank), |_| rng.random_range(-1.0..1.0));
-    let b = Array2::from_shape_fn((rank, d), |_| rng.random_range(-1.0..1.0));
-    let cx = encrypt(&mut f, &shape, &x);
-    let a_columns: Vec<Ciphertext> = (0..rank)
-        .map(|c| {
-            let packed = replicated_rows(&shape, &a.column(c).to_owned()).unwrap();
-            encrypt(&mut f, &shape, &packed)
-        })
-        .collect();
-    let b_rows: Vec<Ciphertext> = (0..rank)
-        .map(|c| {
-            let packed = replicated_rows(&shape, &b.row(c).to_owned()).unwrap();
-            encrypt(&mut f, &shape, &packed)
-        })
-        .collect();
-    let lora = LoraProduct::new(shape, &f.encoder, cx.level()).unwrap();
-    // The projection X·A, each column replicated across its row.
+    let x = Array2::from_shape_fn((d, width_in), |_| rng.random_range(-1.0..1.0));
+    let a = Array2::from_shape_fn((width_in, rank), |_| rng.random_range(-1.0..1.0));
+    let b = Array2::from_shape_fn((rank, width_out), |_| rng.random_range(-1.0..1.0));
+    let cx = encrypt_activation(&mut f, &shape, &x);
+    let replicated = |f: &mut Fixture, v: ndarray::ArrayView1<f64>| {
+        encrypt_activation(f, &shape, &replicated_rows(d, &v.to_owned()))
+    };
+    let a_columns: Vec<Vec<Ciphertext>> =
+        (0..rank).map(|c| replicated(&mut f, a.column(c))).collect();
+    let b_rows: Vec<Vec<Ciphertext>> = (0..rank).map(|c| replicated(&mut f, b.row(c))).collect();
+    let level = cx[0].level();
+    let lora = LoraProduct::new(shape);
+    // The projection f·X·A, each column replicated across its row.
     let xa = x.dot(&a);
     for (c, projected) in lora
-        .project(&f.evaluator, &cx, &a_columns)
+        .project(&f.evaluator, &f.encoder, &cx, &a_columns, factor)
         .unwrap()
         .iter()
         .enumerate()
     {
-        assert_eq!(projected.level(), cx.level() - 2);
-        let want = replicated_rows(&shape, &xa.column(c).to_owned())
-            .unwrap()
-            .reversed_axes();
-        let required = product_bits(&f, projected.scale(), d);
-        check(
+        assert_eq!(projected.level(), level - 2);
+        // Row i holds f·(X·A)[i][c] in every column of every block.
+        let want = replicated_rows(d * blocks, &(&xa.column(c) * factor)).reversed_axes();
+        let blocks_of = output_blocks(&shape, &want, 0);
+        check_blocks(
             &f,
             &shape,
             &format!("LoRA X·A column {c}"),
             projected,
-            &want,
+            &blocks_of,
+            product_bits(&f, projected.scale(), width_in),
+        );
+    }
+    let out = lora
+        .apply(&f.evaluator, &f.encoder, &cx, &a_columns, &b_rows, factor)
+        .unwrap();
+    assert_eq!(out.len(), width_out.div_ceil(d * blocks));
+    let want = xa.dot(&b) * factor;
+    for (h, ct) in out.iter().enumerate() {
+        assert_eq!(ct.level(), level - LORA_DEPTH);
+        let required = product_bits(&f, ct.scale(), width_in) - (rank as f64).log2();
+        check_blocks(
+            &f,
+            &shape,
+            &format!("LoRA X·A·B ciphertext {h}"),
+            ct,
+            &output_blocks(&shape, &want, h),
             required,
         );
     }
-    let out = lora.apply(&f.evaluator, &cx, &a_columns, &b_rows).unwrap();
-    assert_eq!(out.level(), cx.level() - LORA_DEPTH);
-    let want = xa.dot(&b);
-    let required = product_bits(&f, out.scale(), d) - (rank as f64).log2();
-    check(&f, &shape, "LoRA X·A·B", &out, &want, required);
     // The adapters' gradients from dY, in their own layouts.
-    let dy = random_matrix(&mut rng, d);
-    let cdy = encrypt(&mut f, &shape, &dy);
+    let dy = Array2::from_shape_fn((d, width_out), |_| rng.random_range(-1.0..1.0));
+    let cdy = encrypt_activation(&mut f, &shape, &dy);
     let (d_a, d_b) = lora
-        .gradients(&f.evaluator, &cx, &a_columns, &b_rows, &cdy)
+        .gradients(
+            &f.evaluator,
+            &f.encoder,
+            &cx,
+            &a_columns,
+            &b_rows,
+            &cdy,
+            factor,
+        )
         .unwrap();
-    let (want_a, want_b) = (x.t().dot(&dy.dot(&b.t())), xa.t().dot(&dy));
+    let want_a = x.t().dot(&dy.dot(&b.t())) * factor;
+    let want_b = xa.t().dot(&dy) * factor;
     for c in 0..rank {
         for (what, got, want) in [
             ("∂A column", &d_a[c], want_a.column(c).to_owned()),
             ("∂B row", &d_b[c], want_b.row(c).to_owned()),
         ] {
-            assert_eq!(got.level(), cx.level() - LORA_DEPTH);
-            let required = product_bits(&f, got.scale(), d * d);
-            check(
-                &f,
-                &shape,
-                &format!("LoRA {what} {c}"),
-                got,
-                &replicated_rows(&shape, &want).unwrap(),
-                required,
-            );
+            let want = replicated_rows(d, &want);
+            for (h, ct) in got.iter().enumerate() {
+                assert_eq!(ct.level(), level - LORA_DEPTH);
+                let required = product_bits(&f, ct.scale(), d * width_in.max(width_out));
+                check_blocks(
+                    &f,
+                    &shape,
+                    &format!("LoRA {what} {c}, ciphertext {h}"),
+                    ct,
+                    &output_blocks(&shape, &want, h),
+                    required,
+                );
+            }
         }
     }
+    // dX = f·dY·Bᵀ·Aᵀ: the product with the adapters' roles exchanged.
+    let dx = lora
+        .apply(&f.evaluator, &f.encoder, &cdy, &b_rows, &a_columns, factor)
+        .unwrap();
+    let want_dx = dy.dot(&b.t()).dot(&a.t()) * factor;
+    for (h, ct) in dx.iter().enumerate() {
+        let required = product_bits(&f, ct.scale(), width_out) - (rank as f64).log2();
+        check_blocks(
+            &f,
+            &shape,
+            &format!("LoRA ∂X ciphertext {h}"),
+            ct,
+            &output_blocks(&shape, &want_dx, h),
+            required,
+        );
+    }
+    // Mismatched ranks and widths are errors.
     assert!(matches!(
-        lora.gradients(&f.evaluator, &cx, &a_columns, &b_rows[..1], &cdy),
+        lora.gradients(
+            &f.evaluator,
+            &f.encoder,
+            &cx,
+            &a_columns,
+            &b_rows[..1],
+            &cdy,
+            factor
+        ),
         Err(Error::LengthMismatch { .. })
     ));
-    // Mismatched ranks and a level too low are errors.
     assert!(matches!(
-        lora.apply(&f.evaluator, &cx, &a_columns, &b_rows[..1]),
+        lora.gradients(
+            &f.evaluator,
+            &f.encoder,
+            &cx,
+            &a_columns,
+            &b_rows,
+            &cx[..0],
+            factor
+        ),
         Err(Error::LengthMismatch { .. })
     ));
     assert!(matches!(
-        LoraProduct::new(shape, &f.encoder, LORA_DEPTH - 1),
-        Err(Error::OutOfLevels { .. })
+        lora.apply(
+            &f.evaluator,
+            &f.encoder,
+            &cx,
+            &a_columns,
+            &b_rows[..1],
+            factor
+        ),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        lora.row_sums(&f.evaluator, &f.encoder, &cx, &[], 1.0),
+        Err(Error::LengthMismatch { .. })
     ));
 }
 

@@ -118,6 +118,47 @@ impl MatrixShape {
         Ok(slots)
     }
 
+    /// The slot vectors of a wide matrix `m` (`d` rows, any width, padded
+    /// with zero columns to whole blocks): block `k` (columns
+    /// `k·d..(k+1)·d`) is block `k mod P` of ciphertext `⌊k/P⌋`, so row `i`
+    /// of every ciphertext fills its slots `i·d·P..(i+1)·d·P`.
+    pub fn pack_wide(&self, m: &Array2<f64>) -> Result<Vec<Vec<Complex>>> {
+        let d = self.dim;
+        let (rows, cols) = m.dim();
+        if rows != d || cols == 0 {
+            return Err(Error::OutOfRange {
+                op: "MatrixShape::pack_wide",
+                detail: format!("matrix is {rows} x {cols}, expected {d} rows"),
+            });
+        }
+        let mut padded = Array2::zeros((d, cols.div_ceil(d) * d));
+        padded.slice_mut(ndarray::s![.., ..cols]).assign(m);
+        let blocks: Vec<Array2<f64>> = self.split_blocks(&padded)?.concat();
+        blocks
+            .chunks(self.blocks)
+            .map(|group| self.pack_blocks(group))
+            .collect()
+    }
+
+    /// The first `width` columns of the wide matrix held by `slots` (one
+    /// vector per ciphertext), the inverse of [`pack_wide`](Self::pack_wide).
+    pub fn unpack_wide(&self, slots: &[Vec<Complex>], width: usize) -> Result<Array2<f64>> {
+        let blocks = slots
+            .iter()
+            .map(|s| self.unpack_blocks(s))
+            .collect::<Result<Vec<_>>>()?
+            .concat();
+        let joined = self.join_blocks(&[blocks])?;
+        if width > joined.ncols() {
+            return Err(Error::LengthMismatch {
+                op: "MatrixShape::unpack_wide",
+                got: joined.ncols(),
+                expected: width,
+            });
+        }
+        Ok(joined.slice(ndarray::s![.., ..width]).to_owned())
+    }
+
     /// `m` (`r·d × c·d`) as its `r × c` grid of `d × d` blocks, row by row:
     /// block `(i, j)` holds rows `i·d..(i+1)·d`, columns `j·d..(j+1)·d`.
     /// Pad with zeros first when a side is not a multiple of `d`.

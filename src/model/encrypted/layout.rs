@@ -116,57 +116,16 @@ impl BlockLayout {
         Ok(out)
     }
 
-    /// The blocks of an activation `d × w` (`w` padded to whole blocks).
-    pub fn split(&self, activation: &Array2<f64>) -> Result<Vec<Array2<f64>>> {
-        let d = self.dim();
-        let (rows, cols) = activation.dim();
-        if rows != d {
-            return Err(Error::LengthMismatch {
-                op: OP,
-                got: rows,
-                expected: d,
-            });
-        }
-        let padded = Self::padded(activation, d, self.blocks_for(cols) * d)?;
-        Ok(self
-            .shape
-            .split_blocks(&padded)?
-            .into_iter()
-            .flatten()
-            .collect())
-    }
-
-    /// The slot vectors of an activation `d × w`: one per ciphertext.
+    /// The slot vectors of an activation `d × w`: one per ciphertext
+    /// ([`MatrixShape::pack_wide`]).
     pub fn pack(&self, activation: &Array2<f64>) -> Result<Vec<Vec<Complex>>> {
-        let blocks = self.split(activation)?;
-        blocks
-            .chunks(self.shape.blocks())
-            .map(|group| self.shape.pack_blocks(group))
-            .collect()
+        self.shape.pack_wide(activation)
     }
 
     /// The first `width` columns of the activation whose ciphertexts hold
     /// `slots`.
     pub fn unpack(&self, slots: &[Vec<Complex>], width: usize) -> Result<Array2<f64>> {
-        let blocks = slots
-            .iter()
-            .map(|s| self.shape.unpack_blocks(s))
-            .collect::<Result<Vec<_>>>()?
-            .concat();
-        self.join(&blocks, width)
-    }
-
-    /// The first `width` columns of the activation made of `blocks`.
-    pub fn join(&self, blocks: &[Array2<f64>], width: usize) -> Result<Array2<f64>> {
-        let joined = self.shape.join_blocks(&[blocks.to_vec()])?;
-        if width > joined.ncols() {
-            return Err(Error::LengthMismatch {
-                op: OP,
-                got: joined.ncols(),
-                expected: width,
-            });
-        }
-        Ok(joined.slice(s![.., ..width]).to_owned())
+        self.shape.unpack_wide(slots, width)
     }
 
     /// The rotation steps of the circuit (the dense products', CCMM's, the
@@ -219,13 +178,12 @@ mod tests {
             (2, 1)
         );
         let m = Array2::from_shape_fn((8, 20), |(i, j)| (i * 100 + j) as f64);
-        let blocks = layout.split(&m).unwrap();
-        assert_eq!(blocks.len(), 3);
-        assert_eq!(blocks[2][[1, 3]], 119.0);
-        assert_eq!(blocks[2][[1, 4]], 0.0);
-        assert_eq!(layout.join(&blocks, 20).unwrap(), m);
         let slots = layout.pack(&m).unwrap();
         assert_eq!(slots.len(), layout.ciphertexts_for(20));
+        // Column 19 is column 3 of block 2: block 0 of the second ciphertext.
+        let shape = layout.shape();
+        assert_eq!(slots[1][shape.slot(0, 1, 3)].re, 119.0);
+        assert_eq!(slots[1][shape.slot(0, 1, 4)].re, 0.0);
         assert_eq!(layout.unpack(&slots, 20).unwrap(), m);
         let mask = layout
             .mask_matrix(&[true, true, false, true, true, true, false, false])
@@ -241,6 +199,6 @@ mod tests {
         assert!(BlockLayout::new(&bad, &params).is_err());
         bad.seq_len = 32;
         assert!(BlockLayout::new(&bad, &params).is_err());
-        assert!(layout.split(&Array2::zeros((4, 16))).is_err());
+        assert!(layout.pack(&Array2::zeros((4, 16))).is_err());
     }
 }
