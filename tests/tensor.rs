@@ -9,8 +9,8 @@ mod common;
 use common::Fixture;
 use heformer::ckks::Ciphertext;
 use heformer::tensor::{
-    decrypt_matrix, encrypt_matrix, replicated_rows, DenseProduct, LoraProduct, MatrixProduct,
-    MatrixShape, Transpose, CCMM_DEPTH, DENSE_DEPTH, LORA_DEPTH,
+    decrypt_matrix, encrypt_matrix, replicated_rows, Adapters, DenseProduct, LoraProduct,
+    MatrixProduct, MatrixShape, Transpose, CCMM_DEPTH, DENSE_DEPTH, LORA_DEPTH,
 };
 use heformer::Error;
 use ndarray::Array2;
@@ -391,6 +391,10 @@ fn lora(d: usize, blocks: usize, width_in: usize, width_out: usize) {
     let b_rows: Vec<Vec<Ciphertext>> = (0..rank).map(|c| replicated(&mut f, b.row(c))).collect();
     let level = cx[0].level();
     let lora = LoraProduct::new(shape);
+    let adapters = Adapters {
+        a_columns: &a_columns,
+        b_rows: &b_rows,
+    };
     // The projection f·X·A, each column replicated across its row.
     let xa = x.dot(&a);
     for (c, projected) in lora
@@ -413,7 +417,7 @@ fn lora(d: usize, blocks: usize, width_in: usize, width_out: usize) {
         );
     }
     let out = lora
-        .apply(&f.evaluator, &f.encoder, &cx, &a_columns, &b_rows, factor)
+        .apply(&f.evaluator, &f.encoder, &cx, adapters, factor)
         .unwrap();
     assert_eq!(out.len(), width_out.div_ceil(d * blocks));
     let want = xa.dot(&b) * factor;
@@ -432,23 +436,19 @@ fn lora(d: usize, blocks: usize, width_in: usize, width_out: usize) {
     // The adapters' gradients from dY, in their own layouts.
     let dy = Array2::from_shape_fn((d, width_out), |_| rng.random_range(-1.0..1.0));
     let cdy = encrypt_activation(&mut f, &shape, &dy);
-    let (d_a, d_b) = lora
-        .gradients(
-            &f.evaluator,
-            &f.encoder,
-            &cx,
-            &a_columns,
-            &b_rows,
-            &cdy,
-            factor,
-        )
+    let gradients = lora
+        .gradients(&f.evaluator, &f.encoder, &cx, adapters, &cdy, factor)
         .unwrap();
     let want_a = x.t().dot(&dy.dot(&b.t())) * factor;
     let want_b = xa.t().dot(&dy) * factor;
     for c in 0..rank {
         for (what, got, want) in [
-            ("∂A column", &d_a[c], want_a.column(c).to_owned()),
-            ("∂B row", &d_b[c], want_b.row(c).to_owned()),
+            (
+                "∂A column",
+                &gradients.a_columns[c],
+                want_a.column(c).to_owned(),
+            ),
+            ("∂B row", &gradients.b_rows[c], want_b.row(c).to_owned()),
         ] {
             let want = replicated_rows(d, &want);
             for (h, ct) in got.iter().enumerate() {
@@ -467,7 +467,7 @@ fn lora(d: usize, blocks: usize, width_in: usize, width_out: usize) {
     }
     // dX = f·dY·Bᵀ·Aᵀ: the product with the adapters' roles exchanged.
     let dx = lora
-        .apply(&f.evaluator, &f.encoder, &cdy, &b_rows, &a_columns, factor)
+        .apply(&f.evaluator, &f.encoder, &cdy, adapters.exchanged(), factor)
         .unwrap();
     let want_dx = dy.dot(&b.t()).dot(&a.t()) * factor;
     for (h, ct) in dx.iter().enumerate() {
@@ -482,39 +482,21 @@ fn lora(d: usize, blocks: usize, width_in: usize, width_out: usize) {
         );
     }
     // Mismatched ranks and widths are errors.
+    let short = Adapters {
+        a_columns: &a_columns,
+        b_rows: &b_rows[..1],
+    };
+    let ev = &f.evaluator;
     assert!(matches!(
-        lora.gradients(
-            &f.evaluator,
-            &f.encoder,
-            &cx,
-            &a_columns,
-            &b_rows[..1],
-            &cdy,
-            factor
-        ),
+        lora.gradients(ev, &f.encoder, &cx, short, &cdy, factor),
         Err(Error::LengthMismatch { .. })
     ));
     assert!(matches!(
-        lora.gradients(
-            &f.evaluator,
-            &f.encoder,
-            &cx,
-            &a_columns,
-            &b_rows,
-            &cx[..0],
-            factor
-        ),
+        lora.gradients(ev, &f.encoder, &cx, adapters, &cx[..0], factor),
         Err(Error::LengthMismatch { .. })
     ));
     assert!(matches!(
-        lora.apply(
-            &f.evaluator,
-            &f.encoder,
-            &cx,
-            &a_columns,
-            &b_rows[..1],
-            factor
-        ),
+        lora.apply(ev, &f.encoder, &cx, short, factor),
         Err(Error::LengthMismatch { .. })
     ));
     assert!(matches!(

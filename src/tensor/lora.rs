@@ -61,6 +61,33 @@ pub fn replicated_rows(d: usize, v: &Array1<f64>) -> Array2<f64> {
     Array2::from_shape_fn((d, v.len()), |(_, j)| v[j])
 }
 
+/// The adapters of one product, as laid out above (borrowed).
+#[derive(Debug, Clone, Copy)]
+pub struct Adapters<'a> {
+    /// The `r` columns of `A`, each as many ciphertexts as `X`.
+    pub a_columns: &'a [Vec<Ciphertext>],
+    /// The `r` rows of `B`, each as many ciphertexts as `Y`.
+    pub b_rows: &'a [Vec<Ciphertext>],
+}
+
+impl Adapters<'_> {
+    /// The adapters of `dY·Bᵀ·Aᵀ`: `B`'s rows as the columns, `A`'s
+    /// columns as the rows.
+    pub fn exchanged(self) -> Self {
+        Adapters {
+            a_columns: self.b_rows,
+            b_rows: self.a_columns,
+        }
+    }
+}
+
+/// `∂L/∂A` and `∂L/∂B` in the adapters' layouts.
+#[derive(Debug)]
+pub struct AdapterGradients {
+    pub a_columns: Vec<Vec<Ciphertext>>,
+    pub b_rows: Vec<Vec<Ciphertext>>,
+}
+
 /// LoRA's products for one shape.
 #[derive(Debug, Clone, Copy)]
 pub struct LoraProduct {
@@ -199,15 +226,15 @@ impl LoraProduct {
         ev: &Evaluator,
         encoder: &Encoder,
         xs: &[Ciphertext],
-        a_columns: &[Vec<Ciphertext>],
-        b_rows: &[Vec<Ciphertext>],
+        adapters: Adapters<'_>,
         factor: f64,
     ) -> Result<Vec<Ciphertext>> {
-        let outputs = check_rank(a_columns, b_rows)?;
-        let projected = self.project(ev, encoder, xs, a_columns, factor)?;
+        let outputs = check_rank(adapters)?;
+        let projected = self.project(ev, encoder, xs, adapters.a_columns, factor)?;
         (0..outputs)
             .map(|h| {
-                let b: Vec<Ciphertext> = b_rows
+                let b: Vec<Ciphertext> = adapters
+                    .b_rows
                     .iter()
                     .map(|row| row[h].try_clone())
                     .collect::<Result<_>>()?;
@@ -230,7 +257,7 @@ impl LoraProduct {
     /// - `∂L/∂B[c, :] = f·Σ_i (X·A)[i][c]·dY[i][:]`;
     /// - `∂L/∂A[:, c] = f·Xᵀ·(dY·Bᵀ)[:, c]`.
     ///
-    /// Returns `(∂A columns, ∂B rows)`. Needs
+    /// Needs
     /// [`gradient_rotations`](Self::gradient_rotations).
     ///
     /// Errors: those of [`apply`](Self::apply), a `dY` of another width
@@ -240,12 +267,11 @@ impl LoraProduct {
         ev: &Evaluator,
         encoder: &Encoder,
         xs: &[Ciphertext],
-        a_columns: &[Vec<Ciphertext>],
-        b_rows: &[Vec<Ciphertext>],
+        adapters: Adapters<'_>,
         dys: &[Ciphertext],
         factor: f64,
-    ) -> Result<(Vec<Vec<Ciphertext>>, Vec<Vec<Ciphertext>>)> {
-        let outputs = check_rank(a_columns, b_rows)?;
+    ) -> Result<AdapterGradients> {
+        let outputs = check_rank(adapters)?;
         if dys.len() != outputs {
             return Err(Error::LengthMismatch {
                 op: OP,
@@ -253,26 +279,28 @@ impl LoraProduct {
                 expected: outputs,
             });
         }
-        let d_b = self
-            .project(ev, encoder, xs, a_columns, factor)?
+        let b_rows = self
+            .project(ev, encoder, xs, adapters.a_columns, factor)?
             .iter()
             .map(|xa| dys.iter().map(|dy| self.column_sums(ev, xa, dy)).collect())
             .collect::<Result<Vec<Vec<_>>>>()?;
-        let d_a = b_rows
+        let a_columns = adapters
+            .b_rows
             .iter()
             .map(|b| {
                 let dyb = self.row_sums(ev, encoder, dys, b, factor)?;
                 xs.iter().map(|x| self.column_sums(ev, &dyb, x)).collect()
             })
             .collect::<Result<Vec<Vec<_>>>>()?;
-        Ok((d_a, d_b))
+        Ok(AdapterGradients { a_columns, b_rows })
     }
 }
 
 /// Checks that `A` and `B` have the same rank (at least 1) and that every
 /// column of `A`, every row of `B`, has as many ciphertexts as the others;
 /// returns the ciphertexts of a row of `B`.
-fn check_rank(a_columns: &[Vec<Ciphertext>], b_rows: &[Vec<Ciphertext>]) -> Result<usize> {
+fn check_rank(adapters: Adapters<'_>) -> Result<usize> {
+    let Adapters { a_columns, b_rows } = adapters;
     if a_columns.is_empty() || a_columns.len() != b_rows.len() {
         return Err(Error::LengthMismatch {
             op: OP,

@@ -63,7 +63,7 @@ pub mod product;
 pub mod transpose;
 
 pub use dense::{DenseProduct, PreparedInput, DENSE_DEPTH};
-pub use lora::{replicated_rows, LoraProduct, LORA_DEPTH};
+pub use lora::{replicated_rows, AdapterGradients, Adapters, LoraProduct, LORA_DEPTH};
 pub use packing::{decrypt_matrix, encrypt_matrix, MatrixShape};
 pub use product::{MatrixProduct, CCMM_DEPTH};
 pub use transpose::Transpose;
