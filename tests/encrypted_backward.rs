@@ -12,7 +12,10 @@ mod common;
 use common::Fixture;
 use heformer::backend::{create_backend, BackendChoice};
 use heformer::circuits::refresh::{Bootstrapping, Refresh};
-use heformer::model::encrypted::{ActivationBounds, EncryptedModel, GradientBounds, ServerSetup};
+use heformer::model::encrypted::adapters::decrypt_adapter_gradients;
+use heformer::model::encrypted::{
+    ActivationBounds, AdapterMode, EncryptedAdapters, EncryptedModel, GradientBounds, ServerSetup,
+};
 use heformer::model::friendly::{agreement, FriendlyConfig, FriendlyModel, FriendlyWeights};
 use heformer::model::train::classifier::Differentiable;
 use heformer::model::train::friendly::{FriendlyBackprop, GradientProbe};
@@ -23,6 +26,8 @@ use ndarray::{s, Array2};
 use rand::Rng;
 
 const PRESET: &str = "TEST_INSECURE_BOOT_N11_L9";
+/// Every adapter value stays within this bound.
+const ADAPTER_BOUND: f64 = 4.0;
 
 /// The twin's gradients of one layer (`d` rows; rows the twin did not
 /// compute are zero).
@@ -46,12 +51,33 @@ fn rows(m: ndarray::ArrayView2<f64>, d: usize) -> Array2<f64> {
 
 #[test]
 fn tiny_model_backward_against_the_twin() {
+    backward_against_the_twin(false);
+}
+
+/// The same with the adapters encrypted: the projections' base weights in
+/// the clear, `A` and `B` of Q, K and V as ciphertexts, and their gradients
+/// compared with the twin's.
+#[test]
+fn tiny_model_backward_with_encrypted_adapters() {
+    backward_against_the_twin(true);
+}
+
+fn backward_against_the_twin(encrypted_adapters: bool) {
     let config = FriendlyConfig::tiny();
     assert!(config.final_layer_norm);
     let model = FriendlyModel::new(config.clone(), FriendlyWeights::random(&config, 5)).unwrap();
     let params = heformer::params::Parameters::preset(PRESET).unwrap();
     let d = config.seq_len;
-    let setup = ServerSetup::new(&config, &params).unwrap();
+    let setup = ServerSetup::new(
+        &config,
+        &params,
+        if encrypted_adapters {
+            AdapterMode::Encrypted
+        } else {
+            AdapterMode::Merged
+        },
+    )
+    .unwrap();
     let mut fixture = Fixture::with_galois_keys(
         PRESET,
         17,
@@ -82,18 +108,21 @@ fn tiny_model_backward_against_the_twin() {
     let c = 1.0 / (2.0 * (config.head_size() as f64).sqrt());
     let mut twins = Vec::new();
     let mut d_logits = Vec::new();
+    let mut logits_list = Vec::new();
     for ((embedding, mask), &label) in embeddings.iter().zip(&masks).zip(&labels) {
         let (logits, tape) = backprop
             .forward(model.weights(), embedding.view(), mask)
             .unwrap();
         let (_, gradient) = cross_entropy(logits.view(), label).unwrap();
+        logits_list.push(logits);
         let mut layers: Vec<TwinLayer> = Vec::new();
         let mut sink = model.weights().zeroed();
+        let sink_layers = &mut sink;
         backprop.backward_probed(
             model.weights(),
             tape,
             gradient.view(),
-            &mut sink,
+            sink_layers,
             &mut |probe, values| {
                 if probe == GradientProbe::Output {
                     layers.push(TwinLayer::default());
@@ -114,11 +143,15 @@ fn tiny_model_backward_against_the_twin() {
             },
         );
         layers.reverse();
-        twins.push(layers);
+        twins.push((layers, sink));
         d_logits.push(gradient);
     }
 
-    let server = EncryptedModel::new(&model, fixture.ctx.clone(), bounds).unwrap();
+    let server = if encrypted_adapters {
+        EncryptedModel::for_adapters(&model, fixture.ctx.clone(), bounds).unwrap()
+    } else {
+        EncryptedModel::new(&model, fixture.ctx.clone(), bounds).unwrap()
+    };
     let bootstrapper = setup.bootstrapper(fixture.ctx.clone()).unwrap();
     let level = bootstrapper.output_level();
     let inputs: Vec<_> = embeddings
@@ -142,10 +175,42 @@ fn tiny_model_backward_against_the_twin() {
         server.encrypt_logits_layout(&mut fixture.encryptor, &[0.0], level),
         Err(Error::LengthMismatch { .. })
     ));
+    let mut adapters = encrypted_adapters.then(|| {
+        EncryptedAdapters::encrypt(
+            &config,
+            server.layout(),
+            (&fixture.encoder, &mut fixture.encryptor),
+            model.weights(),
+            level,
+            ADAPTER_BOUND,
+        )
+        .unwrap()
+    });
     let mut refresher = Bootstrapping::new(&bootstrapper);
+    // Adapters go exactly to a model built for them.
+    assert!(
+        matches!(
+            server.forward_taped(
+                &fixture.evaluator,
+                &inputs,
+                if encrypted_adapters {
+                    None
+                } else {
+                    adapters.as_mut()
+                },
+                &mut refresher
+            ),
+            Err(Error::InvalidParameters(_))
+        ) == encrypted_adapters
+    );
     let start = std::time::Instant::now();
     let (outputs, tapes): (Vec<_>, Vec<_>) = server
-        .forward_taped(&fixture.evaluator, &inputs, &mut refresher)
+        .forward_taped(
+            &fixture.evaluator,
+            &inputs,
+            adapters.as_mut(),
+            &mut refresher,
+        )
         .unwrap()
         .into_iter()
         .unzip();
@@ -155,12 +220,21 @@ fn tiny_model_backward_against_the_twin() {
         refresher.count()
     );
     assert_eq!(outputs.len(), 2);
+    for (output, twin_logits) in outputs.iter().zip(&logits_list) {
+        let got = server
+            .decrypt_logits(&fixture.decryptor, &output.logits)
+            .unwrap();
+        let bits = agreement(&got, twin_logits);
+        println!("logits {bits:.1} bits against the exact twin");
+        assert!(bits >= 10.0, "{bits}");
+    }
     // A batch whose lists disagree is refused before any work.
     assert!(matches!(
         server.backward(
             &fixture.evaluator,
             Vec::new(),
             &encrypted_d_logits,
+            adapters.as_mut(),
             &gradient_bounds,
             &mut refresher
         ),
@@ -171,6 +245,7 @@ fn tiny_model_backward_against_the_twin() {
             &fixture.evaluator,
             tapes,
             &encrypted_d_logits,
+            adapters.as_mut(),
             &gradient_bounds,
             &mut refresher,
         )
@@ -188,9 +263,32 @@ fn tiny_model_backward_against_the_twin() {
     let heads =
         |cts: &[heformer::ckks::Ciphertext]| server.decrypt_heads(&fixture.decryptor, cts).unwrap();
     let mut worst = f64::INFINITY;
-    for (example, (encrypted, twin)) in gradients.iter().zip(&twins).enumerate() {
+    for (example, (encrypted, (twin, sink))) in gradients.iter().zip(&twins).enumerate() {
         assert_eq!(encrypted.layers.len(), config.layers);
         for (index, (layer, plain)) in encrypted.layers.iter().zip(twin).enumerate() {
+            assert_eq!(layer.adapters.len(), if encrypted_adapters { 3 } else { 0 });
+            let twin_layer = &sink.layers[index];
+            for (gradients, (name, twin_projection)) in layer.adapters.iter().zip([
+                ("Q", &twin_layer.query),
+                ("K", &twin_layer.key),
+                ("V", &twin_layer.value),
+            ]) {
+                let got = decrypt_adapter_gradients(
+                    &config,
+                    server.layout(),
+                    &fixture.encoder,
+                    &fixture.decryptor,
+                    gradients,
+                )
+                .unwrap();
+                let want = twin_projection.lora.as_ref().unwrap();
+                let bits = [agreement(&got.a, &want.a), agreement(&got.b, &want.b)];
+                println!(
+                    "example {example} layer {index}: {name} adapter A {:.1} bits, B {:.1} bits",
+                    bits[0], bits[1]
+                );
+                worst = worst.min(bits[0].min(bits[1]));
+            }
             let compared = [
                 (
                     "output",

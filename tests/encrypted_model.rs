@@ -13,7 +13,7 @@ use common::Fixture;
 use heformer::backend::{create_backend, BackendChoice};
 use heformer::circuits::refresh::{Bootstrapping, Refresh};
 use heformer::ckks::{GaloisKeys, KeyGenerator, Prng};
-use heformer::model::encrypted::{ActivationBounds, EncryptedModel, ServerSetup};
+use heformer::model::encrypted::{ActivationBounds, AdapterMode, EncryptedModel, ServerSetup};
 use heformer::model::friendly::{
     agreement, FriendlyConfig, FriendlyModel, FriendlyWeights, Variant,
 };
@@ -30,7 +30,7 @@ fn tiny_model_layer_by_layer_against_the_twin() {
     let model = FriendlyModel::new(config.clone(), FriendlyWeights::random(&config, 5)).unwrap();
     let params = Parameters::preset(PRESET).unwrap();
     let d = config.seq_len;
-    let setup = ServerSetup::new(&config, &params).unwrap();
+    let setup = ServerSetup::new(&config, &params, AdapterMode::Merged).unwrap();
     // The keys a client makes, each capped at the level its rotation is
     // used at (the circuit's at the bootstrapper's output level), so any
     // rotation above would fail.

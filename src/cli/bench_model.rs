@@ -17,7 +17,7 @@ use super::keygen::{generate_keys, prng, DEFAULT_PARAMS};
 use super::model::{Embedded, BOUNDS_MARGIN};
 use super::BackendArgs;
 use crate::error::Result;
-use crate::model::encrypted::{ActivationBounds, ServerSetup};
+use crate::model::encrypted::{ActivationBounds, AdapterMode, ServerSetup};
 use crate::model::friendly::{agreement, FriendlyConfig, FriendlyModel, FriendlyWeights, Variant};
 
 /// Options of `heformer bench model`.
@@ -106,7 +106,8 @@ pub(super) fn run_model(args: &ModelBenchArgs) -> Result<()> {
     )?;
     let params = super::load_parameters(&args.params)?;
     let ctx = super::files::context(&params, &args.backend)?;
-    let (setup, bootstrapper) = ServerSetup::with_bootstrapper(&config, ctx.clone())?;
+    let (setup, bootstrapper) =
+        ServerSetup::with_bootstrapper(&config, ctx.clone(), AdapterMode::Merged)?;
     eprintln!(
         "heformer bench model: {} layers, hidden {}, {} heads, GLU {}, {} tokens; {} (N = 2^{}), backend {}, {} Galois keys",
         config.layers,

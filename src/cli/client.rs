@@ -14,7 +14,7 @@ use crate::ckks::{CkksContext, Decryptor, EncryptionKey, Encryptor, Prng, Secret
 use crate::data::read::read_labeled;
 use crate::data::{Dataset, LabelSet};
 use crate::error::{Error, Result};
-use crate::model::encrypted::{EncryptedInput, EncryptedModel, ServerSetup};
+use crate::model::encrypted::{AdapterMode, EncryptedInput, EncryptedModel, ServerSetup};
 
 /// Which columns of a data file, and how many examples.
 #[derive(Debug, clap::Args)]
@@ -178,9 +178,10 @@ pub(super) fn encrypt(args: &EncryptArgs) -> Result<()> {
     let (data, _) = args.columns.read(&args.data, args.limit)?;
     let model = load_model(&spec)?;
     let ctx = files::context(&params, &args.backend)?;
-    let level = ServerSetup::with_bootstrapper(model.twin.config(), ctx.clone())?
-        .1
-        .output_level();
+    let level =
+        ServerSetup::with_bootstrapper(model.twin.config(), ctx.clone(), AdapterMode::Merged)?
+            .1
+            .output_level();
     let encrypted = model.encrypted(ctx.clone())?;
     let mut client = Client::new(&ctx, keys.secret_key(&ctx)?)?;
     files::create_dir(&args.out)?;

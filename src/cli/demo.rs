@@ -13,7 +13,7 @@ use super::keygen::{generate_keys, prng, DEFAULT_PARAMS};
 use super::model::{load_model, ModelSpec};
 use super::BackendArgs;
 use crate::error::{Error, Result};
-use crate::model::encrypted::ServerSetup;
+use crate::model::encrypted::{AdapterMode, ServerSetup};
 use crate::model::friendly::{agreement, Variant};
 
 /// Options of `heformer demo`.
@@ -99,7 +99,8 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
     let (_, labels) = classes(&data, label_set, model.twin.config().classes)?;
     let params = super::load_parameters(&args.params)?;
     let ctx = super::files::context(&params, &args.backend)?;
-    let (setup, bootstrapper) = ServerSetup::with_bootstrapper(model.twin.config(), ctx.clone())?;
+    let (setup, bootstrapper) =
+        ServerSetup::with_bootstrapper(model.twin.config(), ctx.clone(), AdapterMode::Merged)?;
     let (key_count, capped) = setup.galois_key_count(&params);
     eprintln!(
         "heformer demo: {} (N = 2^{}), backend {}, {} examples, {} Galois keys ({} capped below the top level)",

@@ -14,7 +14,9 @@ use crate::circuits::boot::Bootstrapper;
 use crate::circuits::refresh::{Bootstrapping, Refresh};
 use crate::ckks::{Ciphertext, CkksContext, EvaluationKeys, Evaluator};
 use crate::error::Result;
-use crate::model::encrypted::{ActivationBounds, EncryptedInput, EncryptedModel, ServerSetup};
+use crate::model::encrypted::{
+    ActivationBounds, AdapterMode, EncryptedInput, EncryptedModel, ServerSetup,
+};
 use crate::model::friendly::FriendlyModel;
 
 /// Options of `heformer infer`.
@@ -75,7 +77,8 @@ impl Server {
         ctx: &Arc<CkksContext>,
         keys: EvaluationKeys,
     ) -> Result<Self> {
-        let (setup, bootstrapper) = ServerSetup::with_bootstrapper(twin.config(), ctx.clone())?;
+        let (setup, bootstrapper) =
+            ServerSetup::with_bootstrapper(twin.config(), ctx.clone(), AdapterMode::Merged)?;
         Self::with_setup(twin, bounds, keys, (&setup, bootstrapper))
     }
 

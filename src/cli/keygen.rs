@@ -13,7 +13,7 @@ use super::model::ModelSpec;
 use super::BackendArgs;
 use crate::ckks::{CkksContext, EvaluationKeys, KeyGenerator, Prng, SecretKey};
 use crate::error::Result;
-use crate::model::encrypted::ServerSetup;
+use crate::model::encrypted::{AdapterMode, ServerSetup};
 
 /// The default parameter set: 128-bit, bootstrapping.
 pub const DEFAULT_PARAMS: &str = "PN16_BOOT_128_SPARSE_H192";
@@ -83,7 +83,7 @@ pub fn generate_keys(
 pub(super) fn run(args: &KeygenArgs) -> Result<()> {
     let params = super::load_parameters(&args.params)?;
     let model = super::model::load_model(&args.model)?;
-    let setup = ServerSetup::new(model.twin.config(), &params)?;
+    let setup = ServerSetup::new(model.twin.config(), &params, AdapterMode::Merged)?;
     let ctx = files::context(&params, &args.backend)?;
     let (key_count, capped) = setup.galois_key_count(&params);
     eprintln!(

@@ -33,7 +33,8 @@
 
 use std::time::Instant;
 
-use super::blocks::{DenseLayer, LayerBlocks};
+use super::adapters::{EncryptedAdapters, LayerAdapters};
+use super::blocks::{DenseLayer, LayerBlocks, NormSlots};
 use super::bounds::GradientBounds;
 use super::forward::{copies, flatten, internal, repeated, unflatten, Run};
 use super::model::EncryptedModel;
@@ -41,6 +42,8 @@ use super::tape::{AttentionTape, EncryptedTape, FfnTape, HeadTape, NormTape};
 use crate::circuits::refresh::Refresh;
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
+use crate::model::friendly::LoraTarget;
+use crate::tensor::{AdapterGradients, LoraProduct};
 
 const OP: &str = "EncryptedModel::backward";
 
@@ -58,6 +61,9 @@ pub struct LayerGradients {
     pub queries: Vec<Ciphertext>,
     pub keys: Vec<Ciphertext>,
     pub values: Vec<Ciphertext>,
+    /// With encrypted adapters, their gradients (one per target, in the
+    /// adapters' order).
+    pub adapters: Vec<AdapterGradients>,
 }
 
 /// One example's gradients.
@@ -90,9 +96,11 @@ impl EncryptedModel {
         ev: &Evaluator,
         tapes: Vec<EncryptedTape>,
         d_logits: &[Ciphertext],
+        mut adapters: Option<&mut EncryptedAdapters>,
         bounds: &GradientBounds,
         refresher: &mut dyn Refresh,
     ) -> Result<Vec<EncryptedGradients>> {
+        self.check_adapters(adapters.as_deref())?;
         if tapes.len() != d_logits.len() {
             return Err(Error::LengthMismatch {
                 op: OP,
@@ -135,7 +143,7 @@ impl EncryptedModel {
         let mut stream = back.head(d_logits, head_tapes)?;
         let mut layers: Vec<Vec<LayerGradients>> = masks.iter().map(|_| Vec::new()).collect();
         let transposed = &self.backward_blocks()?.layers;
-        for weights in transposed.iter().rev() {
+        for (index, weights) in transposed.iter().enumerate().rev() {
             let (attention, ffn): (Vec<_>, Vec<_>) = layer_tapes
                 .iter_mut()
                 .map(|tapes| tapes.pop().map(|t| (t.attention, t.ffn)))
@@ -147,8 +155,14 @@ impl EncryptedModel {
             let (attended, gate, up) = back.ffn(weights, stream, ffn)?;
             let attended_copy: Vec<Vec<Ciphertext>> =
                 attended.iter().map(|s| copies(s)).collect::<Result<_>>()?;
-            let (input, queries, keys, values) =
-                back.attention(weights, attended, attention, &masks)?;
+            let layer_adapters = adapters.as_deref_mut().and_then(|a| a.layer_mut(index));
+            let (input, queries, keys, values, mut adapter_gradients) = back.attention(
+                (weights, index),
+                attended,
+                attention,
+                &masks,
+                layer_adapters,
+            )?;
             stream = input;
             for (example, gradients) in layers.iter_mut().enumerate() {
                 gradients.push(LayerGradients {
@@ -159,6 +173,7 @@ impl EncryptedModel {
                     queries: take(&queries, example)?,
                     keys: take(&keys, example)?,
                     values: take(&values, example)?,
+                    adapters: std::mem::take(&mut adapter_gradients[example]),
                 });
             }
         }
@@ -195,6 +210,16 @@ struct Backward<'a> {
 
 /// Per example, the gradients of a block's input and of its inner values.
 type Gradients = Vec<Vec<Ciphertext>>;
+
+/// The attention block's `(∂X₀, ∂Q', ∂K, ∂V)` and the adapters' gradients
+/// (per example, per target).
+type AttentionGradients = (
+    Gradients,
+    Gradients,
+    Gradients,
+    Gradients,
+    Vec<Vec<AdapterGradients>>,
+);
 
 impl Backward<'_> {
     /// `∂x = ∂y·Wᵀ` for every example.
@@ -351,14 +376,16 @@ impl Backward<'_> {
         Ok((unflatten(d_attended, &normed_sizes), d_gate, d_up))
     }
 
-    /// The attention block's backward: `(∂X₀, ∂Q', ∂K, ∂V)`.
+    /// The attention block's backward of layer `index`: `(∂X₀, ∂Q', ∂K,
+    /// ∂V)` and, with adapters, their gradients per example.
     fn attention(
         &mut self,
-        weights: &LayerBlocks,
+        (weights, index): (&LayerBlocks, usize),
         d_attended: Gradients,
         tapes: Vec<AttentionTape>,
         masks: &[Ciphertext],
-    ) -> Result<(Gradients, Gradients, Gradients, Gradients)> {
+        adapters: Option<LayerAdapters<'_>>,
+    ) -> Result<AttentionGradients> {
         let model = self.run.model;
         let bounds = self.bounds;
         let activations = *model.bounds();
@@ -367,12 +394,14 @@ impl Backward<'_> {
         let transposed = model.backward_blocks()?;
         let (mut norms, mut queries, mut keys, mut values, mut kernels) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut adapter_inputs = Vec::new();
         for tape in tapes {
             norms.push(tape.norm);
             queries.push(tape.queries);
             keys.push(tape.keys);
             values.push(tape.values);
             kernels.push(tape.kernels);
+            adapter_inputs.push(tape.adapter_input);
         }
         let mut dy = d_attended
             .iter()
@@ -437,10 +466,26 @@ impl Backward<'_> {
         let partial = self
             .run
             .add(from_queries, normalized, from_keys, normalized)?;
-        let d_normed = unflatten(
-            self.run.add(partial, normalized, from_values, normalized)?,
-            &stream_sizes,
-        );
+        let mut d_normed = self.run.add(partial, normalized, from_values, normalized)?;
+        let mut adapter_gradients: Vec<Vec<AdapterGradients>> =
+            sizes.iter().map(|_| Vec::new()).collect();
+        if let Some(layer) = adapters {
+            let inputs = adapter_inputs
+                .into_iter()
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| internal("a tape without the adapters' input"))?;
+            let (gradients, from_adapters) = self.adapters(
+                layer,
+                inputs,
+                [&d_queries, &d_keys, &d_values],
+                model.blocks().adapter_norms.get(index),
+            )?;
+            adapter_gradients = gradients;
+            d_normed = self
+                .run
+                .add(d_normed, normalized, from_adapters, normalized)?;
+        }
+        let d_normed = unflatten(d_normed, &stream_sizes);
         let d_norm_input = self.norm(d_normed, norms, normalized)?;
         let (d_attended, _) = flatten(d_attended);
         let (d_norm_input, _) = flatten(d_norm_input);
@@ -452,7 +497,68 @@ impl Backward<'_> {
             d_queries,
             d_keys,
             d_values,
+            adapter_gradients,
         ))
+    }
+
+    /// The adapters' gradients (per example, per target) from the
+    /// projections' `[∂Q', ∂K, ∂V]`, and their share of `∂N`:
+    /// `γ ⊙ Σ_t f_t·∂Y_t·B_tᵀ·A_tᵀ` (flat, the stream's layout).
+    fn adapters(
+        &mut self,
+        layer: LayerAdapters<'_>,
+        mut inputs: Gradients,
+        d_projections: [&Gradients; 3],
+        norm: Option<&NormSlots>,
+    ) -> Result<(Vec<Vec<AdapterGradients>>, Vec<Ciphertext>)> {
+        let model = self.run.model;
+        let norm = norm.ok_or_else(|| internal("the adapters' LayerNorm"))?;
+        let activations = *model.bounds();
+        let c = super::blocks::kernel_factor(model.config());
+        let input_bound = activations.normalized * norm.gamma_bound + norm.beta_bound;
+        let (projection, normalized) = (self.bounds.projection, self.bounds.normalized);
+        let product = LoraProduct::new(model.layout().shape());
+        let mut gradients: Vec<Vec<AdapterGradients>> = inputs.iter().map(|_| Vec::new()).collect();
+        let mut total: Option<Vec<Ciphertext>> = None;
+        let [d_queries, d_keys, d_values] = d_projections;
+        for (adapter, target) in layer.adapters.iter_mut().zip(layer.targets) {
+            let (d_outputs, factor) = match target {
+                LoraTarget::Query => (d_queries, 2.0 * c),
+                LoraTarget::Key => (d_keys, 1.0),
+                LoraTarget::Value => (d_values, 1.0),
+                LoraTarget::Output => return Err(internal("an output adapter")),
+            };
+            let mut dys: Gradients = d_outputs.iter().map(|d| copies(d)).collect::<Result<_>>()?;
+            self.run.refresh_for_lora(
+                &mut [(&mut inputs, input_bound), (&mut dys, projection)],
+                adapter,
+                layer.bound,
+            )?;
+            for ((x, dy), example) in inputs.iter().zip(&dys).zip(gradients.iter_mut()) {
+                example.push(product.gradients(
+                    self.run.ev,
+                    model.encoder(),
+                    x,
+                    adapter.view(),
+                    dy,
+                    factor,
+                )?);
+            }
+            let (from_adapter, _) =
+                flatten(
+                    self.run
+                        .lora(&mut dys, projection, adapter, layer.bound, factor, true)?,
+                );
+            total = Some(match total {
+                Some(sum) => self.run.add(sum, normalized, from_adapter, normalized)?,
+                None => from_adapter,
+            });
+        }
+        let mut total = total.ok_or_else(|| internal("a layer without adapters"))?;
+        let scaled = self
+            .run
+            .multiply_plain(&mut total, normalized, &norm.gamma)?;
+        Ok((gradients, scaled))
     }
 
     /// `∂E·across + (∂E·sums) ⊙ along`: a query's (or key's) gradient from

@@ -1,8 +1,11 @@
 //! The twin's weights rearranged, in the clear, for the encrypted circuit:
 //! the same functions with fewer encrypted operations.
 //!
-//! - A LoRA adapter is merged into its projection, `W + A·B` (part 1 serves
-//!   plaintext adapters; encrypted adapters are part 2's).
+//! - A plaintext LoRA adapter is merged into its projection, `W + A·B`;
+//!   for encrypted adapters ([`super::adapters`]) the projection keeps `W`
+//!   alone and the LayerNorm's `γ`, `β` are kept too
+//!   ([`ModelBlocks::adapter_norms`]): the adapters' input is the
+//!   LayerNorm's output.
 //! - A LayerNorm's `γ`, `β` are folded into the dense layers it feeds:
 //!   `(n ⊙ γ + β)·W + b = n·(diag(γ)·W) + (β·W + b)`, so the circuit only
 //!   normalises.
@@ -16,7 +19,7 @@
 //!   the stream.
 //! - Every matrix is zero-padded to whole `d × d` blocks.
 
-use ndarray::{s, Array1, Array2};
+use ndarray::{Array1, Array2};
 
 use super::layout::BlockLayout;
 use crate::error::Result;
@@ -87,11 +90,37 @@ pub struct ModelBlocks {
     pub key_norm: DenseLayer,
     /// Ones on row 0: the head keeps the first token only.
     pub first_row: Array2<f64>,
+    /// Per layer, the attention LayerNorm's `γ`, `β` (empty when the
+    /// adapters are merged).
+    pub adapter_norms: Vec<NormSlots>,
+}
+
+/// A LayerNorm's `γ` and `β` replicated on every row, as the slot vectors of
+/// the stream's ciphertexts, and their largest magnitudes.
+#[derive(Clone, Debug)]
+pub struct NormSlots {
+    pub gamma: Vec<Vec<Complex>>,
+    pub beta: Vec<Vec<Complex>>,
+    pub gamma_bound: f64,
+    pub beta_bound: f64,
+}
+
+impl NormSlots {
+    fn new(layout: &BlockLayout, norm: &LayerNormWeights) -> Result<Self> {
+        let largest = |v: &Array1<f64>| v.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+        Ok(Self {
+            gamma: layout.replicated_row(&norm.gamma)?,
+            beta: layout.replicated_row(&norm.beta)?,
+            gamma_bound: largest(&norm.gamma),
+            beta_bound: largest(&norm.beta),
+        })
+    }
 }
 
 impl ModelBlocks {
-    /// The blocks of `model` under `layout`.
-    pub fn new(model: &FriendlyModel, layout: &BlockLayout) -> Result<Self> {
+    /// The blocks of `model` under `layout`, its plaintext adapters merged
+    /// when `merge_adapters` (otherwise left out, for encrypted ones).
+    pub fn new(model: &FriendlyModel, layout: &BlockLayout, merge_adapters: bool) -> Result<Self> {
         let config = model.config();
         let weights = model.weights();
         let d = layout.dim();
@@ -101,12 +130,12 @@ impl ModelBlocks {
             .iter()
             .map(|layer| {
                 let fold = |projection: &Projection, factor: f64| {
-                    let (w, b) = merged(projection);
+                    let (w, b) = merged(projection, merge_adapters);
                     let (w, b) = folded(&layer.attention_norm, &w, &b);
                     let (w, b) = head_blocks(config, layout, &w, &b);
                     DenseLayer::new(layout, &(w * factor), Some(&(b * factor)))
                 };
-                let (w, b) = merged(&layer.output);
+                let (w, b) = merged(&layer.output, true);
                 let ffn = |dense: &Dense| {
                     let (w, b) = folded(&layer.ffn_norm, &dense.weight, &dense.bias);
                     DenseLayer::new(layout, &w, Some(&b))
@@ -142,6 +171,15 @@ impl ModelBlocks {
             query_norm: per_head(config, layout, -1.0 / (4.0 * c))?,
             key_norm: per_head(config, layout, -c)?,
             first_row: Array2::from_shape_fn((d, d), |(i, _)| f64::from(u8::from(i == 0))),
+            adapter_norms: if merge_adapters {
+                Vec::new()
+            } else {
+                weights
+                    .layers
+                    .iter()
+                    .map(|layer| NormSlots::new(layout, &layer.attention_norm))
+                    .collect::<Result<_>>()?
+            },
         })
     }
 }
@@ -210,12 +248,12 @@ pub fn kernel_factor(config: &FriendlyConfig) -> f64 {
     1.0 / (2.0 * (config.head_size() as f64).sqrt())
 }
 
-/// The projection with its adapter merged: `W + A·B`, `b`.
-fn merged(projection: &Projection) -> (Array2<f64>, Array1<f64>) {
+/// The projection with its adapter merged if `merge`: `W + A·B`, `b`.
+fn merged(projection: &Projection, merge: bool) -> (Array2<f64>, Array1<f64>) {
     let dense = &projection.dense;
-    match &projection.lora {
-        Some(lora) => (&dense.weight + &lora.a.dot(&lora.b), dense.bias.clone()),
-        None => (dense.weight.clone(), dense.bias.clone()),
+    match (&projection.lora, merge) {
+        (Some(lora), true) => (&dense.weight + &lora.a.dot(&lora.b), dense.bias.clone()),
+        _ => (dense.weight.clone(), dense.bias.clone()),
     }
 }
 
@@ -237,15 +275,12 @@ fn head_blocks(
     weight: &Array2<f64>,
     bias: &Array1<f64>,
 ) -> (Array2<f64>, Array1<f64>) {
-    let (d, width) = (layout.dim(), config.head_size());
-    let mut w = Array2::zeros((weight.nrows(), config.heads * d));
-    let mut b = Array1::zeros(config.heads * d);
-    for head in 0..config.heads {
-        let (start, to) = (head * width, head * d + (head * width) % d);
-        w.slice_mut(s![.., to..to + width])
-            .assign(&weight.slice(s![.., start..start + width]));
-        b.slice_mut(s![to..to + width])
-            .assign(&bias.slice(s![start..start + width]));
+    let mut w = Array2::zeros((weight.nrows(), layout.heads_width()));
+    let mut b = Array1::zeros(layout.heads_width());
+    for j in 0..config.hidden {
+        let to = layout.head_column(j);
+        w.column_mut(to).assign(&weight.column(j));
+        b[to] = bias[j];
     }
     (w, b)
 }

@@ -38,8 +38,7 @@
 
 use std::time::Instant;
 
-use ndarray::Array2;
-
+use super::adapters::{EncryptedAdapter, EncryptedAdapters, LayerAdapters};
 use super::blocks::{kernel_factor, DenseLayer, LayerBlocks};
 use super::model::{EncryptedInput, EncryptedModel};
 use super::tape::{AttentionTape, EncryptedTape, FfnTape, HeadTape, LayerTape, NormTape};
@@ -50,7 +49,8 @@ use crate::circuits::refresh::{ensure_all, ensure_both, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 use crate::math::Complex;
-use crate::tensor::{PreparedInput, CCMM_DEPTH, DENSE_DEPTH};
+use crate::model::friendly::LoraTarget;
+use crate::tensor::{LoraProduct, PreparedInput, CCMM_DEPTH, DENSE_DEPTH, LORA_DEPTH};
 
 const OP: &str = "EncryptedModel::forward";
 
@@ -111,23 +111,45 @@ impl EncryptedModel {
         refresher: &mut dyn Refresh,
     ) -> Result<Vec<EncryptedOutput>> {
         Ok(self
-            .run_forward(ev, inputs, refresher, false)?
+            .run_forward(ev, inputs, None, refresher, false)?
             .into_iter()
             .map(|(output, _)| output)
             .collect())
     }
 
-    /// [`forward_batch`](Self::forward_batch), keeping each example's
-    /// activations for the backward pass.
+    /// [`forward_batch`](Self::forward_batch) of a model built
+    /// [`for_adapters`](Self::for_adapters), with its encrypted adapters
+    /// (refreshed in place where they lack levels).
     ///
-    /// Errors: those of [`forward_batch`](Self::forward_batch).
+    /// Errors: those of [`forward_batch`](Self::forward_batch), adapters
+    /// of another shape.
+    pub fn forward_batch_with(
+        &self,
+        ev: &Evaluator,
+        inputs: &[EncryptedInput],
+        adapters: &mut EncryptedAdapters,
+        refresher: &mut dyn Refresh,
+    ) -> Result<Vec<EncryptedOutput>> {
+        Ok(self
+            .run_forward(ev, inputs, Some(adapters), refresher, false)?
+            .into_iter()
+            .map(|(output, _)| output)
+            .collect())
+    }
+
+    /// The forward of a batch keeping each example's activations for the
+    /// backward pass; `adapters` exactly when the model takes encrypted
+    /// ones.
+    ///
+    /// Errors: those of [`forward_batch_with`](Self::forward_batch_with).
     pub fn forward_taped(
         &self,
         ev: &Evaluator,
         inputs: &[EncryptedInput],
+        adapters: Option<&mut EncryptedAdapters>,
         refresher: &mut dyn Refresh,
     ) -> Result<Vec<(EncryptedOutput, EncryptedTape)>> {
-        self.run_forward(ev, inputs, refresher, true)?
+        self.run_forward(ev, inputs, adapters, refresher, true)?
             .into_iter()
             .map(|(output, tape)| Ok((output, tape.ok_or_else(|| internal("no tape"))?)))
             .collect()
@@ -139,6 +161,7 @@ impl EncryptedModel {
         &self,
         ev: &Evaluator,
         inputs: &[EncryptedInput],
+        mut adapters: Option<&mut EncryptedAdapters>,
         refresher: &mut dyn Refresh,
         keep: bool,
     ) -> Result<Vec<(EncryptedOutput, Option<EncryptedTape>)>> {
@@ -148,6 +171,7 @@ impl EncryptedModel {
                 detail: "an empty batch".into(),
             });
         }
+        self.check_adapters(adapters.as_deref())?;
         for input in inputs {
             self.check_input(input)?;
         }
@@ -166,10 +190,12 @@ impl EncryptedModel {
             .collect::<Result<Vec<_>>>()?;
         let mut traces: Vec<Vec<EncryptedLayerTrace>> = inputs.iter().map(|_| Vec::new()).collect();
         let mut tapes: Vec<Vec<LayerTape>> = inputs.iter().map(|_| Vec::new()).collect();
-        for layer in &self.blocks().layers {
+        for (index, layer) in self.blocks().layers.iter().enumerate() {
             let (start, clock) = (run.refresher.count(), Instant::now());
             let refreshing = run.refresher.seconds();
-            let (attended, attention_tapes) = run.attention_block(layer, streams, &masks)?;
+            let layer_adapters = adapters.as_deref_mut().and_then(|a| a.layer_mut(index));
+            let (attended, attention_tapes) =
+                run.attention_block((layer, index), streams, &masks, layer_adapters)?;
             let attention = attended
                 .iter()
                 .map(|s| copies(s))
@@ -222,6 +248,35 @@ impl EncryptedModel {
                 Ok((output, tape))
             })
             .collect()
+    }
+
+    /// Checks that `adapters` come exactly when the model takes encrypted
+    /// ones, with its layers and targets.
+    pub(super) fn check_adapters(&self, adapters: Option<&EncryptedAdapters>) -> Result<()> {
+        match (self.takes_encrypted_adapters(), adapters) {
+            (false, None) => Ok(()),
+            (true, Some(adapters)) => {
+                let targets = super::adapters::adapter_targets(self.config())?;
+                if adapters.layers().len() != self.config().layers
+                    || adapters.targets() != targets.as_slice()
+                {
+                    return Err(Error::InvalidParameters(format!(
+                        "{OP}: adapters for {} layers and targets {:?}, the model has {} and {:?}",
+                        adapters.layers().len(),
+                        adapters.targets(),
+                        self.config().layers,
+                        targets
+                    )));
+                }
+                Ok(())
+            }
+            (true, None) => Err(Error::InvalidParameters(format!(
+                "{OP}: the model was built for encrypted adapters and none were given"
+            ))),
+            (false, Some(_)) => Err(Error::InvalidParameters(format!(
+                "{OP}: encrypted adapters given to a model with its adapters merged"
+            ))),
+        }
     }
 
     /// Checks an input's ciphertext count and slots.
@@ -491,29 +546,76 @@ impl Run<'_> {
             .collect()
     }
 
-    /// `a_i ⊙ m` for a plaintext matrix `m` (in every block), the scales
-    /// kept.
-    fn multiply_plain(
+    /// `a_i ⊙ p_i` for plaintext slot vectors `p` (cycled: the
+    /// ciphertexts of every example take them in turn), the scales kept.
+    pub(super) fn multiply_plain(
         &mut self,
         a: &mut [Ciphertext],
         bound: f64,
-        m: &Array2<f64>,
+        slots: &[Vec<Complex>],
     ) -> Result<Vec<Ciphertext>> {
+        if slots.is_empty() {
+            return Err(internal("no plaintext"));
+        }
         ensure_all(&mut *self.refresher, self.ev, a, bound, 1)?;
-        let slots = self.model.layout().shape().pack(m)?;
         a.iter()
-            .map(|a| {
+            .zip(slots.iter().cycle())
+            .map(|(a, slots)| {
                 let prime = self.ev.context().params().q()[a.level()] as f64;
                 let pt = self
                     .model
                     .encoder()
-                    .encode_complex(&slots, a.level(), prime)?;
+                    .encode_complex(slots, a.level(), prime)?;
                 let mut out = a.try_clone()?;
                 self.ev.mul_plain_assign(&mut out, &pt)?;
                 self.ev.rescale_assign(&mut out)?;
                 Ok(out)
             })
             .collect()
+    }
+
+    /// `f·x·A·B` of `adapter` (values up to `adapter_bound`) for every
+    /// example's `x` (up to `bound`), or `f·x·Bᵀ·Aᵀ` when `exchanged`; the
+    /// inputs and the adapter refreshed together.
+    pub(super) fn lora(
+        &mut self,
+        xs: &mut [Vec<Ciphertext>],
+        bound: f64,
+        adapter: &mut EncryptedAdapter,
+        adapter_bound: f64,
+        factor: f64,
+        exchanged: bool,
+    ) -> Result<Vec<Vec<Ciphertext>>> {
+        self.refresh_for_lora(&mut [(xs, bound)], adapter, adapter_bound)?;
+        let product = LoraProduct::new(self.model.layout().shape());
+        let view = if exchanged {
+            adapter.view().exchanged()
+        } else {
+            adapter.view()
+        };
+        xs.iter()
+            .map(|x| product.apply(self.ev, self.model.encoder(), x, view, factor))
+            .collect()
+    }
+
+    /// Gives every group of per-example lists (values up to its bound)
+    /// and `adapter` (up to `adapter_bound`) the levels of a LoRA product,
+    /// in one refresh.
+    pub(super) fn refresh_for_lora(
+        &mut self,
+        groups: &mut [(&mut [Vec<Ciphertext>], f64)],
+        adapter: &mut EncryptedAdapter,
+        adapter_bound: f64,
+    ) -> Result<()> {
+        let mut due: Vec<(&mut Ciphertext, f64)> = groups
+            .iter_mut()
+            .flat_map(|(lists, bound)| {
+                let bound = *bound;
+                lists.iter_mut().flatten().map(move |ct| (ct, bound))
+            })
+            .chain(adapter.ciphertexts_mut().map(|ct| (ct, adapter_bound)))
+            .collect();
+        self.refresher.refresh(self.ev, &mut due, LORA_DEPTH)
     }
 
     /// `a_iᵀ`.
@@ -658,9 +760,10 @@ impl Run<'_> {
     /// projection and the residual.
     fn attention_block(
         &mut self,
-        layer: &LayerBlocks,
+        (layer, index): (&LayerBlocks, usize),
         streams: Vec<Vec<Ciphertext>>,
         masks: &[Ciphertext],
+        adapters: Option<LayerAdapters<'_>>,
     ) -> Result<(Vec<Vec<Ciphertext>>, Vec<AttentionTape>)> {
         let model = self.model;
         let bounds = *model.bounds();
@@ -687,6 +790,12 @@ impl Run<'_> {
                 Err(_) => return Err(internal("the query, key and value projections")),
             }
         }
+        let mut adapter_inputs = match adapters {
+            Some(adapters) => {
+                Some(self.add_adapters(index, &normed, [&mut qs, &mut ks, &mut vs], adapters)?)
+            }
+            None => None,
+        };
         let (mut qs, sizes) = flatten(qs);
         let (mut ks, _) = flatten(ks);
         let (mut vs, _) = flatten(vs);
@@ -720,8 +829,9 @@ impl Run<'_> {
             .zip(unflatten(ks, &sizes))
             .zip(unflatten(vs, &sizes))
             .zip(unflatten(kernels, &sizes))
+            .enumerate()
             .map(
-                |(((((mut norm, normed), queries), keys), values), kernels)| {
+                |(example, (((((mut norm, normed), queries), keys), values), kernels))| {
                     norm.normed = normed;
                     AttentionTape {
                         norm,
@@ -729,11 +839,62 @@ impl Run<'_> {
                         keys,
                         values,
                         kernels,
+                        adapter_input: adapter_inputs
+                            .as_mut()
+                            .map(|inputs| std::mem::take(&mut inputs[example])),
                     }
                 },
             )
             .collect();
         Ok((self.residual(streams, outputs)?, tapes))
+    }
+
+    /// Adds the encrypted adapters' `f·x·A·B` to the projections
+    /// (`[Q', K, V]`, per example) of layer `index`, from its normalised
+    /// rows `N`; returns the adapters' input `x = N ⊙ γ + β` per example.
+    fn add_adapters(
+        &mut self,
+        index: usize,
+        normed: &[Vec<Ciphertext>],
+        projections: [&mut Vec<Vec<Ciphertext>>; 3],
+        layer: LayerAdapters<'_>,
+    ) -> Result<Vec<Vec<Ciphertext>>> {
+        let model = self.model;
+        let bounds = *model.bounds();
+        let c = kernel_factor(model.config());
+        let norm = model
+            .blocks()
+            .adapter_norms
+            .get(index)
+            .ok_or_else(|| internal("the adapters' LayerNorm"))?;
+        let (mut flat, sizes) = flatten(normed.iter().map(|n| copies(n)).collect::<Result<_>>()?);
+        let mut inputs = self.multiply_plain(&mut flat, bounds.normalized, &norm.gamma)?;
+        for chunk in inputs.chunks_mut(norm.beta.len()) {
+            self.add_slots(chunk, &norm.beta)?;
+        }
+        let mut inputs = unflatten(inputs, &sizes);
+        let input_bound = bounds.normalized * norm.gamma_bound + norm.beta_bound;
+        let [queries, keys, values] = projections;
+        for (adapter, target) in layer.adapters.iter_mut().zip(layer.targets) {
+            let (outputs, factor, bound) = match target {
+                LoraTarget::Query => (&mut *queries, 2.0 * c, 2.0 * c * bounds.projection),
+                LoraTarget::Key => (&mut *keys, 1.0, bounds.projection),
+                LoraTarget::Value => (&mut *values, 1.0, bounds.projection),
+                LoraTarget::Output => return Err(internal("an output adapter")),
+            };
+            let updates = self.lora(
+                &mut inputs,
+                input_bound,
+                adapter,
+                layer.bound,
+                factor,
+                false,
+            )?;
+            let (base, sizes) = flatten(std::mem::take(outputs));
+            let (updates, _) = flatten(updates);
+            *outputs = unflatten(self.add(base, bound, updates, bound)?, &sizes);
+        }
+        Ok(inputs)
     }
 
     /// LayerNorm, the ReLU-GLU and the residual, for every example.
@@ -821,7 +982,8 @@ impl Run<'_> {
         let mut bottleneck = self.dense_layer(&mut input, input_bound, &blocks.bottleneck)?;
         let wide = self.dense_layer(&mut bottleneck, bounds.head, &blocks.widen)?;
         let (mut wide, sizes) = flatten(wide);
-        let first = self.multiply_plain(&mut wide, bounds.head, &blocks.first_row)?;
+        let first_row = [model.layout().shape().pack(&blocks.first_row)?];
+        let first = self.multiply_plain(&mut wide, bounds.head, &first_row)?;
         let activated = self.function(&first, tanh, model.config().ranges.tanh_bound)?;
         let mut activated = unflatten(activated, &sizes);
         let logits = self

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::math::Complex;
 use crate::model::friendly::FriendlyConfig;
 use crate::params::Parameters;
-use crate::tensor::{DenseProduct, MatrixProduct, MatrixShape, Transpose};
+use crate::tensor::{replicated_rows, DenseProduct, MatrixProduct, MatrixShape, Transpose};
 
 const OP: &str = "BlockLayout";
 
@@ -32,6 +32,8 @@ const OP: &str = "BlockLayout";
 pub struct BlockLayout {
     shape: MatrixShape,
     hidden_blocks: usize,
+    heads: usize,
+    head_size: usize,
 }
 
 impl BlockLayout {
@@ -68,7 +70,23 @@ impl BlockLayout {
         Ok(Self {
             shape,
             hidden_blocks,
+            heads: config.heads,
+            head_size: config.head_size(),
         })
+    }
+
+    /// The width of the heads' layout (queries, keys, values, kernels):
+    /// one block per head.
+    pub fn heads_width(&self) -> usize {
+        self.heads * self.dim()
+    }
+
+    /// The column of the heads' layout that holds feature `j` of a
+    /// projection: head `h = j / width` in block `h`, at the offset its
+    /// columns have within their block of the stream.
+    pub fn head_column(&self, j: usize) -> usize {
+        let (head, offset) = (j / self.head_size, j % self.head_size);
+        head * self.dim() + (head * self.head_size) % self.dim() + offset
     }
 
     /// The block shape.
@@ -158,8 +176,7 @@ impl BlockLayout {
     /// The slot vectors of `v` (length at most `k·d`) zero-padded and
     /// replicated on every row of its `k` blocks: how a bias is added.
     pub fn replicated_row(&self, v: &Array1<f64>) -> Result<Vec<Vec<Complex>>> {
-        let rows = Array2::from_shape_fn((self.dim(), v.len()), |(_, j)| v[j]);
-        self.pack(&rows)
+        self.pack(&replicated_rows(self.dim(), v))
     }
 }
 

@@ -17,6 +17,8 @@
 //! - [`backward`]: the backward pass, from the logits' gradient to every
 //!   layer's;
 //! - [`tape`]: the activations a forward keeps for the backward;
+//! - [`adapters`]: LoRA adapters under encryption (what fine-tuning
+//!   trains);
 //! - [`adamw`]: AdamW on encrypted parameters, gradients and moments, and
 //!   its `f64` twin (the optimizer of encrypted fine-tuning);
 //! - [`loss`]: the loss gradients (cross-entropy through exp and
@@ -25,6 +27,7 @@
 //!   file, resumable.
 
 pub mod adamw;
+pub mod adapters;
 pub mod backward;
 pub mod blocks;
 pub mod bounds;
@@ -36,10 +39,11 @@ pub mod model;
 pub mod setup;
 pub mod tape;
 
+pub use adapters::EncryptedAdapters;
 pub use backward::{EncryptedGradients, LayerGradients};
 pub use bounds::{ActivationBounds, GradientBounds};
 pub use forward::{EncryptedLayerTrace, EncryptedOutput};
 pub use layout::BlockLayout;
 pub use model::{EncryptedInput, EncryptedModel};
-pub use setup::ServerSetup;
+pub use setup::{AdapterMode, ServerSetup};
 pub use tape::EncryptedTape;

@@ -30,6 +30,8 @@ pub struct EncryptedModel {
     config: FriendlyConfig,
     layout: BlockLayout,
     blocks: ModelBlocks,
+    /// Whether the adapters come encrypted to every forward.
+    encrypted_adapters: bool,
     /// Built on the first backward pass.
     backward_blocks: OnceLock<BackwardBlocks>,
     bounds: ActivationBounds,
@@ -51,11 +53,36 @@ impl EncryptedModel {
         ctx: Arc<CkksContext>,
         bounds: ActivationBounds,
     ) -> Result<Self> {
+        Self::build(model, ctx, bounds, false)
+    }
+
+    /// Prepares `model` without its adapters, which come encrypted to every
+    /// forward ([`EncryptedAdapters`](super::EncryptedAdapters)): the
+    /// model of private fine-tuning and of inference with its result.
+    ///
+    /// Errors: those of [`new`](Self::new), adapter targets the encrypted
+    /// circuit does not serve ([`super::adapters::adapter_targets`]).
+    pub fn for_adapters(
+        model: &FriendlyModel,
+        ctx: Arc<CkksContext>,
+        bounds: ActivationBounds,
+    ) -> Result<Self> {
+        super::adapters::adapter_targets(model.config())?;
+        Self::build(model, ctx, bounds, true)
+    }
+
+    fn build(
+        model: &FriendlyModel,
+        ctx: Arc<CkksContext>,
+        bounds: ActivationBounds,
+        encrypted_adapters: bool,
+    ) -> Result<Self> {
         let layout = BlockLayout::new(model.config(), ctx.params())?;
         Ok(Self {
             config: model.config().clone(),
             layout,
-            blocks: ModelBlocks::new(model, &layout)?,
+            blocks: ModelBlocks::new(model, &layout, !encrypted_adapters)?,
+            encrypted_adapters,
             backward_blocks: OnceLock::new(),
             bounds,
             polynomials: model.polynomials().clone(),
@@ -74,6 +101,12 @@ impl EncryptedModel {
     /// The block layout.
     pub fn layout(&self) -> &BlockLayout {
         &self.layout
+    }
+
+    /// Whether the adapters come encrypted to every forward
+    /// ([`for_adapters`](Self::for_adapters)).
+    pub fn takes_encrypted_adapters(&self) -> bool {
+        self.encrypted_adapters
     }
 
     /// The bootstrapping bounds.
@@ -177,16 +210,11 @@ impl EncryptedModel {
     /// their gradients: head `h` in block `h`) as the twin holds it
     /// (`d × hidden`, head `h` in columns `h·width..`).
     pub fn decrypt_heads(&self, decryptor: &Decryptor, cts: &[Ciphertext]) -> Result<Array2<f64>> {
-        let (d, width, heads) = (
-            self.layout.dim(),
-            self.config.head_size(),
-            self.config.heads,
-        );
-        let blocks = self.decrypt_activation(decryptor, cts, heads * d)?;
-        Ok(Array2::from_shape_fn((d, heads * width), |(i, j)| {
-            let (head, offset) = (j / width, j % width);
-            blocks[[i, head * d + (head * width) % d + offset]]
-        }))
+        let blocks = self.decrypt_activation(decryptor, cts, self.layout.heads_width())?;
+        Ok(Array2::from_shape_fn(
+            (self.layout.dim(), self.config.hidden),
+            |(i, j)| blocks[[i, self.layout.head_column(j)]],
+        ))
     }
 
     /// Client side: the logits' layout for `values` (one per class, on row

@@ -16,6 +16,18 @@ use crate::ckks::{CkksContext, EvaluationKeys, GaloisKeys, KeyGenerator, SecretK
 use crate::error::{Error, Result};
 use crate::model::friendly::FriendlyConfig;
 use crate::params::Parameters;
+use crate::tensor::LoraProduct;
+
+/// Where a model's LoRA adapters live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdapterMode {
+    /// Merged into the plaintext weights ([`EncryptedModel::new`](super::EncryptedModel::new)).
+    Merged,
+    /// Encrypted, trained or served as ciphertexts
+    /// ([`EncryptedModel::for_adapters`](super::EncryptedModel::for_adapters)):
+    /// the keys of the LoRA products and their gradients come on top.
+    Encrypted,
+}
 
 /// The bootstrapping configuration and the key list of one model under one
 /// parameter set.
@@ -40,10 +52,14 @@ impl ServerSetup {
     ///
     /// Errors: a parameter set without a bootstrapping configuration, a
     /// layout it cannot hold.
-    pub fn new(config: &FriendlyConfig, params: &Parameters) -> Result<Self> {
+    pub fn new(
+        config: &FriendlyConfig,
+        params: &Parameters,
+        adapters: AdapterMode,
+    ) -> Result<Self> {
         // Planning only: the circuit's keys do not depend on the backend.
         let planning = CkksContext::new(params, create_backend(BackendChoice::Cpu, 1)?)?;
-        Ok(Self::with_bootstrapper(config, planning)?.0)
+        Ok(Self::with_bootstrapper(config, planning, adapters)?.0)
     }
 
     /// The setup of `config` on `ctx`, with the bootstrapper it plans with
@@ -54,6 +70,7 @@ impl ServerSetup {
     pub fn with_bootstrapper(
         config: &FriendlyConfig,
         ctx: Arc<CkksContext>,
+        adapters: AdapterMode,
     ) -> Result<(Self, Bootstrapper)> {
         let params = ctx.params().clone();
         let layout = BlockLayout::new(config, &params)?;
@@ -68,9 +85,14 @@ impl ServerSetup {
         // The circuit runs at the bootstrapper's output level and below
         // (inputs are encrypted there).
         let circuit_level = bootstrapper.output_level();
+        let lora = match adapters {
+            AdapterMode::Merged => Vec::new(),
+            AdapterMode::Encrypted => LoraProduct::gradient_rotations(&layout.shape()),
+        };
         let circuit = layout
             .rotations()?
             .into_iter()
+            .chain(lora)
             .chain(pack::unpack_rotations(
                 layout.shape().slots(),
                 bootstrap.slots,

@@ -27,6 +27,9 @@ pub struct AttentionTape {
     pub values: Vec<Ciphertext>,
     /// The kernels `S = exp(E)`, before the mask.
     pub kernels: Vec<Ciphertext>,
+    /// With encrypted adapters, their input: the LayerNorm's output
+    /// `N ⊙ γ + β`.
+    pub adapter_input: Option<Vec<Ciphertext>>,
 }
 
 /// The feed-forward block's forward.
