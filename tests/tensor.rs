@@ -392,13 +392,13 @@ fn lora(d: usize, blocks: usize, width_in: usize, width_out: usize) {
     let level = cx[0].level();
     let lora = LoraProduct::new(shape);
     let adapters = Adapters {
-        a_columns: &a_columns,
-        b_rows: &b_rows,
+        a_columns: a_columns.iter().map(Vec::as_slice).collect(),
+        b_rows: b_rows.iter().map(Vec::as_slice).collect(),
     };
     // The projection f·X·A, each column replicated across its row.
     let xa = x.dot(&a);
     for (c, projected) in lora
-        .project(&f.evaluator, &f.encoder, &cx, &a_columns, factor)
+        .project(&f.evaluator, &f.encoder, &cx, &adapters.a_columns, factor)
         .unwrap()
         .iter()
         .enumerate()
@@ -417,7 +417,7 @@ fn lora(d: usize, blocks: usize, width_in: usize, width_out: usize) {
         );
     }
     let out = lora
-        .apply(&f.evaluator, &f.encoder, &cx, adapters, factor)
+        .apply(&f.evaluator, &f.encoder, &cx, &adapters, factor)
         .unwrap();
     assert_eq!(out.len(), width_out.div_ceil(d * blocks));
     let want = xa.dot(&b) * factor;
@@ -437,7 +437,7 @@ fn lora(d: usize, blocks: usize, width_in: usize, width_out: usize) {
     let dy = Array2::from_shape_fn((d, width_out), |_| rng.random_range(-1.0..1.0));
     let cdy = encrypt_activation(&mut f, &shape, &dy);
     let gradients = lora
-        .gradients(&f.evaluator, &f.encoder, &cx, adapters, &cdy, factor)
+        .gradients(&f.evaluator, &f.encoder, &cx, &adapters, &cdy, factor)
         .unwrap();
     let want_a = x.t().dot(&dy.dot(&b.t())) * factor;
     let want_b = xa.t().dot(&dy) * factor;
@@ -467,7 +467,13 @@ fn lora(d: usize, blocks: usize, width_in: usize, width_out: usize) {
     }
     // dX = f·dY·Bᵀ·Aᵀ: the product with the adapters' roles exchanged.
     let dx = lora
-        .apply(&f.evaluator, &f.encoder, &cdy, adapters.exchanged(), factor)
+        .apply(
+            &f.evaluator,
+            &f.encoder,
+            &cdy,
+            &adapters.clone().exchanged(),
+            factor,
+        )
         .unwrap();
     let want_dx = dy.dot(&b.t()).dot(&a.t()) * factor;
     for (h, ct) in dx.iter().enumerate() {
@@ -483,20 +489,20 @@ fn lora(d: usize, blocks: usize, width_in: usize, width_out: usize) {
     }
     // Mismatched ranks and widths are errors.
     let short = Adapters {
-        a_columns: &a_columns,
-        b_rows: &b_rows[..1],
+        a_columns: adapters.a_columns.clone(),
+        b_rows: adapters.b_rows[..1].to_vec(),
     };
     let ev = &f.evaluator;
     assert!(matches!(
-        lora.gradients(ev, &f.encoder, &cx, short, &cdy, factor),
+        lora.gradients(ev, &f.encoder, &cx, &short, &cdy, factor),
         Err(Error::LengthMismatch { .. })
     ));
     assert!(matches!(
-        lora.gradients(ev, &f.encoder, &cx, adapters, &cx[..0], factor),
+        lora.gradients(ev, &f.encoder, &cx, &adapters, &cx[..0], factor),
         Err(Error::LengthMismatch { .. })
     ));
     assert!(matches!(
-        lora.apply(ev, &f.encoder, &cx, short, factor),
+        lora.apply(ev, &f.encoder, &cx, &short, factor),
         Err(Error::LengthMismatch { .. })
     ));
     assert!(matches!(

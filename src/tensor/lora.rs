@@ -62,12 +62,12 @@ pub fn replicated_rows(d: usize, v: &Array1<f64>) -> Array2<f64> {
 }
 
 /// The adapters of one product, as laid out above (borrowed).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Adapters<'a> {
     /// The `r` columns of `A`, each as many ciphertexts as `X`.
-    pub a_columns: &'a [Vec<Ciphertext>],
+    pub a_columns: Vec<&'a [Ciphertext]>,
     /// The `r` rows of `B`, each as many ciphertexts as `Y`.
-    pub b_rows: &'a [Vec<Ciphertext>],
+    pub b_rows: Vec<&'a [Ciphertext]>,
 }
 
 impl Adapters<'_> {
@@ -206,7 +206,7 @@ impl LoraProduct {
         ev: &Evaluator,
         encoder: &Encoder,
         xs: &[Ciphertext],
-        a_columns: &[Vec<Ciphertext>],
+        a_columns: &[&[Ciphertext]],
         factor: f64,
     ) -> Result<Vec<Ciphertext>> {
         a_columns
@@ -226,11 +226,11 @@ impl LoraProduct {
         ev: &Evaluator,
         encoder: &Encoder,
         xs: &[Ciphertext],
-        adapters: Adapters<'_>,
+        adapters: &Adapters<'_>,
         factor: f64,
     ) -> Result<Vec<Ciphertext>> {
         let outputs = check_rank(adapters)?;
-        let projected = self.project(ev, encoder, xs, adapters.a_columns, factor)?;
+        let projected = self.project(ev, encoder, xs, &adapters.a_columns, factor)?;
         (0..outputs)
             .map(|h| {
                 let b: Vec<Ciphertext> = adapters
@@ -267,7 +267,7 @@ impl LoraProduct {
         ev: &Evaluator,
         encoder: &Encoder,
         xs: &[Ciphertext],
-        adapters: Adapters<'_>,
+        adapters: &Adapters<'_>,
         dys: &[Ciphertext],
         factor: f64,
     ) -> Result<AdapterGradients> {
@@ -280,7 +280,7 @@ impl LoraProduct {
             });
         }
         let b_rows = self
-            .project(ev, encoder, xs, adapters.a_columns, factor)?
+            .project(ev, encoder, xs, &adapters.a_columns, factor)?
             .iter()
             .map(|xa| dys.iter().map(|dy| self.column_sums(ev, xa, dy)).collect())
             .collect::<Result<Vec<Vec<_>>>>()?;
@@ -299,8 +299,8 @@ impl LoraProduct {
 /// Checks that `A` and `B` have the same rank (at least 1) and that every
 /// column of `A`, every row of `B`, has as many ciphertexts as the others;
 /// returns the ciphertexts of a row of `B`.
-fn check_rank(adapters: Adapters<'_>) -> Result<usize> {
-    let Adapters { a_columns, b_rows } = adapters;
+fn check_rank(adapters: &Adapters<'_>) -> Result<usize> {
+    let (a_columns, b_rows) = (&adapters.a_columns, &adapters.b_rows);
     if a_columns.is_empty() || a_columns.len() != b_rows.len() {
         return Err(Error::LengthMismatch {
             op: OP,

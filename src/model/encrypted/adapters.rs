@@ -45,46 +45,23 @@ pub fn adapter_targets(config: &FriendlyConfig) -> Result<Vec<LoraTarget>> {
         .collect()
 }
 
-/// One adapter's ciphertexts.
-#[derive(Debug)]
-pub struct EncryptedAdapter {
-    pub a_columns: Vec<Vec<Ciphertext>>,
-    pub b_rows: Vec<Vec<Ciphertext>>,
-}
-
-impl EncryptedAdapter {
-    /// The adapter as the LoRA product takes it.
-    pub fn view(&self) -> Adapters<'_> {
-        Adapters {
-            a_columns: &self.a_columns,
-            b_rows: &self.b_rows,
-        }
-    }
-
-    /// Every ciphertext, mutably, in the flat order.
-    pub(super) fn ciphertexts_mut(&mut self) -> impl Iterator<Item = &mut Ciphertext> {
-        self.a_columns
-            .iter_mut()
-            .chain(self.b_rows.iter_mut())
-            .flatten()
-    }
-}
-
-/// The adapters of every layer (`[layer][target]`, the targets of
-/// [`adapter_targets`]).
+/// The adapters of every layer, flat in the order above.
 #[derive(Debug)]
 pub struct EncryptedAdapters {
     targets: Vec<LoraTarget>,
-    layers: Vec<Vec<EncryptedAdapter>>,
+    layers: usize,
+    rank: usize,
+    /// Ciphertexts per column of `A`, per row of `B`.
+    a_width: usize,
+    b_width: usize,
+    parameters: Vec<Ciphertext>,
     bound: f64,
 }
 
 /// One layer's adapters as the circuit uses them.
 pub(super) struct LayerAdapters<'a> {
-    pub targets: &'a [LoraTarget],
-    pub adapters: &'a mut [EncryptedAdapter],
-    /// Every adapter slot lies in `[−bound, bound]`.
-    pub bound: f64,
+    pub adapters: &'a mut EncryptedAdapters,
+    pub layer: usize,
 }
 
 /// How many ciphertexts one adapter has: `(per column of A, per row of B)`.
@@ -116,16 +93,14 @@ impl EncryptedAdapters {
         let targets = adapter_targets(config)?;
         let d = layout.dim();
         let scale = encoder.context().params().default_scale();
-        let mut encrypt = |m: &Array2<f64>| -> Result<Vec<Ciphertext>> {
-            layout
-                .pack(m)?
-                .iter()
-                .map(|slots| encryptor.encrypt(&encoder.encode_complex(slots, level, scale)?))
-                .collect()
+        let mut parameters = Vec::new();
+        let mut encrypt = |m: &Array2<f64>, parameters: &mut Vec<Ciphertext>| -> Result<()> {
+            for slots in layout.pack(m)? {
+                parameters.push(encryptor.encrypt(&encoder.encode_complex(&slots, level, scale)?)?);
+            }
+            Ok(())
         };
-        let mut layers = Vec::with_capacity(weights.layers.len());
         for (index, layer) in weights.layers.iter().enumerate() {
-            let mut adapters = Vec::with_capacity(targets.len());
             for &target in &targets {
                 let lora = lora_of(layer, target).ok_or_else(|| {
                     Error::InvalidParameters(format!(
@@ -133,76 +108,18 @@ impl EncryptedAdapters {
                     ))
                 })?;
                 check_lora(config, lora, bound)?;
-                let a_columns = lora
-                    .a
-                    .columns()
-                    .into_iter()
-                    .map(|column| encrypt(&replicated_rows(d, &column.to_owned())))
-                    .collect::<Result<_>>()?;
-                let b_rows = lora
-                    .b
-                    .rows()
-                    .into_iter()
-                    .map(|row| encrypt(&replicated_rows(d, &head_row(layout, &row.to_owned()))))
-                    .collect::<Result<_>>()?;
-                adapters.push(EncryptedAdapter { a_columns, b_rows });
+                for column in lora.a.columns() {
+                    encrypt(&replicated_rows(d, &column.to_owned()), &mut parameters)?;
+                }
+                for row in lora.b.rows() {
+                    encrypt(
+                        &replicated_rows(d, &head_row(layout, &row.to_owned())),
+                        &mut parameters,
+                    )?;
+                }
             }
-            layers.push(adapters);
         }
-        Ok(Self {
-            targets,
-            layers,
-            bound,
-        })
-    }
-
-    /// The bound of every adapter value.
-    pub fn bound(&self) -> f64 {
-        self.bound
-    }
-
-    /// The targets, in order.
-    pub fn targets(&self) -> &[LoraTarget] {
-        &self.targets
-    }
-
-    /// The adapters of layer `layer` (one per target).
-    pub fn layer(&self, layer: usize) -> Option<&[EncryptedAdapter]> {
-        self.layers.get(layer).map(Vec::as_slice)
-    }
-
-    /// The layers' adapters.
-    pub fn layers(&self) -> &[Vec<EncryptedAdapter>] {
-        &self.layers
-    }
-
-    /// Layer `layer`'s adapters, mutably (the circuit refreshes them).
-    pub(super) fn layer_mut(&mut self, layer: usize) -> Option<LayerAdapters<'_>> {
-        let bound = self.bound;
-        let targets = &self.targets;
-        self.layers.get_mut(layer).map(|adapters| LayerAdapters {
-            targets,
-            adapters,
-            bound,
-        })
-    }
-
-    /// The ciphertexts in the flat order (for the optimizer and
-    /// checkpoints).
-    pub fn into_parameters(self) -> Vec<Ciphertext> {
-        self.layers
-            .into_iter()
-            .flatten()
-            .flat_map(|a| a.a_columns.into_iter().chain(a.b_rows).flatten())
-            .collect()
-    }
-
-    /// How many ciphertexts the adapters of `config` take.
-    ///
-    /// Errors: those of [`adapter_targets`].
-    pub fn parameter_count(config: &FriendlyConfig, layout: &BlockLayout) -> Result<usize> {
-        let (a, b) = adapter_widths(layout);
-        Ok(config.layers * adapter_targets(config)?.len() * config.lora_rank * (a + b))
+        Self::from_parameters(config, layout, parameters, bound)
     }
 
     /// The adapters from ciphertexts in the flat order (a checkpoint's, an
@@ -225,30 +142,100 @@ impl EncryptedAdapters {
                 expected,
             });
         }
-        let targets = adapter_targets(config)?;
         let (a_width, b_width) = adapter_widths(layout);
-        let mut flat = parameters.into_iter();
-        let mut take = |count: usize, width: usize| -> Vec<Vec<Ciphertext>> {
-            (0..count)
-                .map(|_| flat.by_ref().take(width).collect())
-                .collect()
-        };
-        let layers = (0..config.layers)
-            .map(|_| {
-                targets
-                    .iter()
-                    .map(|_| EncryptedAdapter {
-                        a_columns: take(config.lora_rank, a_width),
-                        b_rows: take(config.lora_rank, b_width),
-                    })
-                    .collect()
-            })
-            .collect();
         Ok(Self {
-            targets,
-            layers,
+            targets: adapter_targets(config)?,
+            layers: config.layers,
+            rank: config.lora_rank,
+            a_width,
+            b_width,
+            parameters,
             bound,
         })
+    }
+
+    /// How many ciphertexts the adapters of `config` take.
+    ///
+    /// Errors: those of [`adapter_targets`].
+    pub fn parameter_count(config: &FriendlyConfig, layout: &BlockLayout) -> Result<usize> {
+        let (a, b) = adapter_widths(layout);
+        Ok(config.layers * adapter_targets(config)?.len() * config.lora_rank * (a + b))
+    }
+
+    /// The targets, in order.
+    pub fn targets(&self) -> &[LoraTarget] {
+        &self.targets
+    }
+
+    /// The number of layers.
+    pub fn layers(&self) -> usize {
+        self.layers
+    }
+
+    /// The bound of every adapter value.
+    pub fn bound(&self) -> f64 {
+        self.bound
+    }
+
+    /// The ciphertexts in the flat order.
+    pub fn parameters(&self) -> &[Ciphertext] {
+        &self.parameters
+    }
+
+    /// The ciphertexts in the flat order, mutably (the optimizer's
+    /// update).
+    pub fn parameters_mut(&mut self) -> &mut [Ciphertext] {
+        &mut self.parameters
+    }
+
+    /// The ciphertexts of target `t` of layer `layer`, in the flat order.
+    fn range(&self, layer: usize, t: usize) -> std::ops::Range<usize> {
+        let length = self.rank * (self.a_width + self.b_width);
+        let start = (layer * self.targets.len() + t) * length;
+        start..start + length
+    }
+
+    /// The adapter of target `t` of layer `layer`.
+    ///
+    /// Errors: a layer or target out of range.
+    pub fn adapter(&self, layer: usize, t: usize) -> Result<Adapters<'_>> {
+        self.check(layer, t)?;
+        let all = &self.parameters[self.range(layer, t)];
+        let (a, b) = all.split_at(self.rank * self.a_width);
+        Ok(Adapters {
+            a_columns: a.chunks(self.a_width).collect(),
+            b_rows: b.chunks(self.b_width).collect(),
+        })
+    }
+
+    /// The ciphertexts of one adapter, mutably (the circuit refreshes
+    /// them).
+    pub(super) fn adapter_mut(&mut self, layer: usize, t: usize) -> Result<&mut [Ciphertext]> {
+        self.check(layer, t)?;
+        let range = self.range(layer, t);
+        Ok(&mut self.parameters[range])
+    }
+
+    fn check(&self, layer: usize, t: usize) -> Result<()> {
+        if layer >= self.layers || t >= self.targets.len() {
+            return Err(Error::OutOfRange {
+                op: OP,
+                detail: format!(
+                    "adapter {t} of layer {layer}: there are {} targets in {} layers",
+                    self.targets.len(),
+                    self.layers
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Layer `layer`'s adapters for the circuit.
+    pub(super) fn layer_mut(&mut self, layer: usize) -> LayerAdapters<'_> {
+        LayerAdapters {
+            adapters: self,
+            layer,
+        }
     }
 
     /// Client side: the adapters' values (`[layer][target]`).
@@ -261,12 +248,11 @@ impl EncryptedAdapters {
         encoder: &Encoder,
         decryptor: &Decryptor,
     ) -> Result<Vec<Vec<Lora>>> {
-        self.layers
-            .iter()
+        (0..self.layers)
             .map(|layer| {
-                layer
-                    .iter()
-                    .map(|adapter| {
+                (0..self.targets.len())
+                    .map(|t| {
+                        let adapter = self.adapter(layer, t)?;
                         decrypt_adapter(
                             config,
                             layout,
@@ -291,8 +277,8 @@ pub fn decrypt_adapter(
     layout: &BlockLayout,
     encoder: &Encoder,
     decryptor: &Decryptor,
-    a_columns: &[Vec<Ciphertext>],
-    b_rows: &[Vec<Ciphertext>],
+    a_columns: &[impl AsRef<[Ciphertext]>],
+    b_rows: &[impl AsRef<[Ciphertext]>],
 ) -> Result<Lora> {
     let row0 = |cts: &[Ciphertext], width: usize| -> Result<Array2<f64>> {
         let slots = cts
@@ -304,11 +290,12 @@ pub fn decrypt_adapter(
     let (hidden, rank) = (config.hidden, a_columns.len());
     let mut a = Array2::zeros((hidden, rank));
     for (c, column) in a_columns.iter().enumerate() {
-        a.column_mut(c).assign(&row0(column, hidden)?.row(0));
+        a.column_mut(c)
+            .assign(&row0(column.as_ref(), hidden)?.row(0));
     }
     let mut b = Array2::zeros((rank, hidden));
     for (c, row) in b_rows.iter().enumerate() {
-        let blocks = row0(row, layout.heads_width())?;
+        let blocks = row0(row.as_ref(), layout.heads_width())?;
         for j in 0..hidden {
             b[[c, j]] = blocks[[0, layout.head_column(j)]];
         }
@@ -357,7 +344,12 @@ fn check_lora(config: &FriendlyConfig, lora: &Lora, bound: f64) -> Result<()> {
             lora.b.dim()
         )));
     }
-    if lora.a.iter().chain(&lora.b).any(|v| !v.is_finite() || v.abs() > bound) {
+    if lora
+        .a
+        .iter()
+        .chain(&lora.b)
+        .any(|v| !v.is_finite() || v.abs() > bound)
+    {
         return Err(Error::OutOfRange {
             op: OP,
             detail: format!("an adapter value is beyond the bound {bound} (or not finite)"),

@@ -155,7 +155,7 @@ impl EncryptedModel {
             let (attended, gate, up) = back.ffn(weights, stream, ffn)?;
             let attended_copy: Vec<Vec<Ciphertext>> =
                 attended.iter().map(|s| copies(s)).collect::<Result<_>>()?;
-            let layer_adapters = adapters.as_deref_mut().and_then(|a| a.layer_mut(index));
+            let layer_adapters = adapters.as_deref_mut().map(|a| a.layer_mut(index));
             let (input, queries, keys, values, mut adapter_gradients) = back.attention(
                 (weights, index),
                 attended,
@@ -506,7 +506,7 @@ impl Backward<'_> {
     /// `γ ⊙ Σ_t f_t·∂Y_t·B_tᵀ·A_tᵀ` (flat, the stream's layout).
     fn adapters(
         &mut self,
-        layer: LayerAdapters<'_>,
+        mut layer: LayerAdapters<'_>,
         mut inputs: Gradients,
         d_projections: [&Gradients; 3],
         norm: Option<&NormSlots>,
@@ -521,7 +521,8 @@ impl Backward<'_> {
         let mut gradients: Vec<Vec<AdapterGradients>> = inputs.iter().map(|_| Vec::new()).collect();
         let mut total: Option<Vec<Ciphertext>> = None;
         let [d_queries, d_keys, d_values] = d_projections;
-        for (adapter, target) in layer.adapters.iter_mut().zip(layer.targets) {
+        let targets = layer.adapters.targets().to_vec();
+        for (t, target) in targets.into_iter().enumerate() {
             let (d_outputs, factor) = match target {
                 LoraTarget::Query => (d_queries, 2.0 * c),
                 LoraTarget::Key => (d_keys, 1.0),
@@ -531,15 +532,15 @@ impl Backward<'_> {
             let mut dys: Gradients = d_outputs.iter().map(|d| copies(d)).collect::<Result<_>>()?;
             self.run.refresh_for_lora(
                 &mut [(&mut inputs, input_bound), (&mut dys, projection)],
-                adapter,
-                layer.bound,
+                (&mut layer, t),
             )?;
+            let adapter = layer.adapters.adapter(layer.layer, t)?;
             for ((x, dy), example) in inputs.iter().zip(&dys).zip(gradients.iter_mut()) {
                 example.push(product.gradients(
                     self.run.ev,
                     model.encoder(),
                     x,
-                    adapter.view(),
+                    &adapter,
                     dy,
                     factor,
                 )?);
@@ -547,7 +548,7 @@ impl Backward<'_> {
             let (from_adapter, _) =
                 flatten(
                     self.run
-                        .lora(&mut dys, projection, adapter, layer.bound, factor, true)?,
+                        .lora(&mut dys, projection, (&mut layer, t), factor, true)?,
                 );
             total = Some(match total {
                 Some(sum) => self.run.add(sum, normalized, from_adapter, normalized)?,

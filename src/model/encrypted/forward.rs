@@ -38,7 +38,7 @@
 
 use std::time::Instant;
 
-use super::adapters::{EncryptedAdapter, EncryptedAdapters, LayerAdapters};
+use super::adapters::{EncryptedAdapters, LayerAdapters};
 use super::blocks::{kernel_factor, DenseLayer, LayerBlocks};
 use super::model::{EncryptedInput, EncryptedModel};
 use super::tape::{AttentionTape, EncryptedTape, FfnTape, HeadTape, LayerTape, NormTape};
@@ -193,7 +193,7 @@ impl EncryptedModel {
         for (index, layer) in self.blocks().layers.iter().enumerate() {
             let (start, clock) = (run.refresher.count(), Instant::now());
             let refreshing = run.refresher.seconds();
-            let layer_adapters = adapters.as_deref_mut().and_then(|a| a.layer_mut(index));
+            let layer_adapters = adapters.as_deref_mut().map(|a| a.layer_mut(index));
             let (attended, attention_tapes) =
                 run.attention_block((layer, index), streams, &masks, layer_adapters)?;
             let attention = attended
@@ -257,12 +257,12 @@ impl EncryptedModel {
             (false, None) => Ok(()),
             (true, Some(adapters)) => {
                 let targets = super::adapters::adapter_targets(self.config())?;
-                if adapters.layers().len() != self.config().layers
+                if adapters.layers() != self.config().layers
                     || adapters.targets() != targets.as_slice()
                 {
                     return Err(Error::InvalidParameters(format!(
                         "{OP}: adapters for {} layers and targets {:?}, the model has {} and {:?}",
-                        adapters.layers().len(),
+                        adapters.layers(),
                         adapters.targets(),
                         self.config().layers,
                         targets
@@ -574,46 +574,47 @@ impl Run<'_> {
             .collect()
     }
 
-    /// `f·x·A·B` of `adapter` (values up to `adapter_bound`) for every
-    /// example's `x` (up to `bound`), or `f·x·Bᵀ·Aᵀ` when `exchanged`; the
-    /// inputs and the adapter refreshed together.
+    /// `f·x·A·B` of adapter `t` of `layer` for every example's `x`
+    /// (values up to `bound`), or `f·x·Bᵀ·Aᵀ` when `exchanged`; the inputs
+    /// and the adapter refreshed together.
     pub(super) fn lora(
         &mut self,
         xs: &mut [Vec<Ciphertext>],
         bound: f64,
-        adapter: &mut EncryptedAdapter,
-        adapter_bound: f64,
+        (layer, t): (&mut LayerAdapters<'_>, usize),
         factor: f64,
         exchanged: bool,
     ) -> Result<Vec<Vec<Ciphertext>>> {
-        self.refresh_for_lora(&mut [(xs, bound)], adapter, adapter_bound)?;
-        let product = LoraProduct::new(self.model.layout().shape());
+        self.refresh_for_lora(&mut [(xs, bound)], (&mut *layer, t))?;
+        let adapter = layer.adapters.adapter(layer.layer, t)?;
         let view = if exchanged {
-            adapter.view().exchanged()
+            adapter.exchanged()
         } else {
-            adapter.view()
+            adapter
         };
+        let product = LoraProduct::new(self.model.layout().shape());
         xs.iter()
-            .map(|x| product.apply(self.ev, self.model.encoder(), x, view, factor))
+            .map(|x| product.apply(self.ev, self.model.encoder(), x, &view, factor))
             .collect()
     }
 
     /// Gives every group of per-example lists (values up to its bound)
-    /// and `adapter` (up to `adapter_bound`) the levels of a LoRA product,
-    /// in one refresh.
+    /// and adapter `t` of `layer` the levels of a LoRA product, in one
+    /// refresh.
     pub(super) fn refresh_for_lora(
         &mut self,
         groups: &mut [(&mut [Vec<Ciphertext>], f64)],
-        adapter: &mut EncryptedAdapter,
-        adapter_bound: f64,
+        (layer, t): (&mut LayerAdapters<'_>, usize),
     ) -> Result<()> {
+        let bound = layer.adapters.bound();
+        let adapter = layer.adapters.adapter_mut(layer.layer, t)?;
         let mut due: Vec<(&mut Ciphertext, f64)> = groups
             .iter_mut()
             .flat_map(|(lists, bound)| {
                 let bound = *bound;
                 lists.iter_mut().flatten().map(move |ct| (ct, bound))
             })
-            .chain(adapter.ciphertexts_mut().map(|ct| (ct, adapter_bound)))
+            .chain(adapter.iter_mut().map(|ct| (ct, bound)))
             .collect();
         self.refresher.refresh(self.ev, &mut due, LORA_DEPTH)
     }
@@ -857,7 +858,7 @@ impl Run<'_> {
         index: usize,
         normed: &[Vec<Ciphertext>],
         projections: [&mut Vec<Vec<Ciphertext>>; 3],
-        layer: LayerAdapters<'_>,
+        mut layer: LayerAdapters<'_>,
     ) -> Result<Vec<Vec<Ciphertext>>> {
         let model = self.model;
         let bounds = *model.bounds();
@@ -875,21 +876,15 @@ impl Run<'_> {
         let mut inputs = unflatten(inputs, &sizes);
         let input_bound = bounds.normalized * norm.gamma_bound + norm.beta_bound;
         let [queries, keys, values] = projections;
-        for (adapter, target) in layer.adapters.iter_mut().zip(layer.targets) {
+        let targets = layer.adapters.targets().to_vec();
+        for (t, target) in targets.into_iter().enumerate() {
             let (outputs, factor, bound) = match target {
                 LoraTarget::Query => (&mut *queries, 2.0 * c, 2.0 * c * bounds.projection),
                 LoraTarget::Key => (&mut *keys, 1.0, bounds.projection),
                 LoraTarget::Value => (&mut *values, 1.0, bounds.projection),
                 LoraTarget::Output => return Err(internal("an output adapter")),
             };
-            let updates = self.lora(
-                &mut inputs,
-                input_bound,
-                adapter,
-                layer.bound,
-                factor,
-                false,
-            )?;
+            let updates = self.lora(&mut inputs, input_bound, (&mut layer, t), factor, false)?;
             let (base, sizes) = flatten(std::mem::take(outputs));
             let (updates, _) = flatten(updates);
             *outputs = unflatten(self.add(base, bound, updates, bound)?, &sizes);

@@ -23,6 +23,8 @@
 //!   its `f64` twin (the optimizer of encrypted fine-tuning);
 //! - [`loss`]: the loss gradients (cross-entropy through exp and
 //!   reciprocal, MSE) on encrypted logits and labels;
+//! - [`finetune`]: one step of private fine-tuning (forward, loss,
+//!   backward, mean gradient, optimizer);
 //! - [`checkpoint`]: encrypted parameters and optimizer state in one
 //!   file, resumable.
 
@@ -32,6 +34,7 @@ pub mod backward;
 pub mod blocks;
 pub mod bounds;
 pub mod checkpoint;
+pub mod finetune;
 pub mod forward;
 pub mod layout;
 pub mod loss;
@@ -42,6 +45,7 @@ pub mod tape;
 pub use adapters::EncryptedAdapters;
 pub use backward::{EncryptedGradients, LayerGradients};
 pub use bounds::{ActivationBounds, GradientBounds};
+pub use finetune::{FineTuning, LabeledInput, StepReport};
 pub use forward::{EncryptedLayerTrace, EncryptedOutput};
 pub use layout::BlockLayout;
 pub use model::{EncryptedInput, EncryptedModel};
