@@ -88,9 +88,15 @@ impl SoftmaxGradient {
     /// The rotation steps: the copy `−C'·stride` and the sum's
     /// `stride·2^t`.
     pub fn rotations(&self) -> Vec<i64> {
-        let padded = self.classes.next_power_of_two();
-        let mut steps = Evaluator::rotations_for_sum(self.stride as i64, padded);
-        steps.push(-((padded * self.stride) as i64));
+        Self::rotations_for(self.classes, self.stride)
+    }
+
+    /// [`rotations`](Self::rotations) of `classes` classes at `stride`,
+    /// without fitting the polynomials.
+    pub fn rotations_for(classes: usize, stride: usize) -> Vec<i64> {
+        let padded = classes.next_power_of_two();
+        let mut steps = Evaluator::rotations_for_sum(stride as i64, padded);
+        steps.push(-((padded * stride) as i64));
         steps
     }
 

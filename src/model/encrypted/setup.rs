@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 use super::layout::BlockLayout;
+use super::loss::SoftmaxGradient;
 use crate::backend::{create_backend, BackendChoice};
 use crate::circuits::boot::{BootstrapConfig, Bootstrapper};
 use crate::circuits::pack;
@@ -25,7 +26,8 @@ pub enum AdapterMode {
     Merged,
     /// Encrypted, trained or served as ciphertexts
     /// ([`EncryptedModel::for_adapters`](super::EncryptedModel::for_adapters)):
-    /// the keys of the LoRA products and their gradients come on top.
+    /// the keys of the LoRA products, their gradients and the loss come on
+    /// top.
     Encrypted,
 }
 
@@ -87,7 +89,14 @@ impl ServerSetup {
         let circuit_level = bootstrapper.output_level();
         let lora = match adapters {
             AdapterMode::Merged => Vec::new(),
-            AdapterMode::Encrypted => LoraProduct::gradient_rotations(&layout.shape()),
+            AdapterMode::Encrypted => {
+                let mut steps = LoraProduct::gradient_rotations(&layout.shape());
+                steps.extend(SoftmaxGradient::rotations_for(
+                    config.classes,
+                    layout.shape().blocks(),
+                ));
+                steps
+            }
         };
         let circuit = layout
             .rotations()?

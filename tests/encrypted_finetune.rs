@@ -1,0 +1,256 @@
+//! Private fine-tuning against its twin, and resumption: the tiny model
+//! (2 layers, hidden 16, 2 heads, 8 tokens, random weights, LoRA rank 2
+//! on Q, K, V) on `TEST_INSECURE_BOOT_N11_L9`, two steps of encrypted
+//! fine-tuning (forward, cross-entropy gradient from encrypted labels,
+//! backward, mean gradient of a batch of two, encrypted AdamW) against the
+//! same two steps in `f64` (the twin's exact gradients and the optimizer's
+//! twin). The adapters' changes are compared; then a run resumed from the
+//! checkpoint of step 1 reproduces step 2's ciphertexts exactly.
+
+mod common;
+
+use common::Fixture;
+use heformer::backend::{create_backend, BackendChoice};
+use heformer::circuits::refresh::{Bootstrapping, Refresh};
+use heformer::ckks::serialize::ciphertext_to_bytes;
+use heformer::model::encrypted::adamw::{AdamWTwin, EncryptedAdamW, EncryptedAdamWConfig};
+use heformer::model::encrypted::checkpoint::{load_checkpoint, save_checkpoint};
+use heformer::model::encrypted::{
+    ActivationBounds, AdapterMode, EncryptedAdapters, EncryptedModel, FineTuning, GradientBounds,
+    LabeledInput, ServerSetup, StepReport,
+};
+use heformer::model::friendly::{
+    agreement, FriendlyConfig, FriendlyModel, FriendlyWeights, Lora, Projection,
+};
+use heformer::model::train::classifier::Differentiable;
+use heformer::model::train::friendly::FriendlyBackprop;
+use heformer::model::train::ops::cross_entropy;
+use heformer::model::train::params::Parameters;
+use ndarray::Array2;
+use rand::Rng;
+
+const PRESET: &str = "TEST_INSECURE_BOOT_N11_L9";
+const ADAPTER_BOUND: f64 = 4.0;
+const LOGIT_BOUND: f64 = 4.0;
+const RATES: [f64; 2] = [0.02, 0.01];
+
+/// The adapters of Q, K, V of every layer, in the encrypted flat order.
+fn loras(weights: &FriendlyWeights) -> Vec<&Lora> {
+    weights
+        .layers
+        .iter()
+        .flat_map(|l| [&l.query, &l.key, &l.value])
+        .map(|p: &Projection| p.lora.as_ref().unwrap())
+        .collect()
+}
+
+/// The adapters as the optimizer twin's parameters (`A`, then `B`, each
+/// flattened).
+fn flat(loras: &[&Lora]) -> Vec<Vec<f64>> {
+    loras
+        .iter()
+        .flat_map(|l| [l.a.iter().copied().collect(), l.b.iter().copied().collect()])
+        .collect()
+}
+
+#[test]
+fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
+    let config = FriendlyConfig::tiny();
+    let model = FriendlyModel::new(config.clone(), FriendlyWeights::random(&config, 5)).unwrap();
+    let params = heformer::params::Parameters::preset(PRESET).unwrap();
+    let d = config.seq_len;
+    let setup = ServerSetup::new(&config, &params, AdapterMode::Encrypted).unwrap();
+    let mut fixture = Fixture::with_galois_keys(
+        PRESET,
+        23,
+        create_backend(BackendChoice::Cpu, 0).unwrap(),
+        |keygen, sk| setup.galois_keys(keygen, sk, &|| {}).unwrap(),
+    );
+    let masks = [
+        [true, true, true, true, true, true, false, false],
+        [true, true, true, true, false, false, false, false],
+    ];
+    let labels = [0usize, 2];
+    let embeddings: Vec<Array2<f64>> = masks
+        .iter()
+        .map(|_| Array2::from_shape_fn((d, config.hidden), |_| fixture.rng.random_range(-2.0..2.0)))
+        .collect();
+    let calibration: Vec<_> = embeddings
+        .iter()
+        .zip(&masks)
+        .map(|(e, mask)| (e.view(), &mask[..]))
+        .collect();
+    let bounds = ActivationBounds::calibrate(&model, &calibration, 2.0).unwrap();
+    let gradient_bounds = GradientBounds::calibrate(&model, &calibration, 2.0).unwrap();
+
+    // The twin: exact gradients, the optimizer's f64 twin.
+    let backprop = FriendlyBackprop::new(config.clone()).unwrap();
+    let optimizer_config = EncryptedAdamWConfig::default();
+    let mut twin_weights = model.weights().clone();
+    let initial = flat(&loras(model.weights()));
+    let mut twin_optimizer = AdamWTwin::new(optimizer_config, vec![true; initial.len()]).unwrap();
+    for rate in RATES {
+        let mut sum = twin_weights.zeroed();
+        for ((embedding, mask), &label) in embeddings.iter().zip(&masks).zip(&labels) {
+            let (logits, tape) = backprop
+                .forward(&twin_weights, embedding.view(), mask)
+                .unwrap();
+            let (_, d_logits) = cross_entropy(logits.view(), label).unwrap();
+            let mut gradient = twin_weights.zeroed();
+            backprop.backward(&twin_weights, tape, d_logits.view(), &mut gradient);
+            sum.add_assign(&mut gradient).unwrap();
+        }
+        sum.scale(1.0 / labels.len() as f64);
+        let gradients = flat(&loras(&sum));
+        let mut parameters = flat(&loras(&twin_weights));
+        twin_optimizer
+            .step(&mut parameters, &gradients, rate)
+            .unwrap();
+        let mut values = parameters.into_iter();
+        for layer in twin_weights.layers.iter_mut() {
+            for projection in [&mut layer.query, &mut layer.key, &mut layer.value] {
+                let lora = projection.lora.as_mut().unwrap();
+                for m in [&mut lora.a, &mut lora.b] {
+                    let v = values.next().unwrap();
+                    m.iter_mut().zip(v).for_each(|(x, y)| *x = y);
+                }
+            }
+        }
+    }
+
+    // The server: the adapters encrypted, two steps.
+    let server = EncryptedModel::for_adapters(&model, fixture.ctx.clone(), bounds).unwrap();
+    let tuning = FineTuning::new(&server, gradient_bounds, LOGIT_BOUND).unwrap();
+    assert!(FineTuning::new(
+        &EncryptedModel::new(&model, fixture.ctx.clone(), bounds).unwrap(),
+        gradient_bounds,
+        LOGIT_BOUND
+    )
+    .is_err());
+    let bootstrapper = setup.bootstrapper(fixture.ctx.clone()).unwrap();
+    let level = bootstrapper.output_level();
+    let mut adapters = EncryptedAdapters::encrypt(
+        &config,
+        server.layout(),
+        (&fixture.encoder, &mut fixture.encryptor),
+        model.weights(),
+        level,
+        ADAPTER_BOUND,
+    )
+    .unwrap();
+    let batch: Vec<LabeledInput> = embeddings
+        .iter()
+        .zip(&masks)
+        .zip(&labels)
+        .map(|((e, mask), &label)| {
+            let mut onehot = vec![0.0; config.classes];
+            onehot[label] = 1.0;
+            LabeledInput {
+                input: server
+                    .encrypt_input(&mut fixture.encryptor, e.view(), mask, level)
+                    .unwrap(),
+                label: server
+                    .encrypt_logits_layout(&mut fixture.encryptor, &onehot, level)
+                    .unwrap(),
+            }
+        })
+        .collect();
+    let ev = &fixture.evaluator;
+    let mut optimizer =
+        EncryptedAdamW::new(optimizer_config, vec![true; adapters.parameters().len()]).unwrap();
+    let mut refresher = Bootstrapping::new(&bootstrapper);
+    let dir = std::env::temp_dir().join(format!("heformer-finetune-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let checkpoint = dir.join("step-1.ckpt");
+    for (step, rate) in RATES.into_iter().enumerate() {
+        let mut report = StepReport::default();
+        let (gradients, _) = tuning
+            .gradients(ev, &mut adapters, &batch, 2, &mut refresher, &mut report)
+            .unwrap();
+        tuning
+            .update(
+                ev,
+                &mut adapters,
+                &mut optimizer,
+                &gradients,
+                rate,
+                &mut refresher,
+                &mut report,
+            )
+            .unwrap();
+        println!("step {}: {report:?}", step + 1);
+        if step == 0 {
+            save_checkpoint(&fixture.ctx, &checkpoint, adapters.parameters(), &optimizer).unwrap();
+        }
+    }
+    println!("{} bootstraps in all", refresher.count());
+
+    // The adapters' changes against the twin's.
+    let got = adapters
+        .decrypt(
+            &config,
+            server.layout(),
+            &fixture.encoder,
+            &fixture.decryptor,
+        )
+        .unwrap();
+    let got_flat: Vec<Vec<f64>> = flat(&got.iter().flatten().collect::<Vec<_>>());
+    let want = flat(&loras(&twin_weights));
+    let change = |after: &[Vec<f64>]| -> Vec<f64> {
+        after
+            .iter()
+            .zip(&initial)
+            .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| x - y).collect::<Vec<_>>())
+            .collect()
+    };
+    let (got_change, want_change) = (change(&got_flat), change(&want));
+    let largest = want_change.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+    let bits = agreement(&got_change, &want_change);
+    println!(
+        "adapters' change after {} steps: largest {largest:.3e}, encrypted against the twin {bits:.1} bits",
+        RATES.len()
+    );
+    assert!(largest > 0.5 * RATES[0], "the twin's adapters barely moved");
+    assert!(bits >= 6.0, "{bits}");
+
+    // A run resumed from step 1's checkpoint reproduces step 2 exactly.
+    let (parameters, mut resumed) = load_checkpoint(&fixture.ctx, &checkpoint).unwrap();
+    assert_eq!(resumed.steps(), 1);
+    let mut resumed_adapters =
+        EncryptedAdapters::from_parameters(&config, server.layout(), parameters, ADAPTER_BOUND)
+            .unwrap();
+    let mut report = StepReport::default();
+    let mut refresher = Bootstrapping::new(&bootstrapper);
+    let (gradients, _) = tuning
+        .gradients(
+            ev,
+            &mut resumed_adapters,
+            &batch,
+            2,
+            &mut refresher,
+            &mut report,
+        )
+        .unwrap();
+    tuning
+        .update(
+            ev,
+            &mut resumed_adapters,
+            &mut resumed,
+            &gradients,
+            RATES[1],
+            &mut refresher,
+            &mut report,
+        )
+        .unwrap();
+    let bytes = |a: &EncryptedAdapters| -> Vec<Vec<u8>> {
+        a.parameters()
+            .iter()
+            .map(|ct| ciphertext_to_bytes(&fixture.ctx, ct).unwrap())
+            .collect()
+    };
+    assert!(
+        bytes(&resumed_adapters) == bytes(&adapters),
+        "the resumed run differs"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
