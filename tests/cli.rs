@@ -218,3 +218,133 @@ fn demo_prints_one_json_object_last() {
         "{last}"
     );
 }
+
+/// Private fine-tuning through files: keys for encrypted adapters, the
+/// training data encrypted with its labels, two steps on the server, then
+/// inference with the encrypted adapters and decryption. A run stopped
+/// after step 1 and started again resumes from its checkpoint and ends
+/// with the same file as an uninterrupted run.
+#[test]
+fn private_fine_tuning_through_files_resumes_exactly() {
+    let dir = temp_dir("cli-finetune");
+    let (keys, enc, out) = (dir.join("keys"), dir.join("enc"), dir.join("out"));
+    let data = dir.join("data.jsonl");
+    std::fs::write(
+        &data,
+        "{\"text\": \"warm, funny and moving\", \"label\": \"positive\"}\n\
+         {\"text\": \"dull and far too long\", \"label\": \"negative\"}\n",
+    )
+    .unwrap();
+    ok(&[
+        "keygen",
+        "--out",
+        s(&keys),
+        "--params",
+        PARAMS,
+        "--model",
+        "tiny",
+        "--encrypted-adapters",
+        "--seed",
+        "7",
+    ]);
+    assert!(keys.join("eval/public.key").is_file());
+    ok(&[
+        "encrypt",
+        "--keys",
+        s(&keys),
+        "--data",
+        s(&data),
+        "--labels",
+        "--out",
+        s(&enc),
+    ]);
+    assert!(enc.join("example-0001.label.ct").is_file());
+    let eval = keys.join("eval");
+    let finetune = |run: &Path, steps: &str| {
+        ok(&[
+            "finetune",
+            "--eval-keys",
+            s(&eval),
+            "--input",
+            s(&enc),
+            "--out",
+            s(run),
+            "--steps",
+            steps,
+            "--batch",
+            "2",
+            "--lr",
+            "0.01",
+            "--seed",
+            "11",
+        ])
+    };
+    let (whole, split) = (dir.join("whole"), dir.join("split"));
+    let report = finetune(&whole, "2");
+    assert!(
+        report.contains("step 2/2") && report.contains("per epoch"),
+        "{report}"
+    );
+    let report = finetune(&split, "1");
+    assert!(report.contains("step 1/1"), "{report}");
+    let report = finetune(&split, "2");
+    assert!(
+        report.contains("step 2/2") && !report.contains("step 1/"),
+        "{report}"
+    );
+    let checkpoint = |run: &Path| std::fs::read(run.join("checkpoint.ckpt")).unwrap();
+    assert!(
+        checkpoint(&whole) == checkpoint(&split),
+        "the resumed run differs"
+    );
+    assert!(finetune(&split, "2").contains("nothing to do"));
+
+    // Inference with the encrypted adapters; without them it is refused.
+    ok(&[
+        "infer",
+        "--eval-keys",
+        s(&eval),
+        "--input",
+        s(&enc),
+        "--out",
+        s(&out),
+        "--adapters",
+        s(&whole.join("checkpoint.ckpt")),
+    ]);
+    assert!(fails(&[
+        "infer",
+        "--eval-keys",
+        s(&eval),
+        "--input",
+        s(&enc),
+        "--out",
+        s(&out)
+    ])
+    .contains("--adapters"));
+    let report = ok(&[
+        "decrypt",
+        "--keys",
+        s(&keys),
+        "--input",
+        s(&out),
+        "--data",
+        s(&data),
+    ]);
+    assert!(report.contains("accuracy"), "{report}");
+    // A truncated checkpoint is a clean error.
+    let path = whole.join("checkpoint.ckpt");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    fails(&[
+        "infer",
+        "--eval-keys",
+        s(&eval),
+        "--input",
+        s(&enc),
+        "--out",
+        s(&out),
+        "--adapters",
+        s(&path),
+    ]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

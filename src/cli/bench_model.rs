@@ -17,7 +17,7 @@ use super::keygen::{generate_keys, prng, DEFAULT_PARAMS};
 use super::model::{Embedded, BOUNDS_MARGIN};
 use super::BackendArgs;
 use crate::error::Result;
-use crate::model::encrypted::{ActivationBounds, AdapterMode, ServerSetup};
+use crate::model::encrypted::{ActivationBounds, AdapterMode, EncryptedModel, ServerSetup};
 use crate::model::friendly::{agreement, FriendlyConfig, FriendlyModel, FriendlyWeights, Variant};
 
 /// Options of `heformer bench model`.
@@ -123,11 +123,15 @@ pub(super) fn run_model(args: &ModelBenchArgs) -> Result<()> {
     let start = Instant::now();
     let (secret, keys) = generate_keys(&ctx, &setup, prng(args.seed)?)?;
     let keygen_seconds = start.elapsed().as_secs_f64();
-    let server = Server::with_setup(&twin, bounds, keys, (&setup, bootstrapper))?;
+    let server = Server::with_setup(
+        EncryptedModel::new(&twin, ctx.clone(), bounds)?,
+        keys,
+        (setup, bootstrapper),
+    )?;
     let mut client = Client::new(&ctx, secret)?;
     let encrypted = client.encrypt(server.model(), &input, server.input_level())?;
     eprintln!("encrypted forward...");
-    let result = server.infer(std::slice::from_ref(&encrypted))?;
+    let result = server.infer(std::slice::from_ref(&encrypted), None)?;
     let logits = client.logits(
         server.model(),
         result

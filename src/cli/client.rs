@@ -14,7 +14,7 @@ use crate::ckks::{CkksContext, Decryptor, EncryptionKey, Encryptor, Prng, Secret
 use crate::data::read::read_labeled;
 use crate::data::{Dataset, LabelSet};
 use crate::error::{Error, Result};
-use crate::model::encrypted::{AdapterMode, EncryptedInput, EncryptedModel, ServerSetup};
+use crate::model::encrypted::{EncryptedInput, EncryptedModel, ServerSetup};
 
 /// Which columns of a data file, and how many examples.
 #[derive(Debug, clap::Args)]
@@ -55,6 +55,10 @@ pub struct EncryptArgs {
     /// Only the first N examples.
     #[arg(long)]
     limit: Option<usize>,
+    /// Also encrypt each example's label, one-hot as the logits lie
+    /// (`example-NNNN.label.ct`): training data for `heformer finetune`.
+    #[arg(long)]
+    labels: bool,
     /// Where to write the encrypted examples (for the server).
     #[arg(long)]
     out: PathBuf,
@@ -118,6 +122,25 @@ impl Client {
         )
     }
 
+    /// Encrypts the one-hot label of `class` (of `classes`) at `level`.
+    pub fn encrypt_label(
+        &mut self,
+        model: &EncryptedModel,
+        class: usize,
+        level: usize,
+    ) -> Result<crate::ckks::Ciphertext> {
+        let classes = model.config().classes;
+        if class >= classes {
+            return Err(Error::OutOfRange {
+                op: "encrypt_label",
+                detail: format!("class {class} of {classes}"),
+            });
+        }
+        let mut onehot = vec![0.0; classes];
+        onehot[class] = 1.0;
+        model.encrypt_logits_layout(&mut self.encryptor, &onehot, level)
+    }
+
     /// The logits of encrypted logits.
     pub fn logits(
         &self,
@@ -175,13 +198,18 @@ pub fn accuracy_note(spec: &ModelSpec) -> &'static str {
 pub(super) fn encrypt(args: &EncryptArgs) -> Result<()> {
     let keys = KeysDir::new(&args.keys);
     let (params, spec) = keys.eval()?.setup()?;
-    let (data, _) = args.columns.read(&args.data, args.limit)?;
+    let (data, label_set) = args.columns.read(&args.data, args.limit)?;
     let model = load_model(&spec)?;
     let ctx = files::context(&params, &args.backend)?;
     let level =
-        ServerSetup::with_bootstrapper(model.twin.config(), ctx.clone(), AdapterMode::Merged)?
+        ServerSetup::with_bootstrapper(model.twin.config(), ctx.clone(), spec.adapter_mode())?
             .1
             .output_level();
+    let label_classes = if args.labels {
+        Some(classes(&data, label_set, model.twin.config().classes)?.1)
+    } else {
+        None
+    };
     let encrypted = model.encrypted(ctx.clone())?;
     let mut client = Client::new(&ctx, keys.secret_key(&ctx)?)?;
     files::create_dir(&args.out)?;
@@ -189,20 +217,28 @@ pub(super) fn encrypt(args: &EncryptArgs) -> Result<()> {
     for (index, input) in inputs.iter().enumerate() {
         let path = files::example_path(&args.out, index, INPUT_SUFFIX);
         files::save_example(&ctx, &client.encrypt(&encrypted, input, level)?, &path)?;
+        if let Some(classes) = &label_classes {
+            let label = client.encrypt_label(&encrypted, classes[index], level)?;
+            crate::ckks::serialize::save_ciphertext(&ctx, &label, files::label_path(&path))?;
+        }
     }
+    let labels = if args.labels {
+        "labels encrypted beside them".to_string()
+    } else {
+        format!("labels stay in {}", args.data.display())
+    };
     super::print_line(format_args!(
-        "encrypted {} examples ({} tokens each, mask encrypted) at level {level} into {}; labels stay in {}",
+        "encrypted {} examples ({} tokens each, mask encrypted) at level {level} into {}; {labels}",
         inputs.len(),
         model.twin.config().seq_len,
         args.out.display(),
-        args.data.display()
     ))
 }
 
 pub(super) fn decrypt(args: &DecryptArgs) -> Result<()> {
     let keys = KeysDir::new(&args.keys);
     let (params, spec) = keys.eval()?.setup()?;
-    let outputs = files::examples(&args.input, LOGITS_SUFFIX, None)?;
+    let outputs = files::examples(&args.input, LOGITS_SUFFIX, &[])?;
     let labelled = match &args.data {
         Some(path) => {
             let (data, labels) = args.columns.read(path, args.limit)?;

@@ -13,7 +13,7 @@ use super::keygen::{generate_keys, prng, DEFAULT_PARAMS};
 use super::model::{load_model, ModelSpec};
 use super::BackendArgs;
 use crate::error::{Error, Result};
-use crate::model::encrypted::{AdapterMode, ServerSetup};
+use crate::model::encrypted::ServerSetup;
 use crate::model::friendly::{agreement, Variant};
 
 /// Options of `heformer demo`.
@@ -100,7 +100,7 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
     let params = super::load_parameters(&args.params)?;
     let ctx = super::files::context(&params, &args.backend)?;
     let (setup, bootstrapper) =
-        ServerSetup::with_bootstrapper(model.twin.config(), ctx.clone(), AdapterMode::Merged)?;
+        ServerSetup::with_bootstrapper(model.twin.config(), ctx.clone(), model.adapters)?;
     let (key_count, capped) = setup.galois_key_count(&params);
     eprintln!(
         "heformer demo: {} (N = 2^{}), backend {}, {} examples, {} Galois keys ({} capped below the top level)",
@@ -114,7 +114,7 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
     let keygen_start = Instant::now();
     let (secret, keys) = generate_keys(&ctx, &setup, prng(args.seed)?)?;
     let keygen_seconds = keygen_start.elapsed().as_secs_f64();
-    let server = Server::with_setup(&model.twin, model.bounds, keys, (&setup, bootstrapper))?;
+    let server = Server::with_setup(model.encrypted(ctx.clone())?, keys, (setup, bootstrapper))?;
     let mut client = Client::new(&ctx, secret)?;
 
     let inputs = model.embed(&data.texts())?;
@@ -138,7 +138,7 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
             .iter()
             .map(|input| client.encrypt(server.model(), input, server.input_level()))
             .collect::<Result<Vec<_>>>()?;
-        let result = server.infer(&encrypted)?;
+        let result = server.infer(&encrypted, None)?;
         for (offset, ((input, &label), ciphertext)) in
             inputs.iter().zip(labels).zip(&result.logits).enumerate()
         {

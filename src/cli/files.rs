@@ -7,7 +7,12 @@
 //! KEYS/eval/model.json             the model spec (see `cli::model`)
 //! KEYS/eval/relinearization.key    evaluation keys: what the server gets
 //! KEYS/eval/galois.keys
+//! KEYS/eval/public.key             with encrypted adapters: the server
+//!                                  encrypts the initial adapters with it
 //! INPUT/example-NNNN.ct            one example: its token blocks, then the mask
+//! INPUT/example-NNNN.label.ct      its encrypted one-hot label (training data)
+//! RUN/checkpoint.ckpt              fine-tuning: encrypted adapters and
+//!                                  optimizer state (`heformer finetune`)
 //! OUTPUT/example-NNNN.logits.ct    its encrypted logits
 //! ```
 //!
@@ -22,7 +27,7 @@ use super::model::ModelSpec;
 use super::BackendArgs;
 use crate::backend::create_backend;
 use crate::ckks::serialize::{self, read_ciphertext, write_ciphertext};
-use crate::ckks::{CkksContext, EvaluationKeys, SecretKey};
+use crate::ckks::{CkksContext, EvaluationKeys, PublicKey, SecretKey};
 use crate::error::{Error, Result};
 use crate::model::encrypted::EncryptedInput;
 use crate::params::Parameters;
@@ -35,9 +40,14 @@ const PARAMS: &str = "params.bin";
 const MODEL: &str = "model.json";
 const RELINEARIZATION: &str = "relinearization.key";
 const GALOIS: &str = "galois.keys";
+const PUBLIC: &str = "public.key";
 /// Suffixes of an encrypted example and of its logits.
 pub const INPUT_SUFFIX: &str = ".ct";
 pub const LOGITS_SUFFIX: &str = ".logits.ct";
+/// Suffix of an encrypted label.
+pub const LABEL_SUFFIX: &str = ".label.ct";
+/// The checkpoint of a fine-tuning run, in its directory.
+pub const CHECKPOINT: &str = "checkpoint.ckpt";
 
 /// An I/O error on `path`.
 pub fn io_error(path: &Path, doing: &str, source: std::io::Error) -> Error {
@@ -114,12 +124,18 @@ impl EvalDir {
         })
     }
 
-    /// Writes a parameter set, a spec and keys to `path`.
+    /// The public key (written with encrypted adapters).
+    pub fn public_key(&self, ctx: &CkksContext) -> Result<PublicKey> {
+        serialize::load_public_key(ctx, self.0.join(PUBLIC))
+    }
+
+    /// Writes a parameter set, a spec, keys and the public key if any to
+    /// `path`.
     pub fn save(
         path: &Path,
         ctx: &CkksContext,
         spec: &ModelSpec,
-        keys: &EvaluationKeys,
+        (keys, public): (&EvaluationKeys, Option<&PublicKey>),
     ) -> Result<()> {
         create_dir(path)?;
         serialize::save_parameters(ctx.params().literal(), path.join(PARAMS))?;
@@ -131,6 +147,9 @@ impl EvalDir {
             .as_ref()
             .ok_or(Error::MissingRelinearizationKey { op: "keygen" })?;
         serialize::save_relinearization_key(ctx, relinearization, path.join(RELINEARIZATION))?;
+        if let Some(public) = public {
+            serialize::save_public_key(ctx, public, path.join(PUBLIC))?;
+        }
         serialize::save_galois_keys(ctx, &keys.galois, path.join(GALOIS))
     }
 }
@@ -160,7 +179,7 @@ impl KeysDir {
         ctx: &CkksContext,
         spec: &ModelSpec,
         secret: &SecretKey,
-        keys: &EvaluationKeys,
+        keys: (&EvaluationKeys, Option<&PublicKey>),
     ) -> Result<()> {
         create_dir(&self.0)?;
         serialize::save_secret_key(ctx, secret, self.0.join(SECRET_KEY))?;
@@ -173,9 +192,9 @@ pub fn example_path(dir: &Path, index: usize, suffix: &str) -> PathBuf {
     dir.join(format!("example-{index:04}{suffix}"))
 }
 
-/// The files `example-*{suffix}` of `dir` (and no longer suffix ending in
-/// it), sorted; an empty directory is an error.
-pub fn examples(dir: &Path, suffix: &str, other: Option<&str>) -> Result<Vec<PathBuf>> {
+/// The files `example-*{suffix}` of `dir` (none ending in one of the
+/// longer suffixes `other`), sorted; an empty directory is an error.
+pub fn examples(dir: &Path, suffix: &str, other: &[&str]) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| io_error(dir, "listing", e))?;
     let mut found = Vec::new();
     for entry in entries {
@@ -183,7 +202,7 @@ pub fn examples(dir: &Path, suffix: &str, other: Option<&str>) -> Result<Vec<Pat
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.starts_with("example-")
             && name.ends_with(suffix)
-            && other.is_none_or(|o| !name.ends_with(o))
+            && !other.iter().any(|o| name.ends_with(o))
         {
             found.push(path);
         }
@@ -207,6 +226,21 @@ pub fn save_example(ctx: &CkksContext, input: &EncryptedInput, path: &Path) -> R
         write_ciphertext(ctx, ct, &mut w)?;
     }
     std::io::Write::flush(&mut w).map_err(|e| io_error(path, "writing", e))
+}
+
+/// The encrypted examples of `dir` (not their labels or logits).
+pub fn input_examples(dir: &Path) -> Result<Vec<PathBuf>> {
+    examples(dir, INPUT_SUFFIX, &[LOGITS_SUFFIX, LABEL_SUFFIX])
+}
+
+/// The label file of the example at `path`.
+pub fn label_path(example: &Path) -> PathBuf {
+    let name = example
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(INPUT_SUFFIX))
+        .unwrap_or("example");
+    example.with_file_name(format!("{name}{LABEL_SUFFIX}"))
 }
 
 /// Reads an encrypted example from `path`: `blocks` token blocks, then

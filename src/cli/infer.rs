@@ -1,23 +1,26 @@
 //! `heformer infer` (server): loads the evaluation keys alone (never the
 //! secret key, which it has no path to), runs the encrypted forward on every
-//! encrypted example of `--input` and writes the encrypted logits to
-//! `--out`, with the time and bootstraps of each example.
+//! encrypted example of `--input` (with the encrypted adapters of a
+//! fine-tuning checkpoint, `--adapters`, for a model whose adapters are
+//! encrypted) and writes the encrypted logits to `--out`, with the time and
+//! bootstraps of each example.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::files::{self, EvalDir, INPUT_SUFFIX, LOGITS_SUFFIX};
-use super::model::load_model;
+use super::files::{self, EvalDir, LOGITS_SUFFIX};
+use super::model::{load_model, LoadedModel};
 use super::BackendArgs;
 use crate::circuits::boot::Bootstrapper;
 use crate::circuits::refresh::{Bootstrapping, Refresh};
 use crate::ckks::{Ciphertext, CkksContext, EvaluationKeys, Evaluator};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::model::encrypted::adamw::EncryptedAdamW;
+use crate::model::encrypted::checkpoint::load_checkpoint;
 use crate::model::encrypted::{
-    ActivationBounds, AdapterMode, EncryptedInput, EncryptedModel, ServerSetup,
+    AdapterMode, EncryptedAdapters, EncryptedInput, EncryptedModel, ServerSetup,
 };
-use crate::model::friendly::FriendlyModel;
 
 /// Options of `heformer infer`.
 #[derive(Debug, clap::Args)]
@@ -31,6 +34,11 @@ pub struct InferArgs {
     /// Where to write the encrypted logits.
     #[arg(long)]
     out: PathBuf,
+    /// The encrypted adapters: a checkpoint of `heformer finetune`
+    /// (needed, and only taken, when the keys were made with
+    /// `--encrypted-adapters`).
+    #[arg(long)]
+    adapters: Option<PathBuf>,
     /// Examples run in lockstep (they share their bootstraps; memory grows
     /// with it).
     #[arg(long, default_value_t = 4)]
@@ -67,36 +75,40 @@ pub struct Inference {
 }
 
 impl Server {
-    /// The server of `twin` with `bounds` on `ctx` with `keys`.
+    /// The server of `model` on `ctx` with `keys`.
     ///
     /// Errors: keys that lack one the model needs (checked before any
     /// work), the setup's errors.
-    pub fn new(
-        twin: &FriendlyModel,
-        bounds: ActivationBounds,
-        ctx: &Arc<CkksContext>,
-        keys: EvaluationKeys,
-    ) -> Result<Self> {
-        let (setup, bootstrapper) =
-            ServerSetup::with_bootstrapper(twin.config(), ctx.clone(), AdapterMode::Merged)?;
-        Self::with_setup(twin, bounds, keys, (&setup, bootstrapper))
+    pub fn new(model: &LoadedModel, ctx: &Arc<CkksContext>, keys: EvaluationKeys) -> Result<Self> {
+        let setup =
+            ServerSetup::with_bootstrapper(model.twin.config(), ctx.clone(), model.adapters)?;
+        Self::with_setup(model.encrypted(ctx.clone())?, keys, setup)
     }
 
     /// [`new`](Self::new) with the setup and the bootstrapper already
     /// built on the context (by [`ServerSetup::with_bootstrapper`]).
     pub fn with_setup(
-        twin: &FriendlyModel,
-        bounds: ActivationBounds,
+        model: EncryptedModel,
         keys: EvaluationKeys,
-        (setup, bootstrapper): (&ServerSetup, Bootstrapper),
+        (setup, bootstrapper): (ServerSetup, Bootstrapper),
     ) -> Result<Self> {
         let ctx = bootstrapper.context().clone();
         setup.check_keys(&keys, ctx.params())?;
         Ok(Self {
-            model: EncryptedModel::new(twin, ctx.clone(), bounds)?,
+            model,
             bootstrapper,
             evaluator: Evaluator::new(ctx, keys)?,
         })
+    }
+
+    /// The evaluator (the evaluation keys).
+    pub fn evaluator(&self) -> &Evaluator {
+        &self.evaluator
+    }
+
+    /// A refresher bootstrapping with the server's bootstrapper.
+    pub fn refresher(&self) -> Bootstrapping<'_> {
+        Bootstrapping::new(&self.bootstrapper)
     }
 
     /// The encrypted model.
@@ -109,13 +121,24 @@ impl Server {
         self.bootstrapper.output_level()
     }
 
-    /// Runs the encrypted forward on `inputs` in lockstep.
-    pub fn infer(&self, inputs: &[EncryptedInput]) -> Result<Inference> {
+    /// Runs the encrypted forward on `inputs` in lockstep, with the
+    /// model's encrypted adapters if it takes them.
+    pub fn infer(
+        &self,
+        inputs: &[EncryptedInput],
+        adapters: Option<&mut EncryptedAdapters>,
+    ) -> Result<Inference> {
         let mut refresher = Bootstrapping::new(&self.bootstrapper);
         let start = Instant::now();
-        let outputs = self
-            .model
-            .forward_batch(&self.evaluator, inputs, &mut refresher)?;
+        let outputs = match adapters {
+            Some(adapters) => {
+                self.model
+                    .forward_batch_with(&self.evaluator, inputs, adapters, &mut refresher)?
+            }
+            None => self
+                .model
+                .forward_batch(&self.evaluator, inputs, &mut refresher)?,
+        };
         self.evaluator.context().backend().synchronize()?;
         let first = outputs.first();
         let (layer_bootstraps, head_bootstraps) = first
@@ -149,7 +172,7 @@ impl Server {
 pub(super) fn run(args: &InferArgs) -> Result<()> {
     let eval = EvalDir::open(&args.eval_keys)?;
     let (params, spec) = eval.setup()?;
-    let inputs = files::examples(&args.input, INPUT_SUFFIX, Some(LOGITS_SUFFIX))?;
+    let inputs = files::input_examples(&args.input)?;
     let model = load_model(&spec)?;
     let ctx = files::context(&params, &args.backend)?;
     eprintln!(
@@ -158,7 +181,21 @@ pub(super) fn run(args: &InferArgs) -> Result<()> {
         params.log_n(),
         inputs.len()
     );
-    let server = Server::new(&model.twin, model.bounds, &ctx, eval.keys(&ctx)?)?;
+    let server = Server::new(&model, &ctx, eval.keys(&ctx)?)?;
+    let mut adapters = match (&args.adapters, model.adapters) {
+        (Some(path), AdapterMode::Encrypted) => Some(load_adapters(server.model(), &ctx, path)?.0),
+        (None, AdapterMode::Merged) => None,
+        (Some(_), AdapterMode::Merged) => {
+            return Err(Error::InvalidParameters(
+                "--adapters: these keys were made without --encrypted-adapters".into(),
+            ))
+        }
+        (None, AdapterMode::Encrypted) => {
+            return Err(Error::InvalidParameters(
+                "the keys were made with --encrypted-adapters: pass the fine-tuned adapters (--adapters RUN/checkpoint.ckpt)".into(),
+            ))
+        }
+    };
     files::create_dir(&args.out)?;
     let blocks = server.model().layout().hidden_ciphertexts();
     let bar = super::keygen::progress(inputs.len(), "encrypted inference");
@@ -168,7 +205,7 @@ pub(super) fn run(args: &InferArgs) -> Result<()> {
             .iter()
             .map(|path| files::load_example(&ctx, path, blocks))
             .collect::<Result<Vec<_>>>()?;
-        let result = server.infer(&batch)?;
+        let result = server.infer(&batch, adapters.as_mut())?;
         for (path, logits) in chunk.iter().zip(&result.logits) {
             let out = files::example_path(&args.out, index, LOGITS_SUFFIX);
             crate::ckks::serialize::save_ciphertext(&ctx, logits, &out)?;
@@ -192,4 +229,23 @@ pub(super) fn run(args: &InferArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     Ok(())
+}
+
+/// The encrypted adapters of a fine-tuning checkpoint and its optimizer
+/// state (which serving does not need).
+///
+/// Errors: those of [`load_checkpoint`], a checkpoint of another shape.
+pub fn load_adapters(
+    model: &EncryptedModel,
+    ctx: &CkksContext,
+    path: &std::path::Path,
+) -> Result<(EncryptedAdapters, EncryptedAdamW)> {
+    let (parameters, optimizer) = load_checkpoint(ctx, path)?;
+    let adapters = EncryptedAdapters::from_parameters(
+        model.config(),
+        model.layout(),
+        parameters,
+        optimizer.config().parameter_bound,
+    )?;
+    Ok((adapters, optimizer))
 }

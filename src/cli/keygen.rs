@@ -83,7 +83,7 @@ pub fn generate_keys(
 pub(super) fn run(args: &KeygenArgs) -> Result<()> {
     let params = super::load_parameters(&args.params)?;
     let model = super::model::load_model(&args.model)?;
-    let setup = ServerSetup::new(model.twin.config(), &params, AdapterMode::Merged)?;
+    let setup = ServerSetup::new(model.twin.config(), &params, args.model.adapter_mode())?;
     let ctx = files::context(&params, &args.backend)?;
     let (key_count, capped) = setup.galois_key_count(&params);
     eprintln!(
@@ -93,9 +93,17 @@ pub(super) fn run(args: &KeygenArgs) -> Result<()> {
         key_count,
         capped,
     );
-    let (secret, keys) = generate_keys(&ctx, &setup, prng(args.seed)?)?;
+    let mut prng = prng(args.seed)?;
+    let public_prng = prng.fork();
+    let (secret, keys) = generate_keys(&ctx, &setup, prng)?;
+    let public = match args.model.adapter_mode() {
+        AdapterMode::Encrypted => {
+            Some(KeyGenerator::new(ctx.clone(), public_prng).gen_public_key(&secret)?)
+        }
+        AdapterMode::Merged => None,
+    };
     let dir = KeysDir::new(&args.out);
-    dir.save(&ctx, &args.model, &secret, &keys)?;
+    dir.save(&ctx, &args.model, &secret, (&keys, public.as_ref()))?;
     super::print_line(format_args!(
         "wrote {} (keep it) and {} (for the server)",
         args.out.join(files::SECRET_KEY).display(),

@@ -1,7 +1,7 @@
 //! The command-line front end: `heformer params`, `heformer devices`,
 //! `heformer bench ckks|boot|poly|model`, the client/server exchange
-//! through files (`keygen`, `encrypt` and `decrypt` on the client, `infer`
-//! on the server; see [`files`] for the layout) and `heformer demo`, the
+//! through files (`keygen`, `encrypt` and `decrypt` on the client,
+//! `finetune` and `infer` on the server; see [`files`] for the layout) and `heformer demo`, the
 //! whole exchange in one process, and `heformer adapt`, the plaintext
 //! adaptation of MiniLM's first layers.
 
@@ -14,6 +14,7 @@ mod client;
 mod demo;
 mod devices;
 pub mod files;
+mod finetune;
 mod infer;
 mod keygen;
 pub mod model;
@@ -54,6 +55,9 @@ enum Command {
     /// Client: tokenizes, embeds and encrypts labelled texts (the labels
     /// stay with the client).
     Encrypt(client::EncryptArgs),
+    /// Server: private LoRA fine-tuning on encrypted examples and labels,
+    /// with the evaluation keys alone; checkpoints after every step.
+    Finetune(finetune::FinetuneArgs),
     /// Server: encrypted inference with the evaluation keys alone.
     Infer(infer::InferArgs),
     /// Client: decrypts logits; predictions, and accuracy given the labels.
@@ -150,6 +154,7 @@ pub fn run() -> Result<()> {
         } => bench_model::run_model(&args),
         Command::Keygen(args) => keygen::run(&args),
         Command::Encrypt(args) => client::encrypt(&args),
+        Command::Finetune(args) => finetune::run(&args),
         Command::Infer(args) => infer::run(&args),
         Command::Decrypt(args) => client::decrypt(&args),
         Command::Demo(args) => demo::run(&args),

@@ -14,7 +14,8 @@
 //!   lowercased, seeds a vector uniform in `[−1, 1)`); no assets needed.
 //!
 //! Both calibrate the bootstrapping bounds ([`ActivationBounds::calibrate`],
-//! margin [`BOUNDS_MARGIN`]) on the twin over the plaintext embeddings of
+//! and with encrypted adapters [`GradientBounds::calibrate`]; margin
+//! [`BOUNDS_MARGIN`]) on the twin over the plaintext embeddings of
 //! some training sentences: the Rotten Tomatoes training split for
 //! `minilm`, the built-in toy sentences for `tiny`.
 
@@ -31,7 +32,7 @@ use crate::data::tokenizer::SentenceTokenizer;
 use crate::data::{Dataset, LabeledText};
 use crate::error::{Error, Result};
 use crate::model::config::BertConfig;
-use crate::model::encrypted::{ActivationBounds, EncryptedModel};
+use crate::model::encrypted::{ActivationBounds, AdapterMode, EncryptedModel, GradientBounds};
 use crate::model::friendly::{ApproximationRanges, FriendlyConfig, FriendlyModel, FriendlyWeights};
 use crate::model::reference::ReferenceBert;
 use crate::model::train::checkpoint::load_friendly;
@@ -91,6 +92,24 @@ pub struct ModelSpec {
     #[arg(long)]
     #[serde(default)]
     pub weights: Option<PathBuf>,
+    /// The LoRA adapters travel encrypted (private fine-tuning with
+    /// `heformer finetune`, inference with `heformer infer --adapters`):
+    /// the keys include the adapters' and the loss's rotations and a
+    /// public key, and the model's weights leave the adapters out.
+    #[arg(long)]
+    #[serde(default)]
+    pub encrypted_adapters: bool,
+}
+
+impl ModelSpec {
+    /// Where the adapters live.
+    pub fn adapter_mode(&self) -> AdapterMode {
+        if self.encrypted_adapters {
+            AdapterMode::Encrypted
+        } else {
+            AdapterMode::Merged
+        }
+    }
 }
 
 /// One text as the model's input: embeddings (`seq_len × hidden`) and mask.
@@ -163,6 +182,10 @@ pub struct LoadedModel {
     pub twin: FriendlyModel,
     /// The calibrated bootstrapping bounds.
     pub bounds: ActivationBounds,
+    /// The backward pass's bounds (with encrypted adapters only).
+    pub gradient_bounds: Option<GradientBounds>,
+    /// Where the adapters live.
+    pub adapters: AdapterMode,
     /// Held-out labelled sentences (the demo's default data).
     pub held_out: Dataset,
     embedder: Embedder,
@@ -176,7 +199,10 @@ impl LoadedModel {
 
     /// The server's model on `ctx`.
     pub fn encrypted(&self, ctx: Arc<CkksContext>) -> Result<EncryptedModel> {
-        EncryptedModel::new(&self.twin, ctx, self.bounds)
+        match self.adapters {
+            AdapterMode::Merged => EncryptedModel::new(&self.twin, ctx, self.bounds),
+            AdapterMode::Encrypted => EncryptedModel::for_adapters(&self.twin, ctx, self.bounds),
+        }
     }
 }
 
@@ -195,9 +221,15 @@ pub fn load_model(spec: &ModelSpec) -> Result<LoadedModel> {
         .map(|e| (e.embeddings.view(), e.mask.as_slice()))
         .collect();
     let bounds = ActivationBounds::calibrate(&twin, &views, BOUNDS_MARGIN)?;
+    let gradient_bounds = spec
+        .encrypted_adapters
+        .then(|| GradientBounds::calibrate(&twin, &views, BOUNDS_MARGIN))
+        .transpose()?;
     Ok(LoadedModel {
         twin,
         bounds,
+        gradient_bounds,
+        adapters: spec.adapter_mode(),
         held_out,
         embedder,
     })
