@@ -13,19 +13,16 @@ use common::Fixture;
 use heformer::backend::{create_backend, BackendChoice};
 use heformer::circuits::refresh::{Bootstrapping, Refresh};
 use heformer::ckks::serialize::ciphertext_to_bytes;
-use heformer::model::encrypted::adamw::{AdamWTwin, EncryptedAdamW, EncryptedAdamWConfig};
+use heformer::model::encrypted::adamw::{EncryptedAdamW, EncryptedAdamWConfig};
 use heformer::model::encrypted::checkpoint::{load_checkpoint, save_checkpoint};
+use heformer::model::encrypted::finetune::{adapters_of, flatten_adapters, TwinFineTuning};
 use heformer::model::encrypted::{
     ActivationBounds, AdapterMode, EncryptedAdapters, EncryptedModel, FineTuning, GradientBounds,
     LabeledInput, ServerSetup, StepReport,
 };
 use heformer::model::friendly::{
-    agreement, FriendlyConfig, FriendlyModel, FriendlyWeights, Lora, Projection,
+    agreement, FriendlyConfig, FriendlyModel, FriendlyWeights, Lora, LoraTarget,
 };
-use heformer::model::train::classifier::Differentiable;
-use heformer::model::train::friendly::FriendlyBackprop;
-use heformer::model::train::ops::cross_entropy;
-use heformer::model::train::params::Parameters;
 use ndarray::Array2;
 use rand::Rng;
 
@@ -36,21 +33,11 @@ const RATES: [f64; 2] = [0.02, 0.01];
 
 /// The adapters of Q, K, V of every layer, in the encrypted flat order.
 fn loras(weights: &FriendlyWeights) -> Vec<&Lora> {
-    weights
-        .layers
-        .iter()
-        .flat_map(|l| [&l.query, &l.key, &l.value])
-        .map(|p: &Projection| p.lora.as_ref().unwrap())
-        .collect()
-}
-
-/// The adapters as the optimizer twin's parameters (`A`, then `B`, each
-/// flattened).
-fn flat(loras: &[&Lora]) -> Vec<Vec<f64>> {
-    loras
-        .iter()
-        .flat_map(|l| [l.a.iter().copied().collect(), l.b.iter().copied().collect()])
-        .collect()
+    adapters_of(
+        weights,
+        &[LoraTarget::Query, LoraTarget::Key, LoraTarget::Value],
+    )
+    .unwrap()
 }
 
 #[test]
@@ -84,38 +71,19 @@ fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
     let gradient_bounds = GradientBounds::calibrate(&model, &calibration, 2.0).unwrap();
 
     // The twin: exact gradients, the optimizer's f64 twin.
-    let backprop = FriendlyBackprop::new(config.clone()).unwrap();
     let optimizer_config = EncryptedAdamWConfig::default();
     let mut twin_weights = model.weights().clone();
-    let initial = flat(&loras(model.weights()));
-    let mut twin_optimizer = AdamWTwin::new(optimizer_config, vec![true; initial.len()]).unwrap();
+    let initial = flatten_adapters(&loras(model.weights()));
+    let mut twin = TwinFineTuning::new(&config, optimizer_config).unwrap();
+    let sequences: Vec<_> = embeddings
+        .iter()
+        .zip(&masks)
+        .zip(&labels)
+        .map(|((e, mask), &label)| (e.view(), &mask[..], label))
+        .collect();
     for rate in RATES {
-        let mut sum = twin_weights.zeroed();
-        for ((embedding, mask), &label) in embeddings.iter().zip(&masks).zip(&labels) {
-            let (logits, tape) = backprop
-                .forward(&twin_weights, embedding.view(), mask)
-                .unwrap();
-            let (_, d_logits) = cross_entropy(logits.view(), label).unwrap();
-            let mut gradient = twin_weights.zeroed();
-            backprop.backward(&twin_weights, tape, d_logits.view(), &mut gradient);
-            sum.add_assign(&mut gradient).unwrap();
-        }
-        sum.scale(1.0 / labels.len() as f64);
-        let gradients = flat(&loras(&sum));
-        let mut parameters = flat(&loras(&twin_weights));
-        twin_optimizer
-            .step(&mut parameters, &gradients, rate)
-            .unwrap();
-        let mut values = parameters.into_iter();
-        for layer in twin_weights.layers.iter_mut() {
-            for projection in [&mut layer.query, &mut layer.key, &mut layer.value] {
-                let lora = projection.lora.as_mut().unwrap();
-                for m in [&mut lora.a, &mut lora.b] {
-                    let v = values.next().unwrap();
-                    m.iter_mut().zip(v).for_each(|(x, y)| *x = y);
-                }
-            }
-        }
+        let loss = twin.step(&mut twin_weights, &sequences, rate).unwrap();
+        println!("twin step at rate {rate}: loss {loss:.4}");
     }
 
     // The server: the adapters encrypted, two steps.
@@ -194,8 +162,8 @@ fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
             &fixture.decryptor,
         )
         .unwrap();
-    let got_flat: Vec<Vec<f64>> = flat(&got.iter().flatten().collect::<Vec<_>>());
-    let want = flat(&loras(&twin_weights));
+    let got_flat: Vec<Vec<f64>> = flatten_adapters(&got.iter().flatten().collect::<Vec<_>>());
+    let want = flatten_adapters(&loras(&twin_weights));
     let change = |after: &[Vec<f64>]| -> Vec<f64> {
         after
             .iter()

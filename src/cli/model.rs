@@ -188,6 +188,9 @@ pub struct LoadedModel {
     pub adapters: AdapterMode,
     /// Held-out labelled sentences (the demo's default data).
     pub held_out: Dataset,
+    /// Training sentences (the demo's fine-tuning data; the first ones
+    /// calibrate the bounds).
+    pub train: Dataset,
     embedder: Embedder,
 }
 
@@ -211,11 +214,17 @@ impl LoadedModel {
 /// Errors: missing assets (with the command that fetches them), a layer
 /// count the model cannot have, the loaders' errors.
 pub fn load_model(spec: &ModelSpec) -> Result<LoadedModel> {
-    let (twin, embedder, calibration, held_out) = match spec.model {
+    let (twin, embedder, train, held_out) = match spec.model {
         ModelKind::Minilm => minilm(spec.layers, spec.weights.as_deref())?,
         ModelKind::Tiny => tiny(spec.layers)?,
     };
-    let inputs = embedder.embed(&calibration.texts())?;
+    let calibration: Vec<&str> = train
+        .examples
+        .iter()
+        .take(CALIBRATION_EXAMPLES)
+        .map(|e| e.text.as_str())
+        .collect();
+    let inputs = embedder.embed(&calibration)?;
     let views: Vec<_> = inputs
         .iter()
         .map(|e| (e.embeddings.view(), e.mask.as_slice()))
@@ -231,6 +240,7 @@ pub fn load_model(spec: &ModelSpec) -> Result<LoadedModel> {
         gradient_bounds,
         adapters: spec.adapter_mode(),
         held_out,
+        train,
         embedder,
     })
 }
@@ -293,9 +303,8 @@ fn minilm(layers: usize, adapted: Option<&Path>) -> Result<Parts> {
         )?),
         bert: Box::new(ReferenceBert::new(bert)),
     };
-    let (mut train, held_out) = load_rotten_tomatoes(&assets.rotten_tomatoes())?
+    let (train, held_out) = load_rotten_tomatoes(&assets.rotten_tomatoes())?
         .train_test_split(TEST_FRACTION, SPLIT_SEED)?;
-    train.examples.truncate(CALIBRATION_EXAMPLES);
     Ok((twin, embedder, train, held_out))
 }
 

@@ -11,7 +11,7 @@
 //! leave the adapters out; the circuit adds `f·x·A·B` to each projection
 //! (`f = 2c` for the queries, whose weights carry the kernel's factor).
 //!
-//! The flat order ([`EncryptedAdapters::into_parameters`]): layer by layer,
+//! The flat order ([`EncryptedAdapters::parameters`]): layer by layer,
 //! target by target (Q, K, V as the config lists them), `A`'s columns then
 //! `B`'s rows, each ciphertext in order. That is the order of the
 //! optimizer's moments and of checkpoints.

@@ -7,18 +7,26 @@
 //! down to the adapters' gradients; then, over the whole batch (gradient
 //! accumulation), their mean, and one [`EncryptedAdamW`] step. The
 //! gradients are flattened in the adapters' flat order
-//! ([`EncryptedAdapters::into_parameters`]), which is the optimizer's.
+//! ([`EncryptedAdapters::parameters`]), which is the optimizer's.
+//! [`TwinFineTuning`] is the same training in `f64`.
 
 use std::time::Instant;
 
-use super::adamw::{mean_gradient, EncryptedAdamW};
-use super::adapters::EncryptedAdapters;
+use ndarray::ArrayView2;
+
+use super::adamw::{mean_gradient, AdamWTwin, EncryptedAdamW, EncryptedAdamWConfig};
+use super::adapters::{adapter_targets, EncryptedAdapters};
 use super::bounds::GradientBounds;
 use super::loss::SoftmaxGradient;
 use super::model::{EncryptedInput, EncryptedModel};
 use crate::circuits::refresh::{ensure_all, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
+use crate::model::friendly::{FriendlyConfig, FriendlyLayer, FriendlyWeights, Lora, LoraTarget};
+use crate::model::train::classifier::Differentiable;
+use crate::model::train::friendly::FriendlyBackprop;
+use crate::model::train::ops::cross_entropy;
+use crate::model::train::params::Parameters;
 
 const OP: &str = "FineTuning";
 
@@ -205,5 +213,151 @@ impl<'a> FineTuning<'a> {
         report.bootstraps += refresher.count() - count;
         report.bootstrap_seconds += refresher.seconds() - seconds;
         Ok(())
+    }
+}
+
+/// One labelled sequence in the clear: embeddings, mask, class.
+pub type LabeledSequence<'a> = (ArrayView2<'a, f64>, &'a [bool], usize);
+
+/// The twin of private fine-tuning, in `f64`: the twin's exact gradients
+/// of the adapters (the same targets, averaged over the batch) and the
+/// optimizer's twin ([`AdamWTwin`]). The circuit's polynomials differ from
+/// the exact functions by their fitted errors, which bounds how closely
+/// the encrypted run can follow.
+pub struct TwinFineTuning {
+    backprop: FriendlyBackprop,
+    targets: Vec<LoraTarget>,
+    optimizer: AdamWTwin,
+}
+
+impl TwinFineTuning {
+    /// For `config`'s adapters with `optimizer`'s constants.
+    ///
+    /// Errors: targets the encrypted circuit does not serve, the
+    /// optimizer's errors.
+    pub fn new(config: &FriendlyConfig, optimizer: EncryptedAdamWConfig) -> Result<Self> {
+        let targets = adapter_targets(config)?;
+        let matrices = 2 * config.layers * targets.len();
+        Ok(Self {
+            backprop: FriendlyBackprop::new(config.clone())?,
+            targets,
+            optimizer: AdamWTwin::new(optimizer, vec![true; matrices])?,
+        })
+    }
+
+    /// One step of `weights`' adapters on `batch` at `rate`; returns the
+    /// batch's mean cross-entropy (before the step).
+    ///
+    /// Errors: an empty batch, inputs the twin refuses, weights without
+    /// the adapters.
+    pub fn step(
+        &mut self,
+        weights: &mut FriendlyWeights,
+        batch: &[LabeledSequence<'_>],
+        rate: f64,
+    ) -> Result<f64> {
+        if batch.is_empty() {
+            return Err(Error::OutOfRange {
+                op: OP,
+                detail: "an empty batch".into(),
+            });
+        }
+        let mut sum = weights.zeroed();
+        let mut loss = 0.0;
+        for &(embeddings, mask, label) in batch {
+            let (logits, tape) = self.backprop.forward(weights, embeddings, mask)?;
+            let (value, d_logits) = cross_entropy(logits.view(), label)?;
+            loss += value;
+            let mut gradient = weights.zeroed();
+            self.backprop
+                .backward(weights, tape, d_logits.view(), &mut gradient);
+            sum.add_assign(&mut gradient)?;
+        }
+        sum.scale(1.0 / batch.len() as f64);
+        let gradients = flatten_adapters(&adapters_of(&sum, &self.targets)?);
+        let mut parameters = flatten_adapters(&adapters_of(weights, &self.targets)?);
+        self.optimizer.step(&mut parameters, &gradients, rate)?;
+        let mut values = parameters.into_iter();
+        for lora in adapters_of_mut(weights, &self.targets)? {
+            for m in [&mut lora.a, &mut lora.b] {
+                let v = values.next().ok_or_else(|| internal("an adapter"))?;
+                m.iter_mut().zip(v).for_each(|(x, y)| *x = y);
+            }
+        }
+        Ok(loss / batch.len() as f64)
+    }
+}
+
+/// The adapters of `targets` in every layer, in the encrypted flat order.
+///
+/// Errors: a target without its adapter.
+pub fn adapters_of<'w>(
+    weights: &'w FriendlyWeights,
+    targets: &[LoraTarget],
+) -> Result<Vec<&'w Lora>> {
+    let mut out = Vec::new();
+    for layer in &weights.layers {
+        for &target in targets {
+            let projection = match target {
+                LoraTarget::Query => &layer.query,
+                LoraTarget::Key => &layer.key,
+                LoraTarget::Value => &layer.value,
+                LoraTarget::Output => &layer.output,
+            };
+            out.push(projection.lora.as_ref().ok_or_else(|| missing(target))?);
+        }
+    }
+    Ok(out)
+}
+
+/// [`adapters_of`], mutably.
+fn adapters_of_mut<'w>(
+    weights: &'w mut FriendlyWeights,
+    targets: &[LoraTarget],
+) -> Result<Vec<&'w mut Lora>> {
+    let mut out = Vec::new();
+    for layer in weights.layers.iter_mut() {
+        let FriendlyLayer {
+            query,
+            key,
+            value,
+            output,
+            ..
+        } = layer;
+        let mut projections = [
+            (LoraTarget::Query, Some(query)),
+            (LoraTarget::Key, Some(key)),
+            (LoraTarget::Value, Some(value)),
+            (LoraTarget::Output, Some(output)),
+        ];
+        for &target in targets {
+            let projection = projections
+                .iter_mut()
+                .find(|(t, _)| *t == target)
+                .and_then(|(_, p)| p.take())
+                .ok_or_else(|| missing(target))?;
+            out.push(projection.lora.as_mut().ok_or_else(|| missing(target))?);
+        }
+    }
+    Ok(out)
+}
+
+/// Each adapter's `A` then `B`, flattened: the optimizer twin's
+/// parameters.
+pub fn flatten_adapters(loras: &[&Lora]) -> Vec<Vec<f64>> {
+    loras
+        .iter()
+        .flat_map(|l| [l.a.iter().copied().collect(), l.b.iter().copied().collect()])
+        .collect()
+}
+
+fn missing(target: LoraTarget) -> Error {
+    Error::InvalidParameters(format!("{OP}: a layer has no {target:?} adapter"))
+}
+
+fn internal(what: &str) -> Error {
+    Error::OutOfRange {
+        op: OP,
+        detail: format!("internal: {what}"),
     }
 }
