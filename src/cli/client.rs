@@ -10,11 +10,12 @@ use ndarray::Array1;
 use super::files::{self, KeysDir, INPUT_SUFFIX, LOGITS_SUFFIX};
 use super::model::{load_model, Embedded, ModelKind, ModelSpec};
 use super::BackendArgs;
-use crate::ckks::{CkksContext, Decryptor, EncryptionKey, Encryptor, Prng, SecretKey};
+use crate::ckks::{CkksContext, Decryptor, Encoder, EncryptionKey, Encryptor, Prng, SecretKey};
 use crate::data::read::read_labeled;
 use crate::data::{Dataset, LabelSet};
 use crate::error::{Error, Result};
-use crate::model::encrypted::{EncryptedInput, EncryptedModel, ServerSetup};
+use crate::model::encrypted::{EncryptedAdapters, EncryptedInput, EncryptedModel, ServerSetup};
+use crate::model::friendly::{FriendlyModel, Lora};
 
 /// Which columns of a data file, and how many examples.
 #[derive(Debug, clap::Args)]
@@ -90,6 +91,7 @@ pub struct DecryptArgs {
 
 /// The client's encryptor (secret-key encryption) and decryptor.
 pub struct Client {
+    encoder: Encoder,
     encryptor: Encryptor,
     decryptor: Decryptor,
 }
@@ -98,6 +100,7 @@ impl Client {
     /// The client holding `secret`; encryption randomness from the OS.
     pub fn new(ctx: &Arc<CkksContext>, secret: SecretKey) -> Result<Self> {
         Ok(Self {
+            encoder: Encoder::new(ctx.clone()),
             encryptor: Encryptor::new(
                 ctx.clone(),
                 EncryptionKey::Secret(secret.clone()),
@@ -139,6 +142,39 @@ impl Client {
         let mut onehot = vec![0.0; classes];
         onehot[class] = 1.0;
         model.encrypt_logits_layout(&mut self.encryptor, &onehot, level)
+    }
+
+    /// Encrypts `twin`'s adapters for `model` at `level` (values up to
+    /// `bound`).
+    pub fn encrypt_adapters(
+        &mut self,
+        twin: &FriendlyModel,
+        model: &EncryptedModel,
+        level: usize,
+        bound: f64,
+    ) -> Result<EncryptedAdapters> {
+        EncryptedAdapters::encrypt(
+            twin.config(),
+            model.layout(),
+            (&self.encoder, &mut self.encryptor),
+            twin.weights(),
+            level,
+            bound,
+        )
+    }
+
+    /// The adapters' values, `[layer][target]`.
+    pub fn decrypt_adapters(
+        &self,
+        model: &EncryptedModel,
+        adapters: &EncryptedAdapters,
+    ) -> Result<Vec<Vec<Lora>>> {
+        adapters.decrypt(
+            model.config(),
+            model.layout(),
+            &self.encoder,
+            &self.decryptor,
+        )
     }
 
     /// The logits of encrypted logits.

@@ -2,7 +2,11 @@
 //! encrypted inference, decryption) on a few real sentences, compared with
 //! the plaintext twin (the same polynomials: the difference is CKKS noise
 //! and bootstrapping error) and with the exact non-linearities. With
-//! `--json` the last line is one JSON object ([`Summary`]).
+//! `--finetune-steps K`, a short private fine-tuning comes first: `K`
+//! encrypted steps of the adapters on training sentences (encrypted with
+//! their labels), beside the same steps in `f64` (the twin trained the same
+//! way), and the inference runs with the encrypted adapters it produced.
+//! With `--json` the last line is one JSON object ([`Summary`]).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -10,11 +14,15 @@ use std::time::Instant;
 use super::client::{accuracy_note, argmax, classes, Client, Columns};
 use super::infer::Server;
 use super::keygen::{generate_keys, prng, DEFAULT_PARAMS};
-use super::model::{load_model, ModelSpec};
+use super::model::{load_model, LoadedModel, ModelSpec};
 use super::BackendArgs;
 use crate::error::{Error, Result};
-use crate::model::encrypted::ServerSetup;
-use crate::model::friendly::{agreement, Variant};
+use crate::model::encrypted::adamw::{EncryptedAdamW, EncryptedAdamWConfig};
+use crate::model::encrypted::finetune::{adapters_of, flatten_adapters, TwinFineTuning};
+use crate::model::encrypted::{
+    AdapterMode, EncryptedAdapters, FineTuning, LabeledInput, ServerSetup, StepReport,
+};
+use crate::model::friendly::{agreement, FriendlyModel, Variant};
 
 /// Options of `heformer demo`.
 #[derive(Debug, clap::Args)]
@@ -44,8 +52,35 @@ pub struct DemoArgs {
     /// INSECURE, tests and benchmarks only: keys from this seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// Private fine-tuning steps before the inference (the adapters then
+    /// travel encrypted).
+    #[arg(long, default_value_t = 0)]
+    finetune_steps: u64,
+    /// Training sentences per fine-tuning step (the first ones of the
+    /// training split, then the next ones).
+    #[arg(long, default_value_t = 2)]
+    finetune_batch: usize,
+    /// The fine-tuning's (constant) learning rate.
+    #[arg(long, default_value_t = 1e-2)]
+    lr: f64,
     #[command(flatten)]
     backend: BackendArgs,
+}
+
+/// The logits' bound the demo's loss is fitted on.
+const LOGIT_BOUND: f64 = 4.0;
+
+/// What the fine-tuning produced.
+struct Tuned {
+    /// The twin with the adapters the `f64` steps gave.
+    twin: FriendlyModel,
+    /// Mean wall time of a step, and the bootstraps of all steps.
+    step_seconds: f64,
+    bootstraps: usize,
+    /// The encrypted adapters' change against the twin's, in bits.
+    adapter_bits: f64,
+    /// The twin's loss on each step's batch.
+    losses: Vec<f64>,
 }
 
 /// The demo's results.
@@ -80,11 +115,27 @@ pub struct Summary {
     /// The whole demo.
     seconds: f64,
     note: &'static str,
+    /// Private fine-tuning steps, sentences per step, and the mean time of
+    /// a step (forward, loss, backward, optimizer).
+    finetune_steps: u64,
+    finetune_batch: usize,
+    finetune_step_seconds: Option<f64>,
+    /// The encrypted adapters' change against the twin trained the same
+    /// way, in bits.
+    adapter_bits: Option<f64>,
+    /// The twin's accuracy on the examples before fine-tuning.
+    twin_accuracy_before: Option<f64>,
+    /// Bootstraps of all fine-tuning steps, and the twin's loss on each
+    /// step's batch.
+    finetune_bootstraps: Option<usize>,
+    twin_losses: Vec<f64>,
 }
 
 pub(super) fn run(args: &DemoArgs) -> Result<()> {
     let start = Instant::now();
-    let model = load_model(&args.model)?;
+    let mut spec = args.model.clone();
+    spec.encrypted_adapters |= args.finetune_steps > 0;
+    let model = load_model(&spec)?;
     let (mut data, label_set) = match &args.data {
         Some(path) => args.columns.read(path, None)?,
         None => (model.held_out.clone(), model.held_out.label_set()),
@@ -116,6 +167,14 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
     let keygen_seconds = keygen_start.elapsed().as_secs_f64();
     let server = Server::with_setup(model.encrypted(ctx.clone())?, keys, (setup, bootstrapper))?;
     let mut client = Client::new(&ctx, secret)?;
+    let (mut adapters, tuned) = match model.adapters {
+        AdapterMode::Encrypted => {
+            let (adapters, tuned) = fine_tune(args, &model, &server, &mut client)?;
+            (Some(adapters), Some(tuned))
+        }
+        AdapterMode::Merged => (None, None),
+    };
+    let twin_model = tuned.as_ref().map_or(&model.twin, |t| &t.twin);
 
     let inputs = model.embed(&data.texts())?;
     let (mut same, mut same_exact, mut correct, mut twin_correct, mut exact_correct) =
@@ -138,14 +197,13 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
             .iter()
             .map(|input| client.encrypt(server.model(), input, server.input_level()))
             .collect::<Result<Vec<_>>>()?;
-        let result = server.infer(&encrypted, None)?;
+        let result = server.infer(&encrypted, adapters.as_mut())?;
         for (offset, ((input, &label), ciphertext)) in
             inputs.iter().zip(labels).zip(&result.logits).enumerate()
         {
             let logits = client.logits(server.model(), ciphertext)?;
             let forward = |variant| {
-                model
-                    .twin
+                twin_model
                     .forward(input.embeddings.view(), &input.mask, variant)
                     .map(|trace| trace.logits)
             };
@@ -180,6 +238,21 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
     let (layer_bootstraps, head_bootstraps) = bootstraps_of_first.unwrap_or_default();
     let count = data.len();
     let share = |n: usize| n as f64 / count as f64;
+    let twin_accuracy_before = match &tuned {
+        Some(_) => {
+            let mut correct_before = 0;
+            for (input, &label) in inputs.iter().zip(&labels) {
+                let trace = model.twin.forward(
+                    input.embeddings.view(),
+                    &input.mask,
+                    Variant::Polynomial,
+                )?;
+                correct_before += usize::from(argmax(&trace.logits) == label);
+            }
+            Some(share(correct_before))
+        }
+        None => None,
+    };
     let summary = Summary {
         params: params.name().to_string(),
         security_bits: params.estimated_security_bits(),
@@ -200,6 +273,22 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
         bootstrap_seconds: bootstrap_seconds / count as f64,
         seconds: start.elapsed().as_secs_f64(),
         note: accuracy_note(&args.model),
+        finetune_steps: args.finetune_steps,
+        finetune_batch: args.finetune_batch,
+        finetune_step_seconds: tuned
+            .as_ref()
+            .filter(|_| args.finetune_steps > 0)
+            .map(|t| t.step_seconds),
+        adapter_bits: tuned
+            .as_ref()
+            .filter(|_| args.finetune_steps > 0)
+            .map(|t| t.adapter_bits),
+        twin_accuracy_before,
+        finetune_bootstraps: tuned
+            .as_ref()
+            .filter(|_| args.finetune_steps > 0)
+            .map(|t| t.bootstraps),
+        twin_losses: tuned.as_ref().map(|t| t.losses.clone()).unwrap_or_default(),
     };
     if args.json {
         return super::print_line(format_args!(
@@ -208,6 +297,16 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
         ));
     }
     let s = &summary;
+    if let (Some(step), Some(bits), Some(before)) = (
+        s.finetune_step_seconds,
+        s.adapter_bits,
+        s.twin_accuracy_before,
+    ) {
+        super::print_line(format_args!(
+            "private fine-tuning: {} steps of {} sentences, {step:.1} s per step, adapters {bits:.1} bits against the twin's; twin accuracy before {before:.2}",
+            s.finetune_steps, s.finetune_batch
+        ))?;
+    }
     let security = s.security_bits.map_or_else(
         || "none (INSECURE test set)".into(),
         |b| format!("{b:.0} bits"),
@@ -236,5 +335,130 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
         s.keygen_seconds,
         s.inference_seconds,
         s.seconds
+    ))
+}
+
+/// The demo's private fine-tuning: the model's adapters encrypted by the
+/// client, `--finetune-steps` steps on the server (each on the next
+/// `--finetune-batch` training sentences, encrypted with their labels),
+/// the same steps on the twin in `f64`, and the adapters compared.
+fn fine_tune(
+    args: &DemoArgs,
+    model: &LoadedModel,
+    server: &Server,
+    client: &mut Client,
+) -> Result<(EncryptedAdapters, Tuned)> {
+    let config = model.twin.config();
+    let optimizer_config = EncryptedAdamWConfig::default();
+    let level = server.input_level();
+    let mut adapters = client.encrypt_adapters(
+        &model.twin,
+        server.model(),
+        level,
+        optimizer_config.parameter_bound,
+    )?;
+    let gradient_bounds = model
+        .gradient_bounds
+        .ok_or_else(|| Error::InvalidParameters("no gradient bounds".into()))?;
+    let tuning = FineTuning::new(server.model(), gradient_bounds, LOGIT_BOUND)?;
+    let mut optimizer =
+        EncryptedAdamW::new(optimizer_config, vec![true; adapters.parameters().len()])?;
+    let mut twin = TwinFineTuning::new(config, optimizer_config)?;
+    let mut weights = model.twin.weights().clone();
+    let initial = flatten_adapters(&adapters_of(&weights, adapters.targets())?);
+    let needed = args.finetune_steps as usize * args.finetune_batch;
+    let mut train = model.train.clone();
+    if train.len() < needed {
+        return Err(Error::OutOfRange {
+            op: "demo",
+            detail: format!("{needed} training sentences wanted, {} held", train.len()),
+        });
+    }
+    train.examples.truncate(needed);
+    let (_, train_labels) = classes(&train, model.train.label_set(), config.classes)?;
+    let train_inputs = model.embed(&train.texts())?;
+    let (mut seconds, mut bootstraps, mut losses) = (0.0, 0, Vec::new());
+    let batches = train_inputs
+        .chunks(args.finetune_batch.max(1))
+        .zip(train_labels.chunks(args.finetune_batch.max(1)));
+    for (step, (inputs, labels)) in batches.enumerate() {
+        let batch = inputs
+            .iter()
+            .zip(labels)
+            .map(|(input, &label)| {
+                Ok(LabeledInput {
+                    input: client.encrypt(server.model(), input, level)?,
+                    label: client.encrypt_label(server.model(), label, level)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut report = StepReport::default();
+        let mut refresher = server.refresher();
+        let clock = Instant::now();
+        let (gradients, _) = tuning.gradients(
+            server.evaluator(),
+            &mut adapters,
+            &batch,
+            batch.len(),
+            &mut refresher,
+            &mut report,
+        )?;
+        tuning.update(
+            server.evaluator(),
+            &mut adapters,
+            &mut optimizer,
+            &gradients,
+            args.lr,
+            &mut refresher,
+            &mut report,
+        )?;
+        server.evaluator().context().backend().synchronize()?;
+        let step_seconds = clock.elapsed().as_secs_f64();
+        seconds += step_seconds;
+        bootstraps += report.bootstraps;
+        let sequences: Vec<_> = inputs
+            .iter()
+            .zip(labels)
+            .map(|(input, &label)| (input.embeddings.view(), input.mask.as_slice(), label))
+            .collect();
+        let loss = twin.step(&mut weights, &sequences, args.lr)?;
+        losses.push(loss);
+        super::print_line(format_args!(
+            "fine-tuning step {}: {} sentences, {step_seconds:.1} s (forward {:.1} s, backward {:.1} s, optimizer {:.1} s; {} bootstraps, {:.1} s), twin loss {loss:.4}",
+            step + 1,
+            batch.len(),
+            report.forward_seconds,
+            report.backward_seconds,
+            report.optimizer_seconds,
+            report.bootstraps,
+            report.bootstrap_seconds,
+        ))?;
+    }
+    let decrypted = client.decrypt_adapters(server.model(), &adapters)?;
+    let got = flatten_adapters(&decrypted.iter().flatten().collect::<Vec<_>>());
+    let want = flatten_adapters(&adapters_of(&weights, adapters.targets())?);
+    let change = |after: &[Vec<f64>]| -> Vec<f64> {
+        after
+            .iter()
+            .zip(&initial)
+            .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| x - y).collect::<Vec<_>>())
+            .collect()
+    };
+    let adapter_bits = agreement(&change(&got), &change(&want));
+    if args.finetune_steps > 0 {
+        super::print_line(format_args!(
+            "encrypted adapters after {} steps: their change agrees with the twin's to {adapter_bits:.1} bits",
+            args.finetune_steps
+        ))?;
+    }
+    Ok((
+        adapters,
+        Tuned {
+            twin: FriendlyModel::new(config.clone(), weights)?,
+            step_seconds: seconds / args.finetune_steps.max(1) as f64,
+            bootstraps,
+            adapter_bits,
+            losses,
+        },
     ))
 }
