@@ -9,8 +9,9 @@ mod common;
 use common::Fixture;
 use heformer::ckks::Ciphertext;
 use heformer::tensor::{
-    decrypt_matrix, encrypt_matrix, replicated_rows, Adapters, DenseProduct, LoraProduct,
-    MatrixProduct, MatrixShape, Transpose, CCMM_DEPTH, DENSE_DEPTH, LORA_DEPTH,
+    decrypt_matrix, encrypt_matrix, replicated_rows, Adapters, DenseProduct, EncryptedDense,
+    LoraProduct, MatrixProduct, MatrixShape, Transpose, CCMM_DEPTH, DENSE_DEPTH,
+    ENCRYPTED_DENSE_DEPTH, ENCRYPTED_DENSE_GRADIENT_DEPTH, LORA_DEPTH,
 };
 use heformer::Error;
 use ndarray::Array2;
@@ -552,4 +553,89 @@ fn complex_packing_of_two_activations() {
             required,
         );
     }
+}
+
+/// `Y = X·W` with `W` encrypted, and both gradients, against ndarray: `X`
+/// spans two ciphertexts (five blocks, the last partly padding), `W` maps
+/// it to three blocks (one ciphertext), four blocks per ciphertext.
+#[test]
+fn encrypted_weights_product_and_gradients_against_ndarray() {
+    let (preset, d, blocks) = ("TEST_INSECURE_N11", 4, 4);
+    let (width_in, width_out) = (18, 11);
+    let params = heformer::params::Parameters::preset(preset).unwrap();
+    let shape = MatrixShape::with_blocks(d, blocks, &params).unwrap();
+    let rotations = EncryptedDense::rotations(&shape).unwrap();
+    println!(
+        "encrypted dense d = {d}, P = {blocks}: {} rotation keys",
+        rotations.len()
+    );
+    let mut f = Fixture::new(preset, &rotations, 29);
+    let mut rng = ChaCha20Rng::seed_from_u64(29);
+    let x = Array2::from_shape_fn((d, width_in), |_| rng.random_range(-1.0..1.0));
+    let w = Array2::from_shape_fn((width_in, width_out), |_| rng.random_range(-1.0..1.0));
+    let dy = Array2::from_shape_fn((d, width_out), |_| rng.random_range(-1.0..1.0));
+    let dense = EncryptedDense::new(shape);
+    let slots = dense.weight_slots(&w).unwrap();
+    assert_eq!(slots.len(), 2 * 1 * blocks);
+    assert_eq!(dense.weight_matrix(&slots, width_in, width_out).unwrap(), w);
+    let (level, scale) = (f.params.max_level(), f.params.default_scale());
+    let cw: Vec<Ciphertext> = slots
+        .iter()
+        .map(|s| {
+            let pt = f.encoder.encode_complex(s, level, scale).unwrap();
+            f.encryptor.encrypt(&pt).unwrap()
+        })
+        .collect();
+    let cx = encrypt_activation(&mut f, &shape, &x);
+    let cdy = encrypt_activation(&mut f, &shape, &dy);
+    let y = dense.multiply(&f.evaluator, &f.encoder, &cx, &cw).unwrap();
+    assert_eq!(y.len(), 1);
+    assert_eq!(y[0].level(), level - ENCRYPTED_DENSE_DEPTH);
+    let want = x.dot(&w);
+    let required = product_bits(&f, y[0].scale(), width_in);
+    check_blocks(
+        &f,
+        &shape,
+        "X·W (W encrypted)",
+        &y[0],
+        &output_blocks(&shape, &want, 0),
+        required,
+    );
+    let (d_xs, d_ws) = dense
+        .gradients(&f.evaluator, &f.encoder, &cx, &cw, &cdy)
+        .unwrap();
+    let want_dx = dy.dot(&w.t());
+    for (k, ct) in d_xs.iter().enumerate() {
+        assert_eq!(ct.level(), level - ENCRYPTED_DENSE_GRADIENT_DEPTH);
+        let required = product_bits(&f, ct.scale(), width_out);
+        check_blocks(
+            &f,
+            &shape,
+            &format!("∂X ciphertext {k}"),
+            ct,
+            &output_blocks(&shape, &want_dx, k),
+            required,
+        );
+    }
+    let decoded: Vec<Vec<heformer::math::Complex>> = d_ws
+        .iter()
+        .map(|ct| f.encoder.decode(&f.decryptor.decrypt(ct).unwrap()).unwrap())
+        .collect();
+    let got_dw = dense.weight_matrix(&decoded, width_in, width_out).unwrap();
+    let want_dw = x.t().dot(&dy);
+    let error = (&got_dw - &want_dw)
+        .iter()
+        .fold(0.0_f64, |m, e| m.max(e.abs()));
+    let required = product_bits(&f, d_ws[0].scale(), d);
+    println!("∂W: {:.1} bits (required {required:.1})", -error.log2());
+    assert!(-error.log2() >= required);
+    // Lists of the wrong lengths are errors.
+    assert!(matches!(
+        dense.multiply(&f.evaluator, &f.encoder, &cx, &cw[..3]),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        dense.gradients(&f.evaluator, &f.encoder, &cx, &cw, &cx),
+        Err(Error::LengthMismatch { .. })
+    ));
 }

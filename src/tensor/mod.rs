@@ -47,6 +47,9 @@
 //!   block by block, three levels ([`CCMM_DEPTH`]), baby-step giant-step
 //!   rotations so that its keys are `O(√d)`: 52 at `d = 128`.
 //! - [`Transpose`]: one diagonal-method transform (one level).
+//! - [`EncryptedDense`] ([`encrypted_dense`]): `X·W` with `W` encrypted,
+//!   CCMM block by block over shifted copies of the input's blocks (four
+//!   levels), and its two gradients (five).
 //! - [`LoraProduct`] ([`lora`]): the rank-`r` products `X·A·B` of LoRA with
 //!   masked replication and rotate-and-sum (three levels).
 //!
@@ -56,6 +59,7 @@
 
 mod bsgs;
 pub mod dense;
+pub mod encrypted_dense;
 pub mod lora;
 pub mod packing;
 pub mod permutations;
@@ -63,6 +67,7 @@ pub mod product;
 pub mod transpose;
 
 pub use dense::{DenseProduct, PreparedInput, DENSE_DEPTH};
+pub use encrypted_dense::{EncryptedDense, ENCRYPTED_DENSE_DEPTH, ENCRYPTED_DENSE_GRADIENT_DEPTH};
 pub use lora::{replicated_rows, AdapterGradients, Adapters, LoraProduct, LORA_DEPTH};
 pub use packing::{decrypt_matrix, encrypt_matrix, MatrixShape};
 pub use product::{MatrixProduct, CCMM_DEPTH};

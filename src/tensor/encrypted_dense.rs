@@ -1,0 +1,359 @@
+//! Dense products whose weights are encrypted, `Y = X·W` for a wide
+//! encrypted activation `X` (`d` rows, `g` ciphertexts of `P` column
+//! blocks) and an encrypted `W` (`g·P·d × h·P·d`), by CCMM block by block
+//! ([`MatrixProduct`]): what full fine-tuning needs for every weight, and
+//! an encrypted head for its own.
+//!
+//! # Layout
+//!
+//! CCMM multiplies block `b` of one ciphertext by block `b` of the other,
+//! all `P` at once. Output block `m·P + b` is
+//! `Σ_k Σ_s X_{k·P + (b+s) mod P} · W_{k·P + (b+s) mod P, m·P + b}`, so the
+//! weight is `g·h·P` ciphertexts `W_{k,m,s}` (in that order, `s` fastest)
+//! whose block `b` is `W_{k·P + (b+s) mod P, m·P + b}`
+//! ([`EncryptedDense::weight_slots`]), and the input's blocks are shifted
+//! by `s` first: `shift_s(X)` has block `b` = block `(b + s) mod P` of `X`
+//! ([`block_shift`]: two rotations, `s` and `s − P`, with complementary
+//! masks; one level).
+//!
+//! # The products (levels from the inputs' level `l`)
+//!
+//! - forward: `Y_m = Σ_{k,s} CCMM(shift_s(X_k), W_{k,m,s})` (shift `l → l−1`,
+//!   CCMM `→ l − 4`);
+//! - `∂W_{k,m,s} = CCMM(shift_s(X_kᵀ), ∂Y_m)` (block `b`:
+//!   `X_{k·P+(b+s)}ᵀ·∂Y_{m·P+b}`, in the weight's layout; transpose, shift,
+//!   CCMM: `→ l − 5`);
+//! - `∂X_k = Σ_{m,s} CCMM(shift_{−s}(∂Y_m), shift_{−s}(W_{k,m,s}ᵀ))` (block
+//!   `b`: `∂Y_{m·P+b−s}·W_{k·P+b, m·P+b−s}ᵀ`; transpose or a dropped level,
+//!   shift, CCMM: `→ l − 5`).
+
+use ndarray::Array2;
+
+use crate::circuits::linear::LinearTransform;
+use crate::ckks::{Ciphertext, Encoder, Evaluator};
+use crate::error::{Error, Result};
+use crate::math::Complex;
+
+use super::{MatrixProduct, MatrixShape, Transpose, CCMM_DEPTH};
+
+const OP: &str = "tensor::encrypted_dense";
+
+/// The levels of the forward product.
+pub const ENCRYPTED_DENSE_DEPTH: usize = CCMM_DEPTH + 1;
+/// The levels of either gradient.
+pub const ENCRYPTED_DENSE_GRADIENT_DEPTH: usize = CCMM_DEPTH + 2;
+
+/// `shift_s`: output block `b` reads block `(b + s) mod P` of the same
+/// entry (`0 < s < P`).
+pub fn block_shift(shape: &MatrixShape, s: usize) -> Result<LinearTransform> {
+    let (p, n) = (shape.blocks(), shape.slots());
+    let mut low = vec![Complex::ZERO; n];
+    let mut high = vec![Complex::ZERO; n];
+    for l in 0..n {
+        if l % p + s % p < p {
+            low[l] = Complex::from(1.0);
+        } else {
+            high[l] = Complex::from(1.0);
+        }
+    }
+    let s = (s % p) as i64;
+    let wrap = (s - p as i64).rem_euclid(n as i64);
+    let mut diagonals = std::collections::BTreeMap::new();
+    diagonals.insert(s, low);
+    if s != 0 {
+        diagonals.insert(wrap, high);
+    }
+    LinearTransform::from_diagonals(n, diagonals)
+}
+
+/// Dense products with encrypted weights for one shape.
+#[derive(Debug, Clone, Copy)]
+pub struct EncryptedDense {
+    shape: MatrixShape,
+}
+
+impl EncryptedDense {
+    /// The products on wide matrices of `shape`'s blocks.
+    pub fn new(shape: MatrixShape) -> Self {
+        Self { shape }
+    }
+
+    /// The rotation steps: the block shifts' (`±s`, `s − P`), CCMM's and
+    /// the transpose's.
+    ///
+    /// Errors: those of the permutations.
+    pub fn rotations(shape: &MatrixShape) -> Result<Vec<i64>> {
+        let mut steps = MatrixProduct::ccmm_rotations(shape)?;
+        steps.extend(Transpose::rotations(shape)?);
+        for s in 1..shape.blocks() {
+            steps.extend(block_shift(shape, s)?.rotations());
+            steps.extend(block_shift(shape, shape.blocks() - s)?.rotations());
+        }
+        steps.sort_unstable();
+        steps.dedup();
+        Ok(steps)
+    }
+
+    /// The slot vectors of `w` (padded to whole ciphertexts of blocks on
+    /// both sides) in the weight layout, `[k][m][s]` flat.
+    ///
+    /// Errors: a matrix with no entry, non-finite entries.
+    pub fn weight_slots(&self, w: &Array2<f64>) -> Result<Vec<Vec<Complex>>> {
+        let (d, p) = (self.shape.dim(), self.shape.blocks());
+        let (g, h) = self.ciphertexts(w.nrows(), w.ncols())?;
+        let entry = |r: usize, c: usize| *w.get((r, c)).unwrap_or(&0.0);
+        let mut out = Vec::with_capacity(g * h * p);
+        for k in 0..g {
+            for m in 0..h {
+                for s in 0..p {
+                    let blocks: Vec<Array2<f64>> = (0..p)
+                        .map(|b| {
+                            let (row_block, col_block) = (k * p + (b + s) % p, m * p + b);
+                            Array2::from_shape_fn((d, d), |(i, j)| {
+                                entry(row_block * d + i, col_block * d + j)
+                            })
+                        })
+                        .collect();
+                    out.push(self.shape.pack_blocks(&blocks)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The `rows × cols` matrix whose weight layout `slots` holds (the
+    /// inverse of [`weight_slots`](Self::weight_slots): every block of `W`
+    /// lies in exactly one block of one ciphertext).
+    ///
+    /// Errors: a slot count other than the layout's.
+    pub fn weight_matrix(
+        &self,
+        slots: &[Vec<Complex>],
+        rows: usize,
+        cols: usize,
+    ) -> Result<Array2<f64>> {
+        let (d, p) = (self.shape.dim(), self.shape.blocks());
+        let (g, h) = self.ciphertexts(rows, cols)?;
+        if slots.len() != g * h * p {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: slots.len(),
+                expected: g * h * p,
+            });
+        }
+        let mut w = Array2::zeros((g * p * d, h * p * d));
+        for k in 0..g {
+            for m in 0..h {
+                for s in 0..p {
+                    let blocks = self.shape.unpack_blocks(&slots[(k * h + m) * p + s])?;
+                    for (b, block) in blocks.iter().enumerate() {
+                        let (row_block, col_block) = (k * p + (b + s) % p, m * p + b);
+                        w.slice_mut(ndarray::s![
+                            row_block * d..(row_block + 1) * d,
+                            col_block * d..(col_block + 1) * d
+                        ])
+                        .assign(block);
+                    }
+                }
+            }
+        }
+        Ok(w.slice(ndarray::s![..rows, ..cols]).to_owned())
+    }
+
+    /// The ciphertexts of a `rows × cols` weight's two sides.
+    fn ciphertexts(&self, rows: usize, cols: usize) -> Result<(usize, usize)> {
+        let side = self.shape.dim() * self.shape.blocks();
+        if rows == 0 || cols == 0 {
+            return Err(Error::OutOfRange {
+                op: OP,
+                detail: format!("a {rows} x {cols} weight"),
+            });
+        }
+        Ok((rows.div_ceil(side), cols.div_ceil(side)))
+    }
+
+    /// `shift_s(ct)` (one level; the identity, dropped a level, for `s = 0`).
+    fn shift(
+        &self,
+        ev: &Evaluator,
+        encoder: &Encoder,
+        ct: &Ciphertext,
+        s: usize,
+    ) -> Result<Ciphertext> {
+        block_shift(&self.shape, s)?
+            .encode(encoder, ct.level())?
+            .evaluate(ev, ct, true)
+    }
+
+    /// Checks the list lengths: `g` inputs, `g·h·P` weights.
+    fn check(&self, inputs: usize, weights: usize) -> Result<usize> {
+        let p = self.shape.blocks();
+        if inputs == 0 || weights == 0 || weights % (inputs * p) != 0 {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: weights,
+                expected: inputs.max(1) * p,
+            });
+        }
+        Ok(weights / (inputs * p))
+    }
+
+    /// `Y = X·W` (four levels from the lowest operand's level): one
+    /// ciphertext per output ciphertext.
+    ///
+    /// Errors: lists of the wrong lengths, operands below the levels
+    /// needed or of another slot count.
+    pub fn multiply(
+        &self,
+        ev: &Evaluator,
+        encoder: &Encoder,
+        xs: &[Ciphertext],
+        ws: &[Ciphertext],
+    ) -> Result<Vec<Ciphertext>> {
+        let h = self.check(xs.len(), ws.len())?;
+        let p = self.shape.blocks();
+        let level = lowest(xs.iter().chain(ws))?;
+        let shifted = self.shifted(ev, encoder, xs, level)?;
+        let product = MatrixProduct::new(self.shape, encoder, level - 1)?;
+        (0..h)
+            .map(|m| {
+                let mut terms = Vec::with_capacity(xs.len() * p);
+                for (k, copies) in shifted.iter().enumerate() {
+                    for (s, x) in copies.iter().enumerate() {
+                        terms.push(product.multiply(ev, x, &ws[(k * h + m) * p + s])?);
+                    }
+                }
+                sum(ev, terms)
+            })
+            .collect()
+    }
+
+    /// `shift_s(x)` for every `x` and `s < P`, at `level − 1`.
+    fn shifted(
+        &self,
+        ev: &Evaluator,
+        encoder: &Encoder,
+        xs: &[Ciphertext],
+        level: usize,
+    ) -> Result<Vec<Vec<Ciphertext>>> {
+        xs.iter()
+            .map(|x| {
+                let x = at_level(ev, x, level)?;
+                (0..self.shape.blocks())
+                    .map(|s| self.shift(ev, encoder, &x, s))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The gradients of `Y = X·W` given `dY`: `(∂X, ∂W)` in the input's and
+    /// the weight's layouts (five levels each from the lowest operand's).
+    ///
+    /// Errors: those of [`multiply`](Self::multiply), a `dY` of another
+    /// width than `W`'s.
+    pub fn gradients(
+        &self,
+        ev: &Evaluator,
+        encoder: &Encoder,
+        xs: &[Ciphertext],
+        ws: &[Ciphertext],
+        dys: &[Ciphertext],
+    ) -> Result<(Vec<Ciphertext>, Vec<Ciphertext>)> {
+        let h = self.check(xs.len(), ws.len())?;
+        if dys.len() != h {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: dys.len(),
+                expected: h,
+            });
+        }
+        let p = self.shape.blocks();
+        let level = lowest(xs.iter().chain(ws).chain(dys))?;
+        let transpose = Transpose::new(&self.shape, encoder, level)?;
+        let product = MatrixProduct::new(self.shape, encoder, level - 2)?;
+        let dys_above: Vec<Ciphertext> = dys
+            .iter()
+            .map(|dy| at_level(ev, dy, level - 1))
+            .collect::<Result<_>>()?;
+        let dys: Vec<Ciphertext> = dys
+            .iter()
+            .map(|dy| at_level(ev, dy, level - 2))
+            .collect::<Result<_>>()?;
+        // ∂W_{k,m,s} = CCMM(shift_s(X_kᵀ), ∂Y_m).
+        let transposed: Vec<Ciphertext> = xs
+            .iter()
+            .map(|x| transpose.apply(ev, &at_level(ev, x, level)?))
+            .collect::<Result<_>>()?;
+        let shifted = self.shifted(ev, encoder, &transposed, level - 1)?;
+        let mut d_ws = Vec::with_capacity(ws.len());
+        for copies in &shifted {
+            for dy in &dys {
+                for x in copies {
+                    d_ws.push(product.multiply(ev, x, dy)?);
+                }
+            }
+        }
+        // ∂X_k = Σ_{m,s} CCMM(shift_{−s}(∂Y_m), shift_{−s}(W_{k,m,s}ᵀ)).
+        let back = |s: usize| (p - s) % p;
+        let shifted_dys: Vec<Vec<Ciphertext>> = dys_above
+            .iter()
+            .map(|dy| {
+                (0..p)
+                    .map(|s| self.shift(ev, encoder, dy, back(s)))
+                    .collect()
+            })
+            .collect::<Result<_>>()?;
+        let d_xs = (0..xs.len())
+            .map(|k| {
+                let mut terms = Vec::with_capacity(h * p);
+                for (m, dy_copies) in shifted_dys.iter().enumerate() {
+                    for (s, dy) in dy_copies.iter().enumerate() {
+                        let w = &ws[(k * h + m) * p + s];
+                        let wt = transpose.apply(ev, &at_level(ev, w, level)?)?;
+                        let wt = self.shift(ev, encoder, &wt, back(s))?;
+                        terms.push(product.multiply(ev, dy, &wt)?);
+                    }
+                }
+                sum(ev, terms)
+            })
+            .collect::<Result<_>>()?;
+        Ok((d_xs, d_ws))
+    }
+}
+
+/// The lowest level of `cts`, which must leave room for a product.
+fn lowest<'a>(cts: impl Iterator<Item = &'a Ciphertext>) -> Result<usize> {
+    cts.map(Ciphertext::level)
+        .min()
+        .ok_or(Error::LengthMismatch {
+            op: OP,
+            got: 0,
+            expected: 1,
+        })
+}
+
+/// `ct` dropped to `level`.
+fn at_level(ev: &Evaluator, ct: &Ciphertext, level: usize) -> Result<Ciphertext> {
+    let mut out = ct.try_clone()?;
+    let drop = ct.level().checked_sub(level).ok_or(Error::OutOfLevels {
+        op: OP,
+        level: ct.level(),
+        needed: level,
+    })?;
+    ev.drop_level_assign(&mut out, drop)?;
+    Ok(out)
+}
+
+/// The sum of `terms` (all of one level and scale).
+fn sum(ev: &Evaluator, terms: Vec<Ciphertext>) -> Result<Ciphertext> {
+    let mut terms = terms.into_iter();
+    let mut acc = terms.next().ok_or(Error::LengthMismatch {
+        op: OP,
+        got: 0,
+        expected: 1,
+    })?;
+    for term in terms {
+        ev.add_assign(&mut acc, &term)?;
+    }
+    Ok(acc)
+}
