@@ -360,6 +360,7 @@ fn fine_tune(
     let gradient_bounds = model
         .gradient_bounds
         .ok_or_else(|| Error::InvalidParameters("no gradient bounds".into()))?;
+    eprintln!("gradient bounds (of the loss-scaled backward): {gradient_bounds:?}");
     let tuning = FineTuning::new(server.model(), gradient_bounds, LOGIT_BOUND)?;
     let mut optimizer =
         EncryptedAdamW::new(optimizer_config, vec![true; adapters.parameters().len()])?;

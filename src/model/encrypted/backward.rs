@@ -4,7 +4,10 @@
 //! gives it: class `j` on row 0, column `j`) down to every layer's input,
 //! with the forward's activations from its [`EncryptedTape`] and levels
 //! refreshed where an operation lacks them (bounds from
-//! [`GradientBounds`]).
+//! [`GradientBounds`]). It runs on the logits' gradient times the bounds'
+//! loss scale `S` (so that the gradients it bootstraps come near their
+//! bounds of at least 1) and returns the gradients divided by `S`; both
+//! are relabellings of the scales.
 //!
 //! With `γ`, `β` folded into the next weights, a LayerNorm's backward is
 //! that of the bare normalisation `N = (x − μ)·s`:
@@ -64,6 +67,34 @@ pub struct LayerGradients {
     /// With encrypted adapters, their gradients (one per target, in the
     /// adapters' order).
     pub adapters: Vec<AdapterGradients>,
+}
+
+impl LayerGradients {
+    /// Applies `f` to every ciphertext.
+    fn unscale(&mut self, f: impl Fn(&mut Ciphertext)) {
+        let lists = [
+            &mut self.output,
+            &mut self.gate,
+            &mut self.up,
+            &mut self.attended,
+            &mut self.queries,
+            &mut self.keys,
+            &mut self.values,
+        ];
+        for ct in lists.into_iter().flatten() {
+            f(ct);
+        }
+        for adapter in &mut self.adapters {
+            for ct in adapter
+                .a_columns
+                .iter_mut()
+                .chain(adapter.b_rows.iter_mut())
+                .flatten()
+            {
+                f(ct);
+            }
+        }
+    }
 }
 
 /// One example's gradients.
@@ -140,7 +171,16 @@ impl EncryptedModel {
             head_tapes.push(tape.head);
             layer_tapes.push(tape.layers);
         }
-        let mut stream = back.head(d_logits, head_tapes)?;
+        // Loss scaling: the backward runs on S·∂logits (a relabelling).
+        let scaled: Vec<Ciphertext> = d_logits
+            .iter()
+            .map(|ct| {
+                let mut ct = ct.try_clone()?;
+                ct.scale /= bounds.loss_scale;
+                Ok(ct)
+            })
+            .collect::<Result<_>>()?;
+        let mut stream = back.head(&scaled, head_tapes)?;
         let mut layers: Vec<Vec<LayerGradients>> = masks.iter().map(|_| Vec::new()).collect();
         let transposed = &self.backward_blocks()?.layers;
         for (index, weights) in transposed.iter().enumerate().rev() {
@@ -180,6 +220,12 @@ impl EncryptedModel {
         let bootstraps = back.run.refresher.count() - start;
         let seconds = clock.elapsed().as_secs_f64();
         let bootstrap_seconds = back.run.refresher.seconds() - refreshing;
+        // The gradients of the loss itself: divided back by S.
+        let unscale = |ct: &mut Ciphertext| ct.scale *= bounds.loss_scale;
+        for layer in layers.iter_mut().flatten() {
+            layer.unscale(unscale);
+        }
+        stream.iter_mut().flatten().for_each(unscale);
         Ok(layers
             .into_iter()
             .zip(stream)
@@ -260,7 +306,11 @@ impl Backward<'_> {
             tanh.push(tape.tanh);
             norms.push(tape.final_norm);
         }
-        let d_tanh = self.through(&mut d_logits, 1.0, &transposed.classifier)?;
+        let d_tanh = self.through(
+            &mut d_logits,
+            self.bounds.loss_scale.max(1.0),
+            &transposed.classifier,
+        )?;
         let (mut d_tanh, sizes) = flatten(d_tanh);
         let (mut tanh, _) = flatten(tanh);
         // R₀ − T ⊙ T: tanh's derivative on row 0, zero elsewhere.

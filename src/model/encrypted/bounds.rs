@@ -152,12 +152,24 @@ pub struct GradientBounds {
     pub projection: f64,
     /// Inside the head (before tanh, the bottleneck).
     pub head: f64,
+    /// The backward runs on the logits' gradient times this power of two
+    /// (loss scaling), so that its largest values come near 1 and
+    /// bootstrapping's error, which scales with the bounds (at least 1),
+    /// stays small beside them; the bounds above are of the scaled
+    /// gradients. The returned gradients are divided back (a relabelling
+    /// of their scales).
+    pub loss_scale: f64,
 }
+
+/// The largest loss scale: `2^20`.
+const MAX_LOSS_SCALE: f64 = 1_048_576.0;
 
 impl GradientBounds {
     /// Every bound: the largest magnitudes the twin's exact backward
     /// reaches on `inputs`, for the cross-entropy's gradient of every
-    /// label, times `margin` (at least 1), and at least 1.
+    /// label, times the loss scale (the power of two that brings the
+    /// largest of them, or the logits' gradient, to at most 1; up to
+    /// `2^20`) and `margin` (at least 1), and at least 1.
     ///
     /// Errors: those of the twin's forward, an empty `inputs`, a margin
     /// below 1.
@@ -180,19 +192,22 @@ impl GradientBounds {
         let backprop = FriendlyBackprop::new(config.clone())?;
         let weights = model.weights();
         let mut bounds = Self {
-            stream: 1.0,
-            normalized: 1.0,
-            ffn: 1.0,
-            context: 1.0,
-            kernel: 1.0,
-            row_sum: 1.0,
-            projection: 1.0,
-            head: 1.0,
+            stream: 0.0,
+            normalized: 0.0,
+            ffn: 0.0,
+            context: 0.0,
+            kernel: 0.0,
+            row_sum: 0.0,
+            projection: 0.0,
+            head: 0.0,
+            loss_scale: 1.0,
         };
+        let mut logits_gradient = 0.0_f64;
         for (embeddings, mask) in inputs {
             let (logits, tape) = backprop.forward(weights, *embeddings, mask)?;
             for label in 0..config.classes {
                 let (_, d_logits) = cross_entropy(logits.view(), label)?;
+                logits_gradient = d_logits.iter().fold(logits_gradient, |m, v| m.max(v.abs()));
                 bounds.head = bounds.head.max(head_gradient_bound(
                     &weights.head,
                     &tape.head,
@@ -235,15 +250,35 @@ impl GradientBounds {
                 );
             }
         }
+        let raw = [
+            bounds.stream,
+            bounds.normalized,
+            bounds.ffn,
+            bounds.context,
+            bounds.kernel,
+            bounds.row_sum,
+            bounds.projection,
+            bounds.head,
+            logits_gradient,
+        ];
+        let largest = raw.iter().fold(0.0_f64, |m, &v| m.max(v));
+        let loss_scale = if largest > 0.0 {
+            2f64.powf((1.0 / largest).log2().floor())
+                .clamp(1.0, MAX_LOSS_SCALE)
+        } else {
+            1.0
+        };
+        let bound = |v: f64| (v * loss_scale * margin).max(1.0);
         Ok(Self {
-            stream: bounds.stream * margin,
-            normalized: bounds.normalized * margin,
-            ffn: bounds.ffn * margin,
-            context: bounds.context * margin,
-            kernel: bounds.kernel * margin,
-            row_sum: bounds.row_sum * margin,
-            projection: bounds.projection * margin,
-            head: bounds.head * margin,
+            stream: bound(bounds.stream),
+            normalized: bound(bounds.normalized),
+            ffn: bound(bounds.ffn),
+            context: bound(bounds.context),
+            kernel: bound(bounds.kernel),
+            row_sum: bound(bounds.row_sum),
+            projection: bound(bounds.projection),
+            head: bound(bounds.head),
+            loss_scale,
         })
     }
 }

@@ -172,9 +172,13 @@ impl<'a> FineTuning<'a> {
         }
         let (count, seconds) = (refresher.count(), refresher.seconds());
         let start = Instant::now();
-        let bound = self.bounds.projection.max(1.0);
+        // Refreshed (where they lack the mean's level) as the backward
+        // held them, loss-scaled: a relabelling there and back.
+        let (bound, scale) = (self.bounds.projection.max(1.0), self.bounds.loss_scale);
         for gradient in per_example.iter_mut() {
+            gradient.iter_mut().for_each(|ct| ct.scale /= scale);
             ensure_all(refresher, ev, gradient, bound, 1)?;
+            gradient.iter_mut().for_each(|ct| ct.scale *= scale);
         }
         let mean = mean_gradient(ev, &per_example)?;
         report.optimizer_seconds += start.elapsed().as_secs_f64();
