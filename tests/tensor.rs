@@ -576,7 +576,8 @@ fn encrypted_weights_product_and_gradients_against_ndarray() {
     let dy = Array2::from_shape_fn((d, width_out), |_| rng.random_range(-1.0..1.0));
     let dense = EncryptedDense::new(shape);
     let slots = dense.weight_slots(&w).unwrap();
-    assert_eq!(slots.len(), 2 * 1 * blocks);
+    // g = 2 input ciphertexts, h = 1 output ciphertext, P shifts.
+    assert_eq!(slots.len(), 2 * blocks);
     assert_eq!(dense.weight_matrix(&slots, width_in, width_out).unwrap(), w);
     let (level, scale) = (f.params.max_level(), f.params.default_scale());
     let cw: Vec<Ciphertext> = slots
