@@ -19,7 +19,7 @@ use heformer::model::encrypted::{
 use heformer::model::friendly::{agreement, FriendlyConfig, FriendlyModel, FriendlyWeights};
 use heformer::model::train::classifier::Differentiable;
 use heformer::model::train::friendly::{FriendlyBackprop, GradientProbe};
-use heformer::model::train::ops::cross_entropy;
+use heformer::model::train::ops::{cross_entropy, Functions};
 use heformer::model::train::params::Parameters;
 use heformer::Error;
 use ndarray::{s, Array2};
@@ -103,47 +103,28 @@ fn backward_against_the_twin(encrypted_adapters: bool) {
     println!("gradient bounds: {gradient_bounds:?}");
     assert!(GradientBounds::calibrate(&model, &calibration, 0.5).is_err());
 
-    // The twin: exact forward and backward, every intermediate kept.
-    let backprop = FriendlyBackprop::new(config.clone()).unwrap();
-    let c = 1.0 / (2.0 * (config.head_size() as f64).sqrt());
+    // The twins: forward and backward, exact and through the circuit's
+    // polynomials, from the same logits' gradient (the exact twin's), every
+    // intermediate kept.
+    let exact = FriendlyBackprop::new(config.clone()).unwrap();
+    let polynomial = FriendlyBackprop::with_functions(
+        config.clone(),
+        Functions::Polynomial(Box::new(model.polynomials().clone())),
+    )
+    .unwrap();
     let mut twins = Vec::new();
     let mut d_logits = Vec::new();
     let mut logits_list = Vec::new();
     for ((embedding, mask), &label) in embeddings.iter().zip(&masks).zip(&labels) {
-        let (logits, tape) = backprop
+        let (logits, _) = exact
             .forward(model.weights(), embedding.view(), mask)
             .unwrap();
         let (_, gradient) = cross_entropy(logits.view(), label).unwrap();
-        logits_list.push(logits);
-        let mut layers: Vec<TwinLayer> = Vec::new();
-        let mut sink = model.weights().zeroed();
-        let sink_layers = &mut sink;
-        backprop.backward_probed(
-            model.weights(),
-            tape,
-            gradient.view(),
-            sink_layers,
-            &mut |probe, values| {
-                if probe == GradientProbe::Output {
-                    layers.push(TwinLayer::default());
-                }
-                let (Some(layer), value) = (layers.last_mut(), Some(rows(values, d))) else {
-                    return;
-                };
-                match probe {
-                    GradientProbe::Output => layer.output = value,
-                    GradientProbe::Up => layer.up = value,
-                    GradientProbe::Gate => layer.gate = value,
-                    GradientProbe::Attended => layer.attended = value,
-                    GradientProbe::Queries => layer.queries = value.map(|q| q / (2.0 * c)),
-                    GradientProbe::Keys => layer.keys = value,
-                    GradientProbe::Values => layer.values = value,
-                    _ => {}
-                }
-            },
+        twins.push(
+            [&polynomial, &exact]
+                .map(|twin| twin_gradients(twin, model.weights(), (embedding, mask), &gradient)),
         );
-        layers.reverse();
-        twins.push((layers, sink));
+        logits_list.push(logits);
         d_logits.push(gradient);
     }
 
@@ -262,61 +243,109 @@ fn backward_against_the_twin(encrypted_adapters: bool) {
     };
     let heads =
         |cts: &[heformer::ckks::Ciphertext]| server.decrypt_heads(&fixture.decryptor, cts).unwrap();
-    let mut worst = f64::INFINITY;
-    for (example, (encrypted, (twin, sink))) in gradients.iter().zip(&twins).enumerate() {
+    // Worst agreement against the polynomial twin, then the exact one.
+    let mut worst = [f64::INFINITY; 2];
+    for (example, (encrypted, pair)) in gradients.iter().zip(&twins).enumerate() {
         assert_eq!(encrypted.layers.len(), config.layers);
-        for (index, (layer, plain)) in encrypted.layers.iter().zip(twin).enumerate() {
-            assert_eq!(layer.adapters.len(), if encrypted_adapters { 3 } else { 0 });
-            let twin_layer = &sink.layers[index];
-            for (gradients, (name, twin_projection)) in layer.adapters.iter().zip([
-                ("Q", &twin_layer.query),
-                ("K", &twin_layer.key),
-                ("V", &twin_layer.value),
-            ]) {
-                let got = decrypt_adapter_gradients(
-                    &config,
-                    server.layout(),
-                    &fixture.encoder,
-                    &fixture.decryptor,
-                    gradients,
-                )
-                .unwrap();
-                let want = twin_projection.lora.as_ref().unwrap();
-                let bits = [agreement(&got.a, &want.a), agreement(&got.b, &want.b)];
-                println!(
-                    "example {example} layer {index}: {name} adapter A {:.1} bits, B {:.1} bits",
-                    bits[0], bits[1]
-                );
-                worst = worst.min(bits[0].min(bits[1]));
+        for (which, ((twin, sink), kind)) in pair.iter().zip(["polynomial", "exact"]).enumerate() {
+            for (index, (layer, plain)) in encrypted.layers.iter().zip(twin).enumerate() {
+                assert_eq!(layer.adapters.len(), if encrypted_adapters { 3 } else { 0 });
+                let mut line = format!("example {example} layer {index} against the {kind} twin:");
+                let twin_layer = &sink.layers[index];
+                for (gradients, (name, projection)) in layer.adapters.iter().zip([
+                    ("Q", &twin_layer.query),
+                    ("K", &twin_layer.key),
+                    ("V", &twin_layer.value),
+                ]) {
+                    let got = decrypt_adapter_gradients(
+                        &config,
+                        server.layout(),
+                        &fixture.encoder,
+                        &fixture.decryptor,
+                        gradients,
+                    )
+                    .unwrap();
+                    let want = projection.lora.as_ref().unwrap();
+                    for (part, bits) in [
+                        ("A", agreement(&got.a, &want.a)),
+                        ("B", agreement(&got.b, &want.b)),
+                    ] {
+                        line += &format!(" {name}.{part} {bits:.1}");
+                        worst[which] = worst[which].min(bits);
+                    }
+                }
+                let compared = [
+                    (
+                        "output",
+                        decrypt(&layer.output, config.hidden),
+                        &plain.output,
+                    ),
+                    ("up", decrypt(&layer.up, config.ffn), &plain.up),
+                    ("gate", decrypt(&layer.gate, config.ffn), &plain.gate),
+                    (
+                        "attended",
+                        decrypt(&layer.attended, config.hidden),
+                        &plain.attended,
+                    ),
+                    ("queries", heads(&layer.queries), &plain.queries),
+                    ("keys", heads(&layer.keys), &plain.keys),
+                    ("values", heads(&layer.values), &plain.values),
+                ];
+                for (name, got, want) in compared {
+                    let want = want.as_ref().unwrap_or_else(|| panic!("the twin's {name}"));
+                    let bits = agreement(&got, want);
+                    line += &format!(" {name} {bits:.1}");
+                    worst[which] = worst[which].min(bits);
+                }
+                println!("{line} bits");
             }
-            let compared = [
-                (
-                    "output",
-                    decrypt(&layer.output, config.hidden),
-                    &plain.output,
-                ),
-                ("up", decrypt(&layer.up, config.ffn), &plain.up),
-                ("gate", decrypt(&layer.gate, config.ffn), &plain.gate),
-                (
-                    "attended",
-                    decrypt(&layer.attended, config.hidden),
-                    &plain.attended,
-                ),
-                ("queries", heads(&layer.queries), &plain.queries),
-                ("keys", heads(&layer.keys), &plain.keys),
-                ("values", heads(&layer.values), &plain.values),
-            ];
-            let mut line = format!("example {example} layer {index}:");
-            for (name, got, want) in compared {
-                let want = want.as_ref().unwrap_or_else(|| panic!("the twin's {name}"));
-                let bits = agreement(&got, want);
-                line += &format!(" {name} {bits:.1}");
-                worst = worst.min(bits);
-            }
-            println!("{line} bits");
         }
     }
-    println!("worst agreement: {worst:.1} bits");
-    assert!(worst >= 8.0, "{worst}");
-    let _ = refresher.count();
+    println!(
+        "worst agreement: {:.1} bits against the polynomial twin, {:.1} against the exact twin",
+        worst[0], worst[1]
+    );
+    // CKKS noise and bootstrapping alone; the polynomials' errors too.
+    assert!(worst[0] >= 12.0 && worst[1] >= 8.0, "{worst:?}");
+}
+
+/// The twin's gradients of one example through `twin`'s functions from the
+/// logits' gradient `d_logits`: per layer, and the weights' gradient.
+fn twin_gradients(
+    twin: &FriendlyBackprop,
+    weights: &FriendlyWeights,
+    (embedding, mask): (&Array2<f64>, &[bool; 8]),
+    d_logits: &ndarray::Array1<f64>,
+) -> (Vec<TwinLayer>, FriendlyWeights) {
+    let d = embedding.nrows();
+    let c = 1.0 / (2.0 * (twin.config().head_size() as f64).sqrt());
+    let (_, tape) = twin.forward(weights, embedding.view(), mask).unwrap();
+    let mut layers: Vec<TwinLayer> = Vec::new();
+    let mut sink = weights.zeroed();
+    twin.backward_probed(
+        weights,
+        tape,
+        d_logits.view(),
+        &mut sink,
+        &mut |probe, values| {
+            if probe == GradientProbe::Output {
+                layers.push(TwinLayer::default());
+            }
+            let (Some(layer), value) = (layers.last_mut(), Some(rows(values, d))) else {
+                return;
+            };
+            match probe {
+                GradientProbe::Output => layer.output = value,
+                GradientProbe::Up => layer.up = value,
+                GradientProbe::Gate => layer.gate = value,
+                GradientProbe::Attended => layer.attended = value,
+                GradientProbe::Queries => layer.queries = value.map(|q| q / (2.0 * c)),
+                GradientProbe::Keys => layer.keys = value,
+                GradientProbe::Values => layer.values = value,
+                _ => {}
+            }
+        },
+    );
+    layers.reverse();
+    (layers, sink)
 }

@@ -244,6 +244,12 @@ impl CompositeRelu {
     pub fn eval(&self, x: f64) -> f64 {
         x * compose(&self.stages, x)
     }
+
+    /// The step `q_k(p_{k−1}(…p_1(x)))`, `(1 + sign x)/2`: what the circuit
+    /// takes for ReLU's derivative.
+    pub fn step(&self, x: f64) -> f64 {
+        compose(&self.stages, x)
+    }
 }
 
 /// `stages` applied to `x`, first stage first.

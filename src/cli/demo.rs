@@ -77,8 +77,10 @@ struct Tuned {
     /// Mean wall time of a step, and the bootstraps of all steps.
     step_seconds: f64,
     bootstraps: usize,
-    /// The encrypted adapters' change against the twin's, in bits.
+    /// The encrypted adapters' change against the polynomial twin's and
+    /// the exact twin's, in bits.
     adapter_bits: f64,
+    adapter_bits_exact: f64,
     /// The twin's loss on each step's batch.
     losses: Vec<f64>,
 }
@@ -121,8 +123,10 @@ pub struct Summary {
     finetune_batch: usize,
     finetune_step_seconds: Option<f64>,
     /// The encrypted adapters' change against the twin trained the same
-    /// way, in bits.
+    /// way (the circuit's polynomials: CKKS noise and bootstrapping alone),
+    /// and against the exact twin (the polynomials' errors too), in bits.
     adapter_bits: Option<f64>,
+    adapter_bits_exact: Option<f64>,
     /// The twin's accuracy on the examples before fine-tuning.
     twin_accuracy_before: Option<f64>,
     /// Bootstraps of all fine-tuning steps, and the twin's loss on each
@@ -283,6 +287,10 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
             .as_ref()
             .filter(|_| args.finetune_steps > 0)
             .map(|t| t.adapter_bits),
+        adapter_bits_exact: tuned
+            .as_ref()
+            .filter(|_| args.finetune_steps > 0)
+            .map(|t| t.adapter_bits_exact),
         twin_accuracy_before,
         finetune_bootstraps: tuned
             .as_ref()
@@ -364,8 +372,10 @@ fn fine_tune(
     let tuning = FineTuning::new(server.model(), gradient_bounds, LOGIT_BOUND)?;
     let mut optimizer =
         EncryptedAdamW::new(optimizer_config, vec![true; adapters.parameters().len()])?;
-    let mut twin = TwinFineTuning::new(config, optimizer_config)?;
+    let mut twin = TwinFineTuning::new(&model.twin, optimizer_config, Variant::Polynomial)?;
+    let mut exact_twin = TwinFineTuning::new(&model.twin, optimizer_config, Variant::Exact)?;
     let mut weights = model.twin.weights().clone();
+    let mut exact_weights = weights.clone();
     let initial = flatten_adapters(&adapters_of(&weights, adapters.targets())?);
     let needed = args.finetune_steps as usize * args.finetune_batch;
     let mut train = model.train.clone();
@@ -423,6 +433,7 @@ fn fine_tune(
             .map(|(input, &label)| (input.embeddings.view(), input.mask.as_slice(), label))
             .collect();
         let loss = twin.step(&mut weights, &sequences, args.lr)?;
+        exact_twin.step(&mut exact_weights, &sequences, args.lr)?;
         losses.push(loss);
         super::print_line(format_args!(
             "fine-tuning step {}: {} sentences, {step_seconds:.1} s (forward {:.1} s, backward {:.1} s, optimizer {:.1} s; {} bootstraps, {:.1} s), twin loss {loss:.4}",
@@ -438,6 +449,7 @@ fn fine_tune(
     let decrypted = client.decrypt_adapters(server.model(), &adapters)?;
     let got = flatten_adapters(&decrypted.iter().flatten().collect::<Vec<_>>());
     let want = flatten_adapters(&adapters_of(&weights, adapters.targets())?);
+    let want_exact = flatten_adapters(&adapters_of(&exact_weights, adapters.targets())?);
     let change = |after: &[Vec<f64>]| -> Vec<f64> {
         after
             .iter()
@@ -446,9 +458,10 @@ fn fine_tune(
             .collect()
     };
     let adapter_bits = agreement(&change(&got), &change(&want));
+    let adapter_bits_exact = agreement(&change(&got), &change(&want_exact));
     if args.finetune_steps > 0 {
         super::print_line(format_args!(
-            "encrypted adapters after {} steps: their change agrees with the twin's to {adapter_bits:.1} bits",
+            "encrypted adapters after {} steps: their change agrees with the twin's to {adapter_bits:.1} bits (with the exact twin's to {adapter_bits_exact:.1} bits)",
             args.finetune_steps
         ))?;
     }
@@ -459,6 +472,7 @@ fn fine_tune(
             step_seconds: seconds / args.finetune_steps.max(1) as f64,
             bootstraps,
             adapter_bits,
+            adapter_bits_exact,
             losses,
         },
     ))

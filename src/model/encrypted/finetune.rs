@@ -22,10 +22,12 @@ use super::model::{EncryptedInput, EncryptedModel};
 use crate::circuits::refresh::{ensure_all, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
-use crate::model::friendly::{FriendlyConfig, FriendlyLayer, FriendlyWeights, Lora, LoraTarget};
+use crate::model::friendly::{
+    FriendlyLayer, FriendlyModel, FriendlyWeights, Lora, LoraTarget, Variant,
+};
 use crate::model::train::classifier::Differentiable;
 use crate::model::train::friendly::FriendlyBackprop;
-use crate::model::train::ops::cross_entropy;
+use crate::model::train::ops::{cross_entropy, Functions};
 use crate::model::train::params::Parameters;
 
 const OP: &str = "FineTuning";
@@ -223,11 +225,12 @@ impl<'a> FineTuning<'a> {
 /// One labelled sequence in the clear: embeddings, mask, class.
 pub type LabeledSequence<'a> = (ArrayView2<'a, f64>, &'a [bool], usize);
 
-/// The twin of private fine-tuning, in `f64`: the twin's exact gradients
-/// of the adapters (the same targets, averaged over the batch) and the
-/// optimizer's twin ([`AdamWTwin`]). The circuit's polynomials differ from
-/// the exact functions by their fitted errors, which bounds how closely
-/// the encrypted run can follow.
+/// The twin of private fine-tuning, in `f64`: the twin's gradients of the
+/// adapters (the same targets, averaged over the batch) through the exact
+/// functions or through the circuit's polynomials
+/// ([`Variant`]), and the optimizer's twin ([`AdamWTwin`]). Against the
+/// polynomial twin the encrypted run differs by CKKS noise and
+/// bootstrapping alone; the exact twin adds the polynomials' errors.
 pub struct TwinFineTuning {
     backprop: FriendlyBackprop,
     targets: Vec<LoraTarget>,
@@ -235,15 +238,25 @@ pub struct TwinFineTuning {
 }
 
 impl TwinFineTuning {
-    /// For `config`'s adapters with `optimizer`'s constants.
+    /// For `model`'s adapters with `optimizer`'s constants, through
+    /// `variant`'s functions.
     ///
     /// Errors: targets the encrypted circuit does not serve, the
     /// optimizer's errors.
-    pub fn new(config: &FriendlyConfig, optimizer: EncryptedAdamWConfig) -> Result<Self> {
+    pub fn new(
+        model: &FriendlyModel,
+        optimizer: EncryptedAdamWConfig,
+        variant: Variant,
+    ) -> Result<Self> {
+        let config = model.config();
         let targets = adapter_targets(config)?;
         let matrices = 2 * config.layers * targets.len();
+        let functions = match variant {
+            Variant::Exact => Functions::Exact,
+            Variant::Polynomial => Functions::Polynomial(Box::new(model.polynomials().clone())),
+        };
         Ok(Self {
-            backprop: FriendlyBackprop::new(config.clone())?,
+            backprop: FriendlyBackprop::with_functions(config.clone(), functions)?,
             targets,
             optimizer: AdamWTwin::new(optimizer, vec![true; matrices])?,
         })

@@ -122,6 +122,11 @@ impl FittedNonLinearities {
         })
     }
 
+    /// The ranges the polynomials were fitted on.
+    pub fn ranges(&self) -> &ApproximationRanges {
+        &self.ranges
+    }
+
     /// The largest error of each polynomial on its range.
     pub fn errors(&self) -> ApproximationErrors {
         self.errors

@@ -24,6 +24,7 @@
 use crate::model::reference::masked_softmax_rows;
 use ndarray::{s, Array2, ArrayView2, Axis};
 
+use super::ops::Functions;
 use crate::model::friendly::forward::squared_row_norms;
 
 /// The attention kernel.
@@ -52,7 +53,7 @@ pub struct AttentionGradient {
 /// Multi-head attention of `queries` (`m` rows) over `keys` and `values`
 /// (`n` rows, `mask` of length `n` with a real key; the callers check it).
 pub fn attention(
-    kernel: Kernel,
+    (kernel, functions): (Kernel, &Functions),
     heads: usize,
     queries: ArrayView2<f64>,
     keys: ArrayView2<f64>,
@@ -69,7 +70,7 @@ pub fn attention(
         let columns = s![.., head * head_size..(head + 1) * head_size];
         let (q, k) = (queries.slice(columns), keys.slice(columns));
         let (exponents, weights) = match kernel {
-            Kernel::Gaussian => gaussian(q, k, mask),
+            Kernel::Gaussian => gaussian(q, k, mask, functions),
             Kernel::Softmax => softmax(q, k, mask),
         };
         context
@@ -82,7 +83,12 @@ pub fn attention(
 }
 
 /// `e` and `S` of the Gaussian kernel for one head.
-fn gaussian(q: ArrayView2<f64>, k: ArrayView2<f64>, mask: &[bool]) -> (Array2<f64>, Array2<f64>) {
+fn gaussian(
+    q: ArrayView2<f64>,
+    k: ArrayView2<f64>,
+    mask: &[bool],
+    functions: &Functions,
+) -> (Array2<f64>, Array2<f64>) {
     let scale = 1.0 / (2.0 * (q.ncols() as f64).sqrt());
     let q_norms = squared_row_norms(q);
     let k_norms = squared_row_norms(k);
@@ -92,7 +98,7 @@ fn gaussian(q: ArrayView2<f64>, k: ArrayView2<f64>, mask: &[bool]) -> (Array2<f6
     }
     let mut weights = exponents.clone();
     for ((_, j), value) in weights.indexed_iter_mut() {
-        *value = if mask[j] { value.exp() } else { 0.0 };
+        *value = if mask[j] { functions.exp(*value) } else { 0.0 };
     }
     (exponents, weights)
 }

@@ -17,7 +17,7 @@ use super::classifier::{Differentiable, HeadedClassifier};
 use super::head::{check_head, head_backward, head_forward, HeadTape};
 use super::ops::{
     check_dense, check_norm, check_sequence, dense, dense_backward_input, dense_backward_weights,
-    gelu_derivative, layer_norm, layer_norm_backward, NormTape,
+    gelu_derivative, layer_norm, layer_norm_backward, Functions, NormTape,
 };
 use super::params::{Group, Parameters, TensorList, TensorMut};
 use crate::error::{Error, Result};
@@ -215,7 +215,7 @@ impl ExactBackprop {
             Some(last) => last.output.row(0).to_owned(),
             None => input.row(0).to_owned(),
         };
-        let (logits, head) = head_forward(&weights.head, first_row.view());
+        let (logits, head) = head_forward(&weights.head, first_row.view(), &Functions::Exact);
         (logits, ExactTape { layers, head })
     }
 
@@ -231,7 +231,7 @@ impl ExactBackprop {
         let keys = dense(&layer.key, input.view());
         let values = dense(&layer.value, input.view());
         let (context, attention_tape) = attention(
-            Kernel::Softmax,
+            (Kernel::Softmax, &Functions::Exact),
             self.heads,
             queries.view(),
             keys.view(),
@@ -239,11 +239,17 @@ impl ExactBackprop {
             mask,
         );
         let residual = dense(&layer.attention_output, context.view()) + input.slice(s![..rows, ..]);
-        let (attended, attention_norm) = layer_norm(&layer.attention_norm, residual.view(), eps);
+        let (attended, attention_norm) = layer_norm(
+            &layer.attention_norm,
+            residual.view(),
+            eps,
+            &Functions::Exact,
+        );
         let intermediate = dense(&layer.intermediate, attended.view());
         let activated = intermediate.mapv(gelu);
         let residual = dense(&layer.output, activated.view()) + &attended;
-        let (output, output_norm) = layer_norm(&layer.output_norm, residual.view(), eps);
+        let (output, output_norm) =
+            layer_norm(&layer.output_norm, residual.view(), eps, &Functions::Exact);
         ExactLayerTape {
             input,
             queries,

@@ -1,6 +1,7 @@
-//! The friendly transformer's forward with a tape and its backward, in its
-//! exact variant (`exp`, `max(0, x)`, `1/√·`, `tanh` as `f64` computes
-//! them): the gradient of the plaintext twin.
+//! The friendly transformer's forward with a tape and its backward: the
+//! gradient of the plaintext twin, in its exact variant (`exp`,
+//! `max(0, x)`, `1/√·`, `tanh` as `f64` computes them) or through the
+//! circuit's polynomials ([`Functions`]).
 //!
 //! The computation is [`FriendlyModel::forward`](crate::model::friendly::FriendlyModel::forward)'s
 //! (pre-LN layers, Gaussian-kernel attention, ReLU-GLU, optional final
@@ -18,8 +19,8 @@ use super::classifier::{Differentiable, HeadedClassifier};
 use super::head::{head_backward, head_forward, HeadTape};
 use super::ops::{
     check_sequence, dense, dense_backward_input, dense_backward_weights, layer_norm,
-    layer_norm_backward, project, project_backward_input, project_backward_weights,
-    relu_derivative, NormTape,
+    layer_norm_backward, project, project_backward_input, project_backward_weights, Functions,
+    NormTape,
 };
 use crate::error::Result;
 use crate::model::friendly::{FriendlyConfig, FriendlyHead, FriendlyLayer, FriendlyWeights};
@@ -92,13 +93,23 @@ pub enum GradientProbe {
 #[derive(Clone, Debug)]
 pub struct FriendlyBackprop {
     config: FriendlyConfig,
+    functions: Functions,
 }
 
 impl FriendlyBackprop {
     /// Errors: those of [`FriendlyConfig::check`].
     pub fn new(config: FriendlyConfig) -> Result<Self> {
+        Self::with_functions(config, Functions::Exact)
+    }
+
+    /// The gradients through `functions`: [`Functions::Polynomial`] gives
+    /// the encrypted circuit's own gradient (its polynomials, its
+    /// derivative rules), which the encrypted backward is checked against.
+    ///
+    /// Errors: those of [`FriendlyConfig::check`].
+    pub fn with_functions(config: FriendlyConfig, functions: Functions) -> Result<Self> {
         config.check()?;
-        Ok(Self { config })
+        Ok(Self { config, functions })
     }
 
     /// The config.
@@ -158,13 +169,17 @@ impl FriendlyBackprop {
         };
         let (head_input, final_norm) = match &weights.final_norm {
             Some(norm) => {
-                let (normed, tape) =
-                    layer_norm(norm, last_first_row.view(), self.config.layer_norm_eps);
+                let (normed, tape) = layer_norm(
+                    norm,
+                    last_first_row.view(),
+                    self.config.layer_norm_eps,
+                    &self.functions,
+                );
                 (normed, Some(tape))
             }
             None => (last_first_row.clone(), None),
         };
-        let (logits, head) = head_forward(&weights.head, head_input.row(0));
+        let (logits, head) = head_forward(&weights.head, head_input.row(0), &self.functions);
         (
             logits,
             FriendlyTape {
@@ -184,12 +199,13 @@ impl FriendlyBackprop {
         rows: usize,
     ) -> FriendlyLayerTape {
         let eps = self.config.layer_norm_eps;
-        let (normed, attention_norm) = layer_norm(&layer.attention_norm, input, eps);
+        let (normed, attention_norm) =
+            layer_norm(&layer.attention_norm, input, eps, &self.functions);
         let queries = project(&layer.query, normed.slice(s![..rows, ..]));
         let keys = project(&layer.key, normed.view());
         let values = project(&layer.value, normed.view());
         let (context, attention_tape) = attention(
-            Kernel::Gaussian,
+            (Kernel::Gaussian, &self.functions),
             self.config.heads,
             queries.view(),
             keys.view(),
@@ -197,10 +213,11 @@ impl FriendlyBackprop {
             mask,
         );
         let attended = &input.slice(s![..rows, ..]) + &project(&layer.output, context.view());
-        let (ffn_normed, ffn_norm) = layer_norm(&layer.ffn_norm, attended.view(), eps);
+        let (ffn_normed, ffn_norm) =
+            layer_norm(&layer.ffn_norm, attended.view(), eps, &self.functions);
         let gate = dense(&layer.gate, ffn_normed.view());
         let up = dense(&layer.up, ffn_normed.view());
-        let glu = gate.mapv(|x| x.max(0.0)) * &up;
+        let glu = gate.mapv(|x| self.functions.relu(x)) * &up;
         let output = &attended + &dense(&layer.down, glu.view());
         FriendlyLayerTape {
             attention_norm,
@@ -235,11 +252,11 @@ impl FriendlyBackprop {
         dense_backward_weights(tape.glu.view(), d_output.view(), &mut gradient.down);
         let d_glu = dense_backward_input(&layer.down, d_output.view());
         observe(GradientProbe::Glu, d_glu.view());
-        let d_up = &d_glu * &tape.gate.mapv(|x| x.max(0.0));
+        let d_up = &d_glu * &tape.gate.mapv(|x| self.functions.relu(x));
         let mut d_gate = d_glu * &tape.up;
         observe(GradientProbe::Up, d_up.view());
         observe(GradientProbe::Activated, d_gate.view());
-        d_gate.zip_mut_with(&tape.gate, |d, &x| *d *= relu_derivative(x));
+        d_gate.zip_mut_with(&tape.gate, |d, &x| *d *= self.functions.relu_derivative(x));
         observe(GradientProbe::Gate, d_gate.view());
         dense_backward_weights(tape.ffn_normed.view(), d_up.view(), &mut gradient.up);
         dense_backward_weights(tape.ffn_normed.view(), d_gate.view(), &mut gradient.gate);

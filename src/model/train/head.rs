@@ -7,7 +7,7 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use super::classifier::Differentiable;
 use super::ops::{
-    check_dense, check_sequence, dense, dense_backward_input, dense_backward_weights,
+    check_dense, check_sequence, dense, dense_backward_input, dense_backward_weights, Functions,
 };
 use crate::error::Result;
 use crate::model::friendly::FriendlyHead;
@@ -22,12 +22,16 @@ pub struct HeadTape {
     pub hidden: Array2<f64>,
 }
 
-/// The logits of one feature row, with the tape.
-pub fn head_forward(head: &FriendlyHead, features: ArrayView1<f64>) -> (Array1<f64>, HeadTape) {
+/// The logits of one feature row, with the tape (tanh from `functions`).
+pub fn head_forward(
+    head: &FriendlyHead,
+    features: ArrayView1<f64>,
+    functions: &Functions,
+) -> (Array1<f64>, HeadTape) {
     let input = features.to_owned().insert_axis(Axis(0));
     let bottleneck = dense(&head.bottleneck, input.view());
     let pre_tanh = dense(&head.widen, bottleneck.view());
-    let hidden = pre_tanh.mapv(f64::tanh);
+    let hidden = pre_tanh.mapv(|x| functions.tanh(x));
     let logits = dense(&head.classifier, hidden.view()).index_axis_move(Axis(0), 0);
     (
         logits,
@@ -101,7 +105,7 @@ impl Differentiable for HeadClassifier {
         mask: &[bool],
     ) -> Result<(Array1<f64>, HeadTape)> {
         check_sequence("HeadClassifier::forward", input, mask, self.hidden, 1)?;
-        Ok(head_forward(weights, input.row(0)))
+        Ok(head_forward(weights, input.row(0), &Functions::Exact))
     }
 
     fn backward(

@@ -13,10 +13,11 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
+use crate::approx::Approximation;
 use crate::error::{Error, Result};
 use crate::model::activation::erf;
 pub(crate) use crate::model::friendly::forward::{dense, project};
-use crate::model::friendly::{Dense, Projection};
+use crate::model::friendly::{Dense, FittedNonLinearities, Projection};
 use crate::model::weights::LayerNormWeights;
 
 /// Adds `∂/∂W = xᵀ·dy` and `∂/∂b = Σ_rows dy` of `y = x·W + b`.
@@ -56,6 +57,64 @@ pub fn project_backward_input(projection: &Projection, dy: ArrayView2<f64>) -> A
     dx
 }
 
+/// The non-linear functions a taped forward evaluates and its backward
+/// differentiates: exact, or the polynomials of the encrypted circuit
+/// (whose backward takes ReLU's derivative as the composite's step and
+/// tanh's as `1 − t²` of the polynomial's `t`, as the circuit does).
+#[derive(Clone, Debug)]
+pub enum Functions {
+    Exact,
+    Polynomial(Box<FittedNonLinearities>),
+}
+
+impl Functions {
+    /// `1/√v` of LayerNorm.
+    pub fn inv_sqrt(&self, v: f64) -> f64 {
+        match self {
+            Functions::Exact => 1.0 / v.sqrt(),
+            Functions::Polynomial(f) => f.approximations()[2].eval(v),
+        }
+    }
+
+    /// `e^x` of the Gaussian kernel.
+    pub fn exp(&self, x: f64) -> f64 {
+        match self {
+            Functions::Exact => x.exp(),
+            Functions::Polynomial(f) => f.approximations()[0].eval(x),
+        }
+    }
+
+    /// `max(0, x)`.
+    pub fn relu(&self, x: f64) -> f64 {
+        match self {
+            Functions::Exact => x.max(0.0),
+            Functions::Polynomial(f) => {
+                let bound = f.ranges().relu_bound;
+                bound * f.approximations()[1].eval(x / bound)
+            }
+        }
+    }
+
+    /// ReLU's derivative (0 at 0), or the composite's step at `x/B`.
+    pub fn relu_derivative(&self, x: f64) -> f64 {
+        match self {
+            Functions::Exact => relu_derivative(x),
+            Functions::Polynomial(f) => match f.approximations()[1] {
+                Approximation::CompositeRelu(relu) => relu.step(x / f.ranges().relu_bound),
+                other => relu_derivative(other.eval(x)),
+            },
+        }
+    }
+
+    /// `tanh(x)`.
+    pub fn tanh(&self, x: f64) -> f64 {
+        match self {
+            Functions::Exact => x.tanh(),
+            Functions::Polynomial(f) => f.approximations()[3].eval(x),
+        }
+    }
+}
+
 /// What LayerNorm's backward needs: `x̂ = (x − μ)·s` and `s = (σ² + eps)^(−1/2)`
 /// per row.
 #[derive(Clone, Debug)]
@@ -71,11 +130,13 @@ impl NormTape {
     }
 }
 
-/// `γ·(x − μ)·(σ² + eps)^(−1/2) + β` for every row (biased variance), exact.
+/// `γ·(x − μ)·(σ² + eps)^(−1/2) + β` for every row (biased variance), the
+/// inverse square root from `functions`.
 pub fn layer_norm(
     norm: &LayerNormWeights,
     x: ArrayView2<f64>,
     eps: f64,
+    functions: &Functions,
 ) -> (Array2<f64>, NormTape) {
     let mut normalized = x.to_owned();
     let width = normalized.ncols() as f64;
@@ -88,7 +149,7 @@ pub fn layer_norm(
         let mean = row.sum() / width;
         row.mapv_inplace(|v| v - mean);
         let variance = row.dot(&row) / width;
-        *inverse = 1.0 / (variance + eps).sqrt();
+        *inverse = functions.inv_sqrt(variance + eps);
         row *= *inverse;
     }
     let output = &normalized * &norm.gamma + &norm.beta;
