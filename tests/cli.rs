@@ -103,6 +103,30 @@ fn client_and_server_through_files() {
         s(&out),
     ]);
     assert!(report.contains("bootstraps"), "{report}");
+    // Keys made without --encrypted-adapters serve no fine-tuning and take
+    // no adapters.
+    let refused = fails(&[
+        "finetune",
+        "--eval-keys",
+        s(&eval),
+        "--input",
+        s(&enc),
+        "--out",
+        s(&dir.join("run")),
+    ]);
+    assert!(refused.contains("--encrypted-adapters"), "{refused}");
+    let refused = fails(&[
+        "infer",
+        "--eval-keys",
+        s(&eval),
+        "--input",
+        s(&enc),
+        "--out",
+        s(&out),
+        "--adapters",
+        s(&dir.join("run/checkpoint.ckpt")),
+    ]);
+    assert!(refused.contains("--encrypted-adapters"), "{refused}");
     assert!(fails(&[
         "infer",
         "--eval-keys",
@@ -298,6 +322,24 @@ fn private_fine_tuning_through_files_resumes_exactly() {
         "the resumed run differs"
     );
     assert!(finetune(&split, "2").contains("nothing to do"));
+    // Training data without its labels is refused before any work.
+    let unlabelled = dir.join("unlabelled");
+    std::fs::create_dir_all(&unlabelled).unwrap();
+    std::fs::copy(
+        enc.join("example-0000.ct"),
+        unlabelled.join("example-0000.ct"),
+    )
+    .unwrap();
+    let refused = fails(&[
+        "finetune",
+        "--eval-keys",
+        s(&eval),
+        "--input",
+        s(&unlabelled),
+        "--out",
+        s(&dir.join("run3")),
+    ]);
+    assert!(refused.contains("--labels"), "{refused}");
 
     // Inference with the encrypted adapters; without them it is refused.
     ok(&[

@@ -9,8 +9,8 @@ mod common;
 use common::Fixture;
 use heformer::ckks::Ciphertext;
 use heformer::tensor::{
-    decrypt_matrix, encrypt_matrix, replicated_rows, Adapters, DenseProduct, EncryptedDense,
-    LoraProduct, MatrixProduct, MatrixShape, Transpose, CCMM_DEPTH, DENSE_DEPTH,
+    decrypt_matrix, encrypt_matrix, replicated_rows, Adapters, DenseProduct, Encodings,
+    EncryptedDense, LoraProduct, MatrixProduct, MatrixShape, Transpose, CCMM_DEPTH, DENSE_DEPTH,
     ENCRYPTED_DENSE_DEPTH, ENCRYPTED_DENSE_GRADIENT_DEPTH, LORA_DEPTH,
 };
 use heformer::Error;
@@ -575,6 +575,13 @@ fn encrypted_weights_product_and_gradients_against_ndarray() {
     let w = Array2::from_shape_fn((width_in, width_out), |_| rng.random_range(-1.0..1.0));
     let dy = Array2::from_shape_fn((d, width_out), |_| rng.random_range(-1.0..1.0));
     let dense = EncryptedDense::new(shape);
+    let encoder = heformer::ckks::Encoder::new(f.ctx.clone());
+    let product = |level| MatrixProduct::new(shape, &encoder, level).map(std::sync::Arc::new);
+    let transpose = |level| Transpose::new(&shape, &encoder, level).map(std::sync::Arc::new);
+    let encodings = Encodings {
+        product: &product,
+        transpose: &transpose,
+    };
     let slots = dense.weight_slots(&w).unwrap();
     // g = 2 input ciphertexts, h = 1 output ciphertext, P shifts.
     assert_eq!(slots.len(), 2 * blocks);
@@ -589,7 +596,9 @@ fn encrypted_weights_product_and_gradients_against_ndarray() {
         .collect();
     let cx = encrypt_activation(&mut f, &shape, &x);
     let cdy = encrypt_activation(&mut f, &shape, &dy);
-    let y = dense.multiply(&f.evaluator, &f.encoder, &cx, &cw).unwrap();
+    let y = dense
+        .multiply((&f.evaluator, &f.encoder), &encodings, &cx, &cw)
+        .unwrap();
     assert_eq!(y.len(), 1);
     assert_eq!(y[0].level(), level - ENCRYPTED_DENSE_DEPTH);
     let want = x.dot(&w);
@@ -603,7 +612,7 @@ fn encrypted_weights_product_and_gradients_against_ndarray() {
         required,
     );
     let (d_xs, d_ws) = dense
-        .gradients(&f.evaluator, &f.encoder, &cx, &cw, &cdy)
+        .gradients((&f.evaluator, &f.encoder), &encodings, &cx, &cw, &cdy)
         .unwrap();
     let want_dx = dy.dot(&w.t());
     for (k, ct) in d_xs.iter().enumerate() {
@@ -632,11 +641,11 @@ fn encrypted_weights_product_and_gradients_against_ndarray() {
     assert!(-error.log2() >= required);
     // Lists of the wrong lengths are errors.
     assert!(matches!(
-        dense.multiply(&f.evaluator, &f.encoder, &cx, &cw[..3]),
+        dense.multiply((&f.evaluator, &f.encoder), &encodings, &cx, &cw[..3]),
         Err(Error::LengthMismatch { .. })
     ));
     assert!(matches!(
-        dense.gradients(&f.evaluator, &f.encoder, &cx, &cw, &cx),
+        dense.gradients((&f.evaluator, &f.encoder), &encodings, &cx, &cw, &cx),
         Err(Error::LengthMismatch { .. })
     ));
 }

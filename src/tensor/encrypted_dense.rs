@@ -27,6 +27,8 @@
 //!   `b`: `∂Y_{m·P+b−s}·W_{k·P+b, m·P+b−s}ᵀ`; transpose or a dropped level,
 //!   shift, CCMM: `→ l − 5`).
 
+use std::sync::Arc;
+
 use ndarray::Array2;
 
 use crate::circuits::linear::LinearTransform;
@@ -64,6 +66,13 @@ pub fn block_shift(shape: &MatrixShape, s: usize) -> Result<LinearTransform> {
         diagonals.insert(wrap, high);
     }
     LinearTransform::from_diagonals(n, diagonals)
+}
+
+/// Where the products get CCMM and the transpose encoded for a level
+/// (encoding them is costly at `N = 2^16`: a caller keeps them).
+pub struct Encodings<'a> {
+    pub product: &'a dyn Fn(usize) -> Result<Arc<MatrixProduct>>,
+    pub transpose: &'a dyn Fn(usize) -> Result<Arc<Transpose>>,
 }
 
 /// Dense products with encrypted weights for one shape.
@@ -205,16 +214,16 @@ impl EncryptedDense {
     /// needed or of another slot count.
     pub fn multiply(
         &self,
-        ev: &Evaluator,
-        encoder: &Encoder,
+        (ev, encoder): (&Evaluator, &Encoder),
+        encodings: &Encodings<'_>,
         xs: &[Ciphertext],
         ws: &[Ciphertext],
     ) -> Result<Vec<Ciphertext>> {
         let h = self.check(xs.len(), ws.len())?;
         let p = self.shape.blocks();
-        let level = lowest(xs.iter().chain(ws))?;
+        let level = above(lowest(xs.iter().chain(ws))?, ENCRYPTED_DENSE_DEPTH)?;
         let shifted = self.shifted(ev, encoder, xs, level)?;
-        let product = MatrixProduct::new(self.shape, encoder, level - 1)?;
+        let product = (encodings.product)(level - 1)?;
         (0..h)
             .map(|m| {
                 let mut terms = Vec::with_capacity(xs.len() * p);
@@ -253,8 +262,8 @@ impl EncryptedDense {
     /// width than `W`'s.
     pub fn gradients(
         &self,
-        ev: &Evaluator,
-        encoder: &Encoder,
+        (ev, encoder): (&Evaluator, &Encoder),
+        encodings: &Encodings<'_>,
         xs: &[Ciphertext],
         ws: &[Ciphertext],
         dys: &[Ciphertext],
@@ -268,9 +277,12 @@ impl EncryptedDense {
             });
         }
         let p = self.shape.blocks();
-        let level = lowest(xs.iter().chain(ws).chain(dys))?;
-        let transpose = Transpose::new(&self.shape, encoder, level)?;
-        let product = MatrixProduct::new(self.shape, encoder, level - 2)?;
+        let level = above(
+            lowest(xs.iter().chain(ws).chain(dys))?,
+            ENCRYPTED_DENSE_GRADIENT_DEPTH,
+        )?;
+        let transpose = (encodings.transpose)(level)?;
+        let product = (encodings.product)(level - 2)?;
         let dys_above: Vec<Ciphertext> = dys
             .iter()
             .map(|dy| at_level(ev, dy, level - 1))
@@ -330,6 +342,18 @@ fn lowest<'a>(cts: impl Iterator<Item = &'a Ciphertext>) -> Result<usize> {
             got: 0,
             expected: 1,
         })
+}
+
+/// `level`, which must leave `needed` levels.
+fn above(level: usize, needed: usize) -> Result<usize> {
+    if level < needed {
+        return Err(Error::OutOfLevels {
+            op: OP,
+            level,
+            needed,
+        });
+    }
+    Ok(level)
 }
 
 /// `ct` dropped to `level`.

@@ -67,7 +67,9 @@ pub mod product;
 pub mod transpose;
 
 pub use dense::{DenseProduct, PreparedInput, DENSE_DEPTH};
-pub use encrypted_dense::{EncryptedDense, ENCRYPTED_DENSE_DEPTH, ENCRYPTED_DENSE_GRADIENT_DEPTH};
+pub use encrypted_dense::{
+    Encodings, EncryptedDense, ENCRYPTED_DENSE_DEPTH, ENCRYPTED_DENSE_GRADIENT_DEPTH,
+};
 pub use lora::{replicated_rows, AdapterGradients, Adapters, LoraProduct, LORA_DEPTH};
 pub use packing::{decrypt_matrix, encrypt_matrix, MatrixShape};
 pub use product::{MatrixProduct, CCMM_DEPTH};
