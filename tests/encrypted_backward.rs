@@ -13,6 +13,7 @@ use common::Fixture;
 use heformer::backend::{create_backend, BackendChoice};
 use heformer::circuits::refresh::{Bootstrapping, Refresh};
 use heformer::model::encrypted::adapters::decrypt_adapter_gradients;
+use heformer::model::encrypted::head::HeadLayout;
 use heformer::model::encrypted::{
     ActivationBounds, AdapterMode, EncryptedAdapters, EncryptedModel, GradientBounds, ServerSetup,
 };
@@ -248,6 +249,38 @@ fn backward_against_the_twin(encrypted_adapters: bool) {
     for (example, (encrypted, pair)) in gradients.iter().zip(&twins).enumerate() {
         assert_eq!(encrypted.layers.len(), config.layers);
         for (which, ((twin, sink), kind)) in pair.iter().zip(["polynomial", "exact"]).enumerate() {
+            if encrypted_adapters {
+                // The head's weights and biases.
+                let slots: Vec<_> = encrypted
+                    .head
+                    .iter()
+                    .map(|ct| {
+                        fixture
+                            .encoder
+                            .decode(&fixture.decryptor.decrypt(ct).unwrap())
+                            .unwrap()
+                    })
+                    .collect();
+                let got = HeadLayout::new(&config, server.layout())
+                    .head(server.layout(), &slots)
+                    .unwrap();
+                let mut line = format!("example {example} head against the {kind} twin:");
+                for (name, got, want) in [
+                    ("W1", &got.bottleneck, &sink.head.bottleneck),
+                    ("W2", &got.widen, &sink.head.widen),
+                    ("W3", &got.classifier, &sink.head.classifier),
+                ] {
+                    let bits = [
+                        agreement(&got.weight, &want.weight),
+                        agreement(&got.bias, &want.bias),
+                    ];
+                    line += &format!(" {name} {:.1} (bias {:.1})", bits[0], bits[1]);
+                    worst[which] = worst[which].min(bits[0].min(bits[1]));
+                }
+                println!("{line} bits");
+            } else {
+                assert!(encrypted.head.is_empty());
+            }
             for (index, (layer, plain)) in encrypted.layers.iter().zip(twin).enumerate() {
                 assert_eq!(layer.adapters.len(), if encrypted_adapters { 3 } else { 0 });
                 let mut line = format!("example {example} layer {index} against the {kind} twin:");

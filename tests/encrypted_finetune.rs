@@ -15,13 +15,14 @@ use heformer::circuits::refresh::{Bootstrapping, Refresh};
 use heformer::ckks::serialize::ciphertext_to_bytes;
 use heformer::model::encrypted::adamw::{EncryptedAdamW, EncryptedAdamWConfig};
 use heformer::model::encrypted::checkpoint::{load_checkpoint, save_checkpoint};
-use heformer::model::encrypted::finetune::{adapters_of, flatten_adapters, TwinFineTuning};
+use heformer::model::encrypted::finetune::{flatten_adapters, trained_parameters, TwinFineTuning};
+use heformer::model::encrypted::head::flatten_head;
 use heformer::model::encrypted::{
     ActivationBounds, AdapterMode, EncryptedAdapters, EncryptedModel, FineTuning, GradientBounds,
     LabeledInput, ServerSetup, StepReport,
 };
 use heformer::model::friendly::{
-    agreement, FriendlyConfig, FriendlyModel, FriendlyWeights, Lora, LoraTarget, Variant,
+    agreement, FriendlyConfig, FriendlyModel, FriendlyWeights, LoraTarget, Variant,
 };
 use ndarray::Array2;
 use rand::Rng;
@@ -31,14 +32,8 @@ const ADAPTER_BOUND: f64 = 4.0;
 const LOGIT_BOUND: f64 = 4.0;
 const RATES: [f64; 2] = [0.02, 0.01];
 
-/// The adapters of Q, K, V of every layer, in the encrypted flat order.
-fn loras(weights: &FriendlyWeights) -> Vec<&Lora> {
-    adapters_of(
-        weights,
-        &[LoraTarget::Query, LoraTarget::Key, LoraTarget::Value],
-    )
-    .unwrap()
-}
+/// The adapters' targets.
+const TARGETS: [LoraTarget; 3] = [LoraTarget::Query, LoraTarget::Key, LoraTarget::Value];
 
 #[test]
 fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
@@ -73,7 +68,7 @@ fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
     // The twins: the circuit's polynomials, and exact; the optimizer's
     // f64 twin.
     let optimizer_config = EncryptedAdamWConfig::default();
-    let initial = flatten_adapters(&loras(model.weights()));
+    let initial = trained_parameters(model.weights(), &TARGETS).unwrap();
     let mut twins: Vec<_> = [Variant::Polynomial, Variant::Exact]
         .into_iter()
         .map(|variant| {
@@ -172,7 +167,9 @@ fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
             &fixture.decryptor,
         )
         .unwrap();
-    let got_flat: Vec<Vec<f64>> = flatten_adapters(&got.iter().flatten().collect::<Vec<_>>());
+    let mut got_flat: Vec<Vec<f64>> =
+        flatten_adapters(&got.adapters.iter().flatten().collect::<Vec<_>>());
+    got_flat.extend(flatten_head(&got.head));
     let change = |after: &[Vec<f64>]| -> Vec<f64> {
         after
             .iter()
@@ -183,7 +180,7 @@ fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
     let got_change = change(&got_flat);
     let mut bits = Vec::new();
     for ((_, weights), what) in twins.iter().zip(["polynomial", "exact"]) {
-        let want_change = change(&flatten_adapters(&loras(weights)));
+        let want_change = change(&trained_parameters(weights, &TARGETS).unwrap());
         let largest = want_change.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
         assert!(largest > 0.5 * RATES[0], "the twin's adapters barely moved");
         bits.push(agreement(&got_change, &want_change));

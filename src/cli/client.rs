@@ -14,8 +14,9 @@ use crate::ckks::{CkksContext, Decryptor, Encoder, EncryptionKey, Encryptor, Prn
 use crate::data::read::read_labeled;
 use crate::data::{Dataset, LabelSet};
 use crate::error::{Error, Result};
+use crate::model::encrypted::adapters::DecryptedParameters;
 use crate::model::encrypted::{EncryptedAdapters, EncryptedInput, EncryptedModel, ServerSetup};
-use crate::model::friendly::{FriendlyModel, Lora};
+use crate::model::friendly::FriendlyModel;
 
 /// Which columns of a data file, and how many examples.
 #[derive(Debug, clap::Args)]
@@ -163,12 +164,12 @@ impl Client {
         )
     }
 
-    /// The adapters' values, `[layer][target]`.
+    /// The adapters' and the head's values.
     pub fn decrypt_adapters(
         &self,
         model: &EncryptedModel,
         adapters: &EncryptedAdapters,
-    ) -> Result<Vec<Vec<Lora>>> {
+    ) -> Result<DecryptedParameters> {
         adapters.decrypt(
             model.config(),
             model.layout(),

@@ -18,7 +18,8 @@ use super::model::{load_model, LoadedModel, ModelSpec};
 use super::BackendArgs;
 use crate::error::{Error, Result};
 use crate::model::encrypted::adamw::{EncryptedAdamW, EncryptedAdamWConfig};
-use crate::model::encrypted::finetune::{adapters_of, flatten_adapters, TwinFineTuning};
+use crate::model::encrypted::finetune::{flatten_adapters, trained_parameters, TwinFineTuning};
+use crate::model::encrypted::head::flatten_head;
 use crate::model::encrypted::{
     AdapterMode, EncryptedAdapters, FineTuning, LabeledInput, ServerSetup, StepReport,
 };
@@ -376,7 +377,7 @@ fn fine_tune(
     let mut exact_twin = TwinFineTuning::new(&model.twin, optimizer_config, Variant::Exact)?;
     let mut weights = model.twin.weights().clone();
     let mut exact_weights = weights.clone();
-    let initial = flatten_adapters(&adapters_of(&weights, adapters.targets())?);
+    let initial = trained_parameters(&weights, adapters.targets())?;
     let needed = args.finetune_steps as usize * args.finetune_batch;
     let mut train = model.train.clone();
     if train.len() < needed {
@@ -447,9 +448,10 @@ fn fine_tune(
         ))?;
     }
     let decrypted = client.decrypt_adapters(server.model(), &adapters)?;
-    let got = flatten_adapters(&decrypted.iter().flatten().collect::<Vec<_>>());
-    let want = flatten_adapters(&adapters_of(&weights, adapters.targets())?);
-    let want_exact = flatten_adapters(&adapters_of(&exact_weights, adapters.targets())?);
+    let mut got = flatten_adapters(&decrypted.adapters.iter().flatten().collect::<Vec<_>>());
+    got.extend(flatten_head(&decrypted.head));
+    let want = trained_parameters(&weights, adapters.targets())?;
+    let want_exact = trained_parameters(&exact_weights, adapters.targets())?;
     let change = |after: &[Vec<f64>]| -> Vec<f64> {
         after
             .iter()

@@ -11,17 +11,19 @@
 //! leave the adapters out; the circuit adds `f·x·A·B` to each projection
 //! (`f = 2c` for the queries, whose weights carry the kernel's factor).
 //!
+//! The head's weights travel encrypted beside them ([`super::head`]).
 //! The flat order ([`EncryptedAdapters::parameters`]): layer by layer,
 //! target by target (Q, K, V as the config lists them), `A`'s columns then
-//! `B`'s rows, each ciphertext in order. That is the order of the
-//! optimizer's moments and of checkpoints.
+//! `B`'s rows, each ciphertext in order; then the head's tensors. That is
+//! the order of the optimizer's moments and of checkpoints.
 
 use ndarray::{Array1, Array2};
 
+use super::head::{flatten_head, HeadLayout};
 use super::layout::BlockLayout;
 use crate::ckks::{Ciphertext, Decryptor, Encoder, Encryptor};
 use crate::error::{Error, Result};
-use crate::model::friendly::{FriendlyConfig, FriendlyWeights, Lora, LoraTarget};
+use crate::model::friendly::{FriendlyConfig, FriendlyHead, FriendlyWeights, Lora, LoraTarget};
 use crate::tensor::{replicated_rows, AdapterGradients, Adapters};
 
 const OP: &str = "EncryptedAdapters";
@@ -54,8 +56,18 @@ pub struct EncryptedAdapters {
     /// Ciphertexts per column of `A`, per row of `B`.
     a_width: usize,
     b_width: usize,
+    /// The head's tensors, after every adapter.
+    head: HeadLayout,
     parameters: Vec<Ciphertext>,
     bound: f64,
+}
+
+/// The trained parameters' values (client side).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecryptedParameters {
+    /// `[layer][target]`.
+    pub adapters: Vec<Vec<Lora>>,
+    pub head: FriendlyHead,
 }
 
 /// One layer's adapters as the circuit uses them.
@@ -119,6 +131,14 @@ impl EncryptedAdapters {
                 }
             }
         }
+        check_values(
+            "the head",
+            flatten_head(&weights.head).iter().flatten(),
+            bound,
+        )?;
+        for slots in HeadLayout::new(config, layout).slots(layout, &weights.head)? {
+            parameters.push(encryptor.encrypt(&encoder.encode_complex(&slots, level, scale)?)?);
+        }
         Self::from_parameters(config, layout, parameters, bound)
     }
 
@@ -149,17 +169,38 @@ impl EncryptedAdapters {
             rank: config.lora_rank,
             a_width,
             b_width,
+            head: HeadLayout::new(config, layout),
             parameters,
             bound,
         })
     }
 
-    /// How many ciphertexts the adapters of `config` take.
+    /// How many ciphertexts the adapters and the head of `config` take.
     ///
     /// Errors: those of [`adapter_targets`].
     pub fn parameter_count(config: &FriendlyConfig, layout: &BlockLayout) -> Result<usize> {
         let (a, b) = adapter_widths(layout);
-        Ok(config.layers * adapter_targets(config)?.len() * config.lora_rank * (a + b))
+        let adapters = config.layers * adapter_targets(config)?.len() * config.lora_rank * (a + b);
+        Ok(adapters + HeadLayout::new(config, layout).total())
+    }
+
+    /// Where the head's ciphertexts start.
+    fn head_start(&self) -> usize {
+        self.layers * self.targets.len() * self.rank * (self.a_width + self.b_width)
+    }
+
+    /// The head's tensor `t` (`2k`: layer `k`'s weight, `2k + 1`: its bias).
+    pub fn head_tensor(&self, t: usize) -> &[Ciphertext] {
+        let range = self.head.range(t);
+        let start = self.head_start();
+        &self.parameters[start + range.start..start + range.end]
+    }
+
+    /// The head's tensor `t`, mutably (the circuit refreshes it).
+    pub(super) fn head_tensor_mut(&mut self, t: usize) -> &mut [Ciphertext] {
+        let range = self.head.range(t);
+        let start = self.head_start();
+        &mut self.parameters[start + range.start..start + range.end]
     }
 
     /// The targets, in order.
@@ -238,10 +279,27 @@ impl EncryptedAdapters {
         }
     }
 
-    /// Client side: the adapters' values (`[layer][target]`).
+    /// Client side: the adapters' and the head's values.
     ///
     /// Errors: decryption errors.
     pub fn decrypt(
+        &self,
+        config: &FriendlyConfig,
+        layout: &BlockLayout,
+        encoder: &Encoder,
+        decryptor: &Decryptor,
+    ) -> Result<DecryptedParameters> {
+        let head_slots = self.parameters[self.head_start()..]
+            .iter()
+            .map(|ct| encoder.decode(&decryptor.decrypt(ct)?))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DecryptedParameters {
+            adapters: self.decrypt_adapters(config, layout, encoder, decryptor)?,
+            head: self.head.head(layout, &head_slots)?,
+        })
+    }
+
+    fn decrypt_adapters(
         &self,
         config: &FriendlyConfig,
         layout: &BlockLayout,
@@ -344,15 +402,19 @@ fn check_lora(config: &FriendlyConfig, lora: &Lora, bound: f64) -> Result<()> {
             lora.b.dim()
         )));
     }
-    if lora
-        .a
-        .iter()
-        .chain(&lora.b)
-        .any(|v| !v.is_finite() || v.abs() > bound)
-    {
+    check_values("an adapter", lora.a.iter().chain(&lora.b), bound)
+}
+
+/// Checks that `values` are finite and within `bound`.
+fn check_values<'a>(
+    what: &str,
+    mut values: impl Iterator<Item = &'a f64>,
+    bound: f64,
+) -> Result<()> {
+    if values.any(|v| !v.is_finite() || v.abs() > bound) {
         return Err(Error::OutOfRange {
             op: OP,
-            detail: format!("an adapter value is beyond the bound {bound} (or not finite)"),
+            detail: format!("{what}: a value is beyond the bound {bound} (or not finite)"),
         });
     }
     Ok(())

@@ -46,7 +46,9 @@ use crate::circuits::refresh::Refresh;
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 use crate::model::friendly::LoraTarget;
-use crate::tensor::{AdapterGradients, LoraProduct};
+use crate::tensor::{
+    AdapterGradients, Encodings, EncryptedDense, LoraProduct, ENCRYPTED_DENSE_GRADIENT_DEPTH,
+};
 
 const OP: &str = "EncryptedModel::backward";
 
@@ -104,6 +106,9 @@ pub struct EncryptedGradients {
     pub layers: Vec<LayerGradients>,
     /// Of the model's input (the embeddings).
     pub input: Vec<Ciphertext>,
+    /// With encrypted head weights, theirs, in the head's flat order
+    /// (`W₁`, `b₁`, `W₂`, `b₂`, `W₃`, `b₃`; [`super::head::HeadLayout`]).
+    pub head: Vec<Ciphertext>,
     /// Bootstraps of the batch's backward pass.
     pub bootstraps: usize,
     /// Wall time of the batch's backward pass, and the part bootstrapping.
@@ -180,7 +185,8 @@ impl EncryptedModel {
                 Ok(ct)
             })
             .collect::<Result<_>>()?;
-        let mut stream = back.head(&scaled, head_tapes)?;
+        let (mut stream, head_gradients) =
+            back.head(&scaled, head_tapes, adapters.as_deref_mut())?;
         let mut layers: Vec<Vec<LayerGradients>> = masks.iter().map(|_| Vec::new()).collect();
         let transposed = &self.backward_blocks()?.layers;
         for (index, weights) in transposed.iter().enumerate().rev() {
@@ -226,14 +232,18 @@ impl EncryptedModel {
             layer.unscale(unscale);
         }
         stream.iter_mut().flatten().for_each(unscale);
+        let mut head_gradients = head_gradients;
+        head_gradients.iter_mut().flatten().for_each(unscale);
         Ok(layers
             .into_iter()
             .zip(stream)
-            .map(|(mut layers, input)| {
+            .zip(head_gradients)
+            .map(|((mut layers, input), head)| {
                 layers.reverse();
                 EncryptedGradients {
                     layers,
                     input,
+                    head,
                     bootstraps,
                     seconds,
                     bootstrap_seconds,
@@ -293,23 +303,45 @@ impl Backward<'_> {
     }
 
     /// The head's backward: the last layer's output gradient (row 0).
-    fn head(&mut self, d_logits: &[Ciphertext], tapes: Vec<HeadTape>) -> Result<Gradients> {
+    fn head(
+        &mut self,
+        d_logits: &[Ciphertext],
+        tapes: Vec<HeadTape>,
+        mut adapters: Option<&mut EncryptedAdapters>,
+    ) -> Result<(Gradients, Gradients)> {
         let model = self.run.model;
-        let transposed = model.backward_blocks()?;
+        let activations = *model.bounds();
         let head_bound = self.bounds.head;
-        let mut d_logits: Gradients = d_logits
+        let d_logits: Gradients = d_logits
             .iter()
             .map(|ct| Ok(vec![ct.try_clone()?]))
             .collect::<Result<_>>()?;
-        let (mut tanh, mut norms) = (Vec::new(), Vec::new());
+        let (mut tanh, mut norms, mut inputs) = (Vec::new(), Vec::new(), Vec::new());
         for tape in tapes {
             tanh.push(tape.tanh);
             norms.push(tape.final_norm);
+            inputs.push(tape.inputs);
         }
-        let d_tanh = self.through(
-            &mut d_logits,
-            self.bounds.loss_scale.max(1.0),
-            &transposed.classifier,
+        let inputs = match adapters {
+            Some(_) => Some(
+                inputs
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| internal("a tape without the head's inputs"))?,
+            ),
+            None => None,
+        };
+        let (mut xs, mut bottlenecks) = (Vec::new(), Vec::new());
+        for input in inputs.into_iter().flatten() {
+            xs.push(input.input);
+            bottlenecks.push(input.bottleneck);
+        }
+        let tanh_copies: Gradients = tanh.iter().map(|t| copies(t)).collect::<Result<_>>()?;
+        let (d_tanh, classifier) = self.head_layer(
+            2,
+            (tanh_copies, 1.0),
+            (d_logits, self.bounds.loss_scale.max(1.0)),
+            adapters.as_deref_mut(),
         )?;
         let (mut d_tanh, sizes) = flatten(d_tanh);
         let (mut tanh, _) = flatten(tanh);
@@ -326,13 +358,117 @@ impl Backward<'_> {
         let d_pre_tanh = self
             .run
             .multiply(&mut d_tanh, head_bound, &mut derivative, 1.0)?;
-        let mut d_pre_tanh = unflatten(d_pre_tanh, &sizes);
-        let mut d_bottleneck = self.through(&mut d_pre_tanh, head_bound, &transposed.widen)?;
-        let d_input = self.through(&mut d_bottleneck, head_bound, &transposed.bottleneck)?;
-        match norms.into_iter().collect::<Option<Vec<_>>>() {
-            Some(norms) => self.norm(d_input, norms, self.bounds.normalized),
-            None => Ok(d_input),
+        let d_pre_tanh = unflatten(d_pre_tanh, &sizes);
+        let (d_bottleneck, widen) = self.head_layer(
+            1,
+            (bottlenecks, activations.head),
+            (d_pre_tanh, head_bound),
+            adapters.as_deref_mut(),
+        )?;
+        let input_bound = match &model.blocks().final_norm {
+            Some(norm) => activations.normalized * norm.gamma_bound + norm.beta_bound,
+            None => activations.stream,
+        };
+        let (d_input, bottleneck) = self.head_layer(
+            0,
+            (xs, input_bound),
+            (d_bottleneck, head_bound),
+            adapters.as_deref_mut(),
+        )?;
+        // The head's gradients in the flat order: W₁, b₁, W₂, b₂, W₃, b₃.
+        let head_gradients = match (bottleneck, widen, classifier) {
+            (Some(first), Some(second), Some(third)) => first
+                .into_iter()
+                .zip(second)
+                .zip(third)
+                .map(|((a, b), c)| [a, b, c].concat())
+                .collect(),
+            _ => d_input.iter().map(|_| Vec::new()).collect(),
+        };
+        let normalized = self.bounds.normalized;
+        let d_input = match (adapters.is_some(), &model.blocks().final_norm) {
+            // Through an encrypted W₁ the gradient is the LayerNorm
+            // output's: times γ, the normalisation's.
+            (true, Some(norm)) => {
+                let (mut flat, sizes) = flatten(d_input);
+                unflatten(
+                    self.run
+                        .multiply_plain(&mut flat, normalized, &norm.gamma)?,
+                    &sizes,
+                )
+            }
+            _ => d_input,
+        };
+        let stream = match norms.into_iter().collect::<Option<Vec<_>>>() {
+            Some(norms) => self.norm(d_input, norms, normalized)?,
+            None => d_input,
+        };
+        Ok((stream, head_gradients))
+    }
+
+    /// The backward of the head's dense layer `k` for every example, from
+    /// its inputs `xs` and its output's gradient `dys` (each list with its
+    /// bound): `∂x`, and with `adapters` (encrypted weights) the gradients
+    /// of `W_k` then `b_k` per example.
+    fn head_layer(
+        &mut self,
+        k: usize,
+        (mut xs, x_bound): (Gradients, f64),
+        (mut dys, dy_bound): (Gradients, f64),
+        adapters: Option<&mut EncryptedAdapters>,
+    ) -> Result<(Gradients, Option<Gradients>)> {
+        let model = self.run.model;
+        let Some(adapters) = adapters else {
+            let transposed = model.backward_blocks()?;
+            let layer = [
+                &transposed.bottleneck,
+                &transposed.widen,
+                &transposed.classifier,
+            ]
+            .get(k)
+            .copied()
+            .ok_or_else(|| internal("a head layer"))?;
+            return Ok((self.through(&mut dys, dy_bound, layer)?, None));
+        };
+        let weight_bound = adapters.bound();
+        {
+            let weights = adapters.head_tensor_mut(2 * k);
+            let mut due: Vec<(&mut Ciphertext, f64)> = xs
+                .iter_mut()
+                .flatten()
+                .map(|ct| (ct, x_bound))
+                .chain(dys.iter_mut().flatten().map(|ct| (ct, dy_bound)))
+                .chain(weights.iter_mut().map(|ct| (ct, weight_bound)))
+                .collect();
+            self.run
+                .refresher
+                .refresh(self.run.ev, &mut due, ENCRYPTED_DENSE_GRADIENT_DEPTH)?;
         }
+        let product = |level| model.product(level);
+        let transpose = |level| model.transpose(level);
+        let encodings = Encodings {
+            product: &product,
+            transpose: &transpose,
+        };
+        let dense = EncryptedDense::new(model.layout().shape());
+        let weights = adapters.head_tensor(2 * k);
+        let rows = (model.layout().dim() * model.layout().shape().blocks()) as i64;
+        let (mut d_xs, mut parameters) = (Vec::new(), Vec::new());
+        for (x, dy) in xs.iter().zip(&dys) {
+            let (d_x, mut d_w) =
+                dense.gradients((self.run.ev, model.encoder()), &encodings, x, weights, dy)?;
+            // ∂b: the output's gradient summed over the rows.
+            for dy in dy {
+                d_w.push(
+                    self.run
+                        .ev
+                        .rotate_and_sum_new(dy, rows, model.layout().dim())?,
+                );
+            }
+            d_xs.push(d_x);
+            parameters.push(d_w);
+        }
+        Ok((d_xs, Some(parameters)))
     }
 
     /// LayerNorm's backward: `s ⊙ (g − mean(g) − N ⊙ mean(g ⊙ N))`.

@@ -93,6 +93,9 @@ pub struct ModelBlocks {
     /// Per layer, the attention LayerNorm's `γ`, `β` (empty when the
     /// adapters are merged).
     pub adapter_norms: Vec<NormSlots>,
+    /// The final LayerNorm's `γ`, `β` for an encrypted head (none when the
+    /// adapters are merged or there is no final LayerNorm).
+    pub final_norm: Option<NormSlots>,
 }
 
 /// A LayerNorm's `γ` and `β` replicated on every row, as the slot vectors of
@@ -179,6 +182,10 @@ impl ModelBlocks {
                     .iter()
                     .map(|layer| NormSlots::new(layout, &layer.attention_norm))
                     .collect::<Result<_>>()?
+            },
+            final_norm: match (&weights.final_norm, merge_adapters) {
+                (Some(norm), false) => Some(NormSlots::new(layout, norm)?),
+                _ => None,
             },
         })
     }

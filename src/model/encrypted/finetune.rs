@@ -17,6 +17,7 @@ use ndarray::ArrayView2;
 use super::adamw::{mean_gradient, AdamWTwin, EncryptedAdamW, EncryptedAdamWConfig};
 use super::adapters::{adapter_targets, EncryptedAdapters};
 use super::bounds::GradientBounds;
+use super::head::{flatten_head, unflatten_head, HEAD_LAYERS};
 use super::loss::SoftmaxGradient;
 use super::model::{EncryptedInput, EncryptedModel};
 use crate::circuits::refresh::{ensure_all, Refresh};
@@ -161,14 +162,14 @@ impl<'a> FineTuning<'a> {
             report.bootstraps += refresher.count() - count;
             report.bootstrap_seconds += refresher.seconds() - seconds;
             for example in gradients {
-                per_example.push(
-                    example
-                        .layers
-                        .into_iter()
-                        .flat_map(|layer| layer.adapters)
-                        .flat_map(|g| g.a_columns.into_iter().chain(g.b_rows).flatten())
-                        .collect::<Vec<_>>(),
-                );
+                let mut flat: Vec<Ciphertext> = example
+                    .layers
+                    .into_iter()
+                    .flat_map(|layer| layer.adapters)
+                    .flat_map(|g| g.a_columns.into_iter().chain(g.b_rows).flatten())
+                    .collect();
+                flat.extend(example.head);
+                per_example.push(flat);
             }
             all_logits.extend(logits);
         }
@@ -250,7 +251,7 @@ impl TwinFineTuning {
     ) -> Result<Self> {
         let config = model.config();
         let targets = adapter_targets(config)?;
-        let matrices = 2 * config.layers * targets.len();
+        let matrices = 2 * config.layers * targets.len() + 2 * HEAD_LAYERS;
         let functions = match variant {
             Variant::Exact => Functions::Exact,
             Variant::Polynomial => Functions::Polynomial(Box::new(model.polynomials().clone())),
@@ -291,16 +292,18 @@ impl TwinFineTuning {
             sum.add_assign(&mut gradient)?;
         }
         sum.scale(1.0 / batch.len() as f64);
-        let gradients = flatten_adapters(&adapters_of(&sum, &self.targets)?);
-        let mut parameters = flatten_adapters(&adapters_of(weights, &self.targets)?);
+        let gradients = trained_parameters(&sum, &self.targets)?;
+        let mut parameters = trained_parameters(weights, &self.targets)?;
         self.optimizer.step(&mut parameters, &gradients, rate)?;
-        let mut values = parameters.into_iter();
+        let adapter_matrices = parameters.len() - 2 * HEAD_LAYERS;
+        let mut values = parameters[..adapter_matrices].iter();
         for lora in adapters_of_mut(weights, &self.targets)? {
             for m in [&mut lora.a, &mut lora.b] {
                 let v = values.next().ok_or_else(|| internal("an adapter"))?;
-                m.iter_mut().zip(v).for_each(|(x, y)| *x = y);
+                m.iter_mut().zip(v).for_each(|(x, y)| *x = *y);
             }
         }
+        unflatten_head(&mut weights.head, &parameters[adapter_matrices..])?;
         Ok(loss / batch.len() as f64)
     }
 }
@@ -356,6 +359,20 @@ fn adapters_of_mut<'w>(
             out.push(projection.lora.as_mut().ok_or_else(|| missing(target))?);
         }
     }
+    Ok(out)
+}
+
+/// What private fine-tuning trains, flattened in the encrypted flat order:
+/// each adapter's `A` then `B` ([`flatten_adapters`]), then the head's
+/// tensors ([`flatten_head`]).
+///
+/// Errors: a target without its adapter.
+pub fn trained_parameters(
+    weights: &FriendlyWeights,
+    targets: &[LoraTarget],
+) -> Result<Vec<Vec<f64>>> {
+    let mut out = flatten_adapters(&adapters_of(weights, targets)?);
+    out.extend(flatten_head(&weights.head));
     Ok(out)
 }
 

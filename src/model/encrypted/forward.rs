@@ -41,7 +41,9 @@ use std::time::Instant;
 use super::adapters::{EncryptedAdapters, LayerAdapters};
 use super::blocks::{kernel_factor, DenseLayer, LayerBlocks};
 use super::model::{EncryptedInput, EncryptedModel};
-use super::tape::{AttentionTape, EncryptedTape, FfnTape, HeadTape, LayerTape, NormTape};
+use super::tape::{
+    AttentionTape, EncryptedTape, FfnTape, HeadInputs, HeadTape, LayerTape, NormTape,
+};
 use crate::approx::Approximation;
 use crate::circuits::combine::multiply_pairs;
 use crate::circuits::functions::{evaluate_batch, relu_with_step};
@@ -50,7 +52,10 @@ use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 use crate::math::Complex;
 use crate::model::friendly::LoraTarget;
-use crate::tensor::{LoraProduct, PreparedInput, CCMM_DEPTH, DENSE_DEPTH, LORA_DEPTH};
+use crate::tensor::{
+    Encodings, EncryptedDense, LoraProduct, PreparedInput, CCMM_DEPTH, DENSE_DEPTH,
+    ENCRYPTED_DENSE_DEPTH, LORA_DEPTH,
+};
 
 const OP: &str = "EncryptedModel::forward";
 
@@ -224,7 +229,7 @@ impl EncryptedModel {
         }
         let (start, clock) = (run.refresher.count(), Instant::now());
         let refreshing = run.refresher.seconds();
-        let (logits, head_tapes) = run.head(streams)?;
+        let (logits, head_tapes) = run.head(streams, adapters)?;
         let head_bootstraps = run.refresher.count() - start;
         let head_seconds = clock.elapsed().as_secs_f64();
         let head_bootstrap_seconds = run.refresher.seconds() - refreshing;
@@ -958,13 +963,19 @@ impl Run<'_> {
         Ok((self.residual(streams, downs)?, tapes))
     }
 
-    /// The head on the first token of every example: the logits on row 0.
-    fn head(&mut self, streams: Vec<Vec<Ciphertext>>) -> Result<(Vec<Ciphertext>, Vec<HeadTape>)> {
+    /// The head on the first token of every example: the logits on row 0;
+    /// its weights those of `adapters` when given (encrypted), else the
+    /// model's.
+    fn head(
+        &mut self,
+        streams: Vec<Vec<Ciphertext>>,
+        mut adapters: Option<&mut EncryptedAdapters>,
+    ) -> Result<(Vec<Ciphertext>, Vec<HeadTape>)> {
         let model = self.model;
         let bounds = *model.bounds();
         let blocks = model.blocks();
         let [_, _, _, tanh] = model.polynomials().approximations();
-        let (mut input, input_bound, mut norms) = if model.config().final_layer_norm {
+        let (mut input, mut input_bound, mut norms) = if model.config().final_layer_norm {
             let mut norms = self.normalize(&streams)?;
             let normed = norms
                 .iter_mut()
@@ -974,31 +985,121 @@ impl Run<'_> {
         } else {
             (streams, bounds.stream, None)
         };
-        let mut bottleneck = self.dense_layer(&mut input, input_bound, &blocks.bottleneck)?;
-        let wide = self.dense_layer(&mut bottleneck, bounds.head, &blocks.widen)?;
+        let mut normed_copies = None;
+        if let (Some(_), Some(norm)) = (&adapters, &blocks.final_norm) {
+            // An encrypted W₁ cannot take γ, β folded in: x = N ⊙ γ + β.
+            normed_copies = Some(
+                input
+                    .iter()
+                    .map(|n| copies(n))
+                    .collect::<Result<Vec<_>>>()?,
+            );
+            let (mut flat, sizes) = flatten(input);
+            let mut scaled = self.multiply_plain(&mut flat, input_bound, &norm.gamma)?;
+            for chunk in scaled.chunks_mut(norm.beta.len()) {
+                self.add_slots(chunk, &norm.beta)?;
+            }
+            input = unflatten(scaled, &sizes);
+            input_bound = input_bound * norm.gamma_bound + norm.beta_bound;
+        }
+        let mut bottleneck =
+            self.head_layer(&mut input, input_bound, 0, adapters.as_deref_mut())?;
+        let wide = self.head_layer(&mut bottleneck, bounds.head, 1, adapters.as_deref_mut())?;
         let (mut wide, sizes) = flatten(wide);
         let first_row = [model.layout().shape().pack(&blocks.first_row)?];
         let first = self.multiply_plain(&mut wide, bounds.head, &first_row)?;
         let activated = self.function(&first, tanh, model.config().ranges.tanh_bound)?;
         let mut activated = unflatten(activated, &sizes);
         let logits = self
-            .dense_layer(&mut activated, 1.0, &blocks.classifier)?
+            .head_layer(&mut activated, 1.0, 2, adapters.as_deref_mut())?
             .into_iter()
             .map(single)
             .collect::<Result<Vec<_>>>()?;
+        let encrypted = adapters.is_some();
         let tapes = activated
             .into_iter()
             .zip(input)
+            .zip(bottleneck)
             .enumerate()
-            .map(|(index, (tanh, normed))| HeadTape {
-                final_norm: norms.as_mut().map(|norms| NormTape {
-                    normed,
-                    inverses: std::mem::take(&mut norms[index].inverses),
-                }),
-                tanh,
+            .map(|(index, ((tanh, input), bottleneck))| {
+                // The LayerNorm's N: the head's input, or its copy when
+                // the input is N ⊙ γ + β.
+                let (normed, inputs) = match normed_copies.as_mut() {
+                    Some(normed) => (
+                        std::mem::take(&mut normed[index]),
+                        Some(HeadInputs { input, bottleneck }),
+                    ),
+                    None if encrypted => (Vec::new(), Some(HeadInputs { input, bottleneck })),
+                    None => (input, None),
+                };
+                HeadTape {
+                    final_norm: norms.as_mut().map(|norms| NormTape {
+                        normed,
+                        inverses: std::mem::take(&mut norms[index].inverses),
+                    }),
+                    tanh,
+                    inputs,
+                }
             })
             .collect();
         Ok((logits, tapes))
+    }
+
+    /// The head's dense layer `k` on every example's `xs` (values up to
+    /// `bound`): with `adapters`, their encrypted `W_k`, `b_k`; else the
+    /// model's.
+    fn head_layer(
+        &mut self,
+        xs: &mut [Vec<Ciphertext>],
+        bound: f64,
+        k: usize,
+        adapters: Option<&mut EncryptedAdapters>,
+    ) -> Result<Vec<Vec<Ciphertext>>> {
+        let blocks = self.model.blocks();
+        let Some(adapters) = adapters else {
+            let layer = [&blocks.bottleneck, &blocks.widen, &blocks.classifier]
+                .get(k)
+                .copied()
+                .ok_or_else(|| internal("a head layer"))?;
+            return self.dense_layer(xs, bound, layer);
+        };
+        let weight_bound = adapters.bound();
+        {
+            let weights = adapters.head_tensor_mut(2 * k);
+            let mut due: Vec<(&mut Ciphertext, f64)> = xs
+                .iter_mut()
+                .flatten()
+                .map(|ct| (ct, bound))
+                .chain(weights.iter_mut().map(|ct| (ct, weight_bound)))
+                .collect();
+            self.refresher
+                .refresh(self.ev, &mut due, ENCRYPTED_DENSE_DEPTH)?;
+        }
+        let model = self.model;
+        let product = |level| model.product(level);
+        let transpose = |level| model.transpose(level);
+        let encodings = Encodings {
+            product: &product,
+            transpose: &transpose,
+        };
+        let dense = EncryptedDense::new(model.layout().shape());
+        let weights = adapters.head_tensor(2 * k);
+        let outputs = xs
+            .iter()
+            .map(|x| dense.multiply((self.ev, model.encoder()), &encodings, x, weights))
+            .collect::<Result<Vec<_>>>()?;
+        let bias = adapters.head_tensor(2 * k + 1);
+        let biases: Vec<Vec<Ciphertext>> = outputs
+            .iter()
+            .map(|_| copies(bias))
+            .collect::<Result<_>>()?;
+        let (outputs, sizes) = flatten(outputs);
+        let (biases, _) = flatten(biases);
+        let head = self.model.bounds().head;
+        Ok(unflatten(
+            self.add(outputs, head, biases, weight_bound)?,
+            &sizes,
+        ))
     }
 }
 

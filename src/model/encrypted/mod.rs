@@ -16,6 +16,7 @@
 //!   the server needs);
 //! - [`backward`]: the backward pass, from the logits' gradient to every
 //!   layer's;
+//! - [`head`]: the classification head's weights under encryption;
 //! - [`tape`]: the activations a forward keeps for the backward;
 //! - [`adapters`]: LoRA adapters under encryption (what fine-tuning
 //!   trains);
@@ -36,6 +37,7 @@ pub mod bounds;
 pub mod checkpoint;
 pub mod finetune;
 pub mod forward;
+pub mod head;
 pub mod layout;
 pub mod loss;
 pub mod model;

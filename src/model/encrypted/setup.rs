@@ -17,7 +17,7 @@ use crate::ckks::{CkksContext, EvaluationKeys, GaloisKeys, KeyGenerator, SecretK
 use crate::error::{Error, Result};
 use crate::model::friendly::FriendlyConfig;
 use crate::params::Parameters;
-use crate::tensor::LoraProduct;
+use crate::tensor::{EncryptedDense, LoraProduct};
 
 /// Where a model's LoRA adapters live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,8 +25,9 @@ pub enum AdapterMode {
     /// Merged into the plaintext weights ([`EncryptedModel::new`](super::EncryptedModel::new)).
     Merged,
     /// Encrypted, trained or served as ciphertexts
-    /// ([`EncryptedModel::for_adapters`](super::EncryptedModel::for_adapters)):
-    /// the keys of the LoRA products, their gradients and the loss come on
+    /// ([`EncryptedModel::for_adapters`](super::EncryptedModel::for_adapters)),
+    /// with the head's weights: the keys of the LoRA products, the
+    /// encrypted-weight products, their gradients and the loss come on
     /// top.
     Encrypted,
 }
@@ -91,6 +92,7 @@ impl ServerSetup {
             AdapterMode::Merged => Vec::new(),
             AdapterMode::Encrypted => {
                 let mut steps = LoraProduct::gradient_rotations(&layout.shape());
+                steps.extend(EncryptedDense::rotations(&layout.shape())?);
                 steps.extend(SoftmaxGradient::rotations_for(
                     config.classes,
                     layout.shape().blocks(),

@@ -58,6 +58,17 @@ pub struct HeadTape {
     pub final_norm: Option<NormTape>,
     /// The tanh output (row 0; the other rows are 0).
     pub tanh: Vec<Ciphertext>,
+    /// With encrypted head weights, the inputs of their products.
+    pub inputs: Option<HeadInputs>,
+}
+
+/// The inputs of an encrypted head's first two products.
+#[derive(Debug)]
+pub struct HeadInputs {
+    /// `x`: the final LayerNorm's output (`γ`, `β` applied) or the stream.
+    pub input: Vec<Ciphertext>,
+    /// `x·W₁ + b₁`.
+    pub bottleneck: Vec<Ciphertext>,
 }
 
 /// One example's forward.
