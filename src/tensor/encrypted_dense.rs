@@ -222,36 +222,23 @@ impl EncryptedDense {
         let h = self.check(xs.len(), ws.len())?;
         let p = self.shape.blocks();
         let level = above(lowest(xs.iter().chain(ws))?, ENCRYPTED_DENSE_DEPTH)?;
-        let shifted = self.shifted(ev, encoder, xs, level)?;
         let product = (encodings.product)(level - 1)?;
-        (0..h)
-            .map(|m| {
-                let mut terms = Vec::with_capacity(xs.len() * p);
-                for (k, copies) in shifted.iter().enumerate() {
-                    for (s, x) in copies.iter().enumerate() {
-                        terms.push(product.multiply(ev, x, &ws[(k * h + m) * p + s])?);
-                    }
+        // One shifted copy at a time, its products added as they come:
+        // memory for a few ciphertexts, not P copies of the input.
+        let mut outputs: Vec<Option<Ciphertext>> = (0..h).map(|_| None).collect();
+        for (k, x) in xs.iter().enumerate() {
+            let x = at_level(ev, x, level)?;
+            for s in 0..p {
+                let shifted = self.shift(ev, encoder, &x, s)?;
+                for (m, output) in outputs.iter_mut().enumerate() {
+                    let term = product.multiply(ev, &shifted, &ws[(k * h + m) * p + s])?;
+                    accumulate(ev, output, term)?;
                 }
-                sum(ev, terms)
-            })
-            .collect()
-    }
-
-    /// `shift_s(x)` for every `x` and `s < P`, at `level − 1`.
-    fn shifted(
-        &self,
-        ev: &Evaluator,
-        encoder: &Encoder,
-        xs: &[Ciphertext],
-        level: usize,
-    ) -> Result<Vec<Vec<Ciphertext>>> {
-        xs.iter()
-            .map(|x| {
-                let x = at_level(ev, x, level)?;
-                (0..self.shape.blocks())
-                    .map(|s| self.shift(ev, encoder, &x, s))
-                    .collect()
-            })
+            }
+        }
+        outputs
+            .into_iter()
+            .map(|y| y.ok_or_else(|| internal("no product")))
             .collect()
     }
 
@@ -291,43 +278,38 @@ impl EncryptedDense {
             .iter()
             .map(|dy| at_level(ev, dy, level - 2))
             .collect::<Result<_>>()?;
-        // ∂W_{k,m,s} = CCMM(shift_s(X_kᵀ), ∂Y_m).
-        let transposed: Vec<Ciphertext> = xs
-            .iter()
-            .map(|x| transpose.apply(ev, &at_level(ev, x, level)?))
-            .collect::<Result<_>>()?;
-        let shifted = self.shifted(ev, encoder, &transposed, level - 1)?;
-        let mut d_ws = Vec::with_capacity(ws.len());
-        for copies in &shifted {
-            for dy in &dys {
-                for x in copies {
-                    d_ws.push(product.multiply(ev, x, dy)?);
+        // ∂W_{k,m,s} = CCMM(shift_s(X_kᵀ), ∂Y_m), in the order k, m, s.
+        let mut d_ws: Vec<Option<Ciphertext>> = (0..ws.len()).map(|_| None).collect();
+        for (k, x) in xs.iter().enumerate() {
+            let transposed = transpose.apply(ev, &at_level(ev, x, level)?)?;
+            for s in 0..p {
+                let shifted = self.shift(ev, encoder, &transposed, s)?;
+                for (m, dy) in dys.iter().enumerate() {
+                    d_ws[(k * h + m) * p + s] = Some(product.multiply(ev, &shifted, dy)?);
                 }
             }
         }
         // ∂X_k = Σ_{m,s} CCMM(shift_{−s}(∂Y_m), shift_{−s}(W_{k,m,s}ᵀ)).
         let back = |s: usize| (p - s) % p;
-        let shifted_dys: Vec<Vec<Ciphertext>> = dys_above
-            .iter()
-            .map(|dy| {
-                (0..p)
-                    .map(|s| self.shift(ev, encoder, dy, back(s)))
-                    .collect()
-            })
-            .collect::<Result<_>>()?;
-        let d_xs = (0..xs.len())
-            .map(|k| {
-                let mut terms = Vec::with_capacity(h * p);
-                for (m, dy_copies) in shifted_dys.iter().enumerate() {
-                    for (s, dy) in dy_copies.iter().enumerate() {
-                        let w = &ws[(k * h + m) * p + s];
-                        let wt = transpose.apply(ev, &at_level(ev, w, level)?)?;
-                        let wt = self.shift(ev, encoder, &wt, back(s))?;
-                        terms.push(product.multiply(ev, dy, &wt)?);
-                    }
+        let mut d_xs: Vec<Option<Ciphertext>> = xs.iter().map(|_| None).collect();
+        for (m, dy) in dys_above.iter().enumerate() {
+            for s in 0..p {
+                let dy = self.shift(ev, encoder, dy, back(s))?;
+                for (k, d_x) in d_xs.iter_mut().enumerate() {
+                    let w = &ws[(k * h + m) * p + s];
+                    let wt = transpose.apply(ev, &at_level(ev, w, level)?)?;
+                    let wt = self.shift(ev, encoder, &wt, back(s))?;
+                    accumulate(ev, d_x, product.multiply(ev, &dy, &wt)?)?;
                 }
-                sum(ev, terms)
-            })
+            }
+        }
+        let d_xs = d_xs
+            .into_iter()
+            .map(|d| d.ok_or_else(|| internal("no product")))
+            .collect::<Result<_>>()?;
+        let d_ws = d_ws
+            .into_iter()
+            .map(|d| d.ok_or_else(|| internal("no product")))
             .collect::<Result<_>>()?;
         Ok((d_xs, d_ws))
     }
@@ -368,16 +350,21 @@ fn at_level(ev: &Evaluator, ct: &Ciphertext, level: usize) -> Result<Ciphertext>
     Ok(out)
 }
 
-/// The sum of `terms` (all of one level and scale).
-fn sum(ev: &Evaluator, terms: Vec<Ciphertext>) -> Result<Ciphertext> {
-    let mut terms = terms.into_iter();
-    let mut acc = terms.next().ok_or(Error::LengthMismatch {
-        op: OP,
-        got: 0,
-        expected: 1,
-    })?;
-    for term in terms {
-        ev.add_assign(&mut acc, &term)?;
+/// `acc += term` (`acc` starts empty).
+fn accumulate(ev: &Evaluator, acc: &mut Option<Ciphertext>, term: Ciphertext) -> Result<()> {
+    match acc {
+        Some(acc) => ev.add_assign(acc, &term),
+        None => {
+            *acc = Some(term);
+            Ok(())
+        }
     }
-    Ok(acc)
+}
+
+/// An internal invariant failed (a bug, reported rather than panicking).
+fn internal(what: &str) -> Error {
+    Error::OutOfRange {
+        op: OP,
+        detail: format!("internal: {what}"),
+    }
 }
