@@ -1,11 +1,13 @@
 //! The friendly transformer under encryption: the server runs the twin's
 //! computation ([`crate::model::friendly`]) on encrypted `d × d` blocks,
-//! with plaintext weights, and bootstraps where levels run out.
+//! with plaintext weights (or, for private fine-tuning and its inference,
+//! encrypted LoRA adapters and head), and bootstraps where levels run out.
 //!
 //! - [`layout`]: the blocks (the sequence length is the block side), the
 //!   mask matrix;
-//! - [`blocks`]: the weights rearranged in the clear (LoRA merged, `γ`/`β`
-//!   folded, heads isolated, padding);
+//! - [`blocks`]: the weights rearranged in the clear (LoRA merged unless
+//!   it is encrypted, `γ`/`β` folded, heads isolated, padding), and their
+//!   transposes for the backward;
 //! - [`bounds`]: the value bounds bootstrapping needs, calibrated on the
 //!   twin;
 //! - [`model`]: [`EncryptedModel`] (no key: what the server holds) and the
@@ -18,8 +20,8 @@
 //!   layer's;
 //! - [`head`]: the classification head's weights under encryption;
 //! - [`tape`]: the activations a forward keeps for the backward;
-//! - [`adapters`]: LoRA adapters under encryption (what fine-tuning
-//!   trains);
+//! - [`adapters`]: LoRA adapters under encryption, with the head's weights
+//!   the parameters fine-tuning trains;
 //! - [`adamw`]: AdamW on encrypted parameters, gradients and moments, and
 //!   its `f64` twin (the optimizer of encrypted fine-tuning);
 //! - [`loss`]: the loss gradients (cross-entropy through exp and
