@@ -575,12 +575,9 @@ fn encrypted_weights_product_and_gradients_against_ndarray() {
     let w = Array2::from_shape_fn((width_in, width_out), |_| rng.random_range(-1.0..1.0));
     let dy = Array2::from_shape_fn((d, width_out), |_| rng.random_range(-1.0..1.0));
     let dense = EncryptedDense::new(shape);
-    let encoder = heformer::ckks::Encoder::new(f.ctx.clone());
-    let product = |level| MatrixProduct::new(shape, &encoder, level).map(std::sync::Arc::new);
-    let transpose = |level| Transpose::new(&shape, &encoder, level).map(std::sync::Arc::new);
-    let encodings = Encodings {
-        product: &product,
-        transpose: &transpose,
+    let encodings = Fresh {
+        shape,
+        encoder: heformer::ckks::Encoder::new(f.ctx.clone()),
     };
     let slots = dense.weight_slots(&w).unwrap();
     // g = 2 input ciphertexts, h = 1 output ciphertext, P shifts.
@@ -597,7 +594,12 @@ fn encrypted_weights_product_and_gradients_against_ndarray() {
     let cx = encrypt_activation(&mut f, &shape, &x);
     let cdy = encrypt_activation(&mut f, &shape, &dy);
     let y = dense
-        .multiply((&f.evaluator, &f.encoder), &encodings, &cx, &cw)
+        .multiply(
+            (&f.evaluator, &f.encoder),
+            &encodings as &dyn Encodings,
+            &cx,
+            &cw,
+        )
         .unwrap();
     assert_eq!(y.len(), 1);
     assert_eq!(y[0].level(), level - ENCRYPTED_DENSE_DEPTH);
@@ -612,7 +614,13 @@ fn encrypted_weights_product_and_gradients_against_ndarray() {
         required,
     );
     let (d_xs, d_ws) = dense
-        .gradients((&f.evaluator, &f.encoder), &encodings, &cx, &cw, &cdy)
+        .gradients(
+            (&f.evaluator, &f.encoder),
+            &encodings as &dyn Encodings,
+            &cx,
+            &cw,
+            &cdy,
+        )
         .unwrap();
     let want_dx = dy.dot(&w.t());
     for (k, ct) in d_xs.iter().enumerate() {
@@ -641,11 +649,38 @@ fn encrypted_weights_product_and_gradients_against_ndarray() {
     assert!(-error.log2() >= required);
     // Lists of the wrong lengths are errors.
     assert!(matches!(
-        dense.multiply((&f.evaluator, &f.encoder), &encodings, &cx, &cw[..3]),
+        dense.multiply(
+            (&f.evaluator, &f.encoder),
+            &encodings as &dyn Encodings,
+            &cx,
+            &cw[..3]
+        ),
         Err(Error::LengthMismatch { .. })
     ));
     assert!(matches!(
-        dense.gradients((&f.evaluator, &f.encoder), &encodings, &cx, &cw, &cx),
+        dense.gradients(
+            (&f.evaluator, &f.encoder),
+            &encodings as &dyn Encodings,
+            &cx,
+            &cw,
+            &cx
+        ),
         Err(Error::LengthMismatch { .. })
     ));
+}
+
+/// CCMM and the transpose encoded afresh at every call.
+struct Fresh {
+    shape: MatrixShape,
+    encoder: heformer::ckks::Encoder,
+}
+
+impl Encodings for Fresh {
+    fn product(&self, level: usize) -> heformer::Result<std::sync::Arc<MatrixProduct>> {
+        MatrixProduct::new(self.shape, &self.encoder, level).map(std::sync::Arc::new)
+    }
+
+    fn transpose(&self, level: usize) -> heformer::Result<std::sync::Arc<Transpose>> {
+        Transpose::new(&self.shape, &self.encoder, level).map(std::sync::Arc::new)
+    }
 }

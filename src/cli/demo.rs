@@ -21,7 +21,7 @@ use crate::model::encrypted::adamw::{EncryptedAdamW, EncryptedAdamWConfig};
 use crate::model::encrypted::finetune::{flatten_adapters, trained_parameters, TwinFineTuning};
 use crate::model::encrypted::head::flatten_head;
 use crate::model::encrypted::{
-    AdapterMode, EncryptedAdapters, FineTuning, LabeledInput, ServerSetup, StepReport,
+    AdapterMode, EncryptedAdapters, FineTuning, LabeledInput, ServerSetup,
 };
 use crate::model::friendly::{agreement, FriendlyModel, Variant};
 
@@ -404,25 +404,14 @@ fn fine_tune(
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut report = StepReport::default();
-        let mut refresher = server.refresher();
         let clock = Instant::now();
-        let (gradients, _) = tuning.gradients(
-            server.evaluator(),
-            &mut adapters,
-            &batch,
-            batch.len(),
-            &mut refresher,
-            &mut report,
-        )?;
-        tuning.update(
+        let report = tuning.step(
             server.evaluator(),
             &mut adapters,
             &mut optimizer,
-            &gradients,
-            args.lr,
-            &mut refresher,
-            &mut report,
+            &batch,
+            (batch.len(), args.lr),
+            &mut server.refresher(),
         )?;
         server.evaluator().context().backend().synchronize()?;
         let step_seconds = clock.elapsed().as_secs_f64();

@@ -20,9 +20,7 @@ use crate::ckks::{Encoder, EncryptionKey, Encryptor};
 use crate::error::{Error, Result};
 use crate::model::encrypted::adamw::{EncryptedAdamW, EncryptedAdamWConfig};
 use crate::model::encrypted::checkpoint::save_checkpoint;
-use crate::model::encrypted::{
-    AdapterMode, EncryptedAdapters, FineTuning, LabeledInput, StepReport,
-};
+use crate::model::encrypted::{AdapterMode, EncryptedAdapters, FineTuning, LabeledInput};
 use crate::model::train::adamw::{Decay, Schedule};
 
 /// Options of `heformer finetune`.
@@ -166,24 +164,13 @@ pub(super) fn run(args: &FinetuneArgs) -> Result<()> {
             })
             .collect::<Result<Vec<_>>>()?;
         let rate = schedule.rate(step);
-        let mut report = StepReport::default();
-        let mut refresher = server.refresher();
-        let (gradients, _) = tuning.gradients(
-            server.evaluator(),
-            &mut adapters,
-            &batch,
-            args.lockstep,
-            &mut refresher,
-            &mut report,
-        )?;
-        tuning.update(
+        let report = tuning.step(
             server.evaluator(),
             &mut adapters,
             &mut optimizer,
-            &gradients,
-            rate,
-            &mut refresher,
-            &mut report,
+            &batch,
+            (args.lockstep, rate),
+            &mut server.refresher(),
         )?;
         save_checkpoint(&ctx, &checkpoint, adapters.parameters(), &optimizer)?;
         bar.inc(1);

@@ -70,9 +70,11 @@ pub fn block_shift(shape: &MatrixShape, s: usize) -> Result<LinearTransform> {
 
 /// Where the products get CCMM and the transpose encoded for a level
 /// (encoding them is costly at `N = 2^16`: a caller keeps them).
-pub struct Encodings<'a> {
-    pub product: &'a dyn Fn(usize) -> Result<Arc<MatrixProduct>>,
-    pub transpose: &'a dyn Fn(usize) -> Result<Arc<Transpose>>,
+pub trait Encodings {
+    /// CCMM for inputs at `level`.
+    fn product(&self, level: usize) -> Result<Arc<MatrixProduct>>;
+    /// The transpose for inputs at `level`.
+    fn transpose(&self, level: usize) -> Result<Arc<Transpose>>;
 }
 
 /// Dense products with encrypted weights for one shape.
@@ -215,14 +217,14 @@ impl EncryptedDense {
     pub fn multiply(
         &self,
         (ev, encoder): (&Evaluator, &Encoder),
-        encodings: &Encodings<'_>,
+        encodings: &dyn Encodings,
         xs: &[Ciphertext],
         ws: &[Ciphertext],
     ) -> Result<Vec<Ciphertext>> {
         let h = self.check(xs.len(), ws.len())?;
         let p = self.shape.blocks();
         let level = above(lowest(xs.iter().chain(ws))?, ENCRYPTED_DENSE_DEPTH)?;
-        let product = (encodings.product)(level - 1)?;
+        let product = encodings.product(level - 1)?;
         // One shifted copy at a time, its products added as they come:
         // memory for a few ciphertexts, not P copies of the input.
         let mut outputs: Vec<Option<Ciphertext>> = (0..h).map(|_| None).collect();
@@ -250,7 +252,7 @@ impl EncryptedDense {
     pub fn gradients(
         &self,
         (ev, encoder): (&Evaluator, &Encoder),
-        encodings: &Encodings<'_>,
+        encodings: &dyn Encodings,
         xs: &[Ciphertext],
         ws: &[Ciphertext],
         dys: &[Ciphertext],
@@ -268,8 +270,8 @@ impl EncryptedDense {
             lowest(xs.iter().chain(ws).chain(dys))?,
             ENCRYPTED_DENSE_GRADIENT_DEPTH,
         )?;
-        let transpose = (encodings.transpose)(level)?;
-        let product = (encodings.product)(level - 2)?;
+        let transpose = encodings.transpose(level)?;
+        let product = encodings.product(level - 2)?;
         let dys_above: Vec<Ciphertext> = dys
             .iter()
             .map(|dy| at_level(ev, dy, level - 1))

@@ -47,7 +47,7 @@ use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 use crate::model::friendly::LoraTarget;
 use crate::tensor::{
-    AdapterGradients, Encodings, EncryptedDense, LoraProduct, ENCRYPTED_DENSE_GRADIENT_DEPTH,
+    AdapterGradients, EncryptedDense, LoraProduct, ENCRYPTED_DENSE_GRADIENT_DEPTH, LORA_DEPTH,
 };
 
 const OP: &str = "EncryptedModel::backward";
@@ -431,32 +431,18 @@ impl Backward<'_> {
             return Ok((self.through(&mut dys, dy_bound, layer)?, None));
         };
         let weight_bound = adapters.bound();
-        {
-            let weights = adapters.head_tensor_mut(2 * k);
-            let mut due: Vec<(&mut Ciphertext, f64)> = xs
-                .iter_mut()
-                .flatten()
-                .map(|ct| (ct, x_bound))
-                .chain(dys.iter_mut().flatten().map(|ct| (ct, dy_bound)))
-                .chain(weights.iter_mut().map(|ct| (ct, weight_bound)))
-                .collect();
-            self.run
-                .refresher
-                .refresh(self.run.ev, &mut due, ENCRYPTED_DENSE_GRADIENT_DEPTH)?;
-        }
-        let product = |level| model.product(level);
-        let transpose = |level| model.transpose(level);
-        let encodings = Encodings {
-            product: &product,
-            transpose: &transpose,
-        };
+        self.run.refresh_with_parameters(
+            &mut [(&mut xs, x_bound), (&mut dys, dy_bound)],
+            (adapters.head_tensor_mut(2 * k), weight_bound),
+            ENCRYPTED_DENSE_GRADIENT_DEPTH,
+        )?;
         let dense = EncryptedDense::new(model.layout().shape());
         let weights = adapters.head_tensor(2 * k);
         let rows = (model.layout().dim() * model.layout().shape().blocks()) as i64;
         let (mut d_xs, mut parameters) = (Vec::new(), Vec::new());
         for (x, dy) in xs.iter().zip(&dys) {
             let (d_x, mut d_w) =
-                dense.gradients((self.run.ev, model.encoder()), &encodings, x, weights, dy)?;
+                dense.gradients((self.run.ev, model.encoder()), model, x, weights, dy)?;
             // ∂b: the output's gradient summed over the rows.
             for dy in dy {
                 d_w.push(
@@ -716,9 +702,11 @@ impl Backward<'_> {
                 LoraTarget::Output => return Err(internal("an output adapter")),
             };
             let mut dys: Gradients = d_outputs.iter().map(|d| copies(d)).collect::<Result<_>>()?;
-            self.run.refresh_for_lora(
+            let adapter_bound = layer.adapters.bound();
+            self.run.refresh_with_parameters(
                 &mut [(&mut inputs, input_bound), (&mut dys, projection)],
-                (&mut layer, t),
+                (layer.adapters.adapter_mut(layer.layer, t)?, adapter_bound),
+                LORA_DEPTH,
             )?;
             let adapter = layer.adapters.adapter(layer.layer, t)?;
             for ((x, dy), example) in inputs.iter().zip(&dys).zip(gradients.iter_mut()) {

@@ -51,15 +51,7 @@ impl ActivationBounds {
         inputs: &[(ArrayView2<f64>, &[bool])],
         margin: f64,
     ) -> Result<Self> {
-        if inputs.is_empty() || !(margin.is_finite() && margin >= 1.0) {
-            return Err(Error::OutOfRange {
-                op: "ActivationBounds::calibrate",
-                detail: format!(
-                    "needs inputs ({} given) and a margin of at least 1 ({margin})",
-                    inputs.len()
-                ),
-            });
-        }
+        check_calibration("ActivationBounds::calibrate", inputs.len(), margin)?;
         let head_size = model.config().head_size();
         let kernel_scale = 1.0 / (2.0 * (head_size as f64).sqrt());
         let mut bounds = Self::unit();
@@ -115,6 +107,17 @@ impl ActivationBounds {
             head: self.head * factor,
         }
     }
+}
+
+/// A calibration needs inputs and a margin of at least 1.
+fn check_calibration(op: &'static str, inputs: usize, margin: f64) -> Result<()> {
+    if inputs == 0 || !(margin.is_finite() && margin >= 1.0) {
+        return Err(Error::OutOfRange {
+            op,
+            detail: format!("needs inputs ({inputs} given) and a margin of at least 1 ({margin})"),
+        });
+    }
+    Ok(())
 }
 
 /// The largest squared norm of a row's head slice.
@@ -178,15 +181,7 @@ impl GradientBounds {
         inputs: &[(ArrayView2<f64>, &[bool])],
         margin: f64,
     ) -> Result<Self> {
-        if inputs.is_empty() || !(margin.is_finite() && margin >= 1.0) {
-            return Err(Error::OutOfRange {
-                op: "GradientBounds::calibrate",
-                detail: format!(
-                    "needs inputs ({} given) and a margin of at least 1 ({margin})",
-                    inputs.len()
-                ),
-            });
-        }
+        check_calibration("GradientBounds::calibrate", inputs.len(), margin)?;
         let config = model.config();
         let c = 1.0 / (2.0 * (config.head_size() as f64).sqrt());
         let backprop = FriendlyBackprop::new(config.clone())?;

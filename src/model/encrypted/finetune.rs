@@ -90,6 +90,35 @@ impl<'a> FineTuning<'a> {
         })
     }
 
+    /// One step: [`gradients`](Self::gradients) of `batch` then
+    /// [`update`](Self::update) at `rate`; what it measured.
+    ///
+    /// Errors: those of both.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step(
+        &self,
+        ev: &Evaluator,
+        adapters: &mut EncryptedAdapters,
+        optimizer: &mut EncryptedAdamW,
+        batch: &[LabeledInput],
+        (lockstep, rate): (usize, f64),
+        refresher: &mut dyn Refresh,
+    ) -> Result<StepReport> {
+        let mut report = StepReport::default();
+        let (gradients, _) =
+            self.gradients(ev, adapters, batch, lockstep, refresher, &mut report)?;
+        self.update(
+            ev,
+            adapters,
+            optimizer,
+            &gradients,
+            rate,
+            refresher,
+            &mut report,
+        )?;
+        Ok(report)
+    }
+
     /// The rotation steps of the loss (the model's and the adapters' are
     /// [`ServerSetup`](super::ServerSetup)'s).
     pub fn loss_rotations(&self) -> Vec<i64> {

@@ -53,8 +53,8 @@ use crate::error::{Error, Result};
 use crate::math::Complex;
 use crate::model::friendly::LoraTarget;
 use crate::tensor::{
-    Encodings, EncryptedDense, LoraProduct, PreparedInput, CCMM_DEPTH, DENSE_DEPTH,
-    ENCRYPTED_DENSE_DEPTH, LORA_DEPTH,
+    EncryptedDense, LoraProduct, PreparedInput, CCMM_DEPTH, DENSE_DEPTH, ENCRYPTED_DENSE_DEPTH,
+    LORA_DEPTH,
 };
 
 const OP: &str = "EncryptedModel::forward";
@@ -590,7 +590,12 @@ impl Run<'_> {
         factor: f64,
         exchanged: bool,
     ) -> Result<Vec<Vec<Ciphertext>>> {
-        self.refresh_for_lora(&mut [(xs, bound)], (&mut *layer, t))?;
+        let adapter_bound = layer.adapters.bound();
+        self.refresh_with_parameters(
+            &mut [(xs, bound)],
+            (layer.adapters.adapter_mut(layer.layer, t)?, adapter_bound),
+            LORA_DEPTH,
+        )?;
         let adapter = layer.adapters.adapter(layer.layer, t)?;
         let view = if exchanged {
             adapter.exchanged()
@@ -604,24 +609,23 @@ impl Run<'_> {
     }
 
     /// Gives every group of per-example lists (values up to its bound)
-    /// and adapter `t` of `layer` the levels of a LoRA product, in one
-    /// refresh.
-    pub(super) fn refresh_for_lora(
+    /// and the encrypted `parameters` (up to theirs) `needed` levels, in
+    /// one refresh.
+    pub(super) fn refresh_with_parameters(
         &mut self,
         groups: &mut [(&mut [Vec<Ciphertext>], f64)],
-        (layer, t): (&mut LayerAdapters<'_>, usize),
+        (parameters, parameter_bound): (&mut [Ciphertext], f64),
+        needed: usize,
     ) -> Result<()> {
-        let bound = layer.adapters.bound();
-        let adapter = layer.adapters.adapter_mut(layer.layer, t)?;
         let mut due: Vec<(&mut Ciphertext, f64)> = groups
             .iter_mut()
             .flat_map(|(lists, bound)| {
                 let bound = *bound;
                 lists.iter_mut().flatten().map(move |ct| (ct, bound))
             })
-            .chain(adapter.iter_mut().map(|ct| (ct, bound)))
+            .chain(parameters.iter_mut().map(|ct| (ct, parameter_bound)))
             .collect();
-        self.refresher.refresh(self.ev, &mut due, LORA_DEPTH)
+        self.refresher.refresh(self.ev, &mut due, needed)
     }
 
     /// `a_iᵀ`.
@@ -1064,29 +1068,17 @@ impl Run<'_> {
             return self.dense_layer(xs, bound, layer);
         };
         let weight_bound = adapters.bound();
-        {
-            let weights = adapters.head_tensor_mut(2 * k);
-            let mut due: Vec<(&mut Ciphertext, f64)> = xs
-                .iter_mut()
-                .flatten()
-                .map(|ct| (ct, bound))
-                .chain(weights.iter_mut().map(|ct| (ct, weight_bound)))
-                .collect();
-            self.refresher
-                .refresh(self.ev, &mut due, ENCRYPTED_DENSE_DEPTH)?;
-        }
+        self.refresh_with_parameters(
+            &mut [(xs, bound)],
+            (adapters.head_tensor_mut(2 * k), weight_bound),
+            ENCRYPTED_DENSE_DEPTH,
+        )?;
         let model = self.model;
-        let product = |level| model.product(level);
-        let transpose = |level| model.transpose(level);
-        let encodings = Encodings {
-            product: &product,
-            transpose: &transpose,
-        };
         let dense = EncryptedDense::new(model.layout().shape());
         let weights = adapters.head_tensor(2 * k);
         let outputs = xs
             .iter()
-            .map(|x| dense.multiply((self.ev, model.encoder()), &encodings, x, weights))
+            .map(|x| dense.multiply((self.ev, model.encoder()), model, x, weights))
             .collect::<Result<Vec<_>>>()?;
         let bias = adapters.head_tensor(2 * k + 1);
         let biases: Vec<Vec<Ciphertext>> = outputs

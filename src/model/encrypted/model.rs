@@ -12,7 +12,7 @@ use super::layout::BlockLayout;
 use crate::ckks::{Ciphertext, CkksContext, Decryptor, Encoder, Encryptor};
 use crate::error::{Error, Result};
 use crate::model::friendly::{FittedNonLinearities, FriendlyConfig, FriendlyModel};
-use crate::tensor::{encrypt_matrix, DenseProduct, MatrixProduct, Transpose};
+use crate::tensor::{encrypt_matrix, DenseProduct, Encodings, MatrixProduct, Transpose};
 
 const OP: &str = "EncryptedModel";
 
@@ -260,6 +260,16 @@ impl EncryptedModel {
         let row =
             self.decrypt_activation(decryptor, std::slice::from_ref(logits), self.config.classes)?;
         Ok(row.row(0).to_owned())
+    }
+}
+
+impl Encodings for EncryptedModel {
+    fn product(&self, level: usize) -> Result<Arc<MatrixProduct>> {
+        EncryptedModel::product(self, level)
+    }
+
+    fn transpose(&self, level: usize) -> Result<Arc<Transpose>> {
+        EncryptedModel::transpose(self, level)
     }
 }
 
