@@ -9,24 +9,19 @@
 
 mod common;
 
-use common::Fixture;
-use heformer::backend::{create_backend, BackendChoice};
+use common::TinyModel;
 use heformer::circuits::refresh::{Bootstrapping, Refresh};
 use heformer::model::encrypted::adapters::decrypt_adapter_gradients;
 use heformer::model::encrypted::head::HeadLayout;
-use heformer::model::encrypted::{
-    ActivationBounds, AdapterMode, EncryptedAdapters, EncryptedModel, GradientBounds, ServerSetup,
-};
-use heformer::model::friendly::{agreement, FriendlyConfig, FriendlyModel, FriendlyWeights};
+use heformer::model::encrypted::{AdapterMode, EncryptedAdapters, EncryptedModel, GradientBounds};
+use heformer::model::friendly::{agreement, FriendlyWeights};
 use heformer::model::train::classifier::Differentiable;
 use heformer::model::train::friendly::{FriendlyBackprop, GradientProbe};
 use heformer::model::train::ops::{cross_entropy, Functions};
 use heformer::model::train::params::Parameters;
 use heformer::Error;
 use ndarray::{s, Array2};
-use rand::Rng;
 
-const PRESET: &str = "TEST_INSECURE_BOOT_N11_L9";
 /// Every adapter value stays within this bound.
 const ADAPTER_BOUND: f64 = 4.0;
 
@@ -64,43 +59,31 @@ fn tiny_model_backward_with_encrypted_adapters() {
 }
 
 fn backward_against_the_twin(encrypted_adapters: bool) {
-    let config = FriendlyConfig::tiny();
-    assert!(config.final_layer_norm);
-    let model = FriendlyModel::new(config.clone(), FriendlyWeights::random(&config, 5)).unwrap();
-    let params = heformer::params::Parameters::preset(PRESET).unwrap();
-    let d = config.seq_len;
-    let setup = ServerSetup::new(
-        &config,
-        &params,
-        if encrypted_adapters {
-            AdapterMode::Encrypted
-        } else {
-            AdapterMode::Merged
-        },
-    )
-    .unwrap();
-    let mut fixture = Fixture::with_galois_keys(
-        PRESET,
-        17,
-        create_backend(BackendChoice::Cpu, 0).unwrap(),
-        |keygen, sk| setup.galois_keys(keygen, sk, &|| {}).unwrap(),
-    );
     let masks = [
         [true, true, true, true, true, false, false, false],
         [true, true, true, false, false, false, false, false],
     ];
     let labels = [1usize, 2];
-    let embeddings: Vec<Array2<f64>> = masks
-        .iter()
-        .map(|_| Array2::from_shape_fn((d, config.hidden), |_| fixture.rng.random_range(-2.0..2.0)))
-        .collect();
+    let mode = if encrypted_adapters {
+        AdapterMode::Encrypted
+    } else {
+        AdapterMode::Merged
+    };
+    let TinyModel {
+        config,
+        model,
+        setup,
+        mut fixture,
+        embeddings,
+        bounds,
+        gradient_bounds,
+    } = common::tiny_model(mode, &masks, 17);
+    assert!(config.final_layer_norm);
     let calibration: Vec<_> = embeddings
         .iter()
         .zip(&masks)
         .map(|(e, mask)| (e.view(), &mask[..]))
         .collect();
-    let bounds = ActivationBounds::calibrate(&model, &calibration, 2.0).unwrap();
-    let gradient_bounds = GradientBounds::calibrate(&model, &calibration, 2.0).unwrap();
     println!("gradient bounds: {gradient_bounds:?}");
     assert!(GradientBounds::calibrate(&model, &calibration, 0.5).is_err());
 

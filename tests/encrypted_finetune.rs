@@ -9,25 +9,20 @@
 
 mod common;
 
-use common::Fixture;
-use heformer::backend::{create_backend, BackendChoice};
+use common::TinyModel;
 use heformer::circuits::refresh::{Bootstrapping, Refresh};
 use heformer::ckks::serialize::ciphertext_to_bytes;
 use heformer::model::encrypted::adamw::{EncryptedAdamW, EncryptedAdamWConfig};
 use heformer::model::encrypted::checkpoint::{load_checkpoint, save_checkpoint};
-use heformer::model::encrypted::finetune::{flatten_adapters, trained_parameters, TwinFineTuning};
+use heformer::model::encrypted::finetune::{
+    flatten_adapters, parameter_change, trained_parameters, TwinFineTuning,
+};
 use heformer::model::encrypted::head::flatten_head;
 use heformer::model::encrypted::{
-    ActivationBounds, AdapterMode, EncryptedAdapters, EncryptedModel, FineTuning, GradientBounds,
-    LabeledInput, ServerSetup, StepReport,
+    AdapterMode, EncryptedAdapters, EncryptedModel, FineTuning, LabeledInput, StepReport,
 };
-use heformer::model::friendly::{
-    agreement, FriendlyConfig, FriendlyModel, FriendlyWeights, LoraTarget, Variant,
-};
-use ndarray::Array2;
-use rand::Rng;
+use heformer::model::friendly::{agreement, LoraTarget, Variant};
 
-const PRESET: &str = "TEST_INSECURE_BOOT_N11_L9";
 const ADAPTER_BOUND: f64 = 4.0;
 const LOGIT_BOUND: f64 = 4.0;
 const RATES: [f64; 2] = [0.02, 0.01];
@@ -37,33 +32,20 @@ const TARGETS: [LoraTarget; 3] = [LoraTarget::Query, LoraTarget::Key, LoraTarget
 
 #[test]
 fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
-    let config = FriendlyConfig::tiny();
-    let model = FriendlyModel::new(config.clone(), FriendlyWeights::random(&config, 5)).unwrap();
-    let params = heformer::params::Parameters::preset(PRESET).unwrap();
-    let d = config.seq_len;
-    let setup = ServerSetup::new(&config, &params, AdapterMode::Encrypted).unwrap();
-    let mut fixture = Fixture::with_galois_keys(
-        PRESET,
-        23,
-        create_backend(BackendChoice::Cpu, 0).unwrap(),
-        |keygen, sk| setup.galois_keys(keygen, sk, &|| {}).unwrap(),
-    );
     let masks = [
         [true, true, true, true, true, true, false, false],
         [true, true, true, true, false, false, false, false],
     ];
     let labels = [0usize, 2];
-    let embeddings: Vec<Array2<f64>> = masks
-        .iter()
-        .map(|_| Array2::from_shape_fn((d, config.hidden), |_| fixture.rng.random_range(-2.0..2.0)))
-        .collect();
-    let calibration: Vec<_> = embeddings
-        .iter()
-        .zip(&masks)
-        .map(|(e, mask)| (e.view(), &mask[..]))
-        .collect();
-    let bounds = ActivationBounds::calibrate(&model, &calibration, 2.0).unwrap();
-    let gradient_bounds = GradientBounds::calibrate(&model, &calibration, 2.0).unwrap();
+    let TinyModel {
+        config,
+        model,
+        setup,
+        mut fixture,
+        embeddings,
+        bounds,
+        gradient_bounds,
+    } = common::tiny_model(AdapterMode::Encrypted, &masks, 23);
 
     // The twins: the circuit's polynomials, and exact; the optimizer's
     // f64 twin.
@@ -170,13 +152,7 @@ fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
     let mut got_flat: Vec<Vec<f64>> =
         flatten_adapters(&got.adapters.iter().flatten().collect::<Vec<_>>());
     got_flat.extend(flatten_head(&got.head));
-    let change = |after: &[Vec<f64>]| -> Vec<f64> {
-        after
-            .iter()
-            .zip(&initial)
-            .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| x - y).collect::<Vec<_>>())
-            .collect()
-    };
+    let change = |after: &[Vec<f64>]| parameter_change(&initial, after);
     let got_change = change(&got_flat);
     let mut bits = Vec::new();
     for ((_, weights), what) in twins.iter().zip(["polynomial", "exact"]) {

@@ -18,7 +18,9 @@ use super::model::{load_model, LoadedModel, ModelSpec};
 use super::BackendArgs;
 use crate::error::{Error, Result};
 use crate::model::encrypted::adamw::{EncryptedAdamW, EncryptedAdamWConfig};
-use crate::model::encrypted::finetune::{flatten_adapters, trained_parameters, TwinFineTuning};
+use crate::model::encrypted::finetune::{
+    flatten_adapters, parameter_change, trained_parameters, TwinFineTuning,
+};
 use crate::model::encrypted::head::flatten_head;
 use crate::model::encrypted::{
     AdapterMode, EncryptedAdapters, FineTuning, LabeledInput, ServerSetup,
@@ -441,13 +443,7 @@ fn fine_tune(
     got.extend(flatten_head(&decrypted.head));
     let want = trained_parameters(&weights, adapters.targets())?;
     let want_exact = trained_parameters(&exact_weights, adapters.targets())?;
-    let change = |after: &[Vec<f64>]| -> Vec<f64> {
-        after
-            .iter()
-            .zip(&initial)
-            .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| x - y).collect::<Vec<_>>())
-            .collect()
-    };
+    let change = |after: &[Vec<f64>]| parameter_change(&initial, after);
     let adapter_bits = agreement(&change(&got), &change(&want));
     let adapter_bits_exact = agreement(&change(&got), &change(&want_exact));
     if args.finetune_steps > 0 {

@@ -205,3 +205,61 @@ pub fn with_sparse_bootstrapper(
     };
     with_bootstrapper(preset, config, extra, seed)
 }
+
+/// The tiny friendly model (random weights) on `TEST_INSECURE_BOOT_N11_L9`
+/// with the keys of its server setup, random inputs (one per mask) and the
+/// bounds calibrated on them.
+pub struct TinyModel {
+    pub config: heformer::model::friendly::FriendlyConfig,
+    pub model: heformer::model::friendly::FriendlyModel,
+    pub setup: heformer::model::encrypted::ServerSetup,
+    pub fixture: Fixture,
+    pub embeddings: Vec<ndarray::Array2<f64>>,
+    pub bounds: heformer::model::encrypted::ActivationBounds,
+    pub gradient_bounds: heformer::model::encrypted::GradientBounds,
+}
+
+/// [`TinyModel`] with its adapters as `mode` says, keys from `seed`.
+pub fn tiny_model(
+    mode: heformer::model::encrypted::AdapterMode,
+    masks: &[[bool; 8]],
+    seed: u64,
+) -> TinyModel {
+    use heformer::model::encrypted::{ActivationBounds, GradientBounds, ServerSetup};
+    use heformer::model::friendly::{FriendlyConfig, FriendlyModel, FriendlyWeights};
+    const PRESET: &str = "TEST_INSECURE_BOOT_N11_L9";
+    let config = FriendlyConfig::tiny();
+    let model = FriendlyModel::new(config.clone(), FriendlyWeights::random(&config, 5)).unwrap();
+    let params = Parameters::preset(PRESET).unwrap();
+    let setup = ServerSetup::new(&config, &params, mode).unwrap();
+    let mut fixture = Fixture::with_galois_keys(
+        PRESET,
+        seed,
+        create_backend(BackendChoice::Cpu, 0).unwrap(),
+        |keygen, sk| setup.galois_keys(keygen, sk, &|| {}).unwrap(),
+    );
+    let embeddings: Vec<ndarray::Array2<f64>> = masks
+        .iter()
+        .map(|_| {
+            ndarray::Array2::from_shape_fn((config.seq_len, config.hidden), |_| {
+                fixture.rng.random_range(-2.0..2.0)
+            })
+        })
+        .collect();
+    let calibration: Vec<_> = embeddings
+        .iter()
+        .zip(masks)
+        .map(|(e, mask)| (e.view(), &mask[..]))
+        .collect();
+    let bounds = ActivationBounds::calibrate(&model, &calibration, 2.0).unwrap();
+    let gradient_bounds = GradientBounds::calibrate(&model, &calibration, 2.0).unwrap();
+    TinyModel {
+        config,
+        model,
+        setup,
+        fixture,
+        embeddings,
+        bounds,
+        gradient_bounds,
+    }
+}

@@ -405,6 +405,16 @@ pub fn trained_parameters(
     Ok(out)
 }
 
+/// Every value of `after` minus its value in `initial` (parameters as
+/// [`trained_parameters`] flattens them): what a run changed.
+pub fn parameter_change(initial: &[Vec<f64>], after: &[Vec<f64>]) -> Vec<f64> {
+    after
+        .iter()
+        .zip(initial)
+        .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| x - y).collect::<Vec<_>>())
+        .collect()
+}
+
 /// Each adapter's `A` then `B`, flattened: the optimizer twin's
 /// parameters.
 pub fn flatten_adapters(loras: &[&Lora]) -> Vec<Vec<f64>> {
