@@ -39,7 +39,7 @@ use std::time::Instant;
 use super::adapters::{EncryptedAdapters, LayerAdapters};
 use super::blocks::{DenseLayer, LayerBlocks, NormSlots};
 use super::bounds::GradientBounds;
-use super::forward::{copies, flatten, internal, repeated, unflatten, Run};
+use super::forward::{copies, flatten, head_masks, internal, unflatten, Run};
 use super::model::EncryptedModel;
 use super::tape::{AttentionTape, EncryptedTape, FfnTape, HeadTape, NormTape};
 use crate::circuits::refresh::Refresh;
@@ -585,12 +585,7 @@ impl Backward<'_> {
         let (mut kernels, _) = flatten(kernels);
         let (mut queries, _) = flatten(queries);
         let (mut keys, _) = flatten(keys);
-        let mut head_masks = masks
-            .iter()
-            .zip(&sizes)
-            .map(|(mask, &size)| repeated(mask, size))
-            .collect::<Result<Vec<_>>>()?
-            .concat();
+        let mut head_masks = head_masks(masks, &sizes)?;
         // ∂S = ∂C·(V⊙M)ᵀ, ∂V = (Sᵀ·∂C) ⊙ M.
         let mut values_t = self.run.transpose(&mut values, k_bound)?;
         let mut d_kernels = self.run.matmul(

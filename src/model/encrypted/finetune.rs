@@ -17,6 +17,7 @@ use ndarray::ArrayView2;
 use super::adamw::{mean_gradient, AdamWTwin, EncryptedAdamW, EncryptedAdamWConfig};
 use super::adapters::{adapter_targets, EncryptedAdapters};
 use super::bounds::GradientBounds;
+use super::forward::{flatten, unflatten};
 use super::head::{flatten_head, unflatten_head, HEAD_LAYERS};
 use super::loss::SoftmaxGradient;
 use super::model::{EncryptedInput, EncryptedModel};
@@ -205,13 +206,21 @@ impl<'a> FineTuning<'a> {
         let (count, seconds) = (refresher.count(), refresher.seconds());
         let start = Instant::now();
         // Refreshed (where they lack the mean's level) as the backward
-        // held them, loss-scaled: a relabelling there and back.
-        let (bound, scale) = (self.bounds.projection.max(1.0), self.bounds.loss_scale);
-        for gradient in per_example.iter_mut() {
-            gradient.iter_mut().for_each(|ct| ct.scale /= scale);
-            ensure_all(refresher, ev, gradient, bound, 1)?;
-            gradient.iter_mut().for_each(|ct| ct.scale *= scale);
-        }
+        // held them, loss-scaled (a relabelling there and back), all in one
+        // refresh. The bound covers the adapters' gradients and the head's
+        // (`xᵀ·∂B`: the head's input times its inner gradients).
+        let activations = self.model.bounds();
+        let bound = self
+            .bounds
+            .projection
+            .max(self.bounds.head * activations.normalized.max(activations.stream))
+            .max(1.0);
+        let scale = self.bounds.loss_scale;
+        let (mut all, sizes) = flatten(per_example);
+        all.iter_mut().for_each(|ct| ct.scale /= scale);
+        ensure_all(refresher, ev, &mut all, bound, 1)?;
+        all.iter_mut().for_each(|ct| ct.scale *= scale);
+        let per_example = unflatten(all, &sizes);
         let mean = mean_gradient(ev, &per_example)?;
         report.optimizer_seconds += start.elapsed().as_secs_f64();
         report.bootstraps += refresher.count() - count;

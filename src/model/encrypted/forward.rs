@@ -325,6 +325,17 @@ pub(super) fn unflatten(flat: Vec<Ciphertext>, sizes: &[usize]) -> Vec<Vec<Ciphe
         .collect()
 }
 
+/// Each example's mask once per ciphertext of its heads' blocks
+/// (`sizes[i]` for example `i`), flat.
+pub(super) fn head_masks(masks: &[Ciphertext], sizes: &[usize]) -> Result<Vec<Ciphertext>> {
+    Ok(masks
+        .iter()
+        .zip(sizes)
+        .map(|(mask, &size)| repeated(mask, size))
+        .collect::<Result<Vec<_>>>()?
+        .concat())
+}
+
 /// `count` copies of `ct`.
 pub(super) fn repeated(ct: &Ciphertext, count: usize) -> Result<Vec<Ciphertext>> {
     (0..count).map(|_| ct.try_clone()).collect()
@@ -810,12 +821,7 @@ impl Run<'_> {
         let (mut ks, _) = flatten(ks);
         let (mut vs, _) = flatten(vs);
         let (q_bound, k_bound) = (2.0 * c * bounds.projection, bounds.projection);
-        let mut head_masks = masks
-            .iter()
-            .zip(&sizes)
-            .map(|(mask, &size)| repeated(mask, size))
-            .collect::<Result<Vec<_>>>()?
-            .concat();
+        let mut head_masks = head_masks(masks, &sizes)?;
         let mut vs = self.multiply(&mut vs, k_bound, &mut head_masks, 1.0)?;
         let mut q_squares = unflatten(self.square(&mut qs, q_bound)?, &sizes);
         let (q_norms, _) =
