@@ -225,10 +225,26 @@ pub fn tiny_model(
     masks: &[[bool; 8]],
     seed: u64,
 ) -> TinyModel {
+    tiny_model_with(
+        heformer::model::friendly::FriendlyConfig::tiny(),
+        mode,
+        masks,
+        seed,
+    )
+}
+
+/// [`tiny_model`] of another config of the tiny shape (its sequence is
+/// 8 tokens).
+#[allow(dead_code)]
+pub fn tiny_model_with(
+    config: heformer::model::friendly::FriendlyConfig,
+    mode: heformer::model::encrypted::AdapterMode,
+    masks: &[[bool; 8]],
+    seed: u64,
+) -> TinyModel {
     use heformer::model::encrypted::{ActivationBounds, GradientBounds, ServerSetup};
-    use heformer::model::friendly::{FriendlyConfig, FriendlyModel, FriendlyWeights};
+    use heformer::model::friendly::{FriendlyModel, FriendlyWeights};
     const PRESET: &str = "TEST_INSECURE_BOOT_N11_L9";
-    let config = FriendlyConfig::tiny();
     let model = FriendlyModel::new(config.clone(), FriendlyWeights::random(&config, 5)).unwrap();
     let params = Parameters::preset(PRESET).unwrap();
     let setup = ServerSetup::new(&config, &params, mode).unwrap();

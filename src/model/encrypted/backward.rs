@@ -28,6 +28,10 @@
 //!    `∂K = ∂Eᵀ·Q' + (∂Eᵀ·(−2c·J)) ⊙ K`;
 //!    `∂N₁ = ∂Q'·W'_qᵀ + ∂K·W_kᵀ + ∂V·W_vᵀ`, `∂X₀ = ∂X₁ + LN′(∂N₁)`.
 //!
+//! With softmax attention (the baseline, [`super::softmax`]) step 2's
+//! `∂E` is `A ⊙ (∂A − rowsum(∂A ⊙ A))` from the weights `A`, and
+//! `∂Q' = ∂E·K`, `∂K = ∂Eᵀ·Q'`.
+//!
 //! The head (plaintext weights): `∂T = ∂logits·W₃ᵀ`, `∂P = ∂T ⊙ (R₀ − T⊙T)`
 //! (`T` the tanh output on row 0, `R₀` the first row's mask: the other
 //! rows' gradients are zero), then back through the widening, the
@@ -45,7 +49,7 @@ use super::tape::{AttentionTape, EncryptedTape, FfnTape, HeadTape, NormTape};
 use crate::circuits::refresh::Refresh;
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
-use crate::model::friendly::LoraTarget;
+use crate::model::friendly::{AttentionKernel, LoraTarget};
 use crate::tensor::{
     AdapterGradients, EncryptedDense, LoraProduct, ENCRYPTED_DENSE_GRADIENT_DEPTH, LORA_DEPTH,
 };
@@ -601,26 +605,48 @@ impl Backward<'_> {
         let d_values = self
             .run
             .multiply(&mut d_masked, bounds.projection, &mut head_masks, 1.0)?;
-        // ∂E = ∂S ⊙ S, then the queries' and keys' gradients.
-        let mut d_exponents =
-            self.run
-                .multiply(&mut d_kernels, bounds.kernel, &mut kernels, 1.0)?;
-        let mut d_exponents_t = self.run.transpose(&mut d_exponents, bounds.kernel)?;
-        let d_queries = self.along_and_across(
-            &mut d_exponents,
-            (&mut keys, k_bound),
-            (&mut queries, q_bound),
-            &transposed.query_row_sums,
-            &sizes,
-        )?;
-        let d_keys = self.along_and_across(
-            &mut d_exponents_t,
-            (&mut queries, q_bound),
-            (&mut keys, k_bound),
-            &transposed.key_row_sums,
-            &sizes,
-        )?;
-        drop((d_exponents, d_exponents_t, kernels, values_t, kernels_t));
+        let (d_queries, d_keys) = match model.config().attention {
+            AttentionKernel::Gaussian => {
+                // ∂E = ∂S ⊙ S, then the queries' and keys' gradients.
+                let mut d_exponents =
+                    self.run
+                        .multiply(&mut d_kernels, bounds.kernel, &mut kernels, 1.0)?;
+                let mut d_exponents_t = self.run.transpose(&mut d_exponents, bounds.kernel)?;
+                let d_queries = self.along_and_across(
+                    &mut d_exponents,
+                    (&mut keys, k_bound),
+                    (&mut queries, q_bound),
+                    &transposed.query_row_sums,
+                    &sizes,
+                )?;
+                let d_keys = self.along_and_across(
+                    &mut d_exponents_t,
+                    (&mut queries, q_bound),
+                    (&mut keys, k_bound),
+                    &transposed.key_row_sums,
+                    &sizes,
+                )?;
+                (d_queries, d_keys)
+            }
+            AttentionKernel::Softmax => {
+                // ∂E = A ⊙ (∂A − rowsum(∂A ⊙ A)), ∂Q' = ∂E·K, ∂K = ∂Eᵀ·Q'.
+                let mut d_exponents = self.run.softmax_exponent_gradients(
+                    &mut d_kernels,
+                    &mut kernels,
+                    bounds.kernel,
+                    &sizes,
+                )?;
+                let mut d_exponents_t = self.run.transpose(&mut d_exponents, bounds.kernel)?;
+                let d_queries =
+                    self.run
+                        .matmul(&mut d_exponents, bounds.kernel, &mut keys, k_bound)?;
+                let d_keys =
+                    self.run
+                        .matmul(&mut d_exponents_t, bounds.kernel, &mut queries, q_bound)?;
+                (d_queries, d_keys)
+            }
+        };
+        drop((kernels, values_t, kernels_t));
         let mut d_queries = unflatten(d_queries, &sizes);
         let mut d_keys = unflatten(d_keys, &sizes);
         let mut d_values = unflatten(d_values, &sizes);

@@ -14,7 +14,8 @@
 //!   stream (the other columns are zero), so that CCMM runs all heads at
 //!   once, block by block; Q is also multiplied by `2c`,
 //!   `c = 1/(2√d_head)`, the kernel's factor (then `Q'·Kᵀ = 2c·Q·Kᵀ` and
-//!   `(Q' ⊙ Q')·(−J/(4c))` gives `−c·‖q_i‖²` on row `i`). The output
+//!   `(Q' ⊙ Q')·(−J/(4c))` gives `−c·‖q_i‖²` on row `i`; for softmax
+//!   attention `2c = 1/√d_head` is the scores' factor). The output
 //!   projection reads head `h`'s block through the rows of its block of
 //!   the stream.
 //! - Every matrix is zero-padded to whole `d × d` blocks.
@@ -24,7 +25,7 @@ use ndarray::{Array1, Array2};
 use super::layout::BlockLayout;
 use crate::error::Result;
 use crate::math::Complex;
-use crate::model::friendly::{Dense, FriendlyConfig, FriendlyModel, Projection};
+use crate::model::friendly::{AttentionKernel, Dense, FriendlyConfig, FriendlyModel, Projection};
 use crate::model::weights::LayerNormWeights;
 
 /// A dense layer: `x ↦ x·weight + bias`, the weight padded to whole
@@ -88,6 +89,9 @@ pub struct ModelBlocks {
     /// `−c‖q‖²`, `−c‖k‖²`.
     pub query_norm: DenseLayer,
     pub key_norm: DenseLayer,
+    /// `J` on each head's block, for softmax attention only: the row sums
+    /// on every column of the block.
+    softmax_row_sums: Option<DenseLayer>,
     /// Ones on row 0: the head keeps the first token only.
     pub first_row: Array2<f64>,
     /// Per layer, the attention LayerNorm's `γ`, `β` (empty when the
@@ -173,6 +177,10 @@ impl ModelBlocks {
             )?,
             query_norm: per_head(config, layout, -1.0 / (4.0 * c))?,
             key_norm: per_head(config, layout, -c)?,
+            softmax_row_sums: match config.attention {
+                AttentionKernel::Softmax => Some(per_head(config, layout, 1.0)?),
+                AttentionKernel::Gaussian => None,
+            },
             first_row: Array2::from_shape_fn((d, d), |(i, _)| f64::from(u8::from(i == 0))),
             adapter_norms: if merge_adapters {
                 Vec::new()
@@ -188,6 +196,17 @@ impl ModelBlocks {
                 _ => None,
             },
         })
+    }
+}
+
+impl ModelBlocks {
+    /// Softmax attention's row sums (`J` per head).
+    ///
+    /// Errors: a model built for the Gaussian kernel.
+    pub fn softmax_row_sums(&self) -> Result<&DenseLayer> {
+        self.softmax_row_sums
+            .as_ref()
+            .ok_or_else(super::softmax::not_softmax)
     }
 }
 

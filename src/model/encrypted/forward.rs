@@ -51,7 +51,7 @@ use crate::circuits::refresh::{ensure_all, ensure_both, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 use crate::math::Complex;
-use crate::model::friendly::LoraTarget;
+use crate::model::friendly::{AttentionKernel, LoraTarget};
 use crate::tensor::{
     EncryptedDense, LoraProduct, PreparedInput, CCMM_DEPTH, DENSE_DEPTH, ENCRYPTED_DENSE_DEPTH,
     LORA_DEPTH,
@@ -715,7 +715,7 @@ impl Run<'_> {
     }
 
     /// `approximation` on every `x_i` (values up to `bound`), in lockstep.
-    fn function(
+    pub(super) fn function(
         &mut self,
         xs: &[Ciphertext],
         approximation: &Approximation,
@@ -788,9 +788,7 @@ impl Run<'_> {
     ) -> Result<(Vec<Vec<Ciphertext>>, Vec<AttentionTape>)> {
         let model = self.model;
         let bounds = *model.bounds();
-        let blocks = model.blocks();
         let c = kernel_factor(model.config());
-        let [exp, _, _, _] = model.polynomials().approximations();
         let mut norm_tapes = self.normalize(&streams)?;
         let mut normed: Vec<Vec<Ciphertext>> = norm_tapes
             .iter_mut()
@@ -823,18 +821,14 @@ impl Run<'_> {
         let (q_bound, k_bound) = (2.0 * c * bounds.projection, bounds.projection);
         let mut head_masks = head_masks(masks, &sizes)?;
         let mut vs = self.multiply(&mut vs, k_bound, &mut head_masks, 1.0)?;
-        let mut q_squares = unflatten(self.square(&mut qs, q_bound)?, &sizes);
-        let (q_norms, _) =
-            flatten(self.dense_layer(&mut q_squares, q_bound * q_bound, &blocks.query_norm)?);
-        let mut k_squares = unflatten(self.square(&mut ks, k_bound)?, &sizes);
-        let (mut k_norms, _) =
-            flatten(self.dense_layer(&mut k_squares, k_bound * k_bound, &blocks.key_norm)?);
-        let k_norms = self.transpose(&mut k_norms, bounds.exponent)?;
-        let mut k_transposed = self.transpose(&mut ks, k_bound)?;
-        let cross = self.matmul(&mut qs, q_bound, &mut k_transposed, k_bound)?;
-        let norms = self.add(q_norms, bounds.exponent, k_norms, bounds.exponent)?;
-        let exponents = self.add(norms, 2.0 * bounds.exponent, cross, 2.0 * bounds.exponent)?;
-        let mut kernels = self.function(&exponents, exp, bounds.exponent)?;
+        let mut kernels = match model.config().attention {
+            AttentionKernel::Gaussian => {
+                self.gaussian_kernels((&mut qs, q_bound), (&mut ks, k_bound), &sizes)?
+            }
+            AttentionKernel::Softmax => {
+                self.softmax_weights((&mut qs, q_bound), (&mut ks, k_bound), masks, &sizes)?
+            }
+        };
         let contexts = self.matmul(&mut kernels, 1.0, &mut vs, k_bound)?;
         let mut contexts = unflatten(contexts, &sizes);
         let outputs = self.dense_layer(&mut contexts, bounds.context, &layer.output)?;
@@ -863,6 +857,32 @@ impl Run<'_> {
             )
             .collect();
         Ok((self.residual(streams, outputs)?, tapes))
+    }
+
+    /// The Gaussian kernels `exp(E)` of every head's block, the exponent
+    /// `E = (Q' ⊙ Q')·(−J/(4c)) + ((K ⊙ K)·(−c·J))ᵀ + Q'·Kᵀ` (flat lists,
+    /// `sizes` per example).
+    fn gaussian_kernels(
+        &mut self,
+        (qs, q_bound): (&mut [Ciphertext], f64),
+        (ks, k_bound): (&mut [Ciphertext], f64),
+        sizes: &[usize],
+    ) -> Result<Vec<Ciphertext>> {
+        let model = self.model;
+        let (bounds, blocks) = (*model.bounds(), model.blocks());
+        let [exp, _, _, _] = model.polynomials().approximations();
+        let mut q_squares = unflatten(self.square(qs, q_bound)?, sizes);
+        let (q_norms, _) =
+            flatten(self.dense_layer(&mut q_squares, q_bound * q_bound, &blocks.query_norm)?);
+        let mut k_squares = unflatten(self.square(ks, k_bound)?, sizes);
+        let (mut k_norms, _) =
+            flatten(self.dense_layer(&mut k_squares, k_bound * k_bound, &blocks.key_norm)?);
+        let k_norms = self.transpose(&mut k_norms, bounds.exponent)?;
+        let mut k_transposed = self.transpose(ks, k_bound)?;
+        let cross = self.matmul(qs, q_bound, &mut k_transposed, k_bound)?;
+        let norms = self.add(q_norms, bounds.exponent, k_norms, bounds.exponent)?;
+        let exponents = self.add(norms, 2.0 * bounds.exponent, cross, 2.0 * bounds.exponent)?;
+        self.function(&exponents, exp, bounds.exponent)
     }
 
     /// Adds the encrypted adapters' `f·x·A·B` to the projections

@@ -19,6 +19,8 @@
 //! - [`backward`]: the backward pass, from the logits' gradient to every
 //!   layer's;
 //! - [`head`]: the classification head's weights under encryption;
+//! - [`softmax`]: softmax attention under encryption (the paper's
+//!   baseline);
 //! - [`tape`]: the activations a forward keeps for the backward;
 //! - [`adapters`]: LoRA adapters under encryption, with the head's weights
 //!   the parameters fine-tuning trains;
@@ -44,6 +46,7 @@ pub mod layout;
 pub mod loss;
 pub mod model;
 pub mod setup;
+pub mod softmax;
 pub mod tape;
 
 pub use adapters::EncryptedAdapters;

@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use super::layout::BlockLayout;
 use super::loss::SoftmaxGradient;
+use super::softmax::softmax_rotations;
 use crate::backend::{create_backend, BackendChoice};
 use crate::circuits::boot::{BootstrapConfig, Bootstrapper};
 use crate::circuits::pack;
 use crate::ckks::embedding::{galois_element_for_conjugation, galois_element_for_rotation};
 use crate::ckks::{CkksContext, EvaluationKeys, GaloisKeys, KeyGenerator, SecretKey};
 use crate::error::{Error, Result};
-use crate::model::friendly::FriendlyConfig;
+use crate::model::friendly::{AttentionKernel, FriendlyConfig};
 use crate::params::Parameters;
 use crate::tensor::{EncryptedDense, LoraProduct};
 
@@ -100,10 +101,15 @@ impl ServerSetup {
                 steps
             }
         };
+        let softmax = match config.attention {
+            AttentionKernel::Softmax => softmax_rotations(&layout.shape()),
+            AttentionKernel::Gaussian => Vec::new(),
+        };
         let circuit = layout
             .rotations()?
             .into_iter()
             .chain(lora)
+            .chain(softmax)
             .chain(pack::unpack_rotations(
                 layout.shape().slots(),
                 bootstrap.slots,

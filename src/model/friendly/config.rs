@@ -26,6 +26,20 @@ pub enum LoraTarget {
     Output,
 }
 
+/// How attention weighs the keys.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttentionKernel {
+    /// The paper's `exp(−‖q − k‖²/(2√d_head))`, unnormalised.
+    #[default]
+    Gaussian,
+    /// BERT's `softmax(q·k/√d_head)` over the unmasked keys: the paper's
+    /// baseline. Under encryption (in the style of HETAL) the scores of
+    /// masked keys become `−B` (`ApproximationRanges::softmax_bound`), the
+    /// row maximum is a tree of `max(a, b) = a + relu(b − a)`, then exp,
+    /// the row sum and its Newton reciprocal.
+    Softmax,
+}
+
 /// Where each non-linearity's polynomial is fitted, and how finely.
 ///
 /// The encrypted circuit evaluates the same polynomials; an input outside
@@ -53,6 +67,24 @@ pub struct ApproximationRanges {
     pub tanh_bound: f64,
     /// Odd degree of tanh's minimax polynomial.
     pub tanh_degree: usize,
+    /// `B` of softmax attention's scores `q·k/√d_head` in `[−B, B]`: the
+    /// masked keys' scores are set to `−B`, the differences of the row
+    /// maximum's tree lie in `[−2B, 2B]` (within `relu_bound`) and the
+    /// exponents in `[−2B, 0]` (within `exp_argument`).
+    #[serde(default = "default_softmax_bound")]
+    pub softmax_bound: f64,
+    /// `[a, b]` of softmax's row sums, the reciprocal's range (`a < 1`,
+    /// since the row's largest term is about `e^0`; `b ≥ seq_len`).
+    #[serde(default = "default_softmax_row_sum")]
+    pub softmax_row_sum: (f64, f64),
+}
+
+fn default_softmax_bound() -> f64 {
+    8.0
+}
+
+fn default_softmax_row_sum() -> (f64, f64) {
+    (0.5, 128.0)
 }
 
 impl Default for ApproximationRanges {
@@ -72,6 +104,8 @@ impl Default for ApproximationRanges {
             inv_sqrt_relative_error: 1.0 / 65536.0,
             tanh_bound: 8.0,
             tanh_degree: 63,
+            softmax_bound: default_softmax_bound(),
+            softmax_row_sum: default_softmax_row_sum(),
         }
     }
 }
@@ -105,6 +139,9 @@ pub struct FriendlyConfig {
     pub layer_norm_eps: f64,
     /// The non-linearities' ranges.
     pub ranges: ApproximationRanges,
+    /// The attention's kernel.
+    #[serde(default)]
+    pub attention: AttentionKernel,
 }
 
 impl Default for FriendlyConfig {
@@ -124,6 +161,7 @@ impl Default for FriendlyConfig {
             classes: 2,
             layer_norm_eps: 1e-12,
             ranges: ApproximationRanges::default(),
+            attention: AttentionKernel::Gaussian,
         }
     }
 }
@@ -204,6 +242,14 @@ impl FriendlyConfig {
                 self.layer_norm_eps
             ));
         }
+        if self.attention == AttentionKernel::Softmax
+            && (self.seq_len as f64) > self.ranges.softmax_row_sum.1
+        {
+            return refuse(format!(
+                "seq_len {} exceeds the softmax row sums' range {:?}",
+                self.seq_len, self.ranges.softmax_row_sum
+            ));
+        }
         self.ranges.check()
     }
 }
@@ -246,6 +292,21 @@ impl ApproximationRanges {
         }
         if self.tanh_degree % 2 == 0 {
             return refuse(format!("tanh_degree {} is not odd", self.tanh_degree));
+        }
+        let bound = self.softmax_bound;
+        if !(bound.is_finite()
+            && bound > 0.0
+            && 2.0 * bound <= self.relu_bound
+            && -2.0 * bound >= lo)
+        {
+            return refuse(format!(
+                "softmax_bound {bound} needs 0 < 2B <= relu_bound {} and -2B >= exp_argument's lo {lo}",
+                self.relu_bound
+            ));
+        }
+        let (a, b) = self.softmax_row_sum;
+        if !(a > 0.0 && a < 1.0 && b > a && b.is_finite()) {
+            return refuse(format!("softmax_row_sum [{a}, {b}] needs 0 < a < 1 < b"));
         }
         Ok(())
     }

@@ -10,7 +10,9 @@
 //!    `−(‖q_i‖² + ‖k_j‖² − 2 q_i·k_j)/(2√d)`, and `m_j ∈ {0, 1}` the mask
 //!    (the circuit multiplies by it, so masked keys' exponents are evaluated
 //!    and range-checked too); no row normalisation (the paper's choice);
-//!    the head's output is `S·V_h`;
+//!    the head's output is `S·V_h`; with [`AttentionKernel::Softmax`] (the
+//!    paper's baseline) `S` is instead the row's softmax of `q_i·k_j/√d`
+//!    over the unmasked keys ([`NonLinear::softmax_row`]);
 //! 3. `X ← X + C·W_o + b_o (+ LoRA)` with `C` the heads concatenated
 //!    (recorded as [`LayerTrace::attention`]);
 //! 4. `G = LN₂(X)`; `X ← X + (ReLU(G·W_g + b_g) ⊙ (G·W_u + b_u))·W_d + b_d`
@@ -26,7 +28,7 @@
 
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
 
-use super::config::FriendlyConfig;
+use super::config::{AttentionKernel, FriendlyConfig};
 use super::nonlinear::{FittedNonLinearities, NonLinear, RangeViolations, Variant};
 use super::weights::{Dense, FriendlyWeights, Projection};
 use crate::error::{Error, Result};
@@ -44,7 +46,8 @@ pub enum Probe {
     Normalized,
     /// Q, K and V (every head).
     Projection,
-    /// The attention exponents `−‖q − k‖²/(2√d)` of one head.
+    /// The attention exponents `−‖q − k‖²/(2√d)` of one head (softmax:
+    /// the scores `q·k/√d`).
     Exponent,
     /// The heads' outputs `S·V_h`, concatenated.
     Context,
@@ -320,6 +323,19 @@ impl FriendlyModel {
         for head in 0..self.config.heads {
             let columns = s![.., head * head_size..(head + 1) * head_size];
             let (q, k) = (queries.slice(columns), keys.slice(columns));
+            if self.config.attention == AttentionKernel::Softmax {
+                let mut scores = q.dot(&k.t()) * (2.0 * scale);
+                probe(Probe::Exponent, scores.view());
+                for mut row in scores.rows_mut() {
+                    let scores: Vec<f64> = row.to_vec();
+                    let weights = functions.softmax_row(&scores, mask, self.config.seq_len);
+                    row.assign(&Array1::from(weights));
+                }
+                context
+                    .slice_mut(columns)
+                    .assign(&scores.dot(&values.slice(columns)));
+                continue;
+            }
             let q_norms = squared_row_norms(q);
             let k_norms = squared_row_norms(k);
             let mut scores = q.dot(&k.t());

@@ -22,7 +22,7 @@ pub mod forward;
 pub mod nonlinear;
 pub mod weights;
 
-pub use config::{ApproximationRanges, FriendlyConfig, LoraTarget};
+pub use config::{ApproximationRanges, AttentionKernel, FriendlyConfig, LoraTarget};
 pub use forward::{agreement, FriendlyModel, FriendlyTrace, LayerTrace, Probe};
 pub use nonlinear::{ApproximationErrors, FittedNonLinearities, RangeViolations, Variant};
 pub use weights::{Dense, FriendlyHead, FriendlyLayer, FriendlyWeights, Lora, Projection};

@@ -14,6 +14,10 @@
 //!   meets the requested relative error on the variance range.
 //! - tanh: exact, or the odd minimax polynomial of the configured degree on
 //!   `[−B, B]` ([`fit_tanh`]).
+//! - softmax attention's row (the baseline, [`NonLinear::softmax_row`]):
+//!   exact, or the circuit's: masked scores at `−B`, the row maximum by a
+//!   tree of `a + relu(b − a)`, the same exp, and `1/s` of the row sum as
+//!   a Newton reciprocal on the configured range.
 //!
 //! Every evaluation, in either variant, checks its input against the
 //! configured range and counts an input outside it in
@@ -48,12 +52,14 @@ pub struct RangeViolations {
     pub inv_sqrt: usize,
     /// tanh inputs with `|x| > B`.
     pub tanh: usize,
+    /// Softmax row sums outside the reciprocal's range.
+    pub reciprocal: usize,
 }
 
 impl RangeViolations {
     /// All violations together.
     pub fn total(&self) -> usize {
-        self.exp + self.relu + self.inv_sqrt + self.tanh
+        self.exp + self.relu + self.inv_sqrt + self.tanh + self.reciprocal
     }
 }
 
@@ -68,6 +74,8 @@ pub struct ApproximationErrors {
     pub inv_sqrt: f64,
     /// Absolute, of tanh on `[−B, B]`.
     pub tanh: f64,
+    /// Relative, of softmax's `1/s` on the row sums' range.
+    pub reciprocal: f64,
 }
 
 /// The polynomials of one model, fitted once from its ranges.
@@ -78,6 +86,7 @@ pub struct FittedNonLinearities {
     relu: Approximation,
     inv_sqrt: Approximation,
     tanh: Approximation,
+    reciprocal: Approximation,
     errors: ApproximationErrors,
 }
 
@@ -106,11 +115,18 @@ impl FittedNonLinearities {
             INV_SQRT_MAX_DEPTH,
         )?;
         let tanh = fit_tanh(ranges.tanh_bound, ranges.tanh_degree)?;
+        let reciprocal = NewtonApproximation::fit_to_error(
+            NewtonTarget::Reciprocal,
+            ranges.softmax_row_sum,
+            ranges.inv_sqrt_relative_error,
+            INV_SQRT_MAX_DEPTH,
+        )?;
         let errors = ApproximationErrors {
             exp: exp_absolute_error(&exp),
             relu: ranges.relu_bound * relu.max_error(),
             inv_sqrt: inv_sqrt.max_relative_error(),
             tanh: tanh.max_error,
+            reciprocal: reciprocal.max_relative_error(),
         };
         Ok(Self {
             ranges: ranges.clone(),
@@ -118,6 +134,7 @@ impl FittedNonLinearities {
             relu: Approximation::CompositeRelu(relu),
             inv_sqrt: Approximation::Newton(inv_sqrt),
             tanh: Approximation::Polynomial(tanh.series),
+            reciprocal: Approximation::Newton(reciprocal),
             errors,
         })
     }
@@ -136,6 +153,11 @@ impl FittedNonLinearities {
     /// square root, tanh: what the encrypted circuit evaluates.
     pub fn approximations(&self) -> [&Approximation; 4] {
         [&self.exp, &self.relu, &self.inv_sqrt, &self.tanh]
+    }
+
+    /// Softmax's reciprocal of the row sums (the baseline's attention).
+    pub fn reciprocal(&self) -> &Approximation {
+        &self.reciprocal
     }
 
     /// The functions of `variant`, counting range violations.
@@ -214,6 +236,70 @@ impl NonLinear<'_> {
             Variant::Exact => x.tanh(),
             Variant::Polynomial => self.fitted.tanh.eval(x),
         }
+    }
+
+    /// Softmax attention's weights of one row of `scores` (the keys'
+    /// `q·k/√d_head`), zero on the masked keys (`mask[j]` false), in the
+    /// circuit's order for the polynomial variant: the row padded with
+    /// masked keys to `width` (the circuit's block, a power of two), the
+    /// masked scores set to `−B`, the maximum by the circuit's tree
+    /// (`m_j ← m_j + relu(m_{j+2^t} − m_j)`, `t = 0, 1, ..`), exp of the
+    /// differences, the masked terms zeroed, `1/s` of their sum.
+    pub fn softmax_row(&mut self, scores: &[f64], mask: &[bool], width: usize) -> Vec<f64> {
+        if self.variant == Variant::Exact {
+            let top = scores
+                .iter()
+                .zip(mask)
+                .filter(|(_, &keep)| keep)
+                .fold(f64::NEG_INFINITY, |m, (&s, _)| m.max(s));
+            let terms: Vec<f64> = scores
+                .iter()
+                .zip(mask)
+                .map(|(&s, &keep)| if keep { (s - top).exp() } else { 0.0 })
+                .collect();
+            let sum: f64 = terms.iter().sum();
+            return terms.iter().map(|t| t / sum).collect();
+        }
+        let bound = self.fitted.ranges.softmax_bound;
+        let width = width.max(scores.len()).next_power_of_two();
+        let masked: Vec<f64> = (0..width)
+            .map(|j| match (scores.get(j), mask.get(j)) {
+                (Some(&s), Some(true)) => s,
+                _ => -bound,
+            })
+            .collect();
+        let mut tree = masked.clone();
+        let mut step = 1;
+        while step < width {
+            tree = (0..width)
+                .map(|j| tree[j] + self.relu(tree[(j + step) % width] - tree[j]))
+                .collect();
+            step *= 2;
+        }
+        let top = tree[0];
+        let terms: Vec<f64> = scores
+            .iter()
+            .zip(mask)
+            .zip(&masked)
+            .map(|((_, &keep), &s)| {
+                let z = s - top;
+                if z < self.fitted.ranges.exp_argument.0 {
+                    self.violations.exp += 1;
+                }
+                if keep {
+                    self.fitted.exp.eval(z)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let sum: f64 = terms.iter().sum();
+        let (a, b) = self.fitted.ranges.softmax_row_sum;
+        if !(a..=b).contains(&sum) {
+            self.violations.reciprocal += 1;
+        }
+        let inverse = self.fitted.reciprocal.eval(sum);
+        terms.iter().map(|t| t * inverse).collect()
     }
 
     /// The violations counted so far.

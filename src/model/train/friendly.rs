@@ -23,7 +23,9 @@ use super::ops::{
     NormTape,
 };
 use crate::error::Result;
-use crate::model::friendly::{FriendlyConfig, FriendlyHead, FriendlyLayer, FriendlyWeights};
+use crate::model::friendly::{
+    AttentionKernel, FriendlyConfig, FriendlyHead, FriendlyLayer, FriendlyWeights,
+};
 
 /// One layer's forward, for `m` output rows of `n` input rows.
 #[derive(Clone, Debug)]
@@ -117,6 +119,16 @@ impl FriendlyBackprop {
         &self.config
     }
 
+    /// The attention's kernel, from the config. The softmax baseline's
+    /// gradients are the exact softmax's in either [`Functions`] (its
+    /// circuit's maximum, exp and reciprocal are not mirrored here).
+    fn kernel(&self) -> Kernel {
+        match self.config.attention {
+            AttentionKernel::Gaussian => Kernel::Gaussian,
+            AttentionKernel::Softmax => Kernel::Softmax,
+        }
+    }
+
     /// The forward with every row of every layer computed (the circuit's
     /// work, padded rows included), and its logits.
     ///
@@ -205,7 +217,7 @@ impl FriendlyBackprop {
         let keys = project(&layer.key, normed.view());
         let values = project(&layer.value, normed.view());
         let (context, attention_tape) = attention(
-            (Kernel::Gaussian, &self.functions),
+            (self.kernel(), &self.functions),
             self.config.heads,
             queries.view(),
             keys.view(),
@@ -281,7 +293,7 @@ impl FriendlyBackprop {
         let d_context = project_backward_input(&layer.output, d_attended.view());
         observe(GradientProbe::Context, d_context.view());
         let d = attention_backward(
-            Kernel::Gaussian,
+            self.kernel(),
             tape.queries.view(),
             tape.keys.view(),
             tape.values.view(),
