@@ -242,15 +242,28 @@ impl FriendlyConfig {
                 self.layer_norm_eps
             ));
         }
-        if self.attention == AttentionKernel::Softmax
-            && (self.seq_len as f64) > self.ranges.softmax_row_sum.1
-        {
-            return refuse(format!(
-                "seq_len {} exceeds the softmax row sums' range {:?}",
-                self.seq_len, self.ranges.softmax_row_sum
-            ));
+        self.ranges.check()?;
+        if self.attention == AttentionKernel::Softmax {
+            let ranges = &self.ranges;
+            let (bound, lo) = (ranges.softmax_bound, ranges.exp_argument.0);
+            if !(bound.is_finite()
+                && bound > 0.0
+                && 2.0 * bound <= ranges.relu_bound
+                && -2.0 * bound >= lo)
+            {
+                return refuse(format!(
+                    "softmax_bound {bound} needs 0 < 2B <= relu_bound {} and -2B >= exp_argument's lo {lo}",
+                    ranges.relu_bound
+                ));
+            }
+            if (self.seq_len as f64) > ranges.softmax_row_sum.1 {
+                return refuse(format!(
+                    "seq_len {} exceeds the softmax row sums' range {:?}",
+                    self.seq_len, ranges.softmax_row_sum
+                ));
+            }
         }
-        self.ranges.check()
+        Ok(())
     }
 }
 
@@ -292,17 +305,6 @@ impl ApproximationRanges {
         }
         if self.tanh_degree % 2 == 0 {
             return refuse(format!("tanh_degree {} is not odd", self.tanh_degree));
-        }
-        let bound = self.softmax_bound;
-        if !(bound.is_finite()
-            && bound > 0.0
-            && 2.0 * bound <= self.relu_bound
-            && -2.0 * bound >= lo)
-        {
-            return refuse(format!(
-                "softmax_bound {bound} needs 0 < 2B <= relu_bound {} and -2B >= exp_argument's lo {lo}",
-                self.relu_bound
-            ));
         }
         let (a, b) = self.softmax_row_sum;
         if !(a > 0.0 && a < 1.0 && b > a && b.is_finite()) {

@@ -439,3 +439,46 @@ fn mapping_from_a_bert() {
         }
     }
 }
+
+#[test]
+fn softmax_rows_follow_the_exact_softmax_and_check_their_config() {
+    let config = FriendlyConfig {
+        attention: AttentionKernel::Softmax,
+        ..FriendlyConfig::tiny()
+    };
+    let fitted = FittedNonLinearities::fit(&config.ranges).unwrap();
+    let scores = [1.5, -3.0, 7.0, 0.25, -7.5];
+    let mask = [true, true, false, true, true];
+    let exact = fitted
+        .evaluator(Variant::Exact)
+        .softmax_row(&scores, &mask, 8);
+    let mut polynomial = fitted.evaluator(Variant::Polynomial);
+    let approximate = polynomial.softmax_row(&scores, &mask, 8);
+    assert_eq!(polynomial.violations().total(), 0);
+    // The masked key weighs nothing, the rest sum to 1.
+    assert_eq!((exact[2], approximate[2]), (0.0, 0.0));
+    assert!((exact.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    let error = exact
+        .iter()
+        .zip(&approximate)
+        .fold(0.0_f64, |m, (a, b)| m.max((a - b).abs()));
+    assert!(error < 1e-3, "{error}");
+    // A score beyond the bound leaves the maximum's ReLU range.
+    let mut outside = fitted.evaluator(Variant::Polynomial);
+    outside.softmax_row(&[20.0, 0.0], &[true, true], 8);
+    assert!(outside.violations().relu > 0);
+    // The bound must fit the ReLU's and exp's ranges, the row sums the
+    // sequence.
+    let mut ranges = config.ranges.clone();
+    ranges.softmax_bound = 9.0;
+    expect_invalid(
+        FriendlyConfig {
+            ranges,
+            ..config.clone()
+        },
+        "softmax_bound",
+    );
+    let mut ranges = config.ranges.clone();
+    ranges.softmax_row_sum = (0.5, 4.0);
+    expect_invalid(FriendlyConfig { ranges, ..config }, "seq_len");
+}
