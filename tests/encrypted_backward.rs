@@ -12,7 +12,7 @@ mod common;
 use common::TinyModel;
 use heformer::circuits::refresh::{Bootstrapping, Refresh};
 use heformer::model::encrypted::adapters::decrypt_adapter_gradients;
-use heformer::model::encrypted::head::HeadLayout;
+use heformer::model::encrypted::head::DenseLayout;
 use heformer::model::encrypted::{AdapterMode, EncryptedAdapters, EncryptedModel, GradientBounds};
 use heformer::model::friendly::{
     agreement, AttentionKernel, FriendlyConfig, FriendlyWeights, Variant,
@@ -269,8 +269,8 @@ fn backward_against_the_twin(encrypted_adapters: bool, attention: AttentionKerne
                             .unwrap()
                     })
                     .collect();
-                let got = HeadLayout::new(&config, server.layout())
-                    .head(server.layout(), &slots)
+                let got = DenseLayout::head(&config, server.layout())
+                    .friendly_head(server.layout(), &slots)
                     .unwrap();
                 let mut line = format!("example {example} head against the {kind} twin:");
                 for (name, got, want) in [

@@ -19,7 +19,7 @@
 
 use ndarray::{Array1, Array2};
 
-use super::head::{flatten_head, HeadLayout};
+use super::head::{flatten_head, layers, DenseLayout};
 use super::layout::BlockLayout;
 use crate::ckks::{Ciphertext, Decryptor, Encoder, Encryptor};
 use crate::error::{Error, Result};
@@ -57,7 +57,7 @@ pub struct EncryptedAdapters {
     a_width: usize,
     b_width: usize,
     /// The head's tensors, after every adapter.
-    head: HeadLayout,
+    head: DenseLayout,
     parameters: Vec<Ciphertext>,
     bound: f64,
 }
@@ -136,7 +136,7 @@ impl EncryptedAdapters {
             flatten_head(&weights.head).iter().flatten(),
             bound,
         )?;
-        for slots in HeadLayout::new(config, layout).slots(layout, &weights.head)? {
+        for slots in DenseLayout::head(config, layout).slots(layout, &layers(&weights.head))? {
             parameters.push(encryptor.encrypt(&encoder.encode_complex(&slots, level, scale)?)?);
         }
         Self::from_parameters(config, layout, parameters, bound)
@@ -169,7 +169,7 @@ impl EncryptedAdapters {
             rank: config.lora_rank,
             a_width,
             b_width,
-            head: HeadLayout::new(config, layout),
+            head: DenseLayout::head(config, layout),
             parameters,
             bound,
         })
@@ -181,7 +181,7 @@ impl EncryptedAdapters {
     pub fn parameter_count(config: &FriendlyConfig, layout: &BlockLayout) -> Result<usize> {
         let (a, b) = adapter_widths(layout);
         let adapters = config.layers * adapter_targets(config)?.len() * config.lora_rank * (a + b);
-        Ok(adapters + HeadLayout::new(config, layout).total())
+        Ok(adapters + DenseLayout::head(config, layout).total())
     }
 
     /// Where the head's ciphertexts start.
@@ -295,7 +295,7 @@ impl EncryptedAdapters {
             .collect::<Result<Vec<_>>>()?;
         Ok(DecryptedParameters {
             adapters: self.decrypt_adapters(config, layout, encoder, decryptor)?,
-            head: self.head.head(layout, &head_slots)?,
+            head: self.head.friendly_head(layout, &head_slots)?,
         })
     }
 

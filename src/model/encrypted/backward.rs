@@ -111,7 +111,7 @@ pub struct EncryptedGradients {
     /// Of the model's input (the embeddings).
     pub input: Vec<Ciphertext>,
     /// With encrypted head weights, theirs, in the head's flat order
-    /// (`W₁`, `b₁`, `W₂`, `b₂`, `W₃`, `b₃`; [`super::head::HeadLayout`]).
+    /// (`W₁`, `b₁`, `W₂`, `b₂`, `W₃`, `b₃`; [`super::head::DenseLayout::head`]).
     pub head: Vec<Ciphertext>,
     /// Bootstraps of the batch's backward pass.
     pub bootstraps: usize,

@@ -6,7 +6,7 @@
 //! and its biases replicated on every row (as a dense layer's bias is
 //! added). Its input `x` is the final LayerNorm's output with `γ`, `β`
 //! applied (they cannot be folded into an encrypted `W₁`), or the stream.
-//! The flat order of its ciphertexts ([`HeadLayout`]): `W₁`, `b₁`, `W₂`,
+//! The flat order of its ciphertexts ([`DenseLayout::head`]): `W₁`, `b₁`, `W₂`,
 //! `b₂`, `W₃`, `b₃`.
 
 use std::ops::Range;
@@ -22,58 +22,76 @@ use crate::tensor::EncryptedDense;
 /// The head's three dense layers, in order.
 pub const HEAD_LAYERS: usize = 3;
 
-/// How many ciphertexts each of the head's six tensors takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HeadLayout {
-    counts: [usize; 2 * HEAD_LAYERS],
+/// How many ciphertexts each tensor of a stack of dense layers with
+/// encrypted weights takes (the head's, or a layer's under full
+/// fine-tuning): per layer its weight in [`EncryptedDense`]'s layout, then
+/// its bias replicated on every row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DenseLayout {
+    counts: Vec<usize>,
     /// `(inputs, outputs)` of each dense layer.
-    shapes: [(usize, usize); HEAD_LAYERS],
+    shapes: Vec<(usize, usize)>,
 }
 
-impl HeadLayout {
-    /// The head of `config` under `layout`.
-    pub fn new(config: &FriendlyConfig, layout: &BlockLayout) -> Self {
+impl DenseLayout {
+    /// The layers of `shapes` under `layout`.
+    pub fn new(layout: &BlockLayout, shapes: Vec<(usize, usize)>) -> Self {
         let p = layout.shape().blocks();
-        let shapes = [
-            (config.hidden, config.head_bottleneck),
-            (config.head_bottleneck, config.head_width),
-            (config.head_width, config.classes),
-        ];
-        let mut counts = [0; 2 * HEAD_LAYERS];
-        for (k, &(inputs, outputs)) in shapes.iter().enumerate() {
-            let (g, h) = (
-                layout.ciphertexts_for(inputs),
-                layout.ciphertexts_for(outputs),
-            );
-            counts[2 * k] = g * h * p;
-            counts[2 * k + 1] = h;
-        }
+        let counts = shapes
+            .iter()
+            .flat_map(|&(inputs, outputs)| {
+                let (g, h) = (
+                    layout.ciphertexts_for(inputs),
+                    layout.ciphertexts_for(outputs),
+                );
+                [g * h * p, h]
+            })
+            .collect();
         Self { counts, shapes }
     }
 
-    /// All the head's ciphertexts.
+    /// The head of `config`: `W₁`, `b₁`, `W₂`, `b₂`, `W₃`, `b₃`.
+    pub fn head(config: &FriendlyConfig, layout: &BlockLayout) -> Self {
+        Self::new(
+            layout,
+            vec![
+                (config.hidden, config.head_bottleneck),
+                (config.head_bottleneck, config.head_width),
+                (config.head_width, config.classes),
+            ],
+        )
+    }
+
+    /// All the ciphertexts.
     pub fn total(&self) -> usize {
         self.counts.iter().sum()
     }
 
     /// Where tensor `t` (`2k`: layer `k`'s weight, `2k + 1`: its bias)
-    /// lies among the head's ciphertexts.
+    /// lies among the ciphertexts.
     pub fn range(&self, t: usize) -> Range<usize> {
         let start = self.counts[..t].iter().sum();
         start..start + self.counts[t]
     }
 
-    /// The slot vectors of `head`'s tensors, in the flat order.
+    /// The slot vectors of `layers`' tensors, in the flat order.
     ///
-    /// Errors: a head of other shapes than the config's, non-finite
+    /// Errors: layers of other shapes than the layout's, non-finite
     /// values.
-    pub fn slots(&self, layout: &BlockLayout, head: &FriendlyHead) -> Result<Vec<Vec<Complex>>> {
+    pub fn slots(&self, layout: &BlockLayout, layers: &[&Dense]) -> Result<Vec<Vec<Complex>>> {
+        if layers.len() != self.shapes.len() {
+            return Err(Error::LengthMismatch {
+                op: "encrypted dense layers",
+                got: layers.len(),
+                expected: self.shapes.len(),
+            });
+        }
         let dense = EncryptedDense::new(layout.shape());
         let mut out = Vec::with_capacity(self.total());
-        for (layer, &(inputs, outputs)) in layers(head).iter().zip(&self.shapes) {
+        for (layer, &(inputs, outputs)) in layers.iter().zip(&self.shapes) {
             if layer.weight.dim() != (inputs, outputs) || layer.bias.len() != outputs {
                 return Err(Error::InvalidParameters(format!(
-                    "encrypted head: a layer is {:?} with {} biases, expected ({inputs}, {outputs})",
+                    "encrypted dense layers: a layer is {:?} with {} biases, expected ({inputs}, {outputs})",
                     layer.weight.dim(),
                     layer.bias.len()
                 )));
@@ -84,46 +102,62 @@ impl HeadLayout {
         Ok(out)
     }
 
-    /// The head whose tensors `slots` hold (flat order; biases read on
+    /// The layers whose tensors `slots` hold (flat order; biases read on
     /// row 0), the inverse of [`slots`](Self::slots).
     ///
     /// Errors: a slot count other than the layout's.
-    pub fn head(&self, layout: &BlockLayout, slots: &[Vec<Complex>]) -> Result<FriendlyHead> {
+    pub fn dense(&self, layout: &BlockLayout, slots: &[Vec<Complex>]) -> Result<Vec<Dense>> {
         if slots.len() != self.total() {
             return Err(Error::LengthMismatch {
-                op: "encrypted head",
+                op: "encrypted dense layers",
                 got: slots.len(),
                 expected: self.total(),
             });
         }
         let dense = EncryptedDense::new(layout.shape());
-        let mut parts = Vec::with_capacity(HEAD_LAYERS);
-        for (k, &(inputs, outputs)) in self.shapes.iter().enumerate() {
-            let weight = dense.weight_matrix(&slots[self.range(2 * k)], inputs, outputs)?;
-            let bias: Array1<f64> = layout
-                .unpack(&slots[self.range(2 * k + 1)], outputs)?
-                .row(0)
-                .to_owned();
-            parts.push(Dense { weight, bias });
-        }
-        let mut parts = parts.into_iter();
-        let mut next = || {
-            parts.next().ok_or(Error::LengthMismatch {
-                op: "encrypted head",
-                got: 0,
-                expected: HEAD_LAYERS,
+        self.shapes
+            .iter()
+            .enumerate()
+            .map(|(k, &(inputs, outputs))| {
+                let weight = dense.weight_matrix(&slots[self.range(2 * k)], inputs, outputs)?;
+                let bias: Array1<f64> = layout
+                    .unpack(&slots[self.range(2 * k + 1)], outputs)?
+                    .row(0)
+                    .to_owned();
+                Ok(Dense { weight, bias })
             })
-        };
+            .collect()
+    }
+
+    /// The head whose tensors `slots` hold (a [`head`](Self::head)
+    /// layout's).
+    ///
+    /// Errors: those of [`dense`](Self::dense), a layout of other than
+    /// three layers.
+    pub fn friendly_head(
+        &self,
+        layout: &BlockLayout,
+        slots: &[Vec<Complex>],
+    ) -> Result<FriendlyHead> {
+        let parts: [Dense; HEAD_LAYERS] =
+            self.dense(layout, slots)?
+                .try_into()
+                .map_err(|parts: Vec<Dense>| Error::LengthMismatch {
+                    op: "encrypted head",
+                    got: parts.len(),
+                    expected: HEAD_LAYERS,
+                })?;
+        let [bottleneck, widen, classifier] = parts;
         Ok(FriendlyHead {
-            bottleneck: next()?,
-            widen: next()?,
-            classifier: next()?,
+            bottleneck,
+            widen,
+            classifier,
         })
     }
 }
 
 /// The head's dense layers, in order.
-fn layers(head: &FriendlyHead) -> [&Dense; HEAD_LAYERS] {
+pub fn layers(head: &FriendlyHead) -> [&Dense; HEAD_LAYERS] {
     [&head.bottleneck, &head.widen, &head.classifier]
 }
 
