@@ -180,6 +180,12 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
             (Some(adapters), Some(tuned))
         }
         AdapterMode::Merged => (None, None),
+        AdapterMode::Full => {
+            return Err(Error::InvalidParameters(
+                "demo: full fine-tuning is the comparison's baseline (heformer bench compare)"
+                    .into(),
+            ))
+        }
     };
     let twin_model = tuned.as_ref().map_or(&model.twin, |t| &t.twin);
 

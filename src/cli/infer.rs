@@ -190,6 +190,12 @@ pub(super) fn run(args: &InferArgs) -> Result<()> {
                 "--adapters: these keys were made without --encrypted-adapters".into(),
             ))
         }
+                (_, AdapterMode::Full) => {
+            return Err(Error::InvalidParameters(
+                "infer: full fine-tuning is the comparison's baseline (heformer bench compare)"
+                    .into(),
+            ))
+        }
         (None, AdapterMode::Encrypted) => {
             return Err(Error::InvalidParameters(
                 "the keys were made with --encrypted-adapters: pass the fine-tuned adapters (--adapters RUN/checkpoint.ckpt)".into(),

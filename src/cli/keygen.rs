@@ -97,7 +97,7 @@ pub(super) fn run(args: &KeygenArgs) -> Result<()> {
     let public_prng = prng.fork();
     let (secret, keys) = generate_keys(&ctx, &setup, prng)?;
     let public = match args.model.adapter_mode() {
-        AdapterMode::Encrypted => {
+        AdapterMode::Encrypted | AdapterMode::Full => {
             Some(KeyGenerator::new(ctx.clone(), public_prng).gen_public_key(&secret)?)
         }
         AdapterMode::Merged => None,

@@ -205,6 +205,7 @@ impl LoadedModel {
         match self.adapters {
             AdapterMode::Merged => EncryptedModel::new(&self.twin, ctx, self.bounds),
             AdapterMode::Encrypted => EncryptedModel::for_adapters(&self.twin, ctx, self.bounds),
+            AdapterMode::Full => EncryptedModel::for_full_finetuning(&self.twin, ctx, self.bounds),
         }
     }
 }

@@ -19,11 +19,14 @@
 
 use ndarray::{Array1, Array2};
 
+use super::full;
 use super::head::{flatten_head, layers, DenseLayout};
 use super::layout::BlockLayout;
 use crate::ckks::{Ciphertext, Decryptor, Encoder, Encryptor};
 use crate::error::{Error, Result};
-use crate::model::friendly::{FriendlyConfig, FriendlyHead, FriendlyWeights, Lora, LoraTarget};
+use crate::model::friendly::{
+    Dense, FriendlyConfig, FriendlyHead, FriendlyWeights, Lora, LoraTarget,
+};
 use crate::tensor::{replicated_rows, AdapterGradients, Adapters};
 
 const OP: &str = "EncryptedAdapters";
@@ -47,6 +50,17 @@ pub fn adapter_targets(config: &FriendlyConfig) -> Result<Vec<LoraTarget>> {
         .collect()
 }
 
+/// One tensor of the encrypted dense layers: `t = 2k` is dense layer
+/// `k`'s weight, `2k + 1` its bias.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenseTensor {
+    /// Of the head ([`DenseLayout::head`]).
+    Head(usize),
+    /// Of a layer under full fine-tuning (`(layer, t)`,
+    /// [`full::layer_layout`]).
+    Layer(usize, usize),
+}
+
 /// The adapters of every layer, flat in the order above.
 #[derive(Debug)]
 pub struct EncryptedAdapters {
@@ -56,7 +70,10 @@ pub struct EncryptedAdapters {
     /// Ciphertexts per column of `A`, per row of `B`.
     a_width: usize,
     b_width: usize,
-    /// The head's tensors, after every adapter.
+    /// With full fine-tuning, every layer's dense layers (after the
+    /// adapters, of which there are none then).
+    dense: Option<DenseLayout>,
+    /// The head's tensors, after everything else.
     head: DenseLayout,
     parameters: Vec<Ciphertext>,
     bound: f64,
@@ -67,6 +84,9 @@ pub struct EncryptedAdapters {
 pub struct DecryptedParameters {
     /// `[layer][target]`.
     pub adapters: Vec<Vec<Lora>>,
+    /// With full fine-tuning, `[layer]` the dense layers in the twin's
+    /// coordinates, in [`full`](super::full)'s order; otherwise empty.
+    pub layers: Vec<Vec<Dense>>,
     pub head: FriendlyHead,
 }
 
@@ -131,15 +151,51 @@ impl EncryptedAdapters {
                 }
             }
         }
-        check_values(
-            "the head",
-            flatten_head(&weights.head).iter().flatten(),
-            bound,
-        )?;
-        for slots in DenseLayout::head(config, layout).slots(layout, &layers(&weights.head))? {
-            parameters.push(encryptor.encrypt(&encoder.encode_complex(&slots, level, scale)?)?);
-        }
+        encrypt_head(config, layout, (encoder, encryptor), weights, level, bound)
+            .map(|head| parameters.extend(head))?;
         Self::from_parameters(config, layout, parameters, bound)
+    }
+
+    /// Encrypts every dense weight of `weights` (its adapters merged) and
+    /// its head at `level`: full fine-tuning's initial parameters (the
+    /// paper's baseline, [`super::full`]). `bound` as for
+    /// [`encrypt`](Self::encrypt).
+    ///
+    /// Errors: a value beyond `bound`, weights of other shapes than the
+    /// config's, encryption errors.
+    pub fn encrypt_full(
+        config: &FriendlyConfig,
+        layout: &BlockLayout,
+        (encoder, encryptor): (&Encoder, &mut Encryptor),
+        weights: &FriendlyWeights,
+        level: usize,
+        bound: f64,
+    ) -> Result<Self> {
+        check_bound(bound)?;
+        let scale = encoder.context().params().default_scale();
+        let dense = full::layer_layout(config, layout);
+        let mut parameters = Vec::new();
+        for layer in &weights.layers {
+            let circuit = full::circuit_layers(layout, layer);
+            check_values(
+                "a dense weight",
+                circuit.iter().flat_map(|d| d.weight.iter().chain(&d.bias)),
+                bound,
+            )?;
+            let refs: Vec<&Dense> = circuit.iter().collect();
+            for slots in dense.slots(layout, &refs)? {
+                parameters.push(encryptor.encrypt(&encoder.encode_complex(&slots, level, scale)?)?);
+            }
+        }
+        parameters.extend(encrypt_head(
+            config,
+            layout,
+            (encoder, encryptor),
+            weights,
+            level,
+            bound,
+        )?);
+        Self::from_full_parameters(config, layout, parameters, bound)
     }
 
     /// The adapters from ciphertexts in the flat order (a checkpoint's, an
@@ -153,8 +209,33 @@ impl EncryptedAdapters {
         parameters: Vec<Ciphertext>,
         bound: f64,
     ) -> Result<Self> {
+        Self::assemble(config, layout, false, parameters, bound)
+    }
+
+    /// Full fine-tuning's parameters ([`encrypt_full`](Self::encrypt_full))
+    /// from ciphertexts in the flat order.
+    ///
+    /// Errors: a count other than
+    /// [`full_parameter_count`](Self::full_parameter_count), a bound below
+    /// 1.
+    pub fn from_full_parameters(
+        config: &FriendlyConfig,
+        layout: &BlockLayout,
+        parameters: Vec<Ciphertext>,
+        bound: f64,
+    ) -> Result<Self> {
+        Self::assemble(config, layout, true, parameters, bound)
+    }
+
+    fn assemble(
+        config: &FriendlyConfig,
+        layout: &BlockLayout,
+        full: bool,
+        parameters: Vec<Ciphertext>,
+        bound: f64,
+    ) -> Result<Self> {
         check_bound(bound)?;
-        let expected = Self::parameter_count(config, layout)?;
+        let expected = Self::count(config, layout, full)?;
         if parameters.len() != expected {
             return Err(Error::LengthMismatch {
                 op: OP,
@@ -164,11 +245,16 @@ impl EncryptedAdapters {
         }
         let (a_width, b_width) = adapter_widths(layout);
         Ok(Self {
-            targets: adapter_targets(config)?,
+            targets: if full {
+                Vec::new()
+            } else {
+                adapter_targets(config)?
+            },
             layers: config.layers,
             rank: config.lora_rank,
             a_width,
             b_width,
+            dense: full.then(|| full::layer_layout(config, layout)),
             head: DenseLayout::head(config, layout),
             parameters,
             bound,
@@ -179,28 +265,82 @@ impl EncryptedAdapters {
     ///
     /// Errors: those of [`adapter_targets`].
     pub fn parameter_count(config: &FriendlyConfig, layout: &BlockLayout) -> Result<usize> {
+        Self::count(config, layout, false)
+    }
+
+    /// How many ciphertexts every dense weight and the head of `config`
+    /// take (full fine-tuning).
+    pub fn full_parameter_count(config: &FriendlyConfig, layout: &BlockLayout) -> usize {
+        config.layers * full::layer_layout(config, layout).total()
+            + DenseLayout::head(config, layout).total()
+    }
+
+    fn count(config: &FriendlyConfig, layout: &BlockLayout, full: bool) -> Result<usize> {
+        if full {
+            return Ok(Self::full_parameter_count(config, layout));
+        }
         let (a, b) = adapter_widths(layout);
         let adapters = config.layers * adapter_targets(config)?.len() * config.lora_rank * (a + b);
         Ok(adapters + DenseLayout::head(config, layout).total())
     }
 
-    /// Where the head's ciphertexts start.
-    fn head_start(&self) -> usize {
+    /// Whether these are full fine-tuning's parameters (every dense
+    /// weight) rather than LoRA adapters.
+    pub fn is_full(&self) -> bool {
+        self.dense.is_some()
+    }
+
+    /// Where the dense layers' ciphertexts start (after the adapters).
+    fn dense_start(&self) -> usize {
         self.layers * self.targets.len() * self.rank * (self.a_width + self.b_width)
     }
 
-    /// The head's tensor `t` (`2k`: layer `k`'s weight, `2k + 1`: its bias).
-    pub fn head_tensor(&self, t: usize) -> &[Ciphertext] {
-        let range = self.head.range(t);
-        let start = self.head_start();
-        &self.parameters[start + range.start..start + range.end]
+    /// Where the head's ciphertexts start.
+    fn head_start(&self) -> usize {
+        self.dense_start() + self.dense.as_ref().map_or(0, |d| self.layers * d.total())
     }
 
-    /// The head's tensor `t`, mutably (the circuit refreshes it).
-    pub(super) fn head_tensor_mut(&mut self, t: usize) -> &mut [Ciphertext] {
-        let range = self.head.range(t);
-        let start = self.head_start();
-        &mut self.parameters[start + range.start..start + range.end]
+    /// Where tensor `t` of `tensors` lies in the flat order.
+    fn tensor_range(&self, tensors: DenseTensor) -> Result<std::ops::Range<usize>> {
+        let (start, layout, t) = match (tensors, &self.dense) {
+            (DenseTensor::Head(t), _) => (self.head_start(), &self.head, t),
+            (DenseTensor::Layer(layer, t), Some(dense)) if layer < self.layers => {
+                (self.dense_start() + layer * dense.total(), dense, t)
+            }
+            (DenseTensor::Layer(layer, _), _) => {
+                return Err(Error::OutOfRange {
+                    op: OP,
+                    detail: format!(
+                        "dense layers of layer {layer}: {} layers, full fine-tuning: {}",
+                        self.layers,
+                        self.is_full()
+                    ),
+                })
+            }
+        };
+        if t >= layout.tensors() {
+            return Err(Error::OutOfRange {
+                op: OP,
+                detail: format!("tensor {t} of {}", layout.tensors()),
+            });
+        }
+        let range = layout.range(t);
+        Ok(start + range.start..start + range.end)
+    }
+
+    /// The ciphertexts of a dense layer's weight or bias.
+    ///
+    /// Errors: a tensor these parameters do not hold.
+    pub fn dense_tensor(&self, tensors: DenseTensor) -> Result<&[Ciphertext]> {
+        let range = self.tensor_range(tensors)?;
+        Ok(&self.parameters[range])
+    }
+
+    /// [`dense_tensor`](Self::dense_tensor), mutably (the circuit refreshes
+    /// it).
+    pub(super) fn dense_tensor_mut(&mut self, tensors: DenseTensor) -> Result<&mut [Ciphertext]> {
+        let range = self.tensor_range(tensors)?;
+        Ok(&mut self.parameters[range])
     }
 
     /// The targets, in order.
@@ -293,8 +433,26 @@ impl EncryptedAdapters {
             .iter()
             .map(|ct| encoder.decode(&decryptor.decrypt(ct)?))
             .collect::<Result<Vec<_>>>()?;
+        let layers = match &self.dense {
+            Some(dense) => self.parameters[self.dense_start()..self.head_start()]
+                .chunks(dense.total())
+                .map(|cts| {
+                    let slots = cts
+                        .iter()
+                        .map(|ct| encoder.decode(&decryptor.decrypt(ct)?))
+                        .collect::<Result<Vec<_>>>()?;
+                    Ok(full::twin_layers(
+                        config,
+                        layout,
+                        &dense.dense(layout, &slots)?,
+                    ))
+                })
+                .collect::<Result<_>>()?,
+            None => Vec::new(),
+        };
         Ok(DecryptedParameters {
             adapters: self.decrypt_adapters(config, layout, encoder, decryptor)?,
+            layers,
             head: self.head.friendly_head(layout, &head_slots)?,
         })
     }
@@ -379,6 +537,28 @@ pub fn decrypt_adapter_gradients(
         &gradients.a_columns,
         &gradients.b_rows,
     )
+}
+
+/// The head of `weights` encrypted at `level` in its flat order.
+fn encrypt_head(
+    config: &FriendlyConfig,
+    layout: &BlockLayout,
+    (encoder, encryptor): (&Encoder, &mut Encryptor),
+    weights: &FriendlyWeights,
+    level: usize,
+    bound: f64,
+) -> Result<Vec<Ciphertext>> {
+    check_values(
+        "the head",
+        flatten_head(&weights.head).iter().flatten(),
+        bound,
+    )?;
+    let scale = encoder.context().params().default_scale();
+    DenseLayout::head(config, layout)
+        .slots(layout, &layers(&weights.head))?
+        .iter()
+        .map(|slots| encryptor.encrypt(&encoder.encode_complex(slots, level, scale)?))
+        .collect()
 }
 
 /// The adapter of `target` in `layer`.

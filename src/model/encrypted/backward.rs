@@ -40,11 +40,13 @@
 
 use std::time::Instant;
 
-use super::adapters::{EncryptedAdapters, LayerAdapters};
+use super::adapters::{DenseTensor, EncryptedAdapters, LayerAdapters};
 use super::blocks::{DenseLayer, LayerBlocks, NormSlots};
 use super::bounds::GradientBounds;
-use super::forward::{copies, flatten, head_masks, internal, unflatten, Run};
+use super::forward::{copies, flatten, head_masks, internal, norm_of, unflatten, Run};
+use super::full;
 use super::model::EncryptedModel;
+use super::setup::AdapterMode;
 use super::tape::{AttentionTape, EncryptedTape, FfnTape, HeadTape, NormTape};
 use crate::circuits::refresh::Refresh;
 use crate::ckks::{Ciphertext, Evaluator};
@@ -73,6 +75,9 @@ pub struct LayerGradients {
     /// With encrypted adapters, their gradients (one per target, in the
     /// adapters' order).
     pub adapters: Vec<AdapterGradients>,
+    /// With encrypted weights (full fine-tuning), theirs in the layer's
+    /// flat order ([`super::full`]).
+    pub weights: Vec<Ciphertext>,
 }
 
 impl LayerGradients {
@@ -86,6 +91,7 @@ impl LayerGradients {
             &mut self.queries,
             &mut self.keys,
             &mut self.values,
+            &mut self.weights,
         ];
         for ct in lists.into_iter().flatten() {
             f(ct);
@@ -202,7 +208,19 @@ impl EncryptedModel {
                 .into_iter()
                 .unzip();
             let output: Gradients = stream.iter().map(|s| copies(s)).collect::<Result<_>>()?;
-            let (attended, gate, up) = back.ffn(weights, stream, ffn)?;
+            // With encrypted weights, theirs: [example][dense layer].
+            let mut weight_gradients: Vec<Gradients> = masks
+                .iter()
+                .map(|_| (0..full::LAYER_DENSE).map(|_| Vec::new()).collect())
+                .collect();
+            let layer_parameters = adapters.as_deref_mut().map(|a| a.layer_mut(index));
+            let (attended, gate, up) = back.ffn(
+                (weights, index),
+                stream,
+                ffn,
+                layer_parameters,
+                &mut weight_gradients,
+            )?;
             let attended_copy: Vec<Vec<Ciphertext>> =
                 attended.iter().map(|s| copies(s)).collect::<Result<_>>()?;
             let layer_adapters = adapters.as_deref_mut().map(|a| a.layer_mut(index));
@@ -211,7 +229,7 @@ impl EncryptedModel {
                 attended,
                 attention,
                 &masks,
-                layer_adapters,
+                (layer_adapters, &mut weight_gradients),
             )?;
             stream = input;
             for (example, gradients) in layers.iter_mut().enumerate() {
@@ -224,6 +242,10 @@ impl EncryptedModel {
                     keys: take(&keys, example)?,
                     values: take(&values, example)?,
                     adapters: std::mem::take(&mut adapter_gradients[example]),
+                    weights: std::mem::take(&mut weight_gradients[example])
+                        .into_iter()
+                        .flatten()
+                        .collect(),
                 });
             }
         }
@@ -281,7 +303,50 @@ type AttentionGradients = (
     Vec<Vec<AdapterGradients>>,
 );
 
+/// Where a dense layer's backward runs: its plaintext transpose, or, with
+/// encrypted weights, dense layer `k` of a layer's parameters with its
+/// inputs (and their bound), its gradients going to `[example][k]` of the
+/// sink.
+enum Through<'p, 'a, 's> {
+    Plain(&'p DenseLayer),
+    Encrypted {
+        parameters: &'p mut LayerAdapters<'a>,
+        k: usize,
+        inputs: (&'p mut Gradients, f64),
+        sink: &'s mut [Gradients],
+    },
+}
+
 impl Backward<'_> {
+    /// `∂x = ∂y·Wᵀ` for every example, through `layer`.
+    fn back_through(
+        &mut self,
+        dy: &mut Gradients,
+        bound: f64,
+        layer: Through<'_, '_, '_>,
+    ) -> Result<Gradients> {
+        match layer {
+            Through::Plain(transposed) => self.through(dy, bound, transposed),
+            Through::Encrypted {
+                parameters,
+                k,
+                inputs,
+                sink,
+            } => {
+                let (dx, gradients) = self.encrypted_dense(
+                    inputs,
+                    (dy, bound),
+                    parameters.adapters,
+                    DenseTensor::Layer(parameters.layer, 2 * k),
+                )?;
+                for (example, gradients) in sink.iter_mut().zip(gradients) {
+                    example[k] = gradients;
+                }
+                Ok(dx)
+            }
+        }
+    }
+
     /// `∂x = ∂y·Wᵀ` for every example.
     fn through(
         &mut self,
@@ -434,17 +499,38 @@ impl Backward<'_> {
             .ok_or_else(|| internal("a head layer"))?;
             return Ok((self.through(&mut dys, dy_bound, layer)?, None));
         };
-        let weight_bound = adapters.bound();
+        let (d_xs, parameters) = self.encrypted_dense(
+            (&mut xs, x_bound),
+            (&mut dys, dy_bound),
+            adapters,
+            DenseTensor::Head(2 * k),
+        )?;
+        Ok((d_xs, Some(parameters)))
+    }
+
+    /// The backward of `x·W + b` with the encrypted `weight` of
+    /// `parameters` for every example's input `x` and output gradient
+    /// `∂y` (each list with its bound): `∂x`, and per example `∂W` then
+    /// `∂b` (the output's gradient summed over the rows).
+    fn encrypted_dense(
+        &mut self,
+        (xs, x_bound): (&mut Gradients, f64),
+        (dys, dy_bound): (&mut Gradients, f64),
+        parameters: &mut EncryptedAdapters,
+        weight: DenseTensor,
+    ) -> Result<(Gradients, Gradients)> {
+        let model = self.run.model;
+        let weight_bound = parameters.bound();
         self.run.refresh_with_parameters(
-            &mut [(&mut xs, x_bound), (&mut dys, dy_bound)],
-            (adapters.head_tensor_mut(2 * k), weight_bound),
+            &mut [(xs, x_bound), (dys, dy_bound)],
+            (parameters.dense_tensor_mut(weight)?, weight_bound),
             ENCRYPTED_DENSE_GRADIENT_DEPTH,
         )?;
         let dense = EncryptedDense::new(model.layout().shape());
-        let weights = adapters.head_tensor(2 * k);
+        let weights = parameters.dense_tensor(weight)?;
         let rows = (model.layout().dim() * model.layout().shape().blocks()) as i64;
-        let (mut d_xs, mut parameters) = (Vec::new(), Vec::new());
-        for (x, dy) in xs.iter().zip(&dys) {
+        let (mut d_xs, mut gradients) = (Vec::new(), Vec::new());
+        for (x, dy) in xs.iter().zip(dys.iter()) {
             let (d_x, mut d_w) =
                 dense.gradients((self.run.ev, model.encoder()), model, x, weights, dy)?;
             // ∂b: the output's gradient summed over the rows.
@@ -456,9 +542,9 @@ impl Backward<'_> {
                 );
             }
             d_xs.push(d_x);
-            parameters.push(d_w);
+            gradients.push(d_w);
         }
-        Ok((d_xs, Some(parameters)))
+        Ok((d_xs, gradients))
     }
 
     /// LayerNorm's backward: `s ⊙ (g − mean(g) − N ⊙ mean(g ⊙ N))`.
@@ -502,25 +588,52 @@ impl Backward<'_> {
     /// The feed-forward block's backward: `(∂X₁, ∂G, ∂U)`.
     fn ffn(
         &mut self,
-        weights: &LayerBlocks,
+        (weights, index): (&LayerBlocks, usize),
         d_output: Gradients,
         tapes: Vec<FfnTape>,
+        mut parameters: Option<LayerAdapters<'_>>,
+        sink: &mut [Gradients],
     ) -> Result<(Gradients, Gradients, Gradients)> {
+        let model = self.run.model;
         let bounds = self.bounds;
-        let activation = self.run.model.bounds().ffn;
+        let activation = model.bounds().ffn;
         let (mut norms, mut ups, mut activated, mut steps) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut inputs, mut glus) = (Vec::new(), Vec::new());
         for tape in tapes {
             norms.push(tape.norm);
             ups.push(tape.up);
             activated.push(tape.activated);
             steps.push(tape.step);
+            inputs.extend(tape.input);
+            glus.extend(tape.glu);
         }
+        // Full fine-tuning: the encrypted weights and their inputs.
+        let mut encrypted = match parameters.as_mut() {
+            Some(parameters) if model.adapter_mode() == AdapterMode::Full => {
+                let norm = norm_of(&model.blocks().ffn_norms, index)?;
+                if inputs.len() != ups.len() || glus.len() != ups.len() {
+                    return Err(internal("a tape without the encrypted weights' inputs"));
+                }
+                let input_bound = model.bounds().normalized * norm.gamma_bound + norm.beta_bound;
+                Some((parameters, norm, input_bound))
+            }
+            _ => None,
+        };
         let mut dy = d_output
             .iter()
             .map(|d| copies(d))
             .collect::<Result<Vec<_>>>()?;
-        let d_glu = self.through(&mut dy, bounds.stream, &weights.down)?;
+        let down = match encrypted.as_mut() {
+            Some((parameters, _, _)) => Through::Encrypted {
+                parameters,
+                k: full::DOWN,
+                inputs: (&mut glus, activation),
+                sink: &mut *sink,
+            },
+            None => Through::Plain(&weights.down),
+        };
+        let d_glu = self.back_through(&mut dy, bounds.stream, down)?;
         let (mut d_glu, sizes) = flatten(d_glu);
         let (mut up, _) = flatten(ups);
         let (mut activated, _) = flatten(activated);
@@ -535,14 +648,34 @@ impl Backward<'_> {
             .run
             .multiply(&mut d_activated, bounds.ffn, &mut step, 1.0)?;
         let (mut d_gate, mut d_up) = (unflatten(d_gate, &sizes), unflatten(d_up, &sizes));
-        let (from_gate, normed_sizes) =
-            flatten(self.through(&mut d_gate, bounds.ffn, &weights.gate)?);
-        let (from_up, _) = flatten(self.through(&mut d_up, bounds.ffn, &weights.up)?);
-        let d_normed = unflatten(
+        let mut from = Vec::new();
+        for (k, d, plain) in [
+            (full::GATE, &mut d_gate, &weights.gate),
+            (full::UP, &mut d_up, &weights.up),
+        ] {
+            let layer = match encrypted.as_mut() {
+                Some((parameters, _, input_bound)) => Through::Encrypted {
+                    parameters,
+                    k,
+                    inputs: (&mut inputs, *input_bound),
+                    sink: &mut *sink,
+                },
+                None => Through::Plain(plain),
+            };
+            from.push(flatten(self.back_through(d, bounds.ffn, layer)?));
+        }
+        let [(from_gate, normed_sizes), (from_up, _)] =
+            <[_; 2]>::try_from(from).map_err(|_| internal("the gate and up gradients"))?;
+        let mut d_normed =
             self.run
-                .add(from_gate, bounds.normalized, from_up, bounds.normalized)?,
-            &normed_sizes,
-        );
+                .add(from_gate, bounds.normalized, from_up, bounds.normalized)?;
+        if let Some((_, norm, _)) = encrypted {
+            // Through x = N ⊙ γ + β: times γ.
+            d_normed = self
+                .run
+                .multiply_plain(&mut d_normed, bounds.normalized, &norm.gamma)?;
+        }
+        let d_normed = unflatten(d_normed, &normed_sizes);
         let d_norm_input = self.norm(d_normed, norms, bounds.normalized)?;
         let (d_output, _) = flatten(d_output);
         let (d_norm_input, _) = flatten(d_norm_input);
@@ -560,7 +693,7 @@ impl Backward<'_> {
         d_attended: Gradients,
         tapes: Vec<AttentionTape>,
         masks: &[Ciphertext],
-        adapters: Option<LayerAdapters<'_>>,
+        (mut adapters, sink): (Option<LayerAdapters<'_>>, &mut [Gradients]),
     ) -> Result<AttentionGradients> {
         let model = self.run.model;
         let bounds = self.bounds;
@@ -570,7 +703,7 @@ impl Backward<'_> {
         let transposed = model.backward_blocks()?;
         let (mut norms, mut queries, mut keys, mut values, mut kernels) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut adapter_inputs = Vec::new();
+        let (mut adapter_inputs, mut contexts) = (Vec::new(), Vec::new());
         for tape in tapes {
             norms.push(tape.norm);
             queries.push(tape.queries);
@@ -578,12 +711,36 @@ impl Backward<'_> {
             values.push(tape.values);
             kernels.push(tape.kernels);
             adapter_inputs.push(tape.adapter_input);
+            contexts.extend(tape.context);
         }
+        // Full fine-tuning: the encrypted weights and their inputs.
+        let mut encrypted = match adapters.as_mut() {
+            Some(parameters) if model.adapter_mode() == AdapterMode::Full => {
+                let norm = norm_of(&model.blocks().adapter_norms, index)?;
+                let inputs = std::mem::take(&mut adapter_inputs)
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .filter(|_| contexts.len() == norms.len())
+                    .ok_or_else(|| internal("a tape without the encrypted weights' inputs"))?;
+                let input_bound = activations.normalized * norm.gamma_bound + norm.beta_bound;
+                Some((parameters, norm, (inputs, input_bound)))
+            }
+            _ => None,
+        };
         let mut dy = d_attended
             .iter()
             .map(|d| copies(d))
             .collect::<Result<Vec<_>>>()?;
-        let d_context = self.through(&mut dy, bounds.stream, &weights.output)?;
+        let output = match encrypted.as_mut() {
+            Some((parameters, _, _)) => Through::Encrypted {
+                parameters,
+                k: full::OUTPUT,
+                inputs: (&mut contexts, activations.context),
+                sink: &mut *sink,
+            },
+            None => Through::Plain(&weights.output),
+        };
+        let d_context = self.back_through(&mut dy, bounds.stream, output)?;
         let (mut d_context, sizes) = flatten(d_context);
         let (mut values, _) = flatten(values);
         let (mut kernels, _) = flatten(kernels);
@@ -651,10 +808,32 @@ impl Backward<'_> {
         let mut d_keys = unflatten(d_keys, &sizes);
         let mut d_values = unflatten(d_values, &sizes);
         let projection = bounds.projection;
-        let (from_queries, stream_sizes) =
-            flatten(self.through(&mut d_queries, projection, &weights.query)?);
-        let (from_keys, _) = flatten(self.through(&mut d_keys, projection, &weights.key)?);
-        let (from_values, _) = flatten(self.through(&mut d_values, projection, &weights.value)?);
+        let mut from = Vec::new();
+        for (k, d, plain, factor) in [
+            (full::QUERY, &mut d_queries, &weights.query, 2.0 * c),
+            (full::KEY, &mut d_keys, &weights.key, 1.0),
+            (full::VALUE, &mut d_values, &weights.value, 1.0),
+        ] {
+            let product = match encrypted.as_mut() {
+                Some((parameters, _, (inputs, input_bound))) => {
+                    // ∂Q = 2c·∂Q': a relabelling of the scale (of a copy:
+                    // the gradients returned are ∂Q').
+                    let mut d: Gradients = d.iter().map(|d| copies(d)).collect::<Result<_>>()?;
+                    d.iter_mut().flatten().for_each(|ct| ct.scale /= factor);
+                    let layer = Through::Encrypted {
+                        parameters,
+                        k,
+                        inputs: (inputs, *input_bound),
+                        sink: &mut *sink,
+                    };
+                    self.back_through(&mut d, projection, layer)?
+                }
+                None => self.back_through(d, projection, Through::Plain(plain))?,
+            };
+            from.push(flatten(product));
+        }
+        let [(from_queries, stream_sizes), (from_keys, _), (from_values, _)] =
+            <[_; 3]>::try_from(from).map_err(|_| internal("the projections' gradients"))?;
         let normalized = bounds.normalized;
         let partial = self
             .run
@@ -662,7 +841,12 @@ impl Backward<'_> {
         let mut d_normed = self.run.add(partial, normalized, from_values, normalized)?;
         let mut adapter_gradients: Vec<Vec<AdapterGradients>> =
             sizes.iter().map(|_| Vec::new()).collect();
-        if let Some(layer) = adapters {
+        if let Some((_, norm, _)) = encrypted {
+            // Through x = N ⊙ γ + β: times γ.
+            d_normed = self
+                .run
+                .multiply_plain(&mut d_normed, normalized, &norm.gamma)?;
+        } else if let Some(layer) = adapters {
             let inputs = adapter_inputs
                 .into_iter()
                 .collect::<Option<Vec<_>>>()

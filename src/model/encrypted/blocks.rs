@@ -23,6 +23,7 @@
 use ndarray::{Array1, Array2};
 
 use super::layout::BlockLayout;
+use super::setup::AdapterMode;
 use crate::error::Result;
 use crate::math::Complex;
 use crate::model::friendly::{AttentionKernel, Dense, FriendlyConfig, FriendlyModel, Projection};
@@ -97,6 +98,9 @@ pub struct ModelBlocks {
     /// Per layer, the attention LayerNorm's `γ`, `β` (empty when the
     /// adapters are merged).
     pub adapter_norms: Vec<NormSlots>,
+    /// Per layer, the feed-forward LayerNorm's `γ`, `β` (full fine-tuning
+    /// only: its encrypted weights cannot take them folded).
+    pub ffn_norms: Vec<NormSlots>,
     /// The final LayerNorm's `γ`, `β` for an encrypted head (none when the
     /// adapters are merged or there is no final LayerNorm).
     pub final_norm: Option<NormSlots>,
@@ -126,8 +130,11 @@ impl NormSlots {
 
 impl ModelBlocks {
     /// The blocks of `model` under `layout`, its plaintext adapters merged
-    /// when `merge_adapters` (otherwise left out, for encrypted ones).
-    pub fn new(model: &FriendlyModel, layout: &BlockLayout, merge_adapters: bool) -> Result<Self> {
+    /// when `mode` is [`AdapterMode::Merged`] (otherwise left out, for
+    /// encrypted ones; with [`AdapterMode::Full`] the dense layers are
+    /// built but unused: their weights come encrypted).
+    pub fn new(model: &FriendlyModel, layout: &BlockLayout, mode: AdapterMode) -> Result<Self> {
+        let merge_adapters = mode == AdapterMode::Merged;
         let config = model.config();
         let weights = model.weights();
         let d = layout.dim();
@@ -190,6 +197,15 @@ impl ModelBlocks {
                     .iter()
                     .map(|layer| NormSlots::new(layout, &layer.attention_norm))
                     .collect::<Result<_>>()?
+            },
+            ffn_norms: if mode == AdapterMode::Full {
+                weights
+                    .layers
+                    .iter()
+                    .map(|layer| NormSlots::new(layout, &layer.ffn_norm))
+                    .collect::<Result<_>>()?
+            } else {
+                Vec::new()
             },
             final_norm: match (&weights.final_norm, merge_adapters) {
                 (Some(norm), false) => Some(NormSlots::new(layout, norm)?),
@@ -275,7 +291,7 @@ pub fn kernel_factor(config: &FriendlyConfig) -> f64 {
 }
 
 /// The projection with its adapter merged if `merge`: `W + A·B`, `b`.
-fn merged(projection: &Projection, merge: bool) -> (Array2<f64>, Array1<f64>) {
+pub(super) fn merged(projection: &Projection, merge: bool) -> (Array2<f64>, Array1<f64>) {
     let dense = &projection.dense;
     match (&projection.lora, merge) {
         (Some(lora), true) => (&dense.weight + &lora.a.dot(&lora.b), dense.bias.clone()),

@@ -192,12 +192,18 @@ impl<'a> FineTuning<'a> {
             report.bootstraps += refresher.count() - count;
             report.bootstrap_seconds += refresher.seconds() - seconds;
             for example in gradients {
-                let mut flat: Vec<Ciphertext> = example
+                // The parameters' flat order: adapters, dense weights, head.
+                let (adapters, weights): (Vec<_>, Vec<_>) = example
                     .layers
                     .into_iter()
-                    .flat_map(|layer| layer.adapters)
+                    .map(|layer| (layer.adapters, layer.weights))
+                    .unzip();
+                let mut flat: Vec<Ciphertext> = adapters
+                    .into_iter()
+                    .flatten()
                     .flat_map(|g| g.a_columns.into_iter().chain(g.b_rows).flatten())
                     .collect();
+                flat.extend(weights.into_iter().flatten());
                 flat.extend(example.head);
                 per_example.push(flat);
             }
@@ -208,13 +214,31 @@ impl<'a> FineTuning<'a> {
         // Refreshed (where they lack the mean's level) as the backward
         // held them, loss-scaled (a relabelling there and back), all in one
         // refresh. The bound covers the adapters' gradients and the head's
-        // (`xᵀ·∂B`: the head's input times its inner gradients).
+        // (`xᵀ·∂B`: the head's input times its inner gradients) and, with
+        // every weight encrypted, the layers' (`xᵀ·∂Y` summed over the
+        // rows: the sequence times the largest input and output
+        // gradient).
         let activations = self.model.bounds();
-        let bound = self
+        let mut bound = self
             .bounds
             .projection
             .max(self.bounds.head * activations.normalized.max(activations.stream))
             .max(1.0);
+        if adapters.is_full() {
+            let input = [
+                activations.normalized,
+                activations.stream,
+                activations.context,
+                activations.ffn,
+            ]
+            .into_iter()
+            .fold(0.0, f64::max);
+            let output = [self.bounds.stream, self.bounds.projection, self.bounds.ffn]
+                .into_iter()
+                .fold(0.0, f64::max);
+            let rows = self.model.config().seq_len as f64;
+            bound = bound.max(rows * input * output);
+        }
         let scale = self.bounds.loss_scale;
         let (mut all, sizes) = flatten(per_example);
         all.iter_mut().for_each(|ct| ct.scale /= scale);

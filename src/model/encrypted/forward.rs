@@ -38,9 +38,11 @@
 
 use std::time::Instant;
 
-use super::adapters::{EncryptedAdapters, LayerAdapters};
-use super::blocks::{kernel_factor, DenseLayer, LayerBlocks};
+use super::adapters::{DenseTensor, EncryptedAdapters, LayerAdapters};
+use super::blocks::{kernel_factor, DenseLayer, LayerBlocks, NormSlots};
+use super::full;
 use super::model::{EncryptedInput, EncryptedModel};
+use super::setup::AdapterMode;
 use super::tape::{
     AttentionTape, EncryptedTape, FfnTape, HeadInputs, HeadTape, LayerTape, NormTape,
 };
@@ -58,6 +60,9 @@ use crate::tensor::{
 };
 
 const OP: &str = "EncryptedModel::forward";
+
+/// Per example, a list of ciphertexts.
+type PerExample = Vec<Vec<Ciphertext>>;
 
 /// One layer's encrypted states (the residual stream's blocks).
 #[derive(Debug)]
@@ -205,7 +210,8 @@ impl EncryptedModel {
                 .iter()
                 .map(|s| copies(s))
                 .collect::<Result<Vec<_>>>()?;
-            let (output, ffn_tapes) = run.ffn_block(layer, attended)?;
+            let layer_parameters = adapters.as_deref_mut().map(|a| a.layer_mut(index));
+            let (output, ffn_tapes) = run.ffn_block((layer, index), attended, layer_parameters)?;
             streams = output;
             let bootstraps = run.refresher.count() - start;
             let seconds = clock.elapsed().as_secs_f64();
@@ -261,16 +267,24 @@ impl EncryptedModel {
         match (self.takes_encrypted_adapters(), adapters) {
             (false, None) => Ok(()),
             (true, Some(adapters)) => {
-                let targets = super::adapters::adapter_targets(self.config())?;
+                let full = self.adapter_mode() == AdapterMode::Full;
+                let targets = if full {
+                    Vec::new()
+                } else {
+                    super::adapters::adapter_targets(self.config())?
+                };
                 if adapters.layers() != self.config().layers
                     || adapters.targets() != targets.as_slice()
+                    || adapters.is_full() != full
                 {
                     return Err(Error::InvalidParameters(format!(
-                        "{OP}: adapters for {} layers and targets {:?}, the model has {} and {:?}",
+                        "{OP}: parameters for {} layers, targets {:?} (full fine-tuning: {}), the model has {}, {:?} ({})",
                         adapters.layers(),
                         adapters.targets(),
+                        adapters.is_full(),
                         self.config().layers,
-                        targets
+                        targets,
+                        full
                     )));
                 }
                 Ok(())
@@ -784,7 +798,7 @@ impl Run<'_> {
         (layer, index): (&LayerBlocks, usize),
         streams: Vec<Vec<Ciphertext>>,
         masks: &[Ciphertext],
-        adapters: Option<LayerAdapters<'_>>,
+        mut adapters: Option<LayerAdapters<'_>>,
     ) -> Result<(Vec<Vec<Ciphertext>>, Vec<AttentionTape>)> {
         let model = self.model;
         let bounds = *model.bounds();
@@ -794,27 +808,40 @@ impl Run<'_> {
             .iter_mut()
             .map(|n| std::mem::take(&mut n.normed))
             .collect();
+        let full = model.adapter_mode() == AdapterMode::Full;
         let (mut qs, mut ks, mut vs) = (Vec::new(), Vec::new(), Vec::new());
-        for example in self.dense(
-            &mut normed,
-            bounds.normalized,
-            &[&layer.query, &layer.key, &layer.value],
-        )? {
-            match <[Vec<Ciphertext>; 3]>::try_from(example) {
-                Ok([q, k, v]) => {
-                    qs.push(q);
-                    ks.push(k);
-                    vs.push(v);
+        let mut adapter_inputs = None;
+        match adapters.as_mut() {
+            Some(parameters) if full => {
+                let ([q, k, v], inputs) = self.full_projections(index, &normed, parameters)?;
+                (qs, ks, vs) = (q, k, v);
+                adapter_inputs = Some(inputs);
+            }
+            parameters => {
+                for example in self.dense(
+                    &mut normed,
+                    bounds.normalized,
+                    &[&layer.query, &layer.key, &layer.value],
+                )? {
+                    match <[Vec<Ciphertext>; 3]>::try_from(example) {
+                        Ok([q, k, v]) => {
+                            qs.push(q);
+                            ks.push(k);
+                            vs.push(v);
+                        }
+                        Err(_) => return Err(internal("the query, key and value projections")),
+                    }
                 }
-                Err(_) => return Err(internal("the query, key and value projections")),
+                if let Some(parameters) = parameters {
+                    adapter_inputs = Some(self.add_adapters(
+                        index,
+                        &normed,
+                        [&mut qs, &mut ks, &mut vs],
+                        parameters,
+                    )?);
+                }
             }
         }
-        let mut adapter_inputs = match adapters {
-            Some(adapters) => {
-                Some(self.add_adapters(index, &normed, [&mut qs, &mut ks, &mut vs], adapters)?)
-            }
-            None => None,
-        };
         let (mut qs, sizes) = flatten(qs);
         let (mut ks, _) = flatten(ks);
         let (mut vs, _) = flatten(vs);
@@ -831,7 +858,19 @@ impl Run<'_> {
         };
         let contexts = self.matmul(&mut kernels, 1.0, &mut vs, k_bound)?;
         let mut contexts = unflatten(contexts, &sizes);
-        let outputs = self.dense_layer(&mut contexts, bounds.context, &layer.output)?;
+        let outputs = match adapters.as_mut() {
+            Some(parameters) if full => self.encrypted_dense(
+                (&mut contexts, bounds.context),
+                parameters.adapters,
+                [
+                    DenseTensor::Layer(index, 2 * full::OUTPUT),
+                    DenseTensor::Layer(index, 2 * full::OUTPUT + 1),
+                ],
+                bounds.stream,
+            )?,
+            _ => self.dense_layer(&mut contexts, bounds.context, &layer.output)?,
+        };
+        let mut contexts = full.then_some(contexts);
         let tapes = norm_tapes
             .into_iter()
             .zip(normed)
@@ -852,6 +891,9 @@ impl Run<'_> {
                         adapter_input: adapter_inputs
                             .as_mut()
                             .map(|inputs| std::mem::take(&mut inputs[example])),
+                        context: contexts
+                            .as_mut()
+                            .map(|contexts| std::mem::take(&mut contexts[example])),
                     }
                 },
             )
@@ -885,6 +927,59 @@ impl Run<'_> {
         self.function(&exponents, exp, bounds.exponent)
     }
 
+    /// `N ⊙ γ + β` for every example's normalised rows `N` (the
+    /// LayerNorm's output where `γ`, `β` cannot be folded), with its bound.
+    pub(super) fn affine(
+        &mut self,
+        normed: &[Vec<Ciphertext>],
+        norm: &NormSlots,
+    ) -> Result<(Vec<Vec<Ciphertext>>, f64)> {
+        let bound = self.model.bounds().normalized;
+        let (mut flat, sizes) = flatten(normed.iter().map(|n| copies(n)).collect::<Result<_>>()?);
+        let mut outputs = self.multiply_plain(&mut flat, bound, &norm.gamma)?;
+        for chunk in outputs.chunks_mut(norm.beta.len()) {
+            self.add_slots(chunk, &norm.beta)?;
+        }
+        Ok((
+            unflatten(outputs, &sizes),
+            bound * norm.gamma_bound + norm.beta_bound,
+        ))
+    }
+
+    /// Full fine-tuning's `[Q', K, V]` of layer `index` (per example) from
+    /// the normalised rows, with the encrypted weights of `layer`, and
+    /// their input `x = N ⊙ γ + β`.
+    fn full_projections(
+        &mut self,
+        index: usize,
+        normed: &[Vec<Ciphertext>],
+        layer: &mut LayerAdapters<'_>,
+        ) -> Result<([PerExample; 3], PerExample)> {
+        let model = self.model;
+        let c = kernel_factor(model.config());
+        let norm = norm_of(&model.blocks().adapter_norms, index)?;
+        let (mut inputs, input_bound) = self.affine(normed, norm)?;
+        let projection = model.bounds().projection;
+        let mut project = |run: &mut Self, k: usize, factor: f64| {
+            let mut ys = run.encrypted_dense(
+                (&mut inputs, input_bound),
+                layer.adapters,
+                [
+                    DenseTensor::Layer(index, 2 * k),
+                    DenseTensor::Layer(index, 2 * k + 1),
+                ],
+                projection,
+            )?;
+            // Q' = 2c·Q: a relabelling of the scale.
+            ys.iter_mut().flatten().for_each(|ct| ct.scale /= factor);
+            Ok::<_, Error>(ys)
+        };
+        let queries = project(self, full::QUERY, 2.0 * c)?;
+        let keys = project(self, full::KEY, 1.0)?;
+        let values = project(self, full::VALUE, 1.0)?;
+        Ok(([queries, keys, values], inputs))
+    }
+
     /// Adds the encrypted adapters' `f·x·A·B` to the projections
     /// (`[Q', K, V]`, per example) of layer `index`, from its normalised
     /// rows `N`; returns the adapters' input `x = N ⊙ γ + β` per example.
@@ -893,23 +988,13 @@ impl Run<'_> {
         index: usize,
         normed: &[Vec<Ciphertext>],
         projections: [&mut Vec<Vec<Ciphertext>>; 3],
-        mut layer: LayerAdapters<'_>,
+        layer: &mut LayerAdapters<'_>,
     ) -> Result<Vec<Vec<Ciphertext>>> {
         let model = self.model;
         let bounds = *model.bounds();
         let c = kernel_factor(model.config());
-        let norm = model
-            .blocks()
-            .adapter_norms
-            .get(index)
-            .ok_or_else(|| internal("the adapters' LayerNorm"))?;
-        let (mut flat, sizes) = flatten(normed.iter().map(|n| copies(n)).collect::<Result<_>>()?);
-        let mut inputs = self.multiply_plain(&mut flat, bounds.normalized, &norm.gamma)?;
-        for chunk in inputs.chunks_mut(norm.beta.len()) {
-            self.add_slots(chunk, &norm.beta)?;
-        }
-        let mut inputs = unflatten(inputs, &sizes);
-        let input_bound = bounds.normalized * norm.gamma_bound + norm.beta_bound;
+        let norm = norm_of(&model.blocks().adapter_norms, index)?;
+        let (mut inputs, input_bound) = self.affine(normed, norm)?;
         let [queries, keys, values] = projections;
         let targets = layer.adapters.targets().to_vec();
         for (t, target) in targets.into_iter().enumerate() {
@@ -919,7 +1004,7 @@ impl Run<'_> {
                 LoraTarget::Value => (&mut *values, 1.0, bounds.projection),
                 LoraTarget::Output => return Err(internal("an output adapter")),
             };
-            let updates = self.lora(&mut inputs, input_bound, (&mut layer, t), factor, false)?;
+            let updates = self.lora(&mut inputs, input_bound, (&mut *layer, t), factor, false)?;
             let (base, sizes) = flatten(std::mem::take(outputs));
             let (updates, _) = flatten(updates);
             *outputs = unflatten(self.add(base, bound, updates, bound)?, &sizes);
@@ -930,8 +1015,9 @@ impl Run<'_> {
     /// LayerNorm, the ReLU-GLU and the residual, for every example.
     fn ffn_block(
         &mut self,
-        layer: &LayerBlocks,
+        (layer, index): (&LayerBlocks, usize),
         streams: Vec<Vec<Ciphertext>>,
+        mut parameters: Option<LayerAdapters<'_>>,
     ) -> Result<(Vec<Vec<Ciphertext>>, Vec<FfnTape>)> {
         let model = self.model;
         let bounds = *model.bounds();
@@ -946,16 +1032,40 @@ impl Run<'_> {
             .map(|n| std::mem::take(&mut n.normed))
             .collect();
         let (mut gates, mut ups) = (Vec::new(), Vec::new());
-        for example in self.dense(&mut normed, bounds.normalized, &[&layer.gate, &layer.up])? {
-            let mut outputs = example.into_iter();
-            match (outputs.next(), outputs.next()) {
-                (Some(gate), Some(up)) => {
-                    gates.push(gate);
-                    ups.push(up);
+        // Full fine-tuning: encrypted weights, on x = N ⊙ γ + β.
+        let full = match parameters.as_mut() {
+            Some(parameters) if model.adapter_mode() == AdapterMode::Full => {
+                let norm = norm_of(&model.blocks().ffn_norms, index)?;
+                let (mut inputs, input_bound) = self.affine(&normed, norm)?;
+                for (k, outputs) in [(full::GATE, &mut gates), (full::UP, &mut ups)] {
+                    *outputs = self.encrypted_dense(
+                        (&mut inputs, input_bound),
+                        parameters.adapters,
+                        [
+                            DenseTensor::Layer(index, 2 * k),
+                            DenseTensor::Layer(index, 2 * k + 1),
+                        ],
+                        bounds.ffn,
+                    )?;
                 }
-                _ => return Err(internal("the gate and up projections")),
+                Some(inputs)
             }
-        }
+            _ => {
+                for example in
+                    self.dense(&mut normed, bounds.normalized, &[&layer.gate, &layer.up])?
+                {
+                    let mut outputs = example.into_iter();
+                    match (outputs.next(), outputs.next()) {
+                        (Some(gate), Some(up)) => {
+                            gates.push(gate);
+                            ups.push(up);
+                        }
+                        _ => return Err(internal("the gate and up projections")),
+                    }
+                }
+                None
+            }
+        };
         let (mut gate, sizes) = flatten(gates);
         let (mut up, _) = flatten(ups);
         // B·relu(x/B): the divisions are relabellings of the scale.
@@ -969,11 +1079,23 @@ impl Run<'_> {
         }
         let glu = self.multiply(&mut activated, bounds.ffn, &mut up, bounds.ffn)?;
         let mut glu = unflatten(glu, &sizes);
-        let downs = self
-            .dense(&mut glu, bounds.ffn, &[&layer.down])?
-            .into_iter()
-            .map(single)
-            .collect::<Result<Vec<_>>>()?;
+        let downs = match (parameters.as_mut(), &full) {
+            (Some(parameters), Some(_)) => self.encrypted_dense(
+                (&mut glu, bounds.ffn),
+                parameters.adapters,
+                [
+                    DenseTensor::Layer(index, 2 * full::DOWN),
+                    DenseTensor::Layer(index, 2 * full::DOWN + 1),
+                ],
+                bounds.stream,
+            )?,
+            _ => self
+                .dense(&mut glu, bounds.ffn, &[&layer.down])?
+                .into_iter()
+                .map(single)
+                .collect::<Result<Vec<_>>>()?,
+        };
+        let mut full_inputs = full.map(|inputs| inputs.into_iter().zip(glu));
         let tapes = norms
             .into_iter()
             .zip(normed)
@@ -982,11 +1104,17 @@ impl Run<'_> {
             .zip(unflatten(step, &sizes))
             .map(|((((mut norm, normed), up), activated), step)| {
                 norm.normed = normed;
+                let (input, glu) = full_inputs
+                    .as_mut()
+                    .and_then(Iterator::next)
+                    .map_or((None, None), |(input, glu)| (Some(input), Some(glu)));
                 FfnTape {
                     norm,
                     up,
                     activated,
                     step,
+                    input,
+                    glu,
                 }
             })
             .collect();
@@ -1024,13 +1152,7 @@ impl Run<'_> {
                     .map(|n| copies(n))
                     .collect::<Result<Vec<_>>>()?,
             );
-            let (mut flat, sizes) = flatten(input);
-            let mut scaled = self.multiply_plain(&mut flat, input_bound, &norm.gamma)?;
-            for chunk in scaled.chunks_mut(norm.beta.len()) {
-                self.add_slots(chunk, &norm.beta)?;
-            }
-            input = unflatten(scaled, &sizes);
-            input_bound = input_bound * norm.gamma_bound + norm.beta_bound;
+            (input, input_bound) = self.affine(&input, norm)?;
         }
         let mut bottleneck =
             self.head_layer(&mut input, input_bound, 0, adapters.as_deref_mut())?;
@@ -1093,29 +1215,48 @@ impl Run<'_> {
                 .ok_or_else(|| internal("a head layer"))?;
             return self.dense_layer(xs, bound, layer);
         };
-        let weight_bound = adapters.bound();
+        let head = self.model.bounds().head;
+        self.encrypted_dense(
+            (xs, bound),
+            adapters,
+            [DenseTensor::Head(2 * k), DenseTensor::Head(2 * k + 1)],
+            head,
+        )
+    }
+
+    /// `x·W + b` for every example's `x` (values up to `bound`) with the
+    /// encrypted weight and bias `tensors` of `parameters` (refreshed in
+    /// place with the inputs when they lack levels); `output_bound` bounds
+    /// the result.
+    pub(super) fn encrypted_dense(
+        &mut self,
+        (xs, bound): (&mut [Vec<Ciphertext>], f64),
+        parameters: &mut EncryptedAdapters,
+        [weight, bias]: [DenseTensor; 2],
+        output_bound: f64,
+    ) -> Result<Vec<Vec<Ciphertext>>> {
+        let weight_bound = parameters.bound();
         self.refresh_with_parameters(
             &mut [(xs, bound)],
-            (adapters.head_tensor_mut(2 * k), weight_bound),
+            (parameters.dense_tensor_mut(weight)?, weight_bound),
             ENCRYPTED_DENSE_DEPTH,
         )?;
         let model = self.model;
         let dense = EncryptedDense::new(model.layout().shape());
-        let weights = adapters.head_tensor(2 * k);
+        let weights = parameters.dense_tensor(weight)?;
         let outputs = xs
             .iter()
             .map(|x| dense.multiply((self.ev, model.encoder()), model, x, weights))
             .collect::<Result<Vec<_>>>()?;
-        let bias = adapters.head_tensor(2 * k + 1);
+        let bias = parameters.dense_tensor(bias)?;
         let biases: Vec<Vec<Ciphertext>> = outputs
             .iter()
             .map(|_| copies(bias))
             .collect::<Result<_>>()?;
         let (outputs, sizes) = flatten(outputs);
         let (biases, _) = flatten(biases);
-        let head = self.model.bounds().head;
         Ok(unflatten(
-            self.add(outputs, head, biases, weight_bound)?,
+            self.add(outputs, output_bound, biases, weight_bound)?,
             &sizes,
         ))
     }
@@ -1150,4 +1291,11 @@ pub(super) fn internal(what: &str) -> Error {
         op: OP,
         detail: format!("internal: {what}"),
     }
+}
+
+/// Layer `index`'s LayerNorm `γ`, `β` from `norms`.
+pub(super) fn norm_of(norms: &[NormSlots], index: usize) -> Result<&NormSlots> {
+    norms
+        .get(index)
+        .ok_or_else(|| internal("a LayerNorm's γ and β"))
 }

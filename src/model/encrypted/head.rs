@@ -62,6 +62,11 @@ impl DenseLayout {
         )
     }
 
+    /// How many tensors (twice the layers).
+    pub fn tensors(&self) -> usize {
+        self.counts.len()
+    }
+
     /// All the ciphertexts.
     pub fn total(&self) -> usize {
         self.counts.iter().sum()

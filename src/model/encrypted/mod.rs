@@ -18,6 +18,8 @@
 //!   the server needs);
 //! - [`backward`]: the backward pass, from the logits' gradient to every
 //!   layer's;
+//! - [`full`]: full fine-tuning's encrypted layers (the paper's
+//!   baseline);
 //! - [`head`]: the classification head's weights under encryption;
 //! - [`softmax`]: softmax attention under encryption (the paper's
 //!   baseline);
@@ -41,6 +43,8 @@ pub mod bounds;
 pub mod checkpoint;
 pub mod finetune;
 pub mod forward;
+pub mod full;
+
 pub mod head;
 pub mod layout;
 pub mod loss;
@@ -49,7 +53,7 @@ pub mod setup;
 pub mod softmax;
 pub mod tape;
 
-pub use adapters::EncryptedAdapters;
+pub use adapters::{DenseTensor, EncryptedAdapters};
 pub use backward::{EncryptedGradients, LayerGradients};
 pub use bounds::{ActivationBounds, GradientBounds};
 pub use finetune::{FineTuning, LabeledInput, StepReport};

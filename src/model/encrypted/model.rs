@@ -9,6 +9,7 @@ use ndarray::{Array1, Array2, ArrayView2};
 use super::blocks::{BackwardBlocks, ModelBlocks};
 use super::bounds::ActivationBounds;
 use super::layout::BlockLayout;
+use super::setup::AdapterMode;
 use crate::ckks::{Ciphertext, CkksContext, Decryptor, Encoder, Encryptor};
 use crate::error::{Error, Result};
 use crate::model::friendly::{FittedNonLinearities, FriendlyConfig, FriendlyModel};
@@ -30,8 +31,9 @@ pub struct EncryptedModel {
     config: FriendlyConfig,
     layout: BlockLayout,
     blocks: ModelBlocks,
-    /// Whether the adapters come encrypted to every forward.
-    encrypted_adapters: bool,
+    /// Where the trainable weights live: merged in the clear, or
+    /// encrypted and given to every forward.
+    mode: AdapterMode,
     /// Built on the first backward pass.
     backward_blocks: OnceLock<BackwardBlocks>,
     bounds: ActivationBounds,
@@ -53,7 +55,7 @@ impl EncryptedModel {
         ctx: Arc<CkksContext>,
         bounds: ActivationBounds,
     ) -> Result<Self> {
-        Self::build(model, ctx, bounds, false)
+        Self::build(model, ctx, bounds, AdapterMode::Merged)
     }
 
     /// Prepares `model` without its adapters, which come encrypted to every
@@ -68,21 +70,36 @@ impl EncryptedModel {
         bounds: ActivationBounds,
     ) -> Result<Self> {
         super::adapters::adapter_targets(model.config())?;
-        Self::build(model, ctx, bounds, true)
+        Self::build(model, ctx, bounds, AdapterMode::Encrypted)
+    }
+
+    /// Prepares `model` with every dense weight left out: they come
+    /// encrypted to every forward, with the head's
+    /// ([`EncryptedAdapters::encrypt_full`](super::EncryptedAdapters::encrypt_full)),
+    /// and the circuit multiplies by them with CCMM. Full fine-tuning, the
+    /// paper's baseline.
+    ///
+    /// Errors: those of [`new`](Self::new).
+    pub fn for_full_finetuning(
+        model: &FriendlyModel,
+        ctx: Arc<CkksContext>,
+        bounds: ActivationBounds,
+    ) -> Result<Self> {
+        Self::build(model, ctx, bounds, AdapterMode::Full)
     }
 
     fn build(
         model: &FriendlyModel,
         ctx: Arc<CkksContext>,
         bounds: ActivationBounds,
-        encrypted_adapters: bool,
+        mode: AdapterMode,
     ) -> Result<Self> {
         let layout = BlockLayout::new(model.config(), ctx.params())?;
         Ok(Self {
             config: model.config().clone(),
             layout,
-            blocks: ModelBlocks::new(model, &layout, !encrypted_adapters)?,
-            encrypted_adapters,
+            blocks: ModelBlocks::new(model, &layout, mode)?,
+            mode,
             backward_blocks: OnceLock::new(),
             bounds,
             polynomials: model.polynomials().clone(),
@@ -106,7 +123,12 @@ impl EncryptedModel {
     /// Whether the adapters come encrypted to every forward
     /// ([`for_adapters`](Self::for_adapters)).
     pub fn takes_encrypted_adapters(&self) -> bool {
-        self.encrypted_adapters
+        self.mode != AdapterMode::Merged
+    }
+
+    /// Where the model's trainable weights live.
+    pub fn adapter_mode(&self) -> AdapterMode {
+        self.mode
     }
 
     /// The bootstrapping bounds.

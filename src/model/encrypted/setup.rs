@@ -14,7 +14,7 @@ use crate::backend::{create_backend, BackendChoice};
 use crate::circuits::boot::{BootstrapConfig, Bootstrapper};
 use crate::circuits::pack;
 use crate::ckks::embedding::{galois_element_for_conjugation, galois_element_for_rotation};
-use crate::ckks::{CkksContext, EvaluationKeys, GaloisKeys, KeyGenerator, SecretKey};
+use crate::ckks::{CkksContext, EvaluationKeys, Evaluator, GaloisKeys, KeyGenerator, SecretKey};
 use crate::error::{Error, Result};
 use crate::model::friendly::{AttentionKernel, FriendlyConfig};
 use crate::params::Parameters;
@@ -31,6 +31,12 @@ pub enum AdapterMode {
     /// encrypted-weight products, their gradients and the loss come on
     /// top.
     Encrypted,
+    /// Every dense weight encrypted with the head's, nothing merged: full
+    /// fine-tuning, the paper's baseline
+    /// ([`EncryptedModel::for_full_finetuning`](super::EncryptedModel::for_full_finetuning));
+    /// the encrypted-weight products, their gradients and the loss's
+    /// keys.
+    Full,
 }
 
 /// The bootstrapping configuration and the key list of one model under one
@@ -97,6 +103,18 @@ impl ServerSetup {
                 steps.extend(SoftmaxGradient::rotations_for(
                     config.classes,
                     layout.shape().blocks(),
+                ));
+                steps
+            }
+            AdapterMode::Full => {
+                let mut steps = EncryptedDense::rotations(&layout.shape())?;
+                steps.extend(SoftmaxGradient::rotations_for(
+                    config.classes,
+                    layout.shape().blocks(),
+                ));
+                steps.extend(Evaluator::rotations_for_sum(
+                    (layout.dim() * layout.shape().blocks()) as i64,
+                    layout.dim(),
                 ));
                 steps
             }

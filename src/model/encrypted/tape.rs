@@ -27,9 +27,12 @@ pub struct AttentionTape {
     pub values: Vec<Ciphertext>,
     /// The kernels `S = exp(E)`, before the mask.
     pub kernels: Vec<Ciphertext>,
-    /// With encrypted adapters, their input: the LayerNorm's output
-    /// `N ⊙ γ + β`.
+    /// With encrypted adapters or weights, their input: the LayerNorm's
+    /// output `N ⊙ γ + β`.
     pub adapter_input: Option<Vec<Ciphertext>>,
+    /// With encrypted weights (full fine-tuning), the output projection's
+    /// input: the heads' contexts.
+    pub context: Option<Vec<Ciphertext>>,
 }
 
 /// The feed-forward block's forward.
@@ -42,6 +45,11 @@ pub struct FfnTape {
     pub activated: Vec<Ciphertext>,
     /// ReLU's derivative at the gate, `(1 + sign G)/2`.
     pub step: Vec<Ciphertext>,
+    /// With encrypted weights (full fine-tuning), the gate's and up
+    /// projection's input `N ⊙ γ + β` and the down projection's
+    /// `relu(G) ⊙ U`.
+    pub input: Option<Vec<Ciphertext>>,
+    pub glu: Option<Vec<Ciphertext>>,
 }
 
 /// One layer's forward.
