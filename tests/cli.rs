@@ -243,6 +243,55 @@ fn demo_prints_one_json_object_last() {
     );
 }
 
+/// The paper's comparison at the tiny shape (one layer): a record per
+/// design, then the ratios, each time measured and every logit close to
+/// the twin's.
+#[test]
+fn bench_compare_prints_both_designs_and_the_ratios() {
+    let stdout = ok(&[
+        "bench", "compare", "--json", "--shape", "tiny", "--layers", "1", "--params", PARAMS,
+        "--seed", "3",
+    ]);
+    let records: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records.len(), 3, "{stdout}");
+    for (record, design) in records.iter().zip(["friendly", "baseline"]) {
+        assert_eq!(record["design"], design);
+        assert!(
+            record["inference_precision_bits"].as_f64().unwrap() >= 10.0,
+            "{record}"
+        );
+        assert!(
+            record["finetune_bootstraps"].as_u64().unwrap() > 0,
+            "{record}"
+        );
+    }
+    assert_eq!(records[1]["attention"], "softmax");
+    let last = &records[2];
+    for key in [
+        "finetune_ratio",
+        "inference_ratio",
+        "shape",
+        "backend",
+        "friendly_finetune_seconds",
+        "friendly_inference_seconds",
+        "baseline_finetune_seconds",
+        "baseline_inference_seconds",
+    ] {
+        assert!(last.get(key).is_some(), "{key} missing in {last}");
+    }
+    assert_eq!(last["shape"]["hidden"], 16);
+    let ratio = last["baseline_finetune_seconds"].as_f64().unwrap()
+        / last["friendly_finetune_seconds"].as_f64().unwrap();
+    assert!((last["finetune_ratio"].as_f64().unwrap() - ratio).abs() < 1e-9);
+    // A shape the model refuses is a clean error.
+    fails(&[
+        "bench", "compare", "--shape", "tiny", "--heads", "3", "--params", PARAMS,
+    ]);
+}
+
 /// Private fine-tuning through files: keys for encrypted adapters, the
 /// training data encrypted with its labels, two steps on the server, then
 /// inference with the encrypted adapters and decryption. A run stopped

@@ -15,7 +15,9 @@ use crate::data::read::read_labeled;
 use crate::data::{Dataset, LabelSet};
 use crate::error::{Error, Result};
 use crate::model::encrypted::adapters::DecryptedParameters;
-use crate::model::encrypted::{EncryptedAdapters, EncryptedInput, EncryptedModel, ServerSetup};
+use crate::model::encrypted::{
+    AdapterMode, EncryptedAdapters, EncryptedInput, EncryptedModel, ServerSetup,
+};
 use crate::model::friendly::FriendlyModel;
 
 /// Which columns of a data file, and how many examples.
@@ -145,8 +147,9 @@ impl Client {
         model.encrypt_logits_layout(&mut self.encryptor, &onehot, level)
     }
 
-    /// Encrypts `twin`'s adapters for `model` at `level` (values up to
-    /// `bound`).
+    /// Encrypts `twin`'s trainable parameters for `model` at `level`
+    /// (values up to `bound`): its adapters and head, or, for a model of
+    /// full fine-tuning, every dense weight and the head.
     pub fn encrypt_adapters(
         &mut self,
         twin: &FriendlyModel,
@@ -154,7 +157,11 @@ impl Client {
         level: usize,
         bound: f64,
     ) -> Result<EncryptedAdapters> {
-        EncryptedAdapters::encrypt(
+        let encrypt = match model.adapter_mode() {
+            AdapterMode::Full => EncryptedAdapters::encrypt_full,
+            _ => EncryptedAdapters::encrypt,
+        };
+        encrypt(
             twin.config(),
             model.layout(),
             (&self.encoder, &mut self.encryptor),

@@ -8,6 +8,7 @@
 mod adapt;
 mod bench;
 mod bench_boot;
+mod bench_compare;
 mod bench_model;
 mod bench_poly;
 mod client;
@@ -87,6 +88,10 @@ enum BenchSuite {
     /// Times one encrypted forward of a random model (paper shapes by
     /// default: very long on a CPU), with its bootstraps per layer.
     Model(bench_model::ModelBenchArgs),
+    /// The paper's comparison: one fine-tuning step and one inference of
+    /// Gaussian kernel + LoRA against softmax + full fine-tuning, at the
+    /// same shapes (the paper's by default: hours on a CPU).
+    Compare(bench_compare::CompareBenchArgs),
 }
 
 /// Common options of commands that compute.
@@ -152,6 +157,9 @@ pub fn run() -> Result<()> {
         Command::Bench {
             suite: BenchSuite::Model(args),
         } => bench_model::run_model(&args),
+        Command::Bench {
+            suite: BenchSuite::Compare(args),
+        } => bench_compare::run_compare(&args),
         Command::Keygen(args) => keygen::run(&args),
         Command::Encrypt(args) => client::encrypt(&args),
         Command::Finetune(args) => finetune::run(&args),

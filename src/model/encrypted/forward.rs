@@ -954,7 +954,7 @@ impl Run<'_> {
         index: usize,
         normed: &[Vec<Ciphertext>],
         layer: &mut LayerAdapters<'_>,
-        ) -> Result<([PerExample; 3], PerExample)> {
+    ) -> Result<([PerExample; 3], PerExample)> {
         let model = self.model;
         let c = kernel_factor(model.config());
         let norm = norm_of(&model.blocks().adapter_norms, index)?;
