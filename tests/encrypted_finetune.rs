@@ -5,7 +5,9 @@
 //! backward, mean gradient of a batch of two, encrypted AdamW) against the
 //! same two steps in `f64` (the twin's exact gradients and the optimizer's
 //! twin). The adapters' changes are compared; then a run resumed from the
-//! checkpoint of step 1 reproduces step 2's ciphertexts exactly.
+//! checkpoint of step 1 reproduces step 2's ciphertexts exactly. The
+//! paper's baseline (softmax attention, full fine-tuning) takes one step
+//! against its twin too.
 
 mod common;
 
@@ -15,13 +17,14 @@ use heformer::ckks::serialize::ciphertext_to_bytes;
 use heformer::model::encrypted::adamw::{EncryptedAdamW, EncryptedAdamWConfig};
 use heformer::model::encrypted::checkpoint::{load_checkpoint, save_checkpoint};
 use heformer::model::encrypted::finetune::{
-    flatten_adapters, parameter_change, trained_parameters, TwinFineTuning,
+    flatten_adapters, flatten_dense_layers, full_parameters, parameter_change, trained_parameters,
+    TwinFineTuning,
 };
 use heformer::model::encrypted::head::flatten_head;
 use heformer::model::encrypted::{
     AdapterMode, EncryptedAdapters, EncryptedModel, FineTuning, LabeledInput, StepReport,
 };
-use heformer::model::friendly::{agreement, LoraTarget, Variant};
+use heformer::model::friendly::{agreement, AttentionKernel, FriendlyConfig, LoraTarget, Variant};
 
 const ADAPTER_BOUND: f64 = 4.0;
 const LOGIT_BOUND: f64 = 4.0;
@@ -210,4 +213,139 @@ fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
         "the resumed run differs"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The paper's baseline: one step of full fine-tuning (softmax attention,
+/// every dense weight encrypted) against the same step of the twin, which
+/// trains every weight with the adapters merged in.
+#[test]
+fn one_full_finetuning_step_of_the_softmax_model_tracks_the_twin() {
+    let masks = [
+        [true, true, true, true, true, true, false, false],
+        [true, true, true, true, false, false, false, false],
+    ];
+    let labels = [1usize, 0];
+    let TinyModel {
+        config,
+        model,
+        setup,
+        mut fixture,
+        embeddings,
+        bounds,
+        gradient_bounds,
+    } = common::tiny_model_with(
+        FriendlyConfig {
+            attention: AttentionKernel::Softmax,
+            ..FriendlyConfig::tiny()
+        },
+        AdapterMode::Full,
+        &masks,
+        29,
+    );
+    let optimizer_config = EncryptedAdamWConfig::default();
+    let initial = full_parameters(model.weights());
+    let sequences: Vec<_> = embeddings
+        .iter()
+        .zip(&masks)
+        .zip(&labels)
+        .map(|((e, mask), &label)| (e.view(), &mask[..], label))
+        .collect();
+    let twins: Vec<_> = [Variant::Polynomial, Variant::Exact]
+        .into_iter()
+        .map(|variant| {
+            let mut twin = TwinFineTuning::full(&model, optimizer_config, variant).unwrap();
+            let mut weights = model.weights().clone();
+            twin.step(&mut weights, &sequences, RATES[0]).unwrap();
+            weights
+        })
+        .collect();
+
+    let server = EncryptedModel::for_full_finetuning(&model, fixture.ctx.clone(), bounds).unwrap();
+    let tuning = FineTuning::new(&server, gradient_bounds, LOGIT_BOUND).unwrap();
+    let bootstrapper = setup.bootstrapper(fixture.ctx.clone()).unwrap();
+    let level = bootstrapper.output_level();
+    let mut parameters = EncryptedAdapters::encrypt_full(
+        &config,
+        server.layout(),
+        (&fixture.encoder, &mut fixture.encryptor),
+        model.weights(),
+        level,
+        ADAPTER_BOUND,
+    )
+    .unwrap();
+    assert!(parameters.is_full());
+    // LoRA parameters are not this model's.
+    let mut lora = EncryptedAdapters::encrypt(
+        &config,
+        server.layout(),
+        (&fixture.encoder, &mut fixture.encryptor),
+        model.weights(),
+        level,
+        ADAPTER_BOUND,
+    )
+    .unwrap();
+    let batch: Vec<LabeledInput> = embeddings
+        .iter()
+        .zip(&masks)
+        .zip(&labels)
+        .map(|((e, mask), &label)| {
+            let mut onehot = vec![0.0; config.classes];
+            onehot[label] = 1.0;
+            LabeledInput {
+                input: server
+                    .encrypt_input(&mut fixture.encryptor, e.view(), mask, level)
+                    .unwrap(),
+                label: server
+                    .encrypt_logits_layout(&mut fixture.encryptor, &onehot, level)
+                    .unwrap(),
+            }
+        })
+        .collect();
+    let mut refresher = Bootstrapping::new(&bootstrapper);
+    assert!(server
+        .forward_batch_with(
+            &fixture.evaluator,
+            std::slice::from_ref(&batch[0].input),
+            &mut lora,
+            &mut refresher
+        )
+        .is_err());
+    let mut optimizer =
+        EncryptedAdamW::new(optimizer_config, vec![true; parameters.parameters().len()]).unwrap();
+    let report = tuning
+        .step(
+            &fixture.evaluator,
+            &mut parameters,
+            &mut optimizer,
+            &batch,
+            (2, RATES[0]),
+            &mut refresher,
+        )
+        .unwrap();
+    println!("full fine-tuning step: {report:?}");
+
+    let got = parameters
+        .decrypt(
+            &config,
+            server.layout(),
+            &fixture.encoder,
+            &fixture.decryptor,
+        )
+        .unwrap();
+    let mut got_flat = flatten_dense_layers(&got.layers);
+    got_flat.extend(flatten_head(&got.head));
+    let change = |after: &[Vec<f64>]| parameter_change(&initial, after);
+    let got_change = change(&got_flat);
+    let mut bits = Vec::new();
+    for (weights, what) in twins.iter().zip(["polynomial", "exact"]) {
+        let want_change = change(&full_parameters(weights));
+        let largest = want_change.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+        assert!(largest > 0.5 * RATES[0], "the twin's weights barely moved");
+        bits.push(agreement(&got_change, &want_change));
+        println!(
+            "every weight's change after one step: largest {largest:.3e}, encrypted against the {what} twin {:.1} bits",
+            bits[bits.len() - 1]
+        );
+    }
+    assert!(bits[0] >= 11.0 && bits[1] >= 8.0, "{bits:?}");
 }

@@ -16,8 +16,10 @@ use ndarray::ArrayView2;
 
 use super::adamw::{mean_gradient, AdamWTwin, EncryptedAdamW, EncryptedAdamWConfig};
 use super::adapters::{adapter_targets, EncryptedAdapters};
+use super::blocks::merged;
 use super::bounds::GradientBounds;
 use super::forward::{flatten, unflatten};
+use super::full;
 use super::head::{flatten_head, unflatten_head, HEAD_LAYERS};
 use super::loss::SoftmaxGradient;
 use super::model::{EncryptedInput, EncryptedModel};
@@ -25,7 +27,7 @@ use crate::circuits::refresh::{ensure_all, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 use crate::model::friendly::{
-    FriendlyLayer, FriendlyModel, FriendlyWeights, Lora, LoraTarget, Variant,
+    Dense, FriendlyLayer, FriendlyModel, FriendlyWeights, Lora, LoraTarget, Projection, Variant,
 };
 use crate::model::train::classifier::Differentiable;
 use crate::model::train::friendly::FriendlyBackprop;
@@ -289,14 +291,18 @@ impl<'a> FineTuning<'a> {
 pub type LabeledSequence<'a> = (ArrayView2<'a, f64>, &'a [bool], usize);
 
 /// The twin of private fine-tuning, in `f64`: the twin's gradients of the
-/// adapters (the same targets, averaged over the batch) through the exact
+/// adapters (the same targets, averaged over the batch; or, for
+/// [`full`](Self::full) fine-tuning, of every dense weight) through the exact
 /// functions or through the circuit's polynomials
 /// ([`Variant`]), and the optimizer's twin ([`AdamWTwin`]). Against the
 /// polynomial twin the encrypted run differs by CKKS noise and
 /// bootstrapping alone; the exact twin adds the polynomials' errors.
 pub struct TwinFineTuning {
     backprop: FriendlyBackprop,
+    /// The adapters trained (none under full fine-tuning).
     targets: Vec<LoraTarget>,
+    /// Whether every dense weight is trained (the paper's baseline).
+    full: bool,
     optimizer: AdamWTwin,
 }
 
@@ -311,9 +317,37 @@ impl TwinFineTuning {
         optimizer: EncryptedAdamWConfig,
         variant: Variant,
     ) -> Result<Self> {
+        let targets = adapter_targets(model.config())?;
+        Self::build(model, optimizer, variant, targets, false)
+    }
+
+    /// Full fine-tuning's twin (the paper's baseline): every dense weight
+    /// (adapters merged in: `W + A·B`) and the head, with `optimizer`'s
+    /// constants, through `variant`'s functions; the decay applies to every
+    /// tensor, as the encrypted optimizer's flags do.
+    ///
+    /// Errors: the optimizer's errors.
+    pub fn full(
+        model: &FriendlyModel,
+        optimizer: EncryptedAdamWConfig,
+        variant: Variant,
+    ) -> Result<Self> {
+        Self::build(model, optimizer, variant, Vec::new(), true)
+    }
+
+    fn build(
+        model: &FriendlyModel,
+        optimizer: EncryptedAdamWConfig,
+        variant: Variant,
+        targets: Vec<LoraTarget>,
+        full: bool,
+    ) -> Result<Self> {
         let config = model.config();
-        let targets = adapter_targets(config)?;
-        let matrices = 2 * config.layers * targets.len() + 2 * HEAD_LAYERS;
+        let tensors = if full {
+            2 * config.layers * full::LAYER_DENSE + 2 * HEAD_LAYERS
+        } else {
+            2 * config.layers * targets.len() + 2 * HEAD_LAYERS
+        };
         let functions = match variant {
             Variant::Exact => Functions::Exact,
             Variant::Polynomial => Functions::Polynomial(Box::new(model.polynomials().clone())),
@@ -321,7 +355,8 @@ impl TwinFineTuning {
         Ok(Self {
             backprop: FriendlyBackprop::with_functions(config.clone(), functions)?,
             targets,
-            optimizer: AdamWTwin::new(optimizer, vec![true; matrices])?,
+            full,
+            optimizer: AdamWTwin::new(optimizer, vec![true; tensors])?,
         })
     }
 
@@ -354,6 +389,14 @@ impl TwinFineTuning {
             sum.add_assign(&mut gradient)?;
         }
         sum.scale(1.0 / batch.len() as f64);
+        if self.full {
+            // ∂(W + A·B) is ∂W: the gradient sink's dense weights.
+            let gradients = full_parameters_of(&sum, false);
+            let mut parameters = full_parameters(weights);
+            self.optimizer.step(&mut parameters, &gradients, rate)?;
+            set_full_parameters(weights, &parameters)?;
+            return Ok(loss / batch.len() as f64);
+        }
         let gradients = trained_parameters(&sum, &self.targets)?;
         let mut parameters = trained_parameters(weights, &self.targets)?;
         self.optimizer.step(&mut parameters, &gradients, rate)?;
@@ -436,6 +479,93 @@ pub fn trained_parameters(
     let mut out = flatten_adapters(&adapters_of(weights, targets)?);
     out.extend(flatten_head(&weights.head));
     Ok(out)
+}
+
+/// What full fine-tuning trains, flattened in the encrypted flat order:
+/// every layer's dense layers ([`super::full`]'s order, adapters merged,
+/// each weight row-major then its bias), then the head's tensors.
+pub fn full_parameters(weights: &FriendlyWeights) -> Vec<Vec<f64>> {
+    full_parameters_of(weights, true)
+}
+
+/// [`full_parameters`], the adapters merged or not.
+fn full_parameters_of(weights: &FriendlyWeights, merge: bool) -> Vec<Vec<f64>> {
+    let layers: Vec<Vec<Dense>> = weights
+        .layers
+        .iter()
+        .map(|layer| {
+            let projection = |p: &Projection| {
+                let (weight, bias) = merged(p, merge);
+                Dense { weight, bias }
+            };
+            vec![
+                projection(&layer.query),
+                projection(&layer.key),
+                projection(&layer.value),
+                projection(&layer.output),
+                layer.gate.clone(),
+                layer.up.clone(),
+                layer.down.clone(),
+            ]
+        })
+        .collect();
+    let mut out = flatten_dense_layers(&layers);
+    out.extend(flatten_head(&weights.head));
+    out
+}
+
+/// Each dense layer's weight (row-major) then bias, layer by layer.
+pub fn flatten_dense_layers(layers: &[Vec<Dense>]) -> Vec<Vec<f64>> {
+    layers
+        .iter()
+        .flatten()
+        .flat_map(|d| [d.weight.iter().copied().collect(), d.bias.to_vec()])
+        .collect()
+}
+
+/// Writes [`full_parameters`]' values back into `weights`: the merged
+/// projections become the dense weights and the adapters' `B` zero (so
+/// `W + A·B` is the trained weight).
+fn set_full_parameters(weights: &mut FriendlyWeights, values: &[Vec<f64>]) -> Result<()> {
+    let per_layer = 2 * full::LAYER_DENSE;
+    let (dense, head) = values.split_at(weights.layers.len() * per_layer);
+    for (layer, values) in weights.layers.iter_mut().zip(dense.chunks(per_layer)) {
+        let FriendlyLayer {
+            query,
+            key,
+            value,
+            output,
+            gate,
+            up,
+            down,
+            ..
+        } = layer;
+        let mut targets: Vec<&mut Dense> = Vec::new();
+        for projection in [query, key, value, output] {
+            if let Some(lora) = projection.lora.as_mut() {
+                lora.b.fill(0.0);
+            }
+            targets.push(&mut projection.dense);
+        }
+        targets.extend([gate, up, down]);
+        for (target, pair) in targets.into_iter().zip(values.chunks(2)) {
+            let (rows, cols) = target.weight.dim();
+            if pair[0].len() != rows * cols || pair[1].len() != target.bias.len() {
+                return Err(internal("a dense layer's parameters"));
+            }
+            target
+                .weight
+                .iter_mut()
+                .zip(&pair[0])
+                .for_each(|(x, y)| *x = *y);
+            target
+                .bias
+                .iter_mut()
+                .zip(&pair[1])
+                .for_each(|(x, y)| *x = *y);
+        }
+    }
+    unflatten_head(&mut weights.head, head)
 }
 
 /// Every value of `after` minus its value in `initial` (parameters as
