@@ -264,6 +264,16 @@ fn backward_against_the_twin(mode: AdapterMode, attention: AttentionKernel) {
     };
     let heads =
         |cts: &[heformer::ckks::Ciphertext]| server.decrypt_heads(&fixture.decryptor, cts).unwrap();
+    let decode = |cts: &[heformer::ckks::Ciphertext]| -> Vec<_> {
+        cts.iter()
+            .map(|ct| {
+                fixture
+                    .encoder
+                    .decode(&fixture.decryptor.decrypt(ct).unwrap())
+                    .unwrap()
+            })
+            .collect()
+    };
     // Worst agreement against the polynomial twin, then the exact one.
     let mut worst = [f64::INFINITY; 2];
     for (example, (encrypted, pair)) in gradients.iter().zip(&twins).enumerate() {
@@ -271,16 +281,7 @@ fn backward_against_the_twin(mode: AdapterMode, attention: AttentionKernel) {
         for (which, ((twin, sink), kind)) in pair.iter().zip(["polynomial", "exact"]).enumerate() {
             if encrypted_adapters {
                 // The head's weights and biases.
-                let slots: Vec<_> = encrypted
-                    .head
-                    .iter()
-                    .map(|ct| {
-                        fixture
-                            .encoder
-                            .decode(&fixture.decryptor.decrypt(ct).unwrap())
-                            .unwrap()
-                    })
-                    .collect();
+                let slots = decode(&encrypted.head);
                 let got = DenseLayout::head(&config, server.layout())
                     .friendly_head(server.layout(), &slots)
                     .unwrap();
@@ -306,16 +307,7 @@ fn backward_against_the_twin(mode: AdapterMode, attention: AttentionKernel) {
                 assert_eq!(layer.adapters.len(), adapter_count);
                 assert_eq!(layer.weights.is_empty(), mode != AdapterMode::Full);
                 if mode == AdapterMode::Full {
-                    let slots: Vec<_> = layer
-                        .weights
-                        .iter()
-                        .map(|ct| {
-                            fixture
-                                .encoder
-                                .decode(&fixture.decryptor.decrypt(ct).unwrap())
-                                .unwrap()
-                        })
-                        .collect();
+                    let slots = decode(&layer.weights);
                     let circuit = full::layer_layout(&config, server.layout())
                         .dense(server.layout(), &slots)
                         .unwrap();

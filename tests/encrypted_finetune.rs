@@ -96,23 +96,7 @@ fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
         ADAPTER_BOUND,
     )
     .unwrap();
-    let batch: Vec<LabeledInput> = embeddings
-        .iter()
-        .zip(&masks)
-        .zip(&labels)
-        .map(|((e, mask), &label)| {
-            let mut onehot = vec![0.0; config.classes];
-            onehot[label] = 1.0;
-            LabeledInput {
-                input: server
-                    .encrypt_input(&mut fixture.encryptor, e.view(), mask, level)
-                    .unwrap(),
-                label: server
-                    .encrypt_logits_layout(&mut fixture.encryptor, &onehot, level)
-                    .unwrap(),
-            }
-        })
-        .collect();
+    let batch = encrypted_batch(&server, &mut fixture, (&embeddings, &masks, &labels), level);
     let ev = &fixture.evaluator;
     let mut optimizer =
         EncryptedAdamW::new(optimizer_config, vec![true; adapters.parameters().len()]).unwrap();
@@ -284,23 +268,7 @@ fn one_full_finetuning_step_of_the_softmax_model_tracks_the_twin() {
         ADAPTER_BOUND,
     )
     .unwrap();
-    let batch: Vec<LabeledInput> = embeddings
-        .iter()
-        .zip(&masks)
-        .zip(&labels)
-        .map(|((e, mask), &label)| {
-            let mut onehot = vec![0.0; config.classes];
-            onehot[label] = 1.0;
-            LabeledInput {
-                input: server
-                    .encrypt_input(&mut fixture.encryptor, e.view(), mask, level)
-                    .unwrap(),
-                label: server
-                    .encrypt_logits_layout(&mut fixture.encryptor, &onehot, level)
-                    .unwrap(),
-            }
-        })
-        .collect();
+    let batch = encrypted_batch(&server, &mut fixture, (&embeddings, &masks, &labels), level);
     let mut refresher = Bootstrapping::new(&bootstrapper);
     assert!(server
         .forward_batch_with(
@@ -348,4 +316,30 @@ fn one_full_finetuning_step_of_the_softmax_model_tracks_the_twin() {
         );
     }
     assert!(bits[0] >= 11.0 && bits[1] >= 8.0, "{bits:?}");
+}
+
+/// The examples and their one-hot labels encrypted at `level`.
+fn encrypted_batch(
+    server: &EncryptedModel,
+    fixture: &mut common::Fixture,
+    (embeddings, masks, labels): (&[ndarray::Array2<f64>], &[[bool; 8]], &[usize]),
+    level: usize,
+) -> Vec<LabeledInput> {
+    embeddings
+        .iter()
+        .zip(masks)
+        .zip(labels)
+        .map(|((e, mask), &label)| {
+            let mut onehot = vec![0.0; server.config().classes];
+            onehot[label] = 1.0;
+            LabeledInput {
+                input: server
+                    .encrypt_input(&mut fixture.encryptor, e.view(), mask, level)
+                    .unwrap(),
+                label: server
+                    .encrypt_logits_layout(&mut fixture.encryptor, &onehot, level)
+                    .unwrap(),
+            }
+        })
+        .collect()
 }

@@ -24,6 +24,7 @@ use super::head::{flatten_head, layers, DenseLayout};
 use super::layout::BlockLayout;
 use crate::ckks::{Ciphertext, Decryptor, Encoder, Encryptor};
 use crate::error::{Error, Result};
+use crate::math::Complex;
 use crate::model::friendly::{
     Dense, FriendlyConfig, FriendlyHead, FriendlyWeights, Lora, LoraTarget,
 };
@@ -124,12 +125,13 @@ impl EncryptedAdapters {
         check_bound(bound)?;
         let targets = adapter_targets(config)?;
         let d = layout.dim();
-        let scale = encoder.context().params().default_scale();
         let mut parameters = Vec::new();
         let mut encrypt = |m: &Array2<f64>, parameters: &mut Vec<Ciphertext>| -> Result<()> {
-            for slots in layout.pack(m)? {
-                parameters.push(encryptor.encrypt(&encoder.encode_complex(&slots, level, scale)?)?);
-            }
+            parameters.extend(encrypt_slots(
+                (encoder, &mut *encryptor),
+                &layout.pack(m)?,
+                level,
+            )?);
             Ok(())
         };
         for (index, layer) in weights.layers.iter().enumerate() {
@@ -172,7 +174,6 @@ impl EncryptedAdapters {
         bound: f64,
     ) -> Result<Self> {
         check_bound(bound)?;
-        let scale = encoder.context().params().default_scale();
         let dense = full::layer_layout(config, layout);
         let mut parameters = Vec::new();
         for layer in &weights.layers {
@@ -183,9 +184,11 @@ impl EncryptedAdapters {
                 bound,
             )?;
             let refs: Vec<&Dense> = circuit.iter().collect();
-            for slots in dense.slots(layout, &refs)? {
-                parameters.push(encryptor.encrypt(&encoder.encode_complex(&slots, level, scale)?)?);
-            }
+            parameters.extend(encrypt_slots(
+                (encoder, &mut *encryptor),
+                &dense.slots(layout, &refs)?,
+                level,
+            )?);
         }
         parameters.extend(encrypt_head(
             config,
@@ -553,9 +556,21 @@ fn encrypt_head(
         flatten_head(&weights.head).iter().flatten(),
         bound,
     )?;
+    encrypt_slots(
+        (encoder, encryptor),
+        &DenseLayout::head(config, layout).slots(layout, &layers(&weights.head))?,
+        level,
+    )
+}
+
+/// Each slot vector encoded at `level` and the default scale, encrypted.
+fn encrypt_slots(
+    (encoder, encryptor): (&Encoder, &mut Encryptor),
+    slots: &[Vec<Complex>],
+    level: usize,
+) -> Result<Vec<Ciphertext>> {
     let scale = encoder.context().params().default_scale();
-    DenseLayout::head(config, layout)
-        .slots(layout, &layers(&weights.head))?
+    slots
         .iter()
         .map(|slots| encryptor.encrypt(&encoder.encode_complex(slots, level, scale)?))
         .collect()
