@@ -105,7 +105,9 @@ struct DesignRecord {
     /// Ciphertexts of the trained parameters.
     parameter_ciphertexts: usize,
     keygen_seconds: f64,
-    inference_seconds: f64,
+        inference_seconds: f64,
+    /// The head's share of the inference.
+    inference_head_seconds: f64,
     inference_bootstraps: usize,
     /// The logits against the twin's polynomial forward.
     inference_precision_bits: f64,
@@ -334,7 +336,8 @@ fn measure(
         },
         parameter_ciphertexts: parameters.parameters().len(),
         keygen_seconds,
-        inference_seconds: inference.seconds,
+                inference_seconds: inference.seconds,
+        inference_head_seconds: inference.head_seconds,
         inference_bootstraps: inference.bootstraps,
         inference_precision_bits: agreement(&logits, &reference),
         finetune_seconds,
@@ -361,12 +364,13 @@ fn report(args: &CompareBenchArgs, record: &DesignRecord) -> Result<()> {
         ));
     }
     super::print_line(format_args!(
-        "{} ({} attention, {} encrypted, {} ciphertexts): inference {:.1} s ({} bootstraps, logits {:.1} bits against the twin); fine-tuning step {:.1} s (forward {:.1} s, backward {:.1} s, optimizer {:.1} s; {} bootstraps); keys {:.1} s",
+        "{} ({} attention, {} encrypted, {} ciphertexts): inference {:.1} s (head {:.1} s; {} bootstraps, logits {:.1} bits against the twin); fine-tuning step {:.1} s (forward {:.1} s, backward {:.1} s, optimizer {:.1} s; {} bootstraps); keys {:.1} s",
         record.design,
         record.attention,
         record.trained,
         record.parameter_ciphertexts,
-        record.inference_seconds,
+                record.inference_seconds,
+        record.inference_head_seconds,
         record.inference_bootstraps,
         record.inference_precision_bits,
         record.finetune_seconds,
