@@ -10,8 +10,9 @@ use common::Fixture;
 use heformer::ckks::Ciphertext;
 use heformer::tensor::{
     decrypt_matrix, encrypt_matrix, replicated_rows, Adapters, DenseProduct, Encodings,
-    EncryptedDense, LoraProduct, MatrixProduct, MatrixShape, Transpose, CCMM_DEPTH, DENSE_DEPTH,
-    ENCRYPTED_DENSE_DEPTH, ENCRYPTED_DENSE_GRADIENT_DEPTH, LORA_DEPTH,
+    EncryptedDense, LoraProduct, MatrixProduct, MatrixShape, RowDense, Transpose, CCMM_DEPTH,
+    DENSE_DEPTH, ENCRYPTED_DENSE_DEPTH, ENCRYPTED_DENSE_GRADIENT_DEPTH, LORA_DEPTH,
+    ROW_DENSE_DEPTH, ROW_DENSE_GRADIENT_DEPTH,
 };
 use heformer::Error;
 use ndarray::Array2;
@@ -665,6 +666,107 @@ fn encrypted_weights_product_and_gradients_against_ndarray() {
             &cw,
             &cx
         ),
+        Err(Error::LengthMismatch { .. })
+    ));
+}
+
+/// `y = x₀·W` of the first row with `W` encrypted (in `EncryptedDense`'s
+/// layout), and both gradients, against ndarray: the same shapes as above.
+/// `y` lands on every row; `∂x` on row 0 only.
+#[test]
+fn row_product_with_encrypted_weights_against_ndarray() {
+    let (preset, d, blocks) = ("TEST_INSECURE_N11", 4, 4);
+    let (width_in, width_out) = (18, 11);
+    let params = heformer::params::Parameters::preset(preset).unwrap();
+    let shape = MatrixShape::with_blocks(d, blocks, &params).unwrap();
+    let mut rotations = EncryptedDense::rotations(&shape).unwrap();
+    rotations.extend(RowDense::sum_rotations(&shape));
+    let mut f = Fixture::new(preset, &rotations, 31);
+    let mut rng = ChaCha20Rng::seed_from_u64(31);
+    let x = Array2::from_shape_fn((d, width_in), |_| rng.random_range(-1.0..1.0));
+    let w = Array2::from_shape_fn((width_in, width_out), |_| rng.random_range(-1.0..1.0));
+    let dy = Array2::from_shape_fn((d, width_out), |_| rng.random_range(-1.0..1.0));
+    let row = RowDense::new(shape);
+    let encodings = Fresh {
+        shape,
+        encoder: heformer::ckks::Encoder::new(f.ctx.clone()),
+    };
+    let (level, scale) = (f.params.max_level(), f.params.default_scale());
+    let cw: Vec<Ciphertext> = EncryptedDense::new(shape)
+        .weight_slots(&w)
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let pt = f.encoder.encode_complex(s, level, scale).unwrap();
+            f.encryptor.encrypt(&pt).unwrap()
+        })
+        .collect();
+    let cx = encrypt_activation(&mut f, &shape, &x);
+    let cdy = encrypt_activation(&mut f, &shape, &dy);
+    let (ev, encoder) = (&f.evaluator, &f.encoder);
+    let y = row
+        .multiply((ev, encoder), &encodings as &dyn Encodings, &cx, &cw)
+        .unwrap();
+    assert_eq!(y.len(), 1);
+    assert_eq!(y[0].level(), level - ROW_DENSE_DEPTH);
+    // x₀·W on every row.
+    let first = x.row(0).dot(&w);
+    let want = Array2::from_shape_fn((d, width_out), |(_, j)| first[j]);
+    let required = product_bits(&f, y[0].scale(), width_in);
+    check_blocks(
+        &f,
+        &shape,
+        "x₀·W (W encrypted)",
+        &y[0],
+        &output_blocks(&shape, &want, 0),
+        required,
+    );
+    let (d_xs, d_ws, d_ys) = row
+        .gradients((ev, encoder), &encodings as &dyn Encodings, &cx, &cw, &cdy)
+        .unwrap();
+    // ∂y₀ on every row.
+    let want_dy = Array2::from_shape_fn((d, width_out), |(_, j)| dy[[0, j]]);
+    check_blocks(
+        &f,
+        &shape,
+        "∂y₀ on every row",
+        &d_ys[0],
+        &output_blocks(&shape, &want_dy, 0),
+        product_bits(&f, d_ys[0].scale(), 1),
+    );
+    // ∂x₀ = ∂y₀·Wᵀ on row 0, zero elsewhere.
+    let row_dx = dy.row(0).dot(&w.t());
+    let want_dx =
+        Array2::from_shape_fn((d, width_in), |(i, j)| if i == 0 { row_dx[j] } else { 0.0 });
+    for (k, ct) in d_xs.iter().enumerate() {
+        assert_eq!(ct.level(), level - ROW_DENSE_GRADIENT_DEPTH);
+        let required = product_bits(&f, ct.scale(), width_out);
+        check_blocks(
+            &f,
+            &shape,
+            &format!("∂x₀ ciphertext {k}"),
+            ct,
+            &output_blocks(&shape, &want_dx, k),
+            required,
+        );
+    }
+    // ∂W = x₀ᵀ·∂y₀.
+    let decoded: Vec<Vec<heformer::math::Complex>> = d_ws
+        .iter()
+        .map(|ct| f.encoder.decode(&f.decryptor.decrypt(ct).unwrap()).unwrap())
+        .collect();
+    let got_dw = EncryptedDense::new(shape)
+        .weight_matrix(&decoded, width_in, width_out)
+        .unwrap();
+    let want_dw = Array2::from_shape_fn((width_in, width_out), |(i, j)| x[[0, i]] * dy[[0, j]]);
+    let error = (&got_dw - &want_dw)
+        .iter()
+        .fold(0.0_f64, |m, e| m.max(e.abs()));
+    let required = product_bits(&f, d_ws[0].scale(), 1);
+    println!("row ∂W: {:.1} bits (required {required:.1})", -error.log2());
+    assert!(-error.log2() >= required);
+    assert!(matches!(
+        row.multiply((ev, encoder), &encodings as &dyn Encodings, &cx, &cw[..3]),
         Err(Error::LengthMismatch { .. })
     ));
 }

@@ -105,7 +105,7 @@ struct DesignRecord {
     /// Ciphertexts of the trained parameters.
     parameter_ciphertexts: usize,
     keygen_seconds: f64,
-        inference_seconds: f64,
+    inference_seconds: f64,
     /// The head's share of the inference.
     inference_head_seconds: f64,
     inference_bootstraps: usize,
@@ -336,7 +336,7 @@ fn measure(
         },
         parameter_ciphertexts: parameters.parameters().len(),
         keygen_seconds,
-                inference_seconds: inference.seconds,
+        inference_seconds: inference.seconds,
         inference_head_seconds: inference.head_seconds,
         inference_bootstraps: inference.bootstraps,
         inference_precision_bits: agreement(&logits, &reference),

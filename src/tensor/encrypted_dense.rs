@@ -191,22 +191,12 @@ impl EncryptedDense {
         ct: &Ciphertext,
         s: usize,
     ) -> Result<Ciphertext> {
-        block_shift(&self.shape, s)?
-            .encode(encoder, ct.level())?
-            .evaluate(ev, ct, true)
+        shift((ev, encoder), &self.shape, ct, s)
     }
 
     /// Checks the list lengths: `g` inputs, `g·h·P` weights.
     fn check(&self, inputs: usize, weights: usize) -> Result<usize> {
-        let p = self.shape.blocks();
-        if inputs == 0 || weights == 0 || weights % (inputs * p) != 0 {
-            return Err(Error::LengthMismatch {
-                op: OP,
-                got: weights,
-                expected: inputs.max(1) * p,
-            });
-        }
-        Ok(weights / (inputs * p))
+        weight_outputs(&self.shape, inputs, weights)
     }
 
     /// `Y = X·W` (four levels from the lowest operand's level): one
@@ -317,8 +307,35 @@ impl EncryptedDense {
     }
 }
 
+/// `shift_s(ct)` on `shape`'s blocks (one level; the identity, dropped a
+/// level, for `s = 0`).
+pub(super) fn shift(
+    (ev, encoder): (&Evaluator, &Encoder),
+    shape: &MatrixShape,
+    ct: &Ciphertext,
+    s: usize,
+) -> Result<Ciphertext> {
+    block_shift(shape, s)?
+        .encode(encoder, ct.level())?
+        .evaluate(ev, ct, true)
+}
+
+/// Checks the list lengths of a product with encrypted weights: `g`
+/// inputs, `g·h·P` weights; returns `h`.
+pub(super) fn weight_outputs(shape: &MatrixShape, inputs: usize, weights: usize) -> Result<usize> {
+    let p = shape.blocks();
+    if inputs == 0 || weights == 0 || weights % (inputs * p) != 0 {
+        return Err(Error::LengthMismatch {
+            op: OP,
+            got: weights,
+            expected: inputs.max(1) * p,
+        });
+    }
+    Ok(weights / (inputs * p))
+}
+
 /// The lowest level of `cts`, which must leave room for a product.
-fn lowest<'a>(cts: impl Iterator<Item = &'a Ciphertext>) -> Result<usize> {
+pub(super) fn lowest<'a>(cts: impl Iterator<Item = &'a Ciphertext>) -> Result<usize> {
     cts.map(Ciphertext::level)
         .min()
         .ok_or(Error::LengthMismatch {
@@ -329,7 +346,7 @@ fn lowest<'a>(cts: impl Iterator<Item = &'a Ciphertext>) -> Result<usize> {
 }
 
 /// `level`, which must leave `needed` levels.
-fn above(level: usize, needed: usize) -> Result<usize> {
+pub(super) fn above(level: usize, needed: usize) -> Result<usize> {
     if level < needed {
         return Err(Error::OutOfLevels {
             op: OP,
@@ -341,7 +358,7 @@ fn above(level: usize, needed: usize) -> Result<usize> {
 }
 
 /// `ct` dropped to `level`.
-fn at_level(ev: &Evaluator, ct: &Ciphertext, level: usize) -> Result<Ciphertext> {
+pub(super) fn at_level(ev: &Evaluator, ct: &Ciphertext, level: usize) -> Result<Ciphertext> {
     let mut out = ct.try_clone()?;
     let drop = ct.level().checked_sub(level).ok_or(Error::OutOfLevels {
         op: OP,
@@ -353,7 +370,11 @@ fn at_level(ev: &Evaluator, ct: &Ciphertext, level: usize) -> Result<Ciphertext>
 }
 
 /// `acc += term` (`acc` starts empty).
-fn accumulate(ev: &Evaluator, acc: &mut Option<Ciphertext>, term: Ciphertext) -> Result<()> {
+pub(super) fn accumulate(
+    ev: &Evaluator,
+    acc: &mut Option<Ciphertext>,
+    term: Ciphertext,
+) -> Result<()> {
     match acc {
         Some(acc) => ev.add_assign(acc, &term),
         None => {
@@ -364,7 +385,7 @@ fn accumulate(ev: &Evaluator, acc: &mut Option<Ciphertext>, term: Ciphertext) ->
 }
 
 /// An internal invariant failed (a bug, reported rather than panicking).
-fn internal(what: &str) -> Error {
+pub(super) fn internal(what: &str) -> Error {
     Error::OutOfRange {
         op: OP,
         detail: format!("internal: {what}"),

@@ -64,6 +64,8 @@ pub mod lora;
 pub mod packing;
 pub mod permutations;
 pub mod product;
+pub mod row_dense;
+
 pub mod transpose;
 
 pub use dense::{DenseProduct, PreparedInput, DENSE_DEPTH};
@@ -73,4 +75,5 @@ pub use encrypted_dense::{
 pub use lora::{replicated_rows, AdapterGradients, Adapters, LoraProduct, LORA_DEPTH};
 pub use packing::{decrypt_matrix, encrypt_matrix, MatrixShape};
 pub use product::{MatrixProduct, CCMM_DEPTH};
+pub use row_dense::{RowDense, ROW_DENSE_DEPTH, ROW_DENSE_GRADIENT_DEPTH};
 pub use transpose::Transpose;

@@ -53,7 +53,8 @@ use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
 use crate::model::friendly::{AttentionKernel, LoraTarget};
 use crate::tensor::{
-    AdapterGradients, EncryptedDense, LoraProduct, ENCRYPTED_DENSE_GRADIENT_DEPTH, LORA_DEPTH,
+    AdapterGradients, EncryptedDense, LoraProduct, RowDense, ENCRYPTED_DENSE_GRADIENT_DEPTH,
+    LORA_DEPTH, ROW_DENSE_GRADIENT_DEPTH,
 };
 
 const OP: &str = "EncryptedModel::backward";
@@ -524,23 +525,39 @@ impl Backward<'_> {
         self.run.refresh_with_parameters(
             &mut [(xs, x_bound), (dys, dy_bound)],
             (parameters.dense_tensor_mut(weight)?, weight_bound),
-            ENCRYPTED_DENSE_GRADIENT_DEPTH,
+            match weight {
+                DenseTensor::Head(_) => ROW_DENSE_GRADIENT_DEPTH,
+                DenseTensor::Layer(..) => ENCRYPTED_DENSE_GRADIENT_DEPTH,
+            },
         )?;
-        let dense = EncryptedDense::new(model.layout().shape());
+        let shape = model.layout().shape();
         let weights = parameters.dense_tensor(weight)?;
-        let rows = (model.layout().dim() * model.layout().shape().blocks()) as i64;
+        let rows = (model.layout().dim() * shape.blocks()) as i64;
+        let evaluation = (self.run.ev, model.encoder());
         let (mut d_xs, mut gradients) = (Vec::new(), Vec::new());
         for (x, dy) in xs.iter().zip(dys.iter()) {
-            let (d_x, mut d_w) =
-                dense.gradients((self.run.ev, model.encoder()), model, x, weights, dy)?;
-            // ∂b: the output's gradient summed over the rows.
-            for dy in dy {
-                d_w.push(
-                    self.run
-                        .ev
-                        .rotate_and_sum_new(dy, rows, model.layout().dim())?,
-                );
-            }
+            let (d_x, d_w) = match weight {
+                // The head reads the first token only: ∂b is ∂y's row 0.
+                DenseTensor::Head(_) => {
+                    let (d_x, mut d_w, d_b) =
+                        RowDense::new(shape).gradients(evaluation, model, x, weights, dy)?;
+                    d_w.extend(d_b);
+                    (d_x, d_w)
+                }
+                // ∂b: the output's gradient summed over the rows.
+                DenseTensor::Layer(..) => {
+                    let (d_x, mut d_w) =
+                        EncryptedDense::new(shape).gradients(evaluation, model, x, weights, dy)?;
+                    for dy in dy {
+                        d_w.push(
+                            self.run
+                                .ev
+                                .rotate_and_sum_new(dy, rows, model.layout().dim())?,
+                        );
+                    }
+                    (d_x, d_w)
+                }
+            };
             d_xs.push(d_x);
             gradients.push(d_w);
         }

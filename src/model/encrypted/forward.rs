@@ -55,8 +55,8 @@ use crate::error::{Error, Result};
 use crate::math::Complex;
 use crate::model::friendly::{AttentionKernel, LoraTarget};
 use crate::tensor::{
-    EncryptedDense, LoraProduct, PreparedInput, CCMM_DEPTH, DENSE_DEPTH, ENCRYPTED_DENSE_DEPTH,
-    LORA_DEPTH,
+    EncryptedDense, LoraProduct, PreparedInput, RowDense, CCMM_DEPTH, DENSE_DEPTH,
+    ENCRYPTED_DENSE_DEPTH, LORA_DEPTH, ROW_DENSE_DEPTH,
 };
 
 const OP: &str = "EncryptedModel::forward";
@@ -1239,14 +1239,26 @@ impl Run<'_> {
         self.refresh_with_parameters(
             &mut [(xs, bound)],
             (parameters.dense_tensor_mut(weight)?, weight_bound),
-            ENCRYPTED_DENSE_DEPTH,
+            match weight {
+                DenseTensor::Head(_) => ROW_DENSE_DEPTH,
+                DenseTensor::Layer(..) => ENCRYPTED_DENSE_DEPTH,
+            },
         )?;
         let model = self.model;
-        let dense = EncryptedDense::new(model.layout().shape());
+        let shape = model.layout().shape();
         let weights = parameters.dense_tensor(weight)?;
+        let evaluation = (self.ev, model.encoder());
         let outputs = xs
             .iter()
-            .map(|x| dense.multiply((self.ev, model.encoder()), model, x, weights))
+            .map(|x| match weight {
+                // The head reads the first token only.
+                DenseTensor::Head(_) => {
+                    RowDense::new(shape).multiply(evaluation, model, x, weights)
+                }
+                DenseTensor::Layer(..) => {
+                    EncryptedDense::new(shape).multiply(evaluation, model, x, weights)
+                }
+            })
             .collect::<Result<Vec<_>>>()?;
         let bias = parameters.dense_tensor(bias)?;
         let biases: Vec<Vec<Ciphertext>> = outputs

@@ -18,7 +18,7 @@ use crate::ckks::{CkksContext, EvaluationKeys, Evaluator, GaloisKeys, KeyGenerat
 use crate::error::{Error, Result};
 use crate::model::friendly::{AttentionKernel, FriendlyConfig};
 use crate::params::Parameters;
-use crate::tensor::{EncryptedDense, LoraProduct};
+use crate::tensor::{EncryptedDense, LoraProduct, RowDense};
 
 /// Where a model's LoRA adapters live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +100,7 @@ impl ServerSetup {
             AdapterMode::Encrypted => {
                 let mut steps = LoraProduct::gradient_rotations(&layout.shape());
                 steps.extend(EncryptedDense::rotations(&layout.shape())?);
+                steps.extend(RowDense::sum_rotations(&layout.shape()));
                 steps.extend(SoftmaxGradient::rotations_for(
                     config.classes,
                     layout.shape().blocks(),
@@ -108,6 +109,7 @@ impl ServerSetup {
             }
             AdapterMode::Full => {
                 let mut steps = EncryptedDense::rotations(&layout.shape())?;
+                steps.extend(RowDense::sum_rotations(&layout.shape()));
                 steps.extend(SoftmaxGradient::rotations_for(
                     config.classes,
                     layout.shape().blocks(),
