@@ -71,14 +71,16 @@ pub struct CompareBenchArgs {
     /// Transformer layers (default: the paper's 2).
     #[arg(long, default_value_t = 2)]
     layers: usize,
-    /// Overrides of the shape's hidden width, heads, GLU width and tokens
-    /// (the block side).
+        /// Overrides the shape's hidden width.
     #[arg(long)]
     hidden: Option<usize>,
+    /// Overrides the shape's attention heads.
     #[arg(long)]
     heads: Option<usize>,
+    /// Overrides the shape's GLU width.
     #[arg(long)]
     ffn: Option<usize>,
+    /// Overrides the shape's tokens (the block side).
     #[arg(long)]
     seq: Option<usize>,
     /// A parameter preset that bootstraps, or a JSON parameter literal.
