@@ -301,9 +301,15 @@ fn measure(
             detail: "internal: no logits".into(),
         })?,
     )?;
-    let reference = twin
+        let reference = twin
         .forward(input.embeddings.view(), &input.mask, Variant::Polynomial)?
         .logits;
+    // On stderr at once: a step that runs out of memory leaves this.
+    eprintln!(
+        "{name}: inference {:.1} s ({} bootstraps)",
+        inference.seconds, inference.bootstraps
+    );
+
 
     eprintln!("{name}: one fine-tuning step...");
     let label = 1 % config.classes;
