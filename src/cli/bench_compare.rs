@@ -71,7 +71,7 @@ pub struct CompareBenchArgs {
     /// Transformer layers (default: the paper's 2).
     #[arg(long, default_value_t = 2)]
     layers: usize,
-        /// Overrides the shape's hidden width.
+    /// Overrides the shape's hidden width.
     #[arg(long)]
     hidden: Option<usize>,
     /// Overrides the shape's attention heads.
@@ -301,7 +301,7 @@ fn measure(
             detail: "internal: no logits".into(),
         })?,
     )?;
-        let reference = twin
+    let reference = twin
         .forward(input.embeddings.view(), &input.mask, Variant::Polynomial)?
         .logits;
     // On stderr at once: a step that runs out of memory leaves this.
@@ -309,7 +309,6 @@ fn measure(
         "{name}: inference {:.1} s ({} bootstraps)",
         inference.seconds, inference.bootstraps
     );
-
 
     eprintln!("{name}: one fine-tuning step...");
     let label = 1 % config.classes;
