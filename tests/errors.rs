@@ -1158,16 +1158,21 @@ fn backend_primitives_report_bad_arguments() {
 
 /// Set by [`backend_error_when_worker_threads_cannot_start`] for its child.
 const BACKEND_CHILD_ENV: &str = "HEFORMER_ERRORS_BACKEND_CHILD";
-/// Threads the child asks for: 2 MiB stacks each, 4 GiB in all.
+/// Threads the child asks for.
 const CHILD_THREADS: usize = 2048;
+/// Each worker's stack in the child (`RUST_MIN_STACK`): beyond its
+/// address-space limit, so the very first spawn fails.
+const CHILD_STACK: &str = "2147483648";
 
 /// `Error::Backend` is returned only when the CPU backend's worker pool
 /// cannot start (`CpuBackend::new`, via `create_backend`) or when the OS
 /// entropy source fails (`Prng::from_os`). The first is provoked for real: a
 /// child process (this test binary, running the ignored test below) gets a
-/// 1 GiB address-space limit and asks for 2048 workers, whose stacks alone
-/// need 4 GiB, so spawning fails and rayon's build error must come back as
-/// `Error::Backend`.
+/// 1 GiB address-space limit and 2 GiB thread stacks, and asks for 2048
+/// workers, so the first spawn fails and rayon's build error must come back
+/// as `Error::Backend`. (With small stacks the workers that did start
+/// filled the limit first, and any allocation racing them aborted the
+/// child: a test that failed under load.)
 #[cfg(target_os = "linux")]
 #[test]
 fn backend_error_when_worker_threads_cannot_start() {
@@ -1180,7 +1185,7 @@ fn backend_error_when_worker_threads_cannot_start() {
         .arg("-c")
         .arg(&script)
         .env(BACKEND_CHILD_ENV, "1")
-        .env_remove("RUST_MIN_STACK")
+        .env("RUST_MIN_STACK", CHILD_STACK)
         .output()
         .expect("running sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
