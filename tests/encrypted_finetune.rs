@@ -22,7 +22,8 @@ use heformer::model::encrypted::finetune::{
 };
 use heformer::model::encrypted::head::flatten_head;
 use heformer::model::encrypted::{
-    AdapterMode, EncryptedAdapters, EncryptedModel, FineTuning, LabeledInput, StepReport,
+    AdapterMode, EncryptedAdapters, EncryptedModel, FineTuning, GradientScales, LabeledInput,
+    StepReport,
 };
 use heformer::model::friendly::{agreement, AttentionKernel, FriendlyConfig, LoraTarget, Variant};
 
@@ -51,14 +52,36 @@ fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
     } = common::tiny_model(AdapterMode::Encrypted, &masks, 23);
 
     // The twins: the circuit's polynomials, and exact; the optimizer's
-    // f64 twin.
+    // f64 twin. Every gradient is divided by its tensor's calibrated
+    // power of two, in the twins and under encryption.
     let optimizer_config = EncryptedAdamWConfig::default();
     let initial = trained_parameters(model.weights(), &TARGETS).unwrap();
+    let views: Vec<_> = embeddings
+        .iter()
+        .zip(&masks)
+        .map(|(e, mask)| (e.view(), &mask[..]))
+        .collect();
+    let calibration_twin = TwinFineTuning::new(&model, optimizer_config, Variant::Exact).unwrap();
+    let scales = GradientScales::calibrate(
+        &calibration_twin,
+        model.weights(),
+        &views,
+        config.classes,
+        4.0,
+    )
+    .unwrap();
+    println!("gradient scales {:?}", scales.scales());
+    assert_eq!(scales.scales().len(), initial.len());
+    assert!(scales.scales().iter().any(|&s| s != 1.0));
+    assert!(GradientScales::calibrate(&calibration_twin, model.weights(), &views, 3, 0.5).is_err());
     let mut twins: Vec<_> = [Variant::Polynomial, Variant::Exact]
         .into_iter()
         .map(|variant| {
             (
-                TwinFineTuning::new(&model, optimizer_config, variant).unwrap(),
+                TwinFineTuning::new(&model, optimizer_config, variant)
+                    .unwrap()
+                    .with_gradient_scales(scales.clone())
+                    .unwrap(),
                 model.weights().clone(),
             )
         })
@@ -78,7 +101,9 @@ fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
 
     // The server: the adapters encrypted, two steps.
     let server = EncryptedModel::for_adapters(&model, fixture.ctx.clone(), bounds).unwrap();
-    let tuning = FineTuning::new(&server, gradient_bounds, LOGIT_BOUND).unwrap();
+    let tuning = FineTuning::new(&server, gradient_bounds, LOGIT_BOUND)
+        .unwrap()
+        .with_gradient_scales(scales.clone());
     assert!(FineTuning::new(
         &EncryptedModel::new(&model, fixture.ctx.clone(), bounds).unwrap(),
         gradient_bounds,
@@ -96,6 +121,9 @@ fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
         ADAPTER_BOUND,
     )
     .unwrap();
+    let tensors = adapters.tensor_indices();
+    assert_eq!(tensors.len(), adapters.parameters().len());
+    assert_eq!(tensors.iter().max().map(|t| t + 1), Some(initial.len()));
     let batch = encrypted_batch(&server, &mut fixture, (&embeddings, &masks, &labels), level);
     let ev = &fixture.evaluator;
     let mut optimizer =

@@ -43,7 +43,8 @@ pub struct AdaptArgs {
     /// Seed of the mapping (LoRA A, head), the batch order and the rest.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Epochs of fine-tuning every weight.
+    /// Epochs of fine-tuning what `--trainable` names (0: none; the written
+    /// weights are the mapped layers with the head trained alone).
     #[arg(long, default_value_t = 2)]
     epochs: usize,
     /// Sentences per batch.

@@ -24,7 +24,7 @@ use rand::{Rng, SeedableRng};
 use super::client::Client;
 use super::infer::Server;
 use super::keygen::{generate_keys, prng, DEFAULT_PARAMS};
-use super::model::{Embedded, BOUNDS_MARGIN};
+use super::model::{gradient_scales, Embedded, BOUNDS_MARGIN};
 use super::BackendArgs;
 use crate::ckks::CkksContext;
 use crate::error::{Error, Result};
@@ -267,6 +267,7 @@ fn measure(
     let calibration = [(input.embeddings.view(), &input.mask[..])];
     let bounds = ActivationBounds::calibrate(&twin, &calibration, BOUNDS_MARGIN)?;
     let gradient_bounds = GradientBounds::calibrate(&twin, &calibration, BOUNDS_MARGIN)?;
+    let scales = gradient_scales(&twin, mode, &calibration)?;
     let (setup, bootstrapper) = ServerSetup::with_bootstrapper(&config, ctx.clone(), mode)?;
     let name = design_name(design);
     eprintln!(
@@ -316,7 +317,8 @@ fn measure(
         input: encrypted,
         label: client.encrypt_label(server.model(), label, level)?,
     }];
-    let tuning = FineTuning::new(server.model(), gradient_bounds, LOGIT_BOUND)?;
+    let tuning =
+        FineTuning::new(server.model(), gradient_bounds, LOGIT_BOUND)?.with_gradient_scales(scales);
     let mut optimizer =
         EncryptedAdamW::new(optimizer_config, vec![true; parameters.parameters().len()])?;
     let start = Instant::now();

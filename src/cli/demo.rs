@@ -11,6 +11,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use rayon::prelude::*;
+
 use super::client::{accuracy_note, argmax, classes, Client, Columns};
 use super::infer::Server;
 use super::keygen::{generate_keys, prng, DEFAULT_PARAMS};
@@ -19,7 +21,7 @@ use super::BackendArgs;
 use crate::error::{Error, Result};
 use crate::model::encrypted::adamw::{EncryptedAdamW, EncryptedAdamWConfig};
 use crate::model::encrypted::finetune::{
-    flatten_adapters, parameter_change, trained_parameters, TwinFineTuning,
+    flatten_adapters, parameter_change, set_trained_parameters, trained_parameters, TwinFineTuning,
 };
 use crate::model::encrypted::head::flatten_head;
 use crate::model::encrypted::{
@@ -66,6 +68,12 @@ pub struct DemoArgs {
     /// The fine-tuning's (constant) learning rate.
     #[arg(long, default_value_t = 1e-2)]
     lr: f64,
+    /// After fine-tuning, the client decrypts its adapters and measures in
+    /// the clear, on this many held-out sentences (the model's held-out
+    /// split), the accuracy before fine-tuning, with the adapters it
+    /// decrypted, and with the twin's trained the same way (0: none).
+    #[arg(long, default_value_t = 0)]
+    eval: usize,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -77,6 +85,8 @@ const LOGIT_BOUND: f64 = 4.0;
 struct Tuned {
     /// The twin with the adapters the `f64` steps gave.
     twin: FriendlyModel,
+    /// The twin with the adapters the encrypted steps gave (decrypted).
+    decrypted: FriendlyModel,
     /// Mean wall time of a step, and the bootstraps of all steps.
     step_seconds: f64,
     bootstraps: usize,
@@ -136,6 +146,21 @@ pub struct Summary {
     /// step's batch.
     finetune_bootstraps: Option<usize>,
     twin_losses: Vec<f64>,
+    /// With `--eval N`: the held-out sentences, and the accuracy on them
+    /// before fine-tuning, with the decrypted adapters of the encrypted
+    /// run, and with the twin's (all in the clear, on the client).
+    eval_examples: usize,
+    eval_accuracy_before: Option<f64>,
+    eval_accuracy_encrypted: Option<f64>,
+    eval_accuracy_twin: Option<f64>,
+}
+
+/// Held-out accuracies of `--eval` (see [`Summary`]).
+struct HeldOut {
+    examples: usize,
+    before: f64,
+    encrypted: f64,
+    twin: f64,
 }
 
 pub(super) fn run(args: &DemoArgs) -> Result<()> {
@@ -266,6 +291,16 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
         }
         None => None,
     };
+    let held_out = match &tuned {
+        Some(tuned) if args.eval > 0 => Some(held_out_accuracies(&model, tuned, args.eval)?),
+        _ => None,
+    };
+    if let Some(h) = &held_out {
+        super::print_line(format_args!(
+            "held-out accuracy on {} sentences (the client, in the clear): before fine-tuning {:.4}, with the decrypted adapters {:.4}, with the twin's {:.4}",
+            h.examples, h.before, h.encrypted, h.twin
+        ))?;
+    }
     let summary = Summary {
         params: params.name().to_string(),
         security_bits: params.estimated_security_bits(),
@@ -306,6 +341,10 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
             .filter(|_| args.finetune_steps > 0)
             .map(|t| t.bootstraps),
         twin_losses: tuned.as_ref().map(|t| t.losses.clone()).unwrap_or_default(),
+        eval_examples: held_out.as_ref().map_or(0, |h| h.examples),
+        eval_accuracy_before: held_out.as_ref().map(|h| h.before),
+        eval_accuracy_encrypted: held_out.as_ref().map(|h| h.encrypted),
+        eval_accuracy_twin: held_out.as_ref().map(|h| h.twin),
     };
     if args.json {
         return super::print_line(format_args!(
@@ -355,6 +394,43 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
     ))
 }
 
+/// The accuracies of `--eval`: the first `count` held-out sentences through
+/// the circuit's polynomials, before fine-tuning, with the decrypted
+/// adapters, and with the twin's.
+///
+/// Errors: no held-out sentence, those of the embedding and the twin.
+fn held_out_accuracies(model: &LoadedModel, tuned: &Tuned, count: usize) -> Result<HeldOut> {
+    let mut data = model.held_out.clone();
+    data.examples.truncate(count);
+    if data.is_empty() {
+        return Err(Error::OutOfRange {
+            op: "demo",
+            detail: "--eval: no held-out sentences".into(),
+        });
+    }
+    let classes_count = model.twin.config().classes;
+    let (_, labels) = classes(&data, model.held_out.label_set(), classes_count)?;
+    let inputs = model.embed(&data.texts())?;
+    let accuracy = |twin: &FriendlyModel| -> Result<f64> {
+        let hits = inputs
+            .par_iter()
+            .zip(&labels)
+            .map(|(input, &label)| {
+                let trace =
+                    twin.forward(input.embeddings.view(), &input.mask, Variant::Polynomial)?;
+                Ok(usize::from(argmax(&trace.logits) == label))
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        Ok(hits.iter().sum::<usize>() as f64 / hits.len() as f64)
+    };
+    Ok(HeldOut {
+        examples: inputs.len(),
+        before: accuracy(&model.twin)?,
+        encrypted: accuracy(&tuned.decrypted)?,
+        twin: accuracy(&tuned.twin)?,
+    })
+}
+
 /// The demo's private fine-tuning: the model's adapters encrypted by the
 /// client, `--finetune-steps` steps on the server (each on the next
 /// `--finetune-batch` training sentences, encrypted with their labels),
@@ -378,11 +454,19 @@ fn fine_tune(
         .gradient_bounds
         .ok_or_else(|| Error::InvalidParameters("no gradient bounds".into()))?;
     eprintln!("gradient bounds (of the loss-scaled backward): {gradient_bounds:?}");
-    let tuning = FineTuning::new(server.model(), gradient_bounds, LOGIT_BOUND)?;
+    let scales = model
+        .gradient_scales
+        .clone()
+        .ok_or_else(|| Error::InvalidParameters("no gradient scales".into()))?;
+    let tuning = FineTuning::new(server.model(), gradient_bounds, LOGIT_BOUND)?
+        .with_gradient_scales(scales.clone());
     let mut optimizer =
         EncryptedAdamW::new(optimizer_config, vec![true; adapters.parameters().len()])?;
-    let mut twin = TwinFineTuning::new(&model.twin, optimizer_config, Variant::Polynomial)?;
-    let mut exact_twin = TwinFineTuning::new(&model.twin, optimizer_config, Variant::Exact)?;
+    let twin_of = |variant| {
+        TwinFineTuning::new(&model.twin, optimizer_config, variant)?
+            .with_gradient_scales(scales.clone())
+    };
+    let (mut twin, mut exact_twin) = (twin_of(Variant::Polynomial)?, twin_of(Variant::Exact)?);
     let mut weights = model.twin.weights().clone();
     let mut exact_weights = weights.clone();
     let initial = trained_parameters(&weights, adapters.targets())?;
@@ -447,6 +531,8 @@ fn fine_tune(
     let decrypted = client.decrypt_adapters(server.model(), &adapters)?;
     let mut got = flatten_adapters(&decrypted.adapters.iter().flatten().collect::<Vec<_>>());
     got.extend(flatten_head(&decrypted.head));
+    let mut decrypted_weights = model.twin.weights().clone();
+    set_trained_parameters(&mut decrypted_weights, adapters.targets(), &got)?;
     let want = trained_parameters(&weights, adapters.targets())?;
     let want_exact = trained_parameters(&exact_weights, adapters.targets())?;
     let change = |after: &[Vec<f64>]| parameter_change(&initial, after);
@@ -462,6 +548,7 @@ fn fine_tune(
         adapters,
         Tuned {
             twin: FriendlyModel::new(config.clone(), weights)?,
+            decrypted: FriendlyModel::new(config.clone(), decrypted_weights)?,
             step_seconds: seconds / args.finetune_steps.max(1) as f64,
             bootstraps,
             adapter_bits,

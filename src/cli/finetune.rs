@@ -113,7 +113,12 @@ pub(super) fn run(args: &FinetuneArgs) -> Result<()> {
         args.batch
     );
     let server = Server::new(&model, &ctx, eval.keys(&ctx)?)?;
-    let tuning = FineTuning::new(server.model(), gradient_bounds, args.logit_bound)?;
+    let scales = model
+        .gradient_scales
+        .clone()
+        .ok_or_else(|| Error::InvalidParameters("no gradient scales".into()))?;
+    let tuning = FineTuning::new(server.model(), gradient_bounds, args.logit_bound)?
+        .with_gradient_scales(scales);
     files::create_dir(&args.out)?;
     let checkpoint = args.out.join(CHECKPOINT);
     let (mut adapters, mut optimizer) = if checkpoint.is_file() {

@@ -22,7 +22,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use rand::{Rng, SeedableRng};
 
 use crate::assets::{describe_missing, AssetPaths};
@@ -32,14 +32,23 @@ use crate::data::tokenizer::SentenceTokenizer;
 use crate::data::{Dataset, LabeledText};
 use crate::error::{Error, Result};
 use crate::model::config::BertConfig;
-use crate::model::encrypted::{ActivationBounds, AdapterMode, EncryptedModel, GradientBounds};
-use crate::model::friendly::{ApproximationRanges, FriendlyConfig, FriendlyModel, FriendlyWeights};
+use crate::model::encrypted::adamw::EncryptedAdamWConfig;
+use crate::model::encrypted::finetune::TwinFineTuning;
+use crate::model::encrypted::{
+    ActivationBounds, AdapterMode, EncryptedModel, GradientBounds, GradientScales,
+};
+use crate::model::friendly::{
+    ApproximationRanges, FriendlyConfig, FriendlyModel, FriendlyWeights, Variant,
+};
 use crate::model::reference::ReferenceBert;
 use crate::model::train::checkpoint::load_friendly;
 use crate::model::weights::BertWeights;
 
 /// The bounds' margin over the largest values seen in calibration.
 pub const BOUNDS_MARGIN: f64 = 2.0;
+/// The gradient scales' margin over the largest gradients seen in
+/// calibration (room for the gradients to grow during training).
+pub const GRADIENT_SCALE_MARGIN: f64 = 4.0;
 /// The sequence length (and block side) of the MiniLM model.
 const MINILM_SEQ_LEN: usize = 32;
 /// The seed of the MiniLM model's LoRA `A` and head.
@@ -184,6 +193,9 @@ pub struct LoadedModel {
     pub bounds: ActivationBounds,
     /// The backward pass's bounds (with encrypted adapters only).
     pub gradient_bounds: Option<GradientBounds>,
+    /// The trained tensors' gradient scales (with encrypted adapters
+    /// only; [`gradient_scales`]).
+    pub gradient_scales: Option<GradientScales>,
     /// Where the adapters live.
     pub adapters: AdapterMode,
     /// Held-out labelled sentences (the demo's default data).
@@ -235,15 +247,46 @@ pub fn load_model(spec: &ModelSpec) -> Result<LoadedModel> {
         .encrypted_adapters
         .then(|| GradientBounds::calibrate(&twin, &views, BOUNDS_MARGIN))
         .transpose()?;
+    let gradient_scales = spec
+        .encrypted_adapters
+        .then(|| gradient_scales(&twin, spec.adapter_mode(), &views))
+        .transpose()?;
     Ok(LoadedModel {
         twin,
         bounds,
         gradient_bounds,
+        gradient_scales,
         adapters: spec.adapter_mode(),
         held_out,
         train,
         embedder,
     })
+}
+
+/// The gradient scales of `twin`'s tensors that `mode` trains
+/// ([`GradientScales::calibrate`], margin [`GRADIENT_SCALE_MARGIN`], the
+/// exact functions) on the calibration `inputs`; unit scales with merged
+/// adapters (nothing is trained).
+///
+/// Errors: those of the calibration.
+pub fn gradient_scales(
+    twin: &FriendlyModel,
+    mode: AdapterMode,
+    inputs: &[(ArrayView2<'_, f64>, &[bool])],
+) -> Result<GradientScales> {
+    let optimizer = EncryptedAdamWConfig::default();
+    let tuning = match mode {
+        AdapterMode::Merged => return Ok(GradientScales::unit(0)),
+        AdapterMode::Encrypted => TwinFineTuning::new(twin, optimizer, Variant::Exact)?,
+        AdapterMode::Full => TwinFineTuning::full(twin, optimizer, Variant::Exact)?,
+    };
+    GradientScales::calibrate(
+        &tuning,
+        twin.weights(),
+        inputs,
+        twin.config().classes,
+        GRADIENT_SCALE_MARGIN,
+    )
 }
 
 type Parts = (FriendlyModel, Embedder, Dataset, Dataset);

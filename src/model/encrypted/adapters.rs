@@ -361,6 +361,34 @@ impl EncryptedAdapters {
         self.bound
     }
 
+    /// The twin's tensor of each ciphertext in the flat order: the index,
+    /// in the twin's flat order (each adapter's `A`, then its `B`; every
+    /// dense layer's weight, then its bias; the head's), of the tensor the
+    /// ciphertext holds part of.
+    pub fn tensor_indices(&self) -> Vec<usize> {
+        let mut out = Vec::with_capacity(self.parameters.len());
+        let mut push = |tensor: usize, count: usize| {
+            out.extend(std::iter::repeat_n(tensor, count));
+        };
+        let mut tensor = 0;
+        for _ in 0..self.layers * self.targets.len() {
+            push(tensor, self.rank * self.a_width);
+            push(tensor + 1, self.rank * self.b_width);
+            tensor += 2;
+        }
+        let dense = self
+            .dense
+            .iter()
+            .flat_map(|d| std::iter::repeat_n(d, self.layers));
+        for layout in dense.chain([&self.head]) {
+            for t in 0..layout.tensors() {
+                push(tensor, layout.range(t).len());
+                tensor += 1;
+            }
+        }
+        out
+    }
+
     /// The ciphertexts in the flat order.
     pub fn parameters(&self) -> &[Ciphertext] {
         &self.parameters

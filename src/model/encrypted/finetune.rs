@@ -23,6 +23,7 @@ use super::full;
 use super::head::{flatten_head, unflatten_head, HEAD_LAYERS};
 use super::loss::SoftmaxGradient;
 use super::model::{EncryptedInput, EncryptedModel};
+use super::scales::GradientScales;
 use crate::circuits::refresh::{ensure_all, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
@@ -63,6 +64,8 @@ pub struct FineTuning<'a> {
     model: &'a EncryptedModel,
     loss: SoftmaxGradient,
     bounds: GradientBounds,
+    /// What the mean gradients are divided by (none: unscaled).
+    scales: Option<GradientScales>,
 }
 
 impl<'a> FineTuning<'a> {
@@ -90,7 +93,17 @@ impl<'a> FineTuning<'a> {
                 logit_bound,
             )?,
             bounds,
+            scales: None,
         })
+    }
+
+    /// The same fine-tuning dividing each trained tensor's gradient by its
+    /// scale before the optimizer ([`GradientScales`]; the twin's
+    /// [`TwinFineTuning::with_gradient_scales`]). Their count is checked
+    /// against the adapters at each step.
+    pub fn with_gradient_scales(mut self, scales: GradientScales) -> Self {
+        self.scales = Some(scales);
+        self
     }
 
     /// One step: [`gradients`](Self::gradients) of `batch` then
@@ -246,7 +259,13 @@ impl<'a> FineTuning<'a> {
         all.iter_mut().for_each(|ct| ct.scale /= scale);
         ensure_all(refresher, ev, &mut all, bound, 1)?;
         all.iter_mut().for_each(|ct| ct.scale *= scale);
-        let per_example = unflatten(all, &sizes);
+        let mut per_example = unflatten(all, &sizes);
+        if let Some(scales) = &self.scales {
+            let tensors = adapters.tensor_indices();
+            for example in per_example.iter_mut() {
+                scales.divide_encrypted(&tensors, example)?;
+            }
+        }
         let mean = mean_gradient(ev, &per_example)?;
         report.optimizer_seconds += start.elapsed().as_secs_f64();
         report.bootstraps += refresher.count() - count;
@@ -304,6 +323,8 @@ pub struct TwinFineTuning {
     /// Whether every dense weight is trained (the paper's baseline).
     full: bool,
     optimizer: AdamWTwin,
+    /// What the gradients are divided by before the optimizer.
+    scales: GradientScales,
 }
 
 impl TwinFineTuning {
@@ -357,20 +378,43 @@ impl TwinFineTuning {
             targets,
             full,
             optimizer: AdamWTwin::new(optimizer, vec![true; tensors])?,
+            scales: GradientScales::unit(tensors),
         })
     }
 
-    /// One step of `weights`' adapters on `batch` at `rate`; returns the
-    /// batch's mean cross-entropy (before the step).
+    /// The same twin dividing its gradients by `scales` (one per trained
+    /// tensor) before the optimizer, as [`FineTuning::with_gradient_scales`]
+    /// does.
+    ///
+    /// Errors: another number of scales than trained tensors.
+    pub fn with_gradient_scales(mut self, scales: GradientScales) -> Result<Self> {
+        if scales.scales().len() != self.scales.scales().len() {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: scales.scales().len(),
+                expected: self.scales.scales().len(),
+            });
+        }
+        self.scales = scales;
+        Ok(self)
+    }
+
+    /// How many adapters it trains (`A` and `B` each are a tensor, first in
+    /// the flat order).
+    pub fn adapter_count(&self) -> usize {
+        self.backprop.config().layers * self.targets.len()
+    }
+
+    /// The batch's mean cross-entropy and mean gradient of the trained
+    /// tensors, in the flat order, unscaled.
     ///
     /// Errors: an empty batch, inputs the twin refuses, weights without
     /// the adapters.
-    pub fn step(
-        &mut self,
-        weights: &mut FriendlyWeights,
+    pub fn gradient(
+        &self,
+        weights: &FriendlyWeights,
         batch: &[LabeledSequence<'_>],
-        rate: f64,
-    ) -> Result<f64> {
+    ) -> Result<(f64, Vec<Vec<f64>>)> {
         if batch.is_empty() {
             return Err(Error::OutOfRange {
                 op: OP,
@@ -389,27 +433,38 @@ impl TwinFineTuning {
             sum.add_assign(&mut gradient)?;
         }
         sum.scale(1.0 / batch.len() as f64);
-        if self.full {
+        let gradients = if self.full {
             // ∂(W + A·B) is ∂W: the gradient sink's dense weights.
-            let gradients = full_parameters_of(&sum, false);
+            full_parameters_of(&sum, false)
+        } else {
+            trained_parameters(&sum, &self.targets)?
+        };
+        Ok((loss / batch.len() as f64, gradients))
+    }
+
+    /// One step of `weights`' adapters on `batch` at `rate`; returns the
+    /// batch's mean cross-entropy (before the step).
+    ///
+    /// Errors: an empty batch, inputs the twin refuses, weights without
+    /// the adapters.
+    pub fn step(
+        &mut self,
+        weights: &mut FriendlyWeights,
+        batch: &[LabeledSequence<'_>],
+        rate: f64,
+    ) -> Result<f64> {
+        let (loss, mut gradients) = self.gradient(weights, batch)?;
+        self.scales.divide(&mut gradients)?;
+        if self.full {
             let mut parameters = full_parameters(weights);
             self.optimizer.step(&mut parameters, &gradients, rate)?;
             set_full_parameters(weights, &parameters)?;
-            return Ok(loss / batch.len() as f64);
+            return Ok(loss);
         }
-        let gradients = trained_parameters(&sum, &self.targets)?;
         let mut parameters = trained_parameters(weights, &self.targets)?;
         self.optimizer.step(&mut parameters, &gradients, rate)?;
-        let adapter_matrices = parameters.len() - 2 * HEAD_LAYERS;
-        let mut values = parameters[..adapter_matrices].iter();
-        for lora in adapters_of_mut(weights, &self.targets)? {
-            for m in [&mut lora.a, &mut lora.b] {
-                let v = values.next().ok_or_else(|| internal("an adapter"))?;
-                m.iter_mut().zip(v).for_each(|(x, y)| *x = *y);
-            }
-        }
-        unflatten_head(&mut weights.head, &parameters[adapter_matrices..])?;
-        Ok(loss / batch.len() as f64)
+        set_trained_parameters(weights, &self.targets, &parameters)?;
+        Ok(loss)
     }
 }
 
@@ -479,6 +534,40 @@ pub fn trained_parameters(
     let mut out = flatten_adapters(&adapters_of(weights, targets)?);
     out.extend(flatten_head(&weights.head));
     Ok(out)
+}
+
+/// Writes [`trained_parameters`]' values back into `weights` (the client's
+/// decrypted adapters and head, for example); on an error `weights` is
+/// unchanged.
+///
+/// Errors: a target without its adapter, values of the wrong count or
+/// shape.
+pub fn set_trained_parameters(
+    weights: &mut FriendlyWeights,
+    targets: &[LoraTarget],
+    values: &[Vec<f64>],
+) -> Result<()> {
+    let adapter_matrices = values
+        .len()
+        .checked_sub(2 * HEAD_LAYERS)
+        .ok_or_else(|| internal("the head's parameters"))?;
+    let mut updated = weights.clone();
+    let mut adapter_values = values[..adapter_matrices].iter();
+    for lora in adapters_of_mut(&mut updated, targets)? {
+        for m in [&mut lora.a, &mut lora.b] {
+            let v = adapter_values
+                .next()
+                .filter(|v| v.len() == m.len())
+                .ok_or_else(|| internal("an adapter"))?;
+            m.iter_mut().zip(v).for_each(|(x, y)| *x = *y);
+        }
+    }
+    if adapter_values.next().is_some() {
+        return Err(internal("more adapters than targets"));
+    }
+    unflatten_head(&mut updated.head, &values[adapter_matrices..])?;
+    *weights = updated;
+    Ok(())
 }
 
 /// What full fine-tuning trains, flattened in the encrypted flat order:

@@ -32,6 +32,9 @@
 //!   reciprocal, MSE) on encrypted logits and labels;
 //! - [`finetune`]: one step of private fine-tuning (forward, loss,
 //!   backward, mean gradient, optimizer);
+//! - [`scales`]: the public powers of two each trained tensor's gradient
+//!   is divided by before the optimizer, so that it stays inside the
+//!   optimizer's range;
 //! - [`checkpoint`]: encrypted parameters and optimizer state in one
 //!   file, resumable.
 
@@ -44,11 +47,11 @@ pub mod checkpoint;
 pub mod finetune;
 pub mod forward;
 pub mod full;
-
 pub mod head;
 pub mod layout;
 pub mod loss;
 pub mod model;
+pub mod scales;
 pub mod setup;
 pub mod softmax;
 pub mod tape;
@@ -60,5 +63,6 @@ pub use finetune::{FineTuning, LabeledInput, StepReport};
 pub use forward::{EncryptedLayerTrace, EncryptedOutput};
 pub use layout::BlockLayout;
 pub use model::{EncryptedInput, EncryptedModel};
+pub use scales::GradientScales;
 pub use setup::{AdapterMode, ServerSetup};
 pub use tape::EncryptedTape;

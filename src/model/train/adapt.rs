@@ -476,16 +476,19 @@ fn head_then_all<M: HeadedClassifier>(
     let frozen = evaluate(&head_model, &head, &test_features)?.accuracy;
     *M::head_mut(weights) = head;
     on_event(AdaptEvent::Stage(format!(
-        "{phase}: head alone {:.2}% held out; fine-tuning every weight",
-        100.0 * frozen
+        "{phase}: head alone {:.2}% held out; fine-tuning for {} epochs",
+        100.0 * frozen,
+        options.fine_tune.epochs
     )));
-    train(
-        model,
-        weights,
-        train_samples,
-        &options.fine_tune,
-        &mut |report| on_event(AdaptEvent::Step { phase, report }),
-    )?;
+    if options.fine_tune.epochs > 0 {
+        train(
+            model,
+            weights,
+            train_samples,
+            &options.fine_tune,
+            &mut |report| on_event(AdaptEvent::Step { phase, report }),
+        )?;
+    }
     let tuned = evaluate(model, weights, test_samples)?.accuracy;
     Ok((frozen, tuned))
 }
