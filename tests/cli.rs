@@ -243,6 +243,56 @@ fn demo_prints_one_json_object_last() {
     );
 }
 
+/// The demo's private fine-tuning (tiny model, one layer): one encrypted
+/// step beside the twin's, the adapters compared in bits, then `--eval`'s
+/// held-out accuracies: the decrypted adapters classify the toy sentences
+/// as the twin trained the same way does.
+#[test]
+fn demo_fine_tunes_then_measures_held_out_accuracy() {
+    let stdout = ok(&[
+        "demo",
+        "--json",
+        "--model",
+        "tiny",
+        "--layers",
+        "1",
+        "--params",
+        PARAMS,
+        "--examples",
+        "2",
+        "--finetune-steps",
+        "1",
+        "--finetune-batch",
+        "2",
+        "--eval",
+        "6",
+        "--seed",
+        "3",
+    ]);
+    assert!(
+        stdout.contains("held-out accuracy on 6 sentences"),
+        "{stdout}"
+    );
+    let last = stdout.lines().last().unwrap();
+    let summary: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(summary["finetune_steps"], 1);
+    assert_eq!(summary["eval_examples"], 6);
+    assert!(summary["finetune_step_seconds"].as_f64().unwrap() > 0.0);
+    assert!(summary["adapter_bits"].as_f64().unwrap() >= 10.0, "{last}");
+    for key in [
+        "eval_accuracy_before",
+        "eval_accuracy_encrypted",
+        "eval_accuracy_twin",
+    ] {
+        let accuracy = summary[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&accuracy), "{key} in {last}");
+    }
+    assert_eq!(
+        summary["eval_accuracy_encrypted"], summary["eval_accuracy_twin"],
+        "{last}"
+    );
+}
+
 /// The paper's comparison at the tiny shape (one layer): a record per
 /// design, then the ratios, each time measured and every logit close to
 /// the twin's.

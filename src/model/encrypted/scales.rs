@@ -32,8 +32,6 @@ use crate::model::friendly::FriendlyWeights;
 
 const OP: &str = "GradientScales";
 
-
-
 /// One power of two per trained tensor, in the twin's flat order
 /// ([`trained_parameters`](super::finetune::trained_parameters) or
 /// [`full_parameters`](super::finetune::full_parameters)).
