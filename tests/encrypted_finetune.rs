@@ -123,6 +123,9 @@ fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
     .unwrap();
     let tensors = adapters.tensor_indices();
     assert_eq!(tensors.len(), adapters.parameters().len());
+    // The optimizer updates them in chunks of 16: these take three.
+    println!("{} parameter ciphertexts", tensors.len());
+    assert!(tensors.len() > 32);
     assert_eq!(tensors.iter().max().map(|t| t + 1), Some(initial.len()));
     let batch = encrypted_batch(&server, &mut fixture, (&embeddings, &masks, &labels), level);
     let ev = &fixture.evaluator;

@@ -229,6 +229,13 @@ fn moment(
         .collect()
 }
 
+/// Parameter ciphertexts one step updates at a time: its working set
+/// (about a dozen ciphertexts per parameter: the gradient and its square,
+/// both moments old and new, the inverse square root's terms, the update)
+/// is one chunk's, not the whole list's. Chunks of full ciphertexts take
+/// the same bootstraps as the whole list; sparse ones pack a little less.
+const OPTIMIZER_CHUNK: usize = 16;
+
 /// The encrypted optimizer's state: the step count and both moments (no
 /// key; the server holds it).
 pub struct EncryptedAdamW {
@@ -317,15 +324,51 @@ impl EncryptedAdamW {
         check_len(params.len(), self.decay.len())?;
         check_len(gradients.len(), self.decay.len())?;
         check_rate(rate)?;
+        let t = self.step + 1;
+        let (mut updated, mut first, mut second) = (Vec::new(), Vec::new(), Vec::new());
+        for start in (0..params.len()).step_by(OPTIMIZER_CHUNK) {
+            let chunk = start..(start + OPTIMIZER_CHUNK).min(params.len());
+            let (u, f, v) = self.step_chunk(
+                ev,
+                (&mut params[chunk.clone()], &gradients[chunk.clone()]),
+                (
+                    self.first.get(chunk.clone()).unwrap_or(&[]),
+                    self.second.get(chunk.clone()).unwrap_or(&[]),
+                ),
+                (&self.decay[chunk], t, rate),
+                refresher,
+            )?;
+            updated.extend(u);
+            first.extend(f);
+            second.extend(v);
+        }
+        for (theta, new) in params.iter_mut().zip(updated) {
+            *theta = new;
+        }
+        self.first = first;
+        self.second = second;
+        self.step = t;
+        Ok(())
+    }
+
+    /// [`step`](Self::step) on one chunk of the parameters: their new
+    /// values and moments (nothing is stored).
+    #[allow(clippy::type_complexity)]
+    fn step_chunk(
+        &self,
+        ev: &Evaluator,
+        (params, gradients): (&mut [Ciphertext], &[Ciphertext]),
+        (previous_first, previous_second): (&[Ciphertext], &[Ciphertext]),
+        (decay, t, rate): (&[bool], u64, f64),
+        refresher: &mut dyn Refresh,
+    ) -> Result<(Vec<Ciphertext>, Vec<Ciphertext>, Vec<Ciphertext>)> {
         let cfg = self.config;
         // Bootstrapping takes bounds of at least 1 (smaller values are
         // bootstrapped as if they reached 1).
         let (g_bound, p_bound) = (cfg.gradient_bound.max(1.0), cfg.parameter_bound.max(1.0));
         let scale = ev.context().params().default_scale();
-        let t = self.step + 1;
 
-        let constants: Vec<StepConstants> = self
-            .decay
+        let constants: Vec<StepConstants> = decay
             .iter()
             .map(|&decay| cfg.constants(t, rate, decay))
             .collect();
@@ -346,7 +389,7 @@ impl EncryptedAdamW {
         let first = moment(
             ev,
             refresher,
-            &self.first,
+            previous_first,
             (&mut grads, g_bound),
             &firsts,
             scale,
@@ -354,7 +397,7 @@ impl EncryptedAdamW {
         let second = moment(
             ev,
             refresher,
-            &self.second,
+            previous_second,
             (&mut squares, square_bound),
             &seconds,
             scale,
@@ -403,13 +446,7 @@ impl EncryptedAdamW {
             .zip(&constants)
             .map(|((theta, u), c)| combine(ev, &[(theta, c.keep), (u, -1.0)], scale))
             .collect::<Result<Vec<_>>>()?;
-        for (theta, new) in params.iter_mut().zip(updated) {
-            *theta = new;
-        }
-        self.first = first;
-        self.second = second;
-        self.step = t;
-        Ok(())
+        Ok((updated, first, second))
     }
 }
 
