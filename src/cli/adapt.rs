@@ -65,6 +65,10 @@ pub struct AdaptArgs {
     /// Decay after the warm-up: constant, linear or cosine.
     #[arg(long, default_value = "linear")]
     decay: Decay,
+    /// AdamW's ε, in both stages (the encrypted optimizer's default is
+    /// 2^−10 ≈ 9.8e-4).
+    #[arg(long, default_value_t = 1e-8)]
+    epsilon: f64,
     /// AdamW's decoupled weight decay.
     #[arg(long, default_value_t = 0.01)]
     weight_decay: f64,
@@ -122,6 +126,7 @@ impl AdaptArgs {
             decay: self.decay,
             adamw: AdamWConfig {
                 weight_decay: self.weight_decay,
+                epsilon: self.epsilon,
                 ..AdamWConfig::default()
             },
             clip_norm: (self.clip > 0.0).then_some(self.clip),
