@@ -551,22 +551,33 @@ pub fn set_trained_parameters(
         .len()
         .checked_sub(2 * HEAD_LAYERS)
         .ok_or_else(|| internal("the head's parameters"))?;
-    let mut updated = weights.clone();
-    let mut adapter_values = values[..adapter_matrices].iter();
-    for lora in adapters_of_mut(&mut updated, targets)? {
-        for m in [&mut lora.a, &mut lora.b] {
-            let v = adapter_values
-                .next()
-                .filter(|v| v.len() == m.len())
-                .ok_or_else(|| internal("an adapter"))?;
+    let (adapter_values, head_values) = values.split_at(adapter_matrices);
+    // Checked before anything is written: the adapters' shapes, then the
+    // head (into a copy).
+    let lengths: Vec<usize> = adapters_of(weights, targets)?
+        .iter()
+        .flat_map(|lora| [lora.a.len(), lora.b.len()])
+        .collect();
+    let fits = lengths.len() == adapter_values.len()
+        && lengths
+            .iter()
+            .zip(adapter_values)
+            .all(|(&n, v)| n == v.len());
+    if !fits {
+        return Err(internal("the adapters' parameters"));
+    }
+    let mut head = weights.head.clone();
+    unflatten_head(&mut head, head_values)?;
+    let mut adapter_values = adapter_values.iter();
+    for lora in adapters_of_mut(weights, targets)? {
+        for (m, v) in [&mut lora.a, &mut lora.b]
+            .into_iter()
+            .zip(&mut adapter_values)
+        {
             m.iter_mut().zip(v).for_each(|(x, y)| *x = *y);
         }
     }
-    if adapter_values.next().is_some() {
-        return Err(internal("more adapters than targets"));
-    }
-    unflatten_head(&mut updated.head, &values[adapter_matrices..])?;
-    *weights = updated;
+    weights.head = head;
     Ok(())
 }
 

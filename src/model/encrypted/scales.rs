@@ -16,8 +16,12 @@
 //! as it is. (Scaling small gradients up would make AdamW's first steps
 //! sign-like where `ε` now damps them, and so sensitive to small errors in
 //! near-zero gradients: on the tiny model of `tests/encrypted_finetune.rs`
-//! the exact twin's agreement fell from 11 to 6 bits.) An adapter's `A` takes its `B`'s scale: `∂A = xᵀ·∂Y·Bᵀ`
-//! is zero at the start (`B = 0`), and it stays below `∂B = (x·A)ᵀ·∂Y` as
+//! the exact twin's agreement fell from 11 to 6 bits.) The price: the
+//! adapters' gradients, mostly below `√ε`, stay there, where AdamW's step
+//! shrinks with the gradient, and the adapters learn slowly.
+//!
+//! An adapter's `A` takes its `B`'s scale: `∂A = xᵀ·∂Y·Bᵀ` is zero at the
+//! start (`B = 0`), and it stays below `∂B = (x·A)ᵀ·∂Y` as
 //! long as `B` is smaller than `A`, as it is early in fine-tuning.
 //!
 //! The scales are public: they come from the model's weights and public
