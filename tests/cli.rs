@@ -293,6 +293,54 @@ fn demo_fine_tunes_then_measures_held_out_accuracy() {
     );
 }
 
+/// `rehearse`: the private fine-tuning's twin, with held-out accuracy every
+/// `--every` steps and after the last; bad options fail cleanly.
+#[test]
+fn rehearse_measures_the_twin_along_the_way() {
+    let dir = temp_dir("rehearse");
+    let weights = dir.join("rehearsed.safetensors");
+    let stdout = ok(&[
+        "rehearse",
+        "--json",
+        "--model",
+        "tiny",
+        "--layers",
+        "1",
+        "--steps",
+        "5",
+        "--batch",
+        "2",
+        "--warmup",
+        "1",
+        "--eval",
+        "6",
+        "--every",
+        "2",
+        "--output",
+        s(&weights),
+    ]);
+    let last = stdout.lines().last().unwrap();
+    let summary: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(summary["steps"], 5);
+    assert_eq!(summary["eval_examples"], 6);
+    let steps: Vec<u64> = summary["accuracy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| pair[0].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [0, 2, 4, 5], "{last}");
+    assert_eq!(summary["accuracy_after"], summary["accuracy"][3][1]);
+    assert!(
+        summary["final_loss"].as_f64().unwrap().is_finite(),
+        "{last}"
+    );
+    assert!(std::fs::metadata(&weights).unwrap().len() > 0);
+    for bad in ["--batch=0", "--lr=-1", "--steps=0"] {
+        fails(&["rehearse", "--model", "tiny", "--layers", "1", bad]);
+    }
+}
+
 /// The paper's comparison at the tiny shape (one layer): a record per
 /// design, then the ratios, each time measured and every logit close to
 /// the twin's.

@@ -1,13 +1,14 @@
 //! AdamW under encryption (`TEST_INSECURE_BOOT_N11_L9`, levels refreshed
 //! by bootstrapping) against its `f64` twin: three steps of a warm-up
 //! schedule (its last rate 0) on two parameter ciphertexts (one with
-//! weight decay), fresh gradients of two magnitudes each step; the batch
-//! mean of gradients; bad input.
+//! weight decay), fresh gradients of two magnitudes each step (the larger
+//! clipped); the batch mean of gradients; the clip alone; bad input.
 
 mod common;
 
 use common::{Fixture, PrecisionStats};
 use heformer::circuits::boot::Bootstrapper;
+use heformer::circuits::functions;
 use heformer::circuits::refresh::{Bootstrapping, Refresh};
 use heformer::ckks::Ciphertext;
 use heformer::error::Error;
@@ -59,9 +60,10 @@ fn encrypted_adamw_tracks_its_twin() {
     let mut params: Vec<Ciphertext> = plain.iter().map(|p| f.encrypt_real_at(p, level)).collect();
     let mut refresher = Bootstrapping::new(&boot);
     for step in 1..=3 {
-        // Gradients of several magnitudes, as in training.
+        // Gradients of several magnitudes, as in training; the first
+        // reaches beyond the clip level G = 2.
         let gradients: Vec<Vec<f64>> = (0..2)
-            .map(|k| random(&mut f, if k == 0 { 1.0 } else { 0.05 }))
+            .map(|k| random(&mut f, if k == 0 { 8.0 } else { 0.05 }))
             .collect();
         let cts: Vec<Ciphertext> = gradients
             .iter()
@@ -101,6 +103,43 @@ fn encrypted_adamw_tracks_its_twin() {
     }
     assert_eq!(encrypted.steps(), 3);
     println!("3 steps: {} bootstraps", refresher.count());
+}
+
+/// The optimizer's clip under encryption against its `f64` evaluation and
+/// against the exact clip, on values across its whole range.
+#[test]
+fn the_clip_tracks_its_twin() {
+    let (mut f, boot) = setup(84);
+    let config = EncryptedAdamWConfig::default();
+    let clip = config.clip().unwrap().unwrap();
+    let (limit, range) = (clip.limit(), clip.range());
+    let values: Vec<f64> = (0..SLOTS)
+        .map(|i| match i % 4 {
+            0 => f.rng.random_range(-range..range),
+            1 => f.rng.random_range(-8.0 * limit..8.0 * limit),
+            _ => f.rng.random_range(-limit..limit),
+        })
+        .collect();
+    let ct = f.encrypt_real_at(&values, boot.output_level());
+    let mut refresher = Bootstrapping::new(&boot);
+    let clipped = functions::clip_batch(&f.evaluator, &[ct], &clip, &mut refresher).unwrap();
+    let got = decrypt(&f, &clipped[0]);
+    let twin: Vec<f64> = values.iter().map(|&x| clip.eval(x)).collect();
+    let b = bits(&got, &twin, limit);
+    let exact_error = values
+        .iter()
+        .zip(&twin)
+        .filter(|(x, _)| (x.abs() - limit).abs() >= limit / 4.0)
+        .fold(0.0_f64, |e, (x, y)| {
+            e.max((x.clamp(-limit, limit) - y).abs() / x.abs().max(limit))
+        });
+    println!(
+        "clip to [-{limit}, {limit}] on [-{range}, {range}]: {b:.1} bits against the twin \
+         (relative to {limit}), twin against the exact clip {exact_error:.2e} relative, {} bootstraps",
+        refresher.count()
+    );
+    assert!(b >= 14.0, "{b:.1} bits");
+    assert!(exact_error <= clip.sign().max_error() * (1.0 + 1e-9));
 }
 
 #[test]
@@ -155,11 +194,30 @@ fn batch_mean_and_bad_input() {
         .is_err());
     assert_eq!(optimizer.steps(), 0);
     assert!(optimizer.moments().0.is_empty());
-    let bad = EncryptedAdamWConfig {
-        gradient_bound: 0.0,
-        ..EncryptedAdamWConfig::default()
-    };
-    assert!(EncryptedAdamW::new(bad, vec![true]).is_err());
+    for bad in [
+        EncryptedAdamWConfig {
+            gradient_bound: 0.0,
+            ..EncryptedAdamWConfig::default()
+        },
+        EncryptedAdamWConfig {
+            clip_range: Some(1.0),
+            ..EncryptedAdamWConfig::default()
+        },
+    ] {
+        assert!(EncryptedAdamW::new(bad, vec![true]).is_err());
+    }
+    // The twin refuses a gradient beyond the clip range, and changes
+    // nothing.
+    let config = EncryptedAdamWConfig::default();
+    let mut twin = AdamWTwin::new(config, vec![true]).unwrap();
+    let mut params = vec![vec![0.5; 4]];
+    let beyond = vec![vec![0.1, -300.0, 0.2, 0.0]];
+    assert!(matches!(
+        twin.step(&mut params, &beyond, 1e-3),
+        Err(Error::OutOfRange { .. })
+    ));
+    assert_eq!(params, vec![vec![0.5; 4]]);
+    assert!(twin.moments().0.is_empty());
 }
 
 /// Two steps, a checkpoint, a fresh optimizer loaded from it and a third

@@ -67,13 +67,17 @@ fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
         model.weights(),
         &views,
         config.classes,
-        4.0,
+        optimizer_config.gradient_bound,
     )
     .unwrap();
     println!("gradient scales {:?}", scales.scales());
     assert_eq!(scales.scales().len(), initial.len());
-    assert!(scales.scales().iter().any(|&s| s != 1.0));
-    assert!(GradientScales::calibrate(&calibration_twin, model.weights(), &views, 3, 0.5).is_err());
+    assert!(scales.scales().iter().any(|&s| s < 1.0));
+    assert!(scales.scales().iter().all(|s| s.log2().fract() == 0.0));
+    for pair in scales.scales()[..2 * calibration_twin.adapter_count()].chunks(2) {
+        assert_eq!(pair[0], pair[1], "an adapter's A takes its B's scale");
+    }
+    assert!(GradientScales::calibrate(&calibration_twin, model.weights(), &views, 3, 0.0).is_err());
     let mut twins: Vec<_> = [Variant::Polynomial, Variant::Exact]
         .into_iter()
         .map(|variant| {
@@ -185,8 +189,11 @@ fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
         );
     }
     // CKKS noise and bootstrapping alone against the polynomial twin; the
-    // polynomials' errors too against the exact one.
-    assert!(bits[0] >= 14.0 && bits[1] >= 6.0, "{bits:?}");
+    // polynomials' errors too against the exact one. Both are relative to
+    // the largest change: the scales (below 1) magnify a tensor's noise
+    // with its gradient, and near-zero gradients take AdamW's steps of up
+    // to `η·|g|/√ε`, so the small tensors' errors weigh in.
+    assert!(bits[0] >= 10.0 && bits[1] >= 5.0, "{bits:?}");
 
     // A run resumed from step 1's checkpoint reproduces step 2 exactly.
     let (parameters, mut resumed) = load_checkpoint(&fixture.ctx, &checkpoint).unwrap();

@@ -31,6 +31,7 @@
 //! `linear_solve` (Gaussian elimination) support them.
 
 mod chebyshev;
+mod clip;
 mod exp;
 mod grid;
 mod linear_solve;
@@ -41,6 +42,7 @@ mod sign;
 mod tanh;
 
 pub use chebyshev::{polynomial_depth, ChebyshevSeries, Fitted, Parity, MAX_INTERPOLATION_DEGREE};
+pub use clip::CompositeClip;
 pub use exp::{fit_exp_polynomial, ExpBySquaring, MAX_EXP_DEGREE, MAX_EXP_SQUARINGS};
 pub use newton::{NewtonApproximation, NewtonTarget, MAX_NEWTON_STEPS, NEWTON_STEP_DEPTH};
 pub use registry::{Approximation, Domain, FittedFunction, NamedFunction};

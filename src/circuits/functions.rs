@@ -24,8 +24,9 @@
 //! [`PolyPlan`]: crate::circuits::poly::PolyPlan
 
 use crate::approx::{
-    Approximation, ChebyshevSeries, CompositeRelu, NewtonApproximation, NewtonTarget,
+    Approximation, ChebyshevSeries, CompositeClip, CompositeRelu, NewtonApproximation, NewtonTarget,
 };
+use crate::circuits::combine::{combine, multiply_pairs};
 use crate::circuits::poly::PolyPlan;
 use crate::circuits::refresh::{ensure_all, ensure_both, NoRefresh, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
@@ -112,6 +113,49 @@ pub fn relu_with_step(
         })
         .collect::<Result<_>>()?;
     Ok((relus, steps))
+}
+
+/// `clip` applied to the slots of every ciphertext of `xs` (values in
+/// `[−r, r]`, `r` the clip's range), in the order of
+/// [`CompositeClip::eval`]: `y₁ = (x − c)/w` and `y₂ = (−x − c)/w` (one
+/// constant product each), the sign of all of them in lockstep,
+/// `|y| = y·s(y)` (one product), then `(w/2)·(|y₂| − |y₁|)` (one constant
+/// product), at the default scale. Levels: the sign's depth plus three,
+/// from `refresher` where they run out.
+///
+/// Errors: the refresher's and the operations' errors.
+pub fn clip_batch(
+    ev: &Evaluator,
+    xs: &[Ciphertext],
+    clip: &CompositeClip,
+    refresher: &mut dyn Refresh,
+) -> Result<Vec<Ciphertext>> {
+    let scale = ev.context().params().default_scale();
+    let (c, w) = (clip.limit(), clip.width());
+    let mut xs = copies(xs)?;
+    ensure_all(refresher, ev, &mut xs, clip.range(), 1)?;
+    let mut ys = Vec::with_capacity(2 * xs.len());
+    for direction in [1.0, -1.0] {
+        for x in &xs {
+            let mut y = combine(ev, &[(x, direction / w)], scale)?;
+            ev.add_const_assign(&mut y, Complex::new(-c / w, 0.0))?;
+            ys.push(y);
+        }
+    }
+    let mut signs = compose(ev, &ys, clip.sign().stages(), STAGE_BOUND, refresher)?;
+    let mut magnitudes = multiply_pairs(
+        ev,
+        (&mut ys, STAGE_BOUND),
+        (&mut signs, STAGE_BOUND),
+        refresher,
+    )?;
+    ensure_all(refresher, ev, &mut magnitudes, STAGE_BOUND, 1)?;
+    let (below, above) = magnitudes.split_at(xs.len());
+    below
+        .iter()
+        .zip(above)
+        .map(|(y1, y2)| combine(ev, &[(y2, w / 2.0), (y1, -w / 2.0)], scale))
+        .collect()
 }
 
 /// The bound of a sign stage's output and of exp's bases (`[−1, 1]`).

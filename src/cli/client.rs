@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ndarray::Array1;
+use rayon::prelude::*;
 
 use super::files::{self, KeysDir, INPUT_SUFFIX, LOGITS_SUFFIX};
 use super::model::{load_model, Embedded, ModelKind, ModelSpec};
@@ -18,7 +19,7 @@ use crate::model::encrypted::adapters::DecryptedParameters;
 use crate::model::encrypted::{
     AdapterMode, EncryptedAdapters, EncryptedInput, EncryptedModel, ServerSetup,
 };
-use crate::model::friendly::FriendlyModel;
+use crate::model::friendly::{FriendlyModel, Variant};
 
 /// Which columns of a data file, and how many examples.
 #[derive(Debug, clap::Args)]
@@ -208,6 +209,30 @@ pub fn argmax(values: &Array1<f64>) -> usize {
             }
         })
         .0
+}
+
+/// The share of `inputs` that `twin` classifies as `labels` say, through
+/// the circuit's polynomials.
+///
+/// Errors: no input, inputs and labels of different lengths, the twin's
+/// errors.
+pub fn twin_accuracy(twin: &FriendlyModel, inputs: &[Embedded], labels: &[usize]) -> Result<f64> {
+    if inputs.is_empty() || inputs.len() != labels.len() {
+        return Err(Error::LengthMismatch {
+            op: "accuracy",
+            got: labels.len(),
+            expected: inputs.len().max(1),
+        });
+    }
+    let hits = inputs
+        .par_iter()
+        .zip(labels)
+        .map(|(input, &label)| {
+            let trace = twin.forward(input.embeddings.view(), &input.mask, Variant::Polynomial)?;
+            Ok(usize::from(argmax(&trace.logits) == label))
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    Ok(hits.iter().sum::<usize>() as f64 / hits.len() as f64)
 }
 
 /// The data's label names (sorted) and every example's class.

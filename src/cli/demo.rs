@@ -11,9 +11,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use rayon::prelude::*;
-
-use super::client::{accuracy_note, argmax, classes, Client, Columns};
+use super::client::{accuracy_note, argmax, classes, twin_accuracy, Client, Columns};
 use super::infer::Server;
 use super::keygen::{generate_keys, prng, DEFAULT_PARAMS};
 use super::model::{load_model, LoadedModel, ModelSpec};
@@ -411,18 +409,7 @@ fn held_out_accuracies(model: &LoadedModel, tuned: &Tuned, count: usize) -> Resu
     let classes_count = model.twin.config().classes;
     let (_, labels) = classes(&data, model.held_out.label_set(), classes_count)?;
     let inputs = model.embed(&data.texts())?;
-    let accuracy = |twin: &FriendlyModel| -> Result<f64> {
-        let hits = inputs
-            .par_iter()
-            .zip(&labels)
-            .map(|(input, &label)| {
-                let trace =
-                    twin.forward(input.embeddings.view(), &input.mask, Variant::Polynomial)?;
-                Ok(usize::from(argmax(&trace.logits) == label))
-            })
-            .collect::<Result<Vec<usize>>>()?;
-        Ok(hits.iter().sum::<usize>() as f64 / hits.len() as f64)
-    };
+    let accuracy = |twin: &FriendlyModel| twin_accuracy(twin, &inputs, &labels);
     Ok(HeldOut {
         examples: inputs.len(),
         before: accuracy(&model.twin)?,

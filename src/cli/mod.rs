@@ -1,9 +1,10 @@
 //! The command-line front end: `heformer params`, `heformer devices`,
 //! `heformer bench ckks|boot|poly|model`, the client/server exchange
 //! through files (`keygen`, `encrypt` and `decrypt` on the client,
-//! `finetune` and `infer` on the server; see [`files`] for the layout) and `heformer demo`, the
-//! whole exchange in one process, and `heformer adapt`, the plaintext
-//! adaptation of MiniLM's first layers.
+//! `finetune` and `infer` on the server; see [`files`] for the layout),
+//! `heformer rehearse` (the client's plaintext twin of a private
+//! fine-tuning), `heformer demo`, the whole exchange in one process, and
+//! `heformer adapt`, the plaintext adaptation of MiniLM's first layers.
 
 mod adapt;
 mod bench;
@@ -20,6 +21,7 @@ mod infer;
 mod keygen;
 pub mod model;
 mod params;
+mod rehearse;
 
 use clap::{Parser, Subcommand};
 
@@ -59,6 +61,11 @@ enum Command {
     /// Server: private LoRA fine-tuning on encrypted examples and labels,
     /// with the evaluation keys alone; checkpoints after every step.
     Finetune(finetune::FinetuneArgs),
+    /// Client: the private fine-tuning's plaintext twin on plaintext data
+    /// (the same scales, clip, optimizer and polynomials), with held-out
+    /// accuracy along the way: choose the steps and the rate before the
+    /// encrypted run.
+    Rehearse(rehearse::RehearseArgs),
     /// Server: encrypted inference with the evaluation keys alone.
     Infer(infer::InferArgs),
     /// Client: decrypts logits; predictions, and accuracy given the labels.
@@ -163,6 +170,7 @@ pub fn run() -> Result<()> {
         Command::Keygen(args) => keygen::run(&args),
         Command::Encrypt(args) => client::encrypt(&args),
         Command::Finetune(args) => finetune::run(&args),
+        Command::Rehearse(args) => rehearse::run(&args),
         Command::Infer(args) => infer::run(&args),
         Command::Decrypt(args) => client::decrypt(&args),
         Command::Demo(args) => demo::run(&args),

@@ -46,9 +46,7 @@ use crate::model::weights::BertWeights;
 
 /// The bounds' margin over the largest values seen in calibration.
 pub const BOUNDS_MARGIN: f64 = 2.0;
-/// The gradient scales' margin over the largest gradients seen in
-/// calibration (room for the gradients to grow during training).
-pub const GRADIENT_SCALE_MARGIN: f64 = 4.0;
+
 /// The sequence length (and block side) of the MiniLM model.
 const MINILM_SEQ_LEN: usize = 32;
 /// The seed of the MiniLM model's LoRA `A` and head.
@@ -264,8 +262,8 @@ pub fn load_model(spec: &ModelSpec) -> Result<LoadedModel> {
 }
 
 /// The gradient scales of `twin`'s tensors that `mode` trains
-/// ([`GradientScales::calibrate`], margin [`GRADIENT_SCALE_MARGIN`], the
-/// exact functions) on the calibration `inputs`; unit scales with merged
+/// ([`GradientScales::calibrate`] at the default optimizer's clip level,
+/// the exact functions) on the calibration `inputs`; unit scales with merged
 /// adapters (nothing is trained).
 ///
 /// Errors: those of the calibration.
@@ -285,7 +283,7 @@ pub fn gradient_scales(
         twin.weights(),
         inputs,
         twin.config().classes,
-        GRADIENT_SCALE_MARGIN,
+        optimizer.gradient_bound,
     )
 }
 

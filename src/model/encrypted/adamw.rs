@@ -9,7 +9,8 @@
 //! (`m̂ = m/(1 − β₁^t)`, `v̂ = v/(1 − β₂^t)` of PyTorch's `m`, `v`):
 //!
 //! ```text
-//! m̂ ← a₁·m̂ + b₁·g     a₁ = β₁(1 − β₁^(t−1))/(1 − β₁^t), b₁ = (1 − β₁)/(1 − β₁^t)
+//! g ← clip(g)         to [−4G/5, 4G/5] (PyTorch's clip_grad_value_), when set
+//! m̂ ← a₁·m̂ + b₁·g      a₁ = β₁(1 − β₁^(t−1))/(1 − β₁^t), b₁ = (1 − β₁)/(1 − β₁^t)
 //! v̂ ← a₂·v̂ + b₂·g²    (the same with β₂)
 //! u = (η_t·m̂) · p(v̂ + ε)
 //! θ ← (1 − η_t·λ)·θ − u          (λ only where decay is on)
@@ -25,15 +26,22 @@
 //! correction, would swamp `ε`. Kept corrected, `|m̂| ≤ G`, `v̂ ≤ G²` at every
 //! step, and `|u| ≤ η_t` (as `m̂² ≤ v̂`, up to `p`'s error).
 //!
+//! The clip ([`CompositeClip`], on `[−R, R]`; soft near its kinks, so it
+//! clips to `4G/5` to stay within `G`) keeps `|g| ≤ G` whatever a step's
+//! gradients: without it, one gradient beyond `G` would take `v̂`
+//! beyond the inverse square root's interval, where its Newton steps
+//! diverge. The twin refuses a gradient beyond `R` (the encrypted step
+//! would bootstrap it out of range: garbage, with no error).
+//!
 //! Levels: every sum is formed at the default scale, each term through a
 //! constant product that lands it there (`circuits::combine`, one level), so a
 //! step costs `g²` (1), the moments (1), the inverse square root, `η_t·m̂`
 //! (1, beside it), `u` (1) and the update (1) levels, bootstrapping where
 //! they run out (each value with its bound).
 
-use crate::approx::{Approximation, NewtonApproximation, NewtonTarget};
+use crate::approx::{Approximation, CompositeClip, NewtonApproximation, NewtonTarget};
 use crate::circuits::combine::{combine, multiply_pairs};
-use crate::circuits::functions::evaluate_batch;
+use crate::circuits::functions::{clip_batch, evaluate_batch};
 use crate::circuits::refresh::{ensure_all, ensure_both, Refresh};
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{Error, Result};
@@ -41,6 +49,13 @@ use crate::math::Complex;
 use crate::model::train::adamw::AdamWConfig;
 
 const OP: &str = "EncryptedAdamW";
+
+/// The precision of the clip's sign: `2^−12`.
+const CLIP_SIGN_BITS: u32 = 12;
+
+/// The clip's level as a fraction of `G`: the soft clip reaches `5/4` of
+/// its level near its kinks ([`CompositeClip::output_bound`]), `G` at most.
+const CLIP_LEVEL: f64 = 0.8;
 
 /// The deepest inverse square root searched.
 const INV_SQRT_MAX_DEPTH: usize = 24;
@@ -50,8 +65,15 @@ const INV_SQRT_MAX_DEPTH: usize = 24;
 pub struct EncryptedAdamWConfig {
     /// `β₁`, `β₂`, `ε`, `λ`.
     pub adamw: AdamWConfig,
-    /// `G`: every gradient slot lies in `[−G, G]`.
+    /// `G`: the gradients the moments take lie in `[−G, G]` (clipped to it
+    /// when [`clip_range`](Self::clip_range) is set).
     pub gradient_bound: f64,
+    /// `R`: the incoming gradients lie in `[−R, R]` and are clipped to
+    /// `[−4G/5, 4G/5]` ([`CompositeClip`], the sign to `2^−12`; softly, so
+    /// within `G`); none: they lie in `[−G, G]` already and are taken as
+    /// they are.
+    #[serde(default)]
+    pub clip_range: Option<f64>,
     /// Every parameter slot lies in `[−B, B]` (the bound bootstrapping
     /// needs).
     pub parameter_bound: f64,
@@ -60,18 +82,23 @@ pub struct EncryptedAdamWConfig {
 }
 
 impl Default for EncryptedAdamWConfig {
-    /// PyTorch's `β₁ = 0.9`, `β₂ = 0.999`, `λ = 0.01`; `ε = 2^−10`, `G = 1`
-    /// (a range ratio of `2^10`: a bootstrap of `v̂ + ε` keeps about
-    /// `b − 4 − 10` bits at its low end for a bootstrap of `b` bits, 4 of
-    /// them spent on the refresher's headroom), parameters in `[−4, 4]`,
-    /// the inverse square root to `2^−12`.
+    /// PyTorch's `β₁ = 0.9`, `β₂ = 0.999`, `λ = 0.01`; `ε = 2^−10`, `G = 2`
+    /// (a range ratio of `2^12`: a bootstrap of `v̂ + ε` keeps about
+    /// `b − 4 − 12` bits at its low end for a bootstrap of `b` bits, 4 of
+    /// them spent on the refresher's headroom), incoming gradients in
+    /// `[−256, 256]` clipped to `[−4G/5, 4G/5]`, parameters in `[−4, 4]`, the
+    /// inverse square root to `2^−12`. With the gradient scales of
+    /// [`GradientScales::calibrate`](super::scales::GradientScales::calibrate)
+    /// at target `G`, a typical example's gradient sits at the clip level
+    /// and a batch's mean well inside it.
     fn default() -> Self {
         Self {
             adamw: AdamWConfig {
                 epsilon: 2f64.powi(-10),
                 ..AdamWConfig::default()
             },
-            gradient_bound: 1.0,
+            gradient_bound: 2.0,
+            clip_range: Some(256.0),
             parameter_bound: 4.0,
             inv_sqrt_relative_error: 2f64.powi(-12),
         }
@@ -83,6 +110,22 @@ impl EncryptedAdamWConfig {
     pub fn inv_sqrt_interval(&self) -> (f64, f64) {
         let epsilon = self.adamw.epsilon;
         (epsilon, self.gradient_bound.powi(2) + epsilon)
+    }
+
+    /// The clip of the incoming gradients (none without a clip range).
+    ///
+    /// Errors: a clip range below `G` or not finite, the fit's errors.
+    pub fn clip(&self) -> Result<Option<CompositeClip>> {
+        self.clip_range
+            .map(|range| {
+                CompositeClip::fit(CLIP_LEVEL * self.gradient_bound, range, CLIP_SIGN_BITS)
+            })
+            .transpose()
+    }
+
+    /// The bound of the incoming gradients: `R` with a clip, else `G`.
+    pub fn incoming_bound(&self) -> f64 {
+        self.clip_range.unwrap_or(self.gradient_bound)
     }
 
     /// The inverse square root of the update.
@@ -104,11 +147,14 @@ impl EncryptedAdamWConfig {
             && weight_decay.is_finite()
             && weight_decay >= 0.0
             && positive(self.gradient_bound)
+            && self
+                .clip_range
+                .is_none_or(|r| r.is_finite() && r >= self.gradient_bound)
             && positive(self.parameter_bound)
             && positive(self.inv_sqrt_relative_error))
         {
             return Err(Error::InvalidParameters(format!(
-                "{OP}: {self:?} needs 0 ≤ β < 1, ε > 0, λ ≥ 0 and positive bounds"
+                "{OP}: {self:?} needs 0 ≤ β < 1, ε > 0, λ ≥ 0, positive bounds and a finite clip range of at least G"
             )));
         }
         NewtonApproximation::fit_to_error(
@@ -241,6 +287,7 @@ const OPTIMIZER_CHUNK: usize = 16;
 pub struct EncryptedAdamW {
     config: EncryptedAdamWConfig,
     inverse_sqrt: Approximation,
+    clip: Option<CompositeClip>,
     decay: Vec<bool>,
     step: u64,
     first: Vec<Ciphertext>,
@@ -255,6 +302,7 @@ impl EncryptedAdamW {
     pub fn new(config: EncryptedAdamWConfig, decay: Vec<bool>) -> Result<Self> {
         Ok(Self {
             inverse_sqrt: Approximation::Newton(config.inverse_sqrt()?),
+            clip: config.clip()?,
             config,
             decay,
             step: 0,
@@ -374,10 +422,13 @@ impl EncryptedAdamW {
             .collect();
 
         // The moments, bias-corrected.
-        let mut grads = gradients
-            .iter()
-            .map(Ciphertext::try_clone)
-            .collect::<Result<Vec<_>>>()?;
+        let mut grads = match &self.clip {
+            Some(clip) => clip_batch(ev, gradients, clip, refresher)?,
+            None => gradients
+                .iter()
+                .map(Ciphertext::try_clone)
+                .collect::<Result<Vec<_>>>()?,
+        };
         ensure_all(refresher, ev, &mut grads, g_bound, 2)?;
         let mut squares = grads
             .iter()
@@ -455,6 +506,7 @@ impl EncryptedAdamW {
 pub struct AdamWTwin {
     config: EncryptedAdamWConfig,
     inverse_sqrt: NewtonApproximation,
+    clip: Option<CompositeClip>,
     decay: Vec<bool>,
     step: u64,
     first: Vec<Vec<f64>>,
@@ -468,6 +520,7 @@ impl AdamWTwin {
     pub fn new(config: EncryptedAdamWConfig, decay: Vec<bool>) -> Result<Self> {
         Ok(Self {
             inverse_sqrt: config.inverse_sqrt()?,
+            clip: config.clip()?,
             config,
             decay,
             step: 0,
@@ -485,7 +538,8 @@ impl AdamWTwin {
     ///
     /// Errors: lists of other lengths than the decay flags, a gradient of
     /// another length than its parameter, a rate that is not finite and
-    /// not negative (nothing changes then).
+    /// not negative, a gradient beyond the incoming bound
+    /// ([`EncryptedAdamWConfig::incoming_bound`]; nothing changes then).
     pub fn step(
         &mut self,
         params: &mut [Vec<f64>],
@@ -495,8 +549,19 @@ impl AdamWTwin {
         check_len(params.len(), self.decay.len())?;
         check_len(gradients.len(), self.decay.len())?;
         check_rate(rate)?;
-        for (theta, g) in params.iter().zip(gradients) {
+        let bound = self.config.incoming_bound();
+        for (k, (theta, g)) in params.iter().zip(gradients).enumerate() {
             check_len(g.len(), theta.len())?;
+            if let Some(i) = g.iter().position(|x| x.is_nan() || x.abs() > bound) {
+                return Err(Error::OutOfRange {
+                    op: OP,
+                    detail: format!(
+                        "gradient {k}, element {i}: {} lies beyond the optimizer's bound {bound} \
+                         (under encryption, garbage): larger gradient scales or a wider clip range",
+                        g[i]
+                    ),
+                });
+            }
         }
         if self.step == 0 {
             self.first = params.iter().map(|p| vec![0.0; p.len()]).collect();
@@ -507,6 +572,7 @@ impl AdamWTwin {
         for (k, (theta, g)) in params.iter_mut().zip(gradients).enumerate() {
             let c = cfg.constants(self.step, rate, self.decay[k]);
             for (i, (theta, &g)) in theta.iter_mut().zip(g).enumerate() {
+                let g = self.clip.as_ref().map_or(g, |clip| clip.eval(g));
                 let m = c.first.0 * self.first[k][i] + c.first.1 * g;
                 let v = c.second.0 * self.second[k][i] + c.second.1 * (g * g);
                 self.first[k][i] = m;

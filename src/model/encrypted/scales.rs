@@ -1,28 +1,30 @@
 //! Public gradient scales: before the optimizer, each trained tensor's
 //! gradient is divided by a power of two `s` fixed before training, so that
-//! its values lie well inside the optimizer's `[−G, G]` (the inverse square
-//! root of [`EncryptedAdamW`](super::adamw::EncryptedAdamW) is fitted on
-//! `[ε, G² + ε]`, and Newton's steps diverge beyond it).
+//! every tensor reaches the optimizer at the same typical size, whatever
+//! its own: the adapters' gradients are a hundredth of the head's, the
+//! head's second weight's a thousandth.
 //!
 //! AdamW is invariant to a gradient's scale except through `ε`: the scaled
-//! step is AdamW on the unscaled gradient with `ε·s²` for that tensor. A
-//! power of two makes the division exact and free, in `f64` and under
-//! encryption alike (there a relabelling of the ciphertext's scale).
+//! step is AdamW on the unscaled gradient with `ε·s²` for that tensor. The
+//! encrypted optimizer needs a large `ε` (its inverse square root is fitted
+//! on `[ε, G² + ε]`, [`EncryptedAdamW`](super::adamw::EncryptedAdamW)), and
+//! below `√ε` AdamW's step shrinks with the gradient: unscaled, the
+//! adapters would hardly move. A power of two makes the division exact and
+//! free, in `f64` and under encryption alike (there a relabelling of the
+//! ciphertext's scale).
 //!
-//! [`GradientScales::calibrate`] takes, for each tensor, the largest
-//! magnitude of the twin's per-example gradient over calibration inputs and
-//! every label, times a margin, rounded up to a power of two, and at least
-//! 1: a tensor whose gradients already lie well inside the range is left
-//! as it is. (Scaling small gradients up would make AdamW's first steps
-//! sign-like where `ε` now damps them, and so sensitive to small errors in
-//! near-zero gradients: on the tiny model of `tests/encrypted_finetune.rs`
-//! the exact twin's agreement fell from 11 to 6 bits.) The price: the
-//! adapters' gradients, mostly below `√ε`, stay there, where AdamW's step
-//! shrinks with the gradient, and the adapters learn slowly.
+//! [`GradientScales::calibrate`] takes, for each tensor, the root mean
+//! square of the twin's per-example gradients over calibration inputs and
+//! every label, and the power of two at or above it divided by a target
+//! (the optimizer's clip level `G`): a typical example's scaled gradient
+//! lies near `G`, a batch's mean well inside `[−G, G]` and well above
+//! `√ε`. Elements beyond `G` exist (the gradients are heavy-tailed, and
+//! they grow as training moves the adapters); the optimizer clips them
+//! ([`CompositeClip`](crate::approx::CompositeClip)).
 //!
 //! An adapter's `A` takes its `B`'s scale: `∂A = xᵀ·∂Y·Bᵀ` is zero at the
-//! start (`B = 0`), and it stays below `∂B = (x·A)ᵀ·∂Y` as
-//! long as `B` is smaller than `A`, as it is early in fine-tuning.
+//! start (`B = 0`), and it stays comparable to `∂B = (x·A)ᵀ·∂Y` as
+//! long as `B` stays comparable to `A`.
 //!
 //! The scales are public: they come from the model's weights and public
 //! calibration sentences, as the bootstrapping bounds do.
@@ -53,36 +55,39 @@ impl GradientScales {
     }
 
     /// The scales of `twin`'s trained tensors at `weights` (see the module
-    /// docs), from the gradients of `inputs` under each of `classes`
-    /// labels, times `margin`.
+    /// docs): the root mean square of the gradients of `inputs` under each
+    /// of `classes` labels, over `target`, rounded up to a power of two (1
+    /// for a tensor whose gradients are all zero).
     ///
-    /// Errors: no input, no class, a margin below 1, the twin's errors.
+    /// Errors: no input, no class, a target that is not finite and
+    /// positive, the twin's errors.
     pub fn calibrate(
         twin: &TwinFineTuning,
         weights: &FriendlyWeights,
         inputs: &[(ArrayView2<'_, f64>, &[bool])],
         classes: usize,
-        margin: f64,
+        target: f64,
     ) -> Result<Self> {
-        if inputs.is_empty() || classes == 0 || !(margin >= 1.0 && margin.is_finite()) {
+        if inputs.is_empty() || classes == 0 || !(target > 0.0 && target.is_finite()) {
             return Err(Error::InvalidParameters(format!(
-                "{OP}: {} inputs, {classes} classes, margin {margin}: needs inputs, classes and a margin of at least 1",
+                "{OP}: {} inputs, {classes} classes, target {target}: needs inputs, classes and a positive target",
                 inputs.len()
             )));
         }
-        let mut largest: Vec<f64> = Vec::new();
+        let mut squares: Vec<(f64, usize)> = Vec::new();
         for &(embeddings, mask) in inputs {
             for label in 0..classes {
                 let (_, gradients) = twin.gradient(weights, &[(embeddings, mask, label)])?;
-                largest.resize(gradients.len(), 0.0);
-                for (m, g) in largest.iter_mut().zip(&gradients) {
-                    *m = g.iter().fold(*m, |m, x| m.max(x.abs()));
+                squares.resize(gradients.len(), (0.0, 0));
+                for ((sum, count), g) in squares.iter_mut().zip(&gradients) {
+                    *sum += g.iter().map(|x| x * x).sum::<f64>();
+                    *count += g.len();
                 }
             }
         }
-        let mut scales: Vec<f64> = largest
+        let mut scales: Vec<f64> = squares
             .iter()
-            .map(|&m| power_of_two_above(m * margin).max(1.0))
+            .map(|&(sum, count)| power_of_two_above((sum / count.max(1) as f64).sqrt() / target))
             .collect();
         for pair in scales[..2 * twin.adapter_count()].chunks_mut(2) {
             pair[0] = pair[1];
