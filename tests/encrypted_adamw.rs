@@ -283,8 +283,8 @@ fn a_resumed_run_matches_an_uninterrupted_one() {
         let mut params = start.clone();
         run(&mut first, &mut params, 0..2);
         save_checkpoint(&f.ctx, &path, &params, &first).unwrap();
-        // A save that fails (parameters that do not match) leaves it whole.
-        assert!(save_checkpoint(&f.ctx, &path, &params[..1], &first).is_err());
+        // A save that fails (no parameters) leaves it whole.
+        assert!(save_checkpoint(&f.ctx, &path, &params[..0], &first).is_err());
     }
     let (mut params, mut resumed) = load_checkpoint(&f.ctx, &path).unwrap();
     assert_eq!(resumed.steps(), 2);

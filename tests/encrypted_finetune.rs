@@ -127,15 +127,60 @@ fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
     .unwrap();
     let tensors = adapters.tensor_indices();
     assert_eq!(tensors.len(), adapters.parameters().len());
-    // The optimizer updates them in chunks of 16: these take three.
-    println!("{} parameter ciphertexts", tensors.len());
-    assert!(tensors.len() > 32);
     assert_eq!(tensors.iter().max().map(|t| t + 1), Some(initial.len()));
     let batch = encrypted_batch(&server, &mut fixture, (&embeddings, &masks, &labels), level);
     let ev = &fixture.evaluator;
-    let mut optimizer =
-        EncryptedAdamW::new(optimizer_config, vec![true; adapters.parameters().len()]).unwrap();
     let mut refresher = Bootstrapping::new(&bootstrapper);
+    // The optimizer's compact view (the head's occupied blocks packed
+    // together) and back gives the same values.
+    let compact = adapters
+        .to_optimizer(
+            ev,
+            &fixture.encoder,
+            (adapters.parameters(), ADAPTER_BOUND),
+            &mut refresher,
+        )
+        .unwrap();
+    println!(
+        "{} parameter ciphertexts, {} in the optimizer's compact view",
+        tensors.len(),
+        compact.len()
+    );
+    assert_eq!(compact.len(), adapters.optimizer_count());
+    assert!(compact.len() < tensors.len());
+    let mut round_trip = EncryptedAdapters::from_parameters(
+        &config,
+        server.layout(),
+        adapters
+            .parameters()
+            .iter()
+            .map(|ct| ct.try_clone().unwrap())
+            .collect(),
+        ADAPTER_BOUND,
+    )
+    .unwrap();
+    round_trip
+        .set_from_optimizer(ev, &fixture.encoder, compact, &mut refresher)
+        .unwrap();
+    let decrypt = |a: &EncryptedAdapters| {
+        let values = a
+            .decrypt(
+                &config,
+                server.layout(),
+                &fixture.encoder,
+                &fixture.decryptor,
+            )
+            .unwrap();
+        let mut flat = flatten_adapters(&values.adapters.iter().flatten().collect::<Vec<_>>());
+        flat.extend(flatten_head(&values.head));
+        flat
+    };
+    let (after, before) = (decrypt(&round_trip), decrypt(&adapters));
+    let round_trip_bits = agreement(after.iter().flatten(), before.iter().flatten());
+    println!("the compact view and back: {round_trip_bits:.1} bits");
+    assert!(round_trip_bits >= 20.0);
+    let mut optimizer =
+        EncryptedAdamW::new(optimizer_config, vec![true; adapters.optimizer_count()]).unwrap();
     let dir = std::env::temp_dir().join(format!("heformer-finetune-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let checkpoint = dir.join("step-1.ckpt");
@@ -317,7 +362,7 @@ fn one_full_finetuning_step_of_the_softmax_model_tracks_the_twin() {
         )
         .is_err());
     let mut optimizer =
-        EncryptedAdamW::new(optimizer_config, vec![true; parameters.parameters().len()]).unwrap();
+        EncryptedAdamW::new(optimizer_config, vec![true; parameters.optimizer_count()]).unwrap();
     let report = tuning
         .step(
             &fixture.evaluator,

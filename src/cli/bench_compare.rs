@@ -104,8 +104,10 @@ struct DesignRecord {
     design: &'static str,
     attention: &'static str,
     trained: &'static str,
-    /// Ciphertexts of the trained parameters.
+    /// Ciphertexts of the trained parameters in the circuit's layout.
     parameter_ciphertexts: usize,
+    /// Ciphertexts the optimizer steps (their compact view).
+    optimizer_ciphertexts: usize,
     keygen_seconds: f64,
     inference_seconds: f64,
     /// The head's share of the inference.
@@ -320,7 +322,7 @@ fn measure(
     let tuning =
         FineTuning::new(server.model(), gradient_bounds, LOGIT_BOUND)?.with_gradient_scales(scales);
     let mut optimizer =
-        EncryptedAdamW::new(optimizer_config, vec![true; parameters.parameters().len()])?;
+        EncryptedAdamW::new(optimizer_config, vec![true; parameters.optimizer_count()])?;
     let start = Instant::now();
     let step = tuning.step(
         server.evaluator(),
@@ -344,6 +346,7 @@ fn measure(
             _ => "lora + head",
         },
         parameter_ciphertexts: parameters.parameters().len(),
+        optimizer_ciphertexts: parameters.optimizer_count(),
         keygen_seconds,
         inference_seconds: inference.seconds,
         inference_head_seconds: inference.head_seconds,

@@ -63,8 +63,10 @@ pub struct DemoArgs {
     /// training split, then the next ones).
     #[arg(long, default_value_t = 2)]
     finetune_batch: usize,
-    /// The fine-tuning's (constant) learning rate.
-    #[arg(long, default_value_t = 1e-2)]
+    /// The fine-tuning's (constant) learning rate (AdamW's first steps
+    /// move every parameter by about this much: a short run takes small
+    /// steps; `heformer rehearse` finds a schedule for a long one).
+    #[arg(long, default_value_t = 3e-4)]
     lr: f64,
     /// After fine-tuning, the client decrypts its adapters and measures in
     /// the clear, on this many held-out sentences (the model's held-out
@@ -448,7 +450,7 @@ fn fine_tune(
     let tuning = FineTuning::new(server.model(), gradient_bounds, LOGIT_BOUND)?
         .with_gradient_scales(scales.clone());
     let mut optimizer =
-        EncryptedAdamW::new(optimizer_config, vec![true; adapters.parameters().len()])?;
+        EncryptedAdamW::new(optimizer_config, vec![true; adapters.optimizer_count()])?;
     let twin_of = |variant| {
         TwinFineTuning::new(&model.twin, optimizer_config, variant)?
             .with_gradient_scales(scales.clone())

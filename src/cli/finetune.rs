@@ -144,7 +144,7 @@ pub(super) fn run(args: &FinetuneArgs) -> Result<()> {
             server.input_level(),
             config.parameter_bound,
         )?;
-        let optimizer = EncryptedAdamW::new(config, vec![true; adapters.parameters().len()])?;
+        let optimizer = EncryptedAdamW::new(config, vec![true; adapters.optimizer_count()])?;
         (adapters, optimizer)
     };
     let done = optimizer.steps();

@@ -557,7 +557,9 @@ impl AdamWTwin {
                     op: OP,
                     detail: format!(
                         "gradient {k}, element {i}: {} lies beyond the optimizer's bound {bound} \
-                         (under encryption, garbage): larger gradient scales or a wider clip range",
+                         (under encryption: garbage, with no error). Far beyond, training has \
+                         diverged (a rate too high, activations beyond the polynomials' ranges); \
+                         just beyond, a wider clip range or larger gradient scales help",
                         g[i]
                     ),
                 });

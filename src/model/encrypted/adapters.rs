@@ -19,10 +19,12 @@
 
 use ndarray::{Array1, Array2};
 
+use super::compact::CompactPacking;
 use super::full;
 use super::head::{flatten_head, layers, DenseLayout};
 use super::layout::BlockLayout;
-use crate::ckks::{Ciphertext, Decryptor, Encoder, Encryptor};
+use crate::circuits::refresh::Refresh;
+use crate::ckks::{Ciphertext, Decryptor, Encoder, Encryptor, Evaluator};
 use crate::error::{Error, Result};
 use crate::math::Complex;
 use crate::model::friendly::{
@@ -76,6 +78,8 @@ pub struct EncryptedAdapters {
     dense: Option<DenseLayout>,
     /// The head's tensors, after everything else.
     head: DenseLayout,
+    /// The optimizer's compact view of the dense layers and the head.
+    packing: CompactPacking,
     parameters: Vec<Ciphertext>,
     bound: f64,
 }
@@ -247,6 +251,18 @@ impl EncryptedAdapters {
             });
         }
         let (a_width, b_width) = adapter_widths(layout);
+        let dense = full.then(|| full::layer_layout(config, layout));
+        let head = DenseLayout::head(config, layout);
+        let mut occupied = Vec::new();
+        if let Some(dense) = &dense {
+            let layer = dense.occupancy(layout)?;
+            for _ in 0..config.layers {
+                occupied.extend(layer.iter().cloned());
+            }
+        }
+        occupied.extend(head.occupancy(layout)?);
+        let shape = layout.shape();
+        let packing = CompactPacking::new(shape.blocks(), shape.slots(), &occupied)?;
         Ok(Self {
             targets: if full {
                 Vec::new()
@@ -257,8 +273,9 @@ impl EncryptedAdapters {
             rank: config.lora_rank,
             a_width,
             b_width,
-            dense: full.then(|| full::layer_layout(config, layout)),
-            head: DenseLayout::head(config, layout),
+            dense,
+            head,
+            packing,
             parameters,
             bound,
         })
@@ -389,15 +406,79 @@ impl EncryptedAdapters {
         out
     }
 
+    /// How many ciphertexts the optimizer steps: the adapters', then the
+    /// dense layers' and the head's in their compact view
+    /// ([`CompactPacking`]).
+    pub fn optimizer_count(&self) -> usize {
+        self.dense_start() + self.packing.compact_count()
+    }
+
+    /// `cts`, a list in the flat order (these parameters, or their
+    /// gradients; values up to `bound`), in the optimizer's order: the
+    /// adapters' as they are, the dense layers' and the head's compressed
+    /// (one level, refreshed by `refresher` where they lack it).
+    ///
+    /// Errors: a list of another length than the parameters, the
+    /// operations' errors.
+    pub fn to_optimizer(
+        &self,
+        ev: &Evaluator,
+        encoder: &Encoder,
+        (cts, bound): (&[Ciphertext], f64),
+        refresher: &mut dyn Refresh,
+    ) -> Result<Vec<Ciphertext>> {
+        if cts.len() != self.parameters.len() {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: cts.len(),
+                expected: self.parameters.len(),
+            });
+        }
+        let (adapters, dense) = cts.split_at(self.dense_start());
+        let mut out = adapters
+            .iter()
+            .map(Ciphertext::try_clone)
+            .collect::<Result<Vec<_>>>()?;
+        out.extend(
+            self.packing
+                .compress(ev, encoder, (dense, bound), refresher)?,
+        );
+        Ok(out)
+    }
+
+    /// Replaces the parameters by `values`, a list in the optimizer's
+    /// order ([`to_optimizer`](Self::to_optimizer)), expanded (one level).
+    /// On an error nothing changes.
+    ///
+    /// Errors: a list of another length than
+    /// [`optimizer_count`](Self::optimizer_count), the operations' errors.
+    pub fn set_from_optimizer(
+        &mut self,
+        ev: &Evaluator,
+        encoder: &Encoder,
+        mut values: Vec<Ciphertext>,
+        refresher: &mut dyn Refresh,
+    ) -> Result<()> {
+        if values.len() != self.optimizer_count() {
+            return Err(Error::LengthMismatch {
+                op: OP,
+                got: values.len(),
+                expected: self.optimizer_count(),
+            });
+        }
+        let start = self.dense_start();
+        let expanded =
+            self.packing
+                .expand(ev, encoder, (&values[start..], self.bound), refresher)?;
+        values.truncate(start);
+        values.extend(expanded);
+        self.parameters = values;
+        Ok(())
+    }
+
     /// The ciphertexts in the flat order.
     pub fn parameters(&self) -> &[Ciphertext] {
         &self.parameters
-    }
-
-    /// The ciphertexts in the flat order, mutably (the optimizer's
-    /// update).
-    pub fn parameters_mut(&mut self) -> &mut [Ciphertext] {
-        &mut self.parameters
     }
 
     /// The ciphertexts of target `t` of layer `layer`, in the flat order.

@@ -3,12 +3,15 @@
 //! flags and moments. Nothing in it is in the clear but the public
 //! constants.
 //!
-//! Layout: the magic line `heformer-encrypted-checkpoint-v1\n`, a `u64`
+//! Layout: the magic line `heformer-encrypted-checkpoint-v2\n`, a `u64`
 //! (little-endian) byte length and that many bytes of JSON header
 //! ([`EncryptedAdamWConfig`], step, decay flags, parameter count), then
 //! the ciphertext frames of [`crate::ckks::serialize`] (each with its own
-//! checksum): the parameters, then `m̂`, then `v̂` (one per parameter, none
-//! at step 0). Nothing may follow.
+//! checksum): the parameters (in the circuit's layout), then `m̂`, then
+//! `v̂` (one per decay flag: the optimizer's ciphertexts, the compact view
+//! of [`EncryptedAdapters::optimizer_count`](super::EncryptedAdapters::optimizer_count);
+//! none at step 0). Nothing may follow. (Version 1 kept the moments in
+//! the circuit's layout, one per parameter.)
 //!
 //! [`save_checkpoint`] writes a temporary file beside the target and
 //! renames it over the target once synced, so a crash leaves the previous
@@ -24,7 +27,7 @@ use crate::ckks::{Ciphertext, CkksContext};
 use crate::error::{Error, Result};
 
 /// The magic line of a checkpoint file.
-pub const MAGIC: &[u8] = b"heformer-encrypted-checkpoint-v1\n";
+pub const MAGIC: &[u8] = b"heformer-encrypted-checkpoint-v2\n";
 
 /// The largest header accepted (the header is a few hundred bytes).
 const MAX_HEADER: u64 = 1 << 20;
@@ -57,19 +60,19 @@ fn format_error(path: &Path, detail: impl std::fmt::Display) -> Error {
 /// Writes `params` and `optimizer` to `path` (through a temporary file
 /// renamed over it).
 ///
-/// Errors: parameters that are not one per decay flag, I/O errors,
-/// ciphertexts of another parameter set.
+/// Errors: no parameter, I/O errors, ciphertexts of another parameter
+/// set.
 pub fn save_checkpoint(
     ctx: &CkksContext,
     path: &Path,
     params: &[Ciphertext],
     optimizer: &EncryptedAdamW,
 ) -> Result<()> {
-    if params.len() != optimizer.decay().len() {
+    if params.is_empty() {
         return Err(Error::LengthMismatch {
             op: "save_checkpoint",
-            got: params.len(),
-            expected: optimizer.decay().len(),
+            got: 0,
+            expected: optimizer.decay().len().max(1),
         });
     }
     let header = Header {
@@ -132,7 +135,7 @@ pub fn load_checkpoint(
         .map_err(|_| format_error(path, "truncated header"))?;
     let header: Header =
         serde_json::from_slice(&json).map_err(|e| format_error(path, format!("header: {e}")))?;
-    if header.parameters != header.decay.len() {
+    if header.parameters == 0 || header.decay.is_empty() {
         return Err(format_error(
             path,
             format!(
@@ -145,7 +148,7 @@ pub fn load_checkpoint(
     let moments = if header.step == 0 {
         0
     } else {
-        header.parameters
+        header.decay.len()
     };
     let mut read = |count: usize| -> Result<Vec<Ciphertext>> {
         (0..count).map(|_| read_ciphertext(ctx, &mut r)).collect()

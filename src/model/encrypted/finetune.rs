@@ -275,7 +275,9 @@ impl<'a> FineTuning<'a> {
 
     /// One optimizer step of `adapters` by their mean `gradients` at
     /// `rate`; adds to `report`. On an error the adapters keep their
-    /// values (they may have been refreshed).
+    /// values. The optimizer steps
+    /// [`optimizer_count`](EncryptedAdapters::optimizer_count) ciphertexts
+    /// (the compact view).
     ///
     /// Errors: an optimizer whose parameter bound is not the adapters',
     /// lists of the wrong length, the optimizer's errors.
@@ -298,7 +300,17 @@ impl<'a> FineTuning<'a> {
             )));
         }
         let (start, count, seconds) = (Instant::now(), refresher.count(), refresher.seconds());
-        optimizer.step(ev, adapters.parameters_mut(), gradients, rate, refresher)?;
+        // The optimizer works on the compact view (the head's and the
+        // dense layers' occupied blocks packed together), then the new
+        // values are expanded back into the circuit's layout.
+        let encoder = self.model.encoder();
+        let incoming = optimizer.config().incoming_bound();
+        let compact_gradients =
+            adapters.to_optimizer(ev, encoder, (gradients, incoming), refresher)?;
+        let mut values =
+            adapters.to_optimizer(ev, encoder, (adapters.parameters(), bound), refresher)?;
+        optimizer.step(ev, &mut values, &compact_gradients, rate, refresher)?;
+        adapters.set_from_optimizer(ev, encoder, values, refresher)?;
         report.optimizer_seconds += start.elapsed().as_secs_f64();
         report.bootstraps += refresher.count() - count;
         report.bootstrap_seconds += refresher.seconds() - seconds;

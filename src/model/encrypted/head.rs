@@ -107,6 +107,26 @@ impl DenseLayout {
         Ok(out)
     }
 
+    /// Per tensor, the slot vectors of its ciphertexts for all-ones
+    /// layers: the blocks each tensor occupies
+    /// ([`CompactPacking`](super::compact::CompactPacking)).
+    ///
+    /// Errors: none in practice (the shapes are the layout's own).
+    pub fn occupancy(&self, layout: &BlockLayout) -> Result<Vec<Vec<Vec<Complex>>>> {
+        let ones: Vec<Dense> = self
+            .shapes
+            .iter()
+            .map(|&(inputs, outputs)| Dense {
+                weight: Array2::ones((inputs, outputs)),
+                bias: Array1::ones(outputs),
+            })
+            .collect();
+        let slots = self.slots(layout, &ones.iter().collect::<Vec<_>>())?;
+        Ok((0..self.tensors())
+            .map(|t| slots[self.range(t)].to_vec())
+            .collect())
+    }
+
     /// The layers whose tensors `slots` hold (flat order; biases read on
     /// row 0), the inverse of [`slots`](Self::slots).
     ///

@@ -33,8 +33,10 @@
 //! - [`finetune`]: one step of private fine-tuning (forward, loss,
 //!   backward, mean gradient, optimizer);
 //! - [`scales`]: the public powers of two each trained tensor's gradient
-//!   is divided by before the optimizer, so that it stays inside the
-//!   optimizer's range;
+//!   is divided by before the optimizer, so that every tensor reaches it
+//!   at the same typical size;
+//! - [`compact`]: the optimizer's compact view of the encrypted dense
+//!   weights (the head's occupied blocks packed together);
 //! - [`checkpoint`]: encrypted parameters and optimizer state in one
 //!   file, resumable.
 
@@ -44,6 +46,7 @@ pub mod backward;
 pub mod blocks;
 pub mod bounds;
 pub mod checkpoint;
+pub mod compact;
 pub mod finetune;
 pub mod forward;
 pub mod full;
