@@ -108,6 +108,17 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// `Ok` when `got == expected`, else [`Error::LengthMismatch`] for `op`.
+    pub fn check_length(op: &'static str, got: usize, expected: usize) -> Result<()> {
+        if got == expected {
+            Ok(())
+        } else {
+            Err(Error::LengthMismatch { op, got, expected })
+        }
+    }
+}
+
 /// `:line` for an error message, or nothing when the error has no line.
 fn line_suffix(line: Option<u64>) -> String {
     line.map(|line| format!(":{line}")).unwrap_or_default()

@@ -208,17 +208,7 @@ fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
     println!("{} bootstraps in all", refresher.count());
 
     // The adapters' changes against the twin's.
-    let got = adapters
-        .decrypt(
-            &config,
-            server.layout(),
-            &fixture.encoder,
-            &fixture.decryptor,
-        )
-        .unwrap();
-    let mut got_flat: Vec<Vec<f64>> =
-        flatten_adapters(&got.adapters.iter().flatten().collect::<Vec<_>>());
-    got_flat.extend(flatten_head(&got.head));
+    let got_flat = decrypt(&adapters);
     let change = |after: &[Vec<f64>]| parameter_change(&initial, after);
     let got_change = change(&got_flat);
     let mut bits = Vec::new();

@@ -449,6 +449,11 @@ fn fine_tune(
         .ok_or_else(|| Error::InvalidParameters("no gradient scales".into()))?;
     let tuning = FineTuning::new(server.model(), gradient_bounds, LOGIT_BOUND)?
         .with_gradient_scales(scales.clone());
+    eprintln!(
+        "{} parameter ciphertexts, {} in the optimizer's compact view",
+        adapters.parameters().len(),
+        adapters.optimizer_count()
+    );
     let mut optimizer =
         EncryptedAdamW::new(optimizer_config, vec![true; adapters.optimizer_count()])?;
     let twin_of = |variant| {

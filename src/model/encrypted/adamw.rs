@@ -211,15 +211,7 @@ fn check_rate(rate: f64) -> Result<()> {
 
 /// Checks that two lists match in length.
 fn check_len(got: usize, expected: usize) -> Result<()> {
-    if got == expected {
-        Ok(())
-    } else {
-        Err(Error::LengthMismatch {
-            op: OP,
-            got,
-            expected,
-        })
-    }
+    Error::check_length(OP, got, expected)
 }
 
 /// The mean of a batch's gradients (one list of ciphertexts per example,

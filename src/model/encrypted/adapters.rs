@@ -23,7 +23,7 @@ use super::compact::CompactPacking;
 use super::full;
 use super::head::{flatten_head, layers, DenseLayout};
 use super::layout::BlockLayout;
-use crate::circuits::refresh::Refresh;
+use crate::circuits::refresh::{ensure_all, Refresh};
 use crate::ckks::{Ciphertext, Decryptor, Encoder, Encryptor, Evaluator};
 use crate::error::{Error, Result};
 use crate::math::Complex;
@@ -427,13 +427,7 @@ impl EncryptedAdapters {
         (cts, bound): (&[Ciphertext], f64),
         refresher: &mut dyn Refresh,
     ) -> Result<Vec<Ciphertext>> {
-        if cts.len() != self.parameters.len() {
-            return Err(Error::LengthMismatch {
-                op: OP,
-                got: cts.len(),
-                expected: self.parameters.len(),
-            });
-        }
+        Error::check_length(OP, cts.len(), self.parameters.len())?;
         let (adapters, dense) = cts.split_at(self.dense_start());
         let mut out = adapters
             .iter()
@@ -447,8 +441,9 @@ impl EncryptedAdapters {
     }
 
     /// Replaces the parameters by `values`, a list in the optimizer's
-    /// order ([`to_optimizer`](Self::to_optimizer)), expanded (one level).
-    /// On an error nothing changes.
+    /// order ([`to_optimizer`](Self::to_optimizer)), expanded (one level
+    /// below the refresher's top: the compact values are refreshed
+    /// first). On an error nothing changes.
     ///
     /// Errors: a list of another length than
     /// [`optimizer_count`](Self::optimizer_count), the operations' errors.
@@ -459,14 +454,14 @@ impl EncryptedAdapters {
         mut values: Vec<Ciphertext>,
         refresher: &mut dyn Refresh,
     ) -> Result<()> {
-        if values.len() != self.optimizer_count() {
-            return Err(Error::LengthMismatch {
-                op: OP,
-                got: values.len(),
-                expected: self.optimizer_count(),
-            });
-        }
+        Error::check_length(OP, values.len(), self.optimizer_count())?;
         let start = self.dense_start();
+        // Refreshed while compact, so that the circuit's layout (several
+        // times as many ciphertexts) starts with every level the refresher
+        // gives but the expansion's.
+        if let Some(top) = refresher.max_level() {
+            ensure_all(refresher, ev, &mut values[start..], self.bound, top)?;
+        }
         let expanded =
             self.packing
                 .expand(ev, encoder, (&values[start..], self.bound), refresher)?;

@@ -86,13 +86,7 @@ impl CompactPacking {
             .map(|cts| {
                 let mut used = Vec::new();
                 for (i, ct) in cts.iter().enumerate() {
-                    if ct.len() != slots {
-                        return Err(Error::LengthMismatch {
-                            op: OP,
-                            got: ct.len(),
-                            expected: slots,
-                        });
-                    }
+                    Error::check_length(OP, ct.len(), slots)?;
                     for b in 0..blocks {
                         if ct.iter().skip(b).step_by(blocks).any(|z| z.abs() > 0.0) {
                             used.push((i, b));
@@ -221,15 +215,7 @@ impl CompactPacking {
             Direction::Compress => self.expanded_count(),
             Direction::Expand => self.compact_count(),
         };
-        if got == expected {
-            Ok(())
-        } else {
-            Err(Error::LengthMismatch {
-                op: OP,
-                got,
-                expected,
-            })
-        }
+        Error::check_length(OP, got, expected)
     }
 
     fn move_slots(
@@ -238,12 +224,8 @@ impl CompactPacking {
         direction: Direction,
     ) -> Result<Vec<Vec<Complex>>> {
         self.check_count(sources.len(), direction)?;
-        if let Some(bad) = sources.iter().find(|s| s.len() != self.slots) {
-            return Err(Error::LengthMismatch {
-                op: OP,
-                got: bad.len(),
-                expected: self.slots,
-            });
+        for source in sources {
+            Error::check_length(OP, source.len(), self.slots)?;
         }
         let mut out = Vec::new();
         let mut start = 0;

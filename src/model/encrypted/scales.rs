@@ -38,6 +38,14 @@ use crate::model::friendly::FriendlyWeights;
 
 const OP: &str = "GradientScales";
 
+/// The smallest scale: no gradient is magnified more than 2^8. Under
+/// encryption a tensor's gradient carries the CKKS noise of a bound the
+/// backward shares with much larger gradients, and magnified by 2^12 (the
+/// head's second weight at MiniLM's size) that noise reached `√ε`, where
+/// AdamW turns it into steps as large as the true ones: one encrypted step
+/// at the demo's size then agreed with its twin to 0.7 bits.
+const SMALLEST_SCALE: f64 = 1.0 / 256.0;
+
 /// One power of two per trained tensor, in the twin's flat order
 /// ([`trained_parameters`](super::finetune::trained_parameters) or
 /// [`full_parameters`](super::finetune::full_parameters)).
@@ -57,7 +65,7 @@ impl GradientScales {
     /// The scales of `twin`'s trained tensors at `weights` (see the module
     /// docs): the root mean square of the gradients of `inputs` under each
     /// of `classes` labels, over `target`, rounded up to a power of two (1
-    /// for a tensor whose gradients are all zero).
+    /// for a tensor whose gradients are all zero), and at least 2^−8.
     ///
     /// Errors: no input, no class, a target that is not finite and
     /// positive, the twin's errors.
@@ -87,7 +95,9 @@ impl GradientScales {
         }
         let mut scales: Vec<f64> = squares
             .iter()
-            .map(|&(sum, count)| power_of_two_above((sum / count.max(1) as f64).sqrt() / target))
+            .map(|&(sum, count)| {
+                power_of_two_above((sum / count.max(1) as f64).sqrt() / target).max(SMALLEST_SCALE)
+            })
             .collect();
         for pair in scales[..2 * twin.adapter_count()].chunks_mut(2) {
             pair[0] = pair[1];
