@@ -94,6 +94,9 @@ struct Tuned {
     /// the exact twin's, in bits.
     adapter_bits: f64,
     adapter_bits_exact: f64,
+    /// The trained parameters themselves against the polynomial twin's,
+    /// in bits of their largest magnitude.
+    parameter_bits: f64,
     /// The twin's loss on each step's batch.
     losses: Vec<f64>,
 }
@@ -140,6 +143,10 @@ pub struct Summary {
     /// and against the exact twin (the polynomials' errors too), in bits.
     adapter_bits: Option<f64>,
     adapter_bits_exact: Option<f64>,
+    /// The trained parameters themselves against the polynomial twin's,
+    /// in bits of their largest magnitude (the change's bits shrink with
+    /// the rate; the parameters' absolute noise does not).
+    parameter_bits: Option<f64>,
     /// The twin's accuracy on the examples before fine-tuning.
     twin_accuracy_before: Option<f64>,
     /// Bootstraps of all fine-tuning steps, and the twin's loss on each
@@ -335,6 +342,10 @@ pub(super) fn run(args: &DemoArgs) -> Result<()> {
             .as_ref()
             .filter(|_| args.finetune_steps > 0)
             .map(|t| t.adapter_bits_exact),
+        parameter_bits: tuned
+            .as_ref()
+            .filter(|_| args.finetune_steps > 0)
+            .map(|t| t.parameter_bits),
         twin_accuracy_before,
         finetune_bootstraps: tuned
             .as_ref()
@@ -532,9 +543,10 @@ fn fine_tune(
     let change = |after: &[Vec<f64>]| parameter_change(&initial, after);
     let adapter_bits = agreement(&change(&got), &change(&want));
     let adapter_bits_exact = agreement(&change(&got), &change(&want_exact));
+    let parameter_bits = agreement(got.iter().flatten(), want.iter().flatten());
     if args.finetune_steps > 0 {
         super::print_line(format_args!(
-            "encrypted adapters after {} steps: their change agrees with the twin's to {adapter_bits:.1} bits (with the exact twin's to {adapter_bits_exact:.1} bits)",
+            "encrypted adapters after {} steps: their change agrees with the twin's to {adapter_bits:.1} bits (with the exact twin's to {adapter_bits_exact:.1} bits), the parameters themselves to {parameter_bits:.1} bits",
             args.finetune_steps
         ))?;
     }
@@ -547,6 +559,7 @@ fn fine_tune(
             bootstraps,
             adapter_bits,
             adapter_bits_exact,
+            parameter_bits,
             losses,
         },
     ))
