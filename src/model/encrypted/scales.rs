@@ -40,10 +40,9 @@ const OP: &str = "GradientScales";
 
 /// The smallest scale: no gradient is magnified more than 2^8. Under
 /// encryption a tensor's gradient carries the CKKS noise of a bound the
-/// backward shares with much larger gradients, and magnified by 2^12 (the
-/// head's second weight at MiniLM's size) that noise reached `√ε`, where
-/// AdamW turns it into steps as large as the true ones: one encrypted step
-/// at the demo's size then agreed with its twin to 0.7 bits.
+/// backward shares with much larger gradients; magnified by 2^12 (the
+/// head's second weight at MiniLM's size) that noise can reach `√ε`, where
+/// AdamW turns it into steps as large as the true ones.
 const SMALLEST_SCALE: f64 = 1.0 / 256.0;
 
 /// One power of two per trained tensor, in the twin's flat order
