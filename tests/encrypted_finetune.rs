@@ -162,19 +162,7 @@ fn two_encrypted_steps_track_the_twin_and_resume_exactly() {
     round_trip
         .set_from_optimizer(ev, &fixture.encoder, compact, &mut refresher)
         .unwrap();
-    let decrypt = |a: &EncryptedAdapters| {
-        let values = a
-            .decrypt(
-                &config,
-                server.layout(),
-                &fixture.encoder,
-                &fixture.decryptor,
-            )
-            .unwrap();
-        let mut flat = flatten_adapters(&values.adapters.iter().flatten().collect::<Vec<_>>());
-        flat.extend(flatten_head(&values.head));
-        flat
-    };
+    let decrypt = |a: &EncryptedAdapters| decrypted(a, &config, &server, &fixture);
     let (after, before) = (decrypt(&round_trip), decrypt(&adapters));
     let round_trip_bits = agreement(after.iter().flatten(), before.iter().flatten());
     println!("the compact view and back: {round_trip_bits:.1} bits");
@@ -365,16 +353,7 @@ fn one_full_finetuning_step_of_the_softmax_model_tracks_the_twin() {
         .unwrap();
     println!("full fine-tuning step: {report:?}");
 
-    let got = parameters
-        .decrypt(
-            &config,
-            server.layout(),
-            &fixture.encoder,
-            &fixture.decryptor,
-        )
-        .unwrap();
-    let mut got_flat = flatten_dense_layers(&got.layers);
-    got_flat.extend(flatten_head(&got.head));
+    let got_flat = decrypted(&parameters, &config, &server, &fixture);
     let change = |after: &[Vec<f64>]| parameter_change(&initial, after);
     let got_change = change(&got_flat);
     let mut bits = Vec::new();
@@ -392,6 +371,32 @@ fn one_full_finetuning_step_of_the_softmax_model_tracks_the_twin() {
 }
 
 /// The examples and their one-hot labels encrypted at `level`.
+/// The client's decryption of trained parameters, flat in the twin's
+/// order (the adapters or, under full fine-tuning, the dense layers; then
+/// the head).
+fn decrypted(
+    parameters: &EncryptedAdapters,
+    config: &FriendlyConfig,
+    server: &EncryptedModel,
+    fixture: &common::Fixture,
+) -> Vec<Vec<f64>> {
+    let values = parameters
+        .decrypt(
+            config,
+            server.layout(),
+            &fixture.encoder,
+            &fixture.decryptor,
+        )
+        .unwrap();
+    let mut flat = if parameters.is_full() {
+        flatten_dense_layers(&values.layers)
+    } else {
+        flatten_adapters(&values.adapters.iter().flatten().collect::<Vec<_>>())
+    };
+    flat.extend(flatten_head(&values.head));
+    flat
+}
+
 fn encrypted_batch(
     server: &EncryptedModel,
     fixture: &mut common::Fixture,
