@@ -80,7 +80,7 @@ impl CompositeClip {
     }
 
     /// `(y₁, y₂)` of `x` (see the module docs).
-    pub fn normalised(&self, x: f64) -> (f64, f64) {
+    fn normalised(&self, x: f64) -> (f64, f64) {
         let w = self.width();
         ((x - self.limit) / w, (-x - self.limit) / w)
     }

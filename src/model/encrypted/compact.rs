@@ -23,7 +23,7 @@
 
 use std::collections::HashMap;
 
-use crate::circuits::refresh::{ensure_all, Refresh};
+use crate::circuits::refresh::Refresh;
 use crate::ckks::{Ciphertext, Encoder, Evaluator, Plaintext};
 use crate::error::{Error, Result};
 use crate::math::Complex;
@@ -262,39 +262,29 @@ impl CompactPacking {
             .map(Ciphertext::try_clone)
             .collect::<Result<Vec<_>>>()?;
         let plans = self.plans(direction);
-        // Only the tensors that move need a level.
-        let mut start = 0;
-        let mut due = Vec::new();
+        // Only the tensors that move need a level: refreshed in place, in
+        // one call.
+        let mut due: Vec<(&mut Ciphertext, f64)> = Vec::new();
+        let mut rest = sources.iter_mut();
         for (count, _, moves) in &plans {
-            if !moves.is_empty() {
-                due.extend(start..start + count);
+            let tensor = rest.by_ref().take(*count);
+            if moves.is_empty() {
+                tensor.for_each(drop);
+            } else {
+                due.extend(tensor.map(|ct| (ct, bound)));
             }
-            start += count;
         }
-        let mut moving: Vec<Ciphertext> = due
-            .iter()
-            .map(|&i| sources[i].try_clone())
-            .collect::<Result<_>>()?;
-        ensure_all(refresher, ev, &mut moving, bound, 1)?;
-        for (&i, ct) in due.iter().zip(moving) {
-            sources[i] = ct;
-        }
+        refresher.refresh(ev, &mut due, 1)?;
         let mut masks = MaskCache::new(encoder, self.blocks, self.slots);
         let mut out = Vec::new();
-        let mut start = 0;
+        let mut rest = sources.into_iter();
         for (count, targets, moves) in plans {
-            let tensor = &sources[start..start + count];
-            start += count;
+            let tensor: Vec<Ciphertext> = rest.by_ref().take(count).collect();
             if moves.is_empty() {
-                out.extend(
-                    tensor
-                        .iter()
-                        .map(Ciphertext::try_clone)
-                        .collect::<Result<Vec<_>>>()?,
-                );
-                continue;
+                out.extend(tensor);
+            } else {
+                out.extend(gather(ev, &mut masks, &tensor, targets, &moves)?);
             }
-            out.extend(gather(ev, &mut masks, tensor, targets, &moves)?);
         }
         Ok(out)
     }
